@@ -1,0 +1,120 @@
+// Package campaign holds the rules of outbound campaigns: their statuses, the
+// transitions a client may ask for, lead statuses and the daily calling window.
+// The dialer that places the calls builds on these rules.
+package campaign
+
+import (
+	"fmt"
+	"regexp"
+	"time"
+
+	"github.com/parley-voice/parley/internal/fault"
+)
+
+// Status is a campaign's state. The zero value is StatusUnknown.
+type Status uint8
+
+// Campaign statuses (spec §8.19).
+const (
+	StatusUnknown Status = iota
+	Draft
+	Scheduled
+	Paused
+	Completed
+	Cancelled
+)
+
+var statusNames = [...]string{"unknown", "draft", "scheduled", "paused", "completed", "cancelled"}
+
+func (s Status) String() string {
+	if int(s) < len(statusNames) {
+		return statusNames[s]
+	}
+	return fmt.Sprintf("Status(%d)", s)
+}
+
+// ParseStatus parses a wire spelling.
+func ParseStatus(s string) (Status, bool) {
+	for i, n := range statusNames {
+		if i > 0 && n == s {
+			return Status(i), true
+		}
+	}
+	return StatusUnknown, false
+}
+
+// Settable reports whether a client may set s (completed is set by the platform only).
+func (s Status) Settable() bool {
+	return s == Draft || s == Scheduled || s == Paused || s == Cancelled
+}
+
+// Final reports whether the campaign can no longer change.
+func (s Status) Final() bool { return s == Completed || s == Cancelled }
+
+// CheckTransition returns nil when a client may move a campaign from one status to
+// another, and a fault describing why not otherwise.
+func CheckTransition(from, to Status) error {
+	if from.Final() {
+		return fault.Conflictf("campaign_final", "campaign is %s and can no longer be changed", from)
+	}
+	if !to.Settable() {
+		return fault.Invalidf("status", "must be one of draft, scheduled, paused, cancelled (got %q; completed is set by the platform)", to.String())
+	}
+	return nil
+}
+
+// LeadStatus is a lead's state.
+type LeadStatus uint8
+
+// Lead statuses (spec §8.19); the old spelling no_answer parses as Skipped.
+const (
+	LeadUnknown LeadStatus = iota
+	LeadPending
+	LeadCalling
+	LeadCompleted
+	LeadFailed
+	LeadSkipped
+)
+
+var leadNames = [...]string{"unknown", "pending", "calling", "completed", "failed", "skipped"}
+
+func (s LeadStatus) String() string {
+	if int(s) < len(leadNames) {
+		return leadNames[s]
+	}
+	return fmt.Sprintf("LeadStatus(%d)", s)
+}
+
+// ParseLeadStatus parses a wire spelling, accepting the legacy "no_answer".
+func ParseLeadStatus(s string) (LeadStatus, bool) {
+	if s == "no_answer" {
+		return LeadSkipped, true
+	}
+	for i, n := range leadNames {
+		if i > 0 && n == s {
+			return LeadStatus(i), true
+		}
+	}
+	return LeadUnknown, false
+}
+
+// Defaults for a campaign's window (API-DOC).
+const (
+	DefaultStart    = "09:00:00"
+	DefaultEnd      = "17:00:00"
+	DefaultTimezone = "Europe/Amsterdam"
+)
+
+var clockRE = regexp.MustCompile(`^([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]$`)
+
+// ValidClock reports whether s is a "HH:MM:SS" time of day.
+func ValidClock(s string) bool { return clockRE.MatchString(s) }
+
+// ValidTimezone reports whether tz names an IANA zone known to this server.
+func ValidTimezone(tz string) bool {
+	if tz == "" || tz == "Local" {
+		return false
+	}
+	_, err := time.LoadLocation(tz)
+	return err == nil
+}

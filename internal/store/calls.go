@@ -1,0 +1,255 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/parley-voice/parley/internal/call"
+	"github.com/parley-voice/parley/internal/fault"
+)
+
+// Call is a call record.
+type Call struct {
+	ID              string // opaque; inbound ids contain "+"
+	OrgID           string
+	Direction       call.Direction
+	Status          call.Status
+	CallerPhone     *string
+	AssistantPhone  *string
+	EndReason       *string
+	Error           *string
+	StartedAt       *time.Time
+	EndedAt         *time.Time
+	DurationSeconds *int
+	Summary         *string
+	AnalysisResult  json.RawMessage // JSON object or nil
+	Messages        json.RawMessage // JSON array of {role, content} or nil
+	RoomName        *string
+	RecordingURL    *string
+	AgentID         *string
+	NumberID        *string
+	AgentName       *string
+	BusinessName    *string
+	PhoneNumber     *string
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+}
+
+// CallFilter selects calls for a list.
+type CallFilter struct {
+	Status *call.Status
+	Since  *time.Time // created at or after
+	Until  *time.Time // created at or before
+	Page   Page
+}
+
+const callColumns = `id, org_id, direction, status, caller_phone, assistant_phone, end_reason, error, started_at, ended_at, duration_seconds, summary, analysis_result, messages, room_name, recording_url, agent_id, number_id, agent_name, business_name, phone_number, created_at, updated_at`
+
+func scanCall(row interface{ Scan(...any) error }) (*Call, error) {
+	var c Call
+	var dir, status string
+	var dirN sql.NullString
+	var caller, aphone, reason, errS, summary, analysis, messages, room, rec, agent, number, aname, bname, phone sql.NullString
+	var started, ended sql.NullInt64
+	var dur sql.NullInt64
+	var cr, up int64
+	if err := row.Scan(&c.ID, &c.OrgID, &dirN, &status, &caller, &aphone, &reason, &errS, &started, &ended, &dur, &summary, &analysis, &messages, &room, &rec, &agent, &number, &aname, &bname, &phone, &cr, &up); err != nil {
+		return nil, err
+	}
+	dir = dirN.String
+	c.Direction, _ = call.ParseDirection(dir)
+	c.Status, _ = call.ParseStatus(status)
+	c.CallerPhone, c.AssistantPhone, c.EndReason, c.Error = strPtr(caller), strPtr(aphone), strPtr(reason), strPtr(errS)
+	c.StartedAt, c.EndedAt, c.DurationSeconds = fromNullMS(started), fromNullMS(ended), intPtr(dur)
+	c.Summary, c.RoomName, c.RecordingURL = strPtr(summary), strPtr(room), strPtr(rec)
+	if analysis.Valid {
+		c.AnalysisResult = json.RawMessage(analysis.String)
+	}
+	if messages.Valid {
+		c.Messages = json.RawMessage(messages.String)
+	}
+	c.AgentID, c.NumberID, c.AgentName, c.BusinessName, c.PhoneNumber = strPtr(agent), strPtr(number), strPtr(aname), strPtr(bname), strPtr(phone)
+	c.CreatedAt, c.UpdatedAt = fromMS(cr), fromMS(up)
+	return &c, nil
+}
+
+func rawOrNil(r json.RawMessage) any {
+	if r == nil {
+		return nil
+	}
+	return string(r)
+}
+
+func dirOrNil(d call.Direction) any {
+	if d == call.DirectionUnknown {
+		return nil
+	}
+	return d.String()
+}
+
+// CreateCall inserts a call record.
+func (db *DB) CreateCall(ctx context.Context, c *Call) error {
+	now := db.now().UTC().Truncate(time.Millisecond)
+	if c.ID == "" {
+		c.ID = NewID()
+	}
+	if c.CreatedAt.IsZero() {
+		c.CreatedAt = now
+	}
+	c.UpdatedAt = now
+	_, err := db.write.ExecContext(ctx, db.q(`INSERT INTO calls (`+callColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		c.ID, c.OrgID, dirOrNil(c.Direction), c.Status.String(), nullStr(c.CallerPhone), nullStr(c.AssistantPhone), nullStr(c.EndReason), nullStr(c.Error),
+		msPtr(c.StartedAt), msPtr(c.EndedAt), nullInt(c.DurationSeconds), nullStr(c.Summary), rawOrNil(c.AnalysisResult), rawOrNil(c.Messages),
+		nullStr(c.RoomName), nullStr(c.RecordingURL), nullStr(c.AgentID), nullStr(c.NumberID), nullStr(c.AgentName), nullStr(c.BusinessName), nullStr(c.PhoneNumber),
+		ms(c.CreatedAt), ms(now))
+	if err != nil {
+		if db.drv.IsUniqueViolation(err) {
+			return fault.Conflictf("call_exists", "call %s already exists", c.ID)
+		}
+		return fmt.Errorf("insert call: %w", err)
+	}
+	return nil
+}
+
+// GetCall returns one of the organization's calls.
+func (db *DB) GetCall(ctx context.Context, orgID, id string) (*Call, error) {
+	c, err := scanCall(db.read.QueryRowContext(ctx, db.q(`SELECT `+callColumns+` FROM calls WHERE id = ? AND org_id = ?`), id, orgID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fault.NotFoundf("call %s not found", id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get call: %w", err)
+	}
+	return c, nil
+}
+
+// ListCalls returns the organization's calls matching f, newest first, and the total that match.
+func (db *DB) ListCalls(ctx context.Context, orgID string, f CallFilter) ([]Call, int, error) {
+	where := []string{"org_id = ?"}
+	args := []any{orgID}
+	if f.Status != nil {
+		where, args = append(where, "status = ?"), append(args, f.Status.String())
+	}
+	if f.Since != nil {
+		where, args = append(where, "created_at >= ?"), append(args, ms(*f.Since))
+	}
+	if f.Until != nil {
+		where, args = append(where, "created_at <= ?"), append(args, ms(*f.Until))
+	}
+	cond := strings.Join(where, " AND ")
+	var total int
+	if err := db.read.QueryRowContext(ctx, db.q(`SELECT COUNT(*) FROM calls WHERE `+cond), args...).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("count calls: %w", err)
+	}
+	rows, err := db.read.QueryContext(ctx, db.q(`SELECT `+callColumns+` FROM calls WHERE `+cond+` ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`), append(args, f.Page.Limit, f.Page.Offset)...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("list calls: %w", err)
+	}
+	defer rows.Close()
+	out := []Call{}
+	for rows.Next() {
+		c, err := scanCall(rows)
+		if err != nil {
+			return nil, 0, fmt.Errorf("list calls: %w", err)
+		}
+		out = append(out, *c)
+	}
+	return out, total, rows.Err()
+}
+
+// UsageLog is one billed call.
+type UsageLog struct {
+	ID           string
+	OrgID        string
+	CallID       *string
+	DurationSec  int
+	CallType     string // "phone" or "web"
+	BYOKSTT      bool
+	BYOKLLM      bool
+	BYOKTTS      bool
+	PhoneNumber  *string
+	AgentName    *string
+	BusinessName *string
+	CreatedAt    time.Time
+}
+
+// UsageSummary totals the usage logs that match a filter.
+type UsageSummary struct {
+	TotalCalls           int
+	TotalDurationSeconds int
+}
+
+// UsageFilter selects usage logs.
+type UsageFilter struct {
+	Since *time.Time
+	Until *time.Time
+	Page  Page
+}
+
+// CreateUsageLog inserts a usage log row.
+func (db *DB) CreateUsageLog(ctx context.Context, u *UsageLog) error {
+	if u.ID == "" {
+		u.ID = NewID()
+	}
+	if u.CreatedAt.IsZero() {
+		u.CreatedAt = db.now().UTC().Truncate(time.Millisecond)
+	}
+	_, err := db.write.ExecContext(ctx, db.q(`INSERT INTO usage_logs (id, org_id, call_id, duration_sec, call_type, byok_stt, byok_llm, byok_tts, phone_number, agent_name, business_name, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		u.ID, u.OrgID, nullStr(u.CallID), u.DurationSec, u.CallType, u.BYOKSTT, u.BYOKLLM, u.BYOKTTS, nullStr(u.PhoneNumber), nullStr(u.AgentName), nullStr(u.BusinessName), ms(u.CreatedAt))
+	if err != nil {
+		return fmt.Errorf("insert usage log: %w", err)
+	}
+	return nil
+}
+
+// ListUsage returns the organization's usage logs matching f, newest first, the total count and the summary over all matches.
+func (db *DB) ListUsage(ctx context.Context, orgID string, f UsageFilter) ([]UsageLog, int, UsageSummary, error) {
+	where := []string{"org_id = ?"}
+	args := []any{orgID}
+	if f.Since != nil {
+		where, args = append(where, "created_at >= ?"), append(args, ms(*f.Since))
+	}
+	if f.Until != nil {
+		where, args = append(where, "created_at <= ?"), append(args, ms(*f.Until))
+	}
+	cond := strings.Join(where, " AND ")
+	var sum UsageSummary
+	var secs sql.NullInt64
+	if err := db.read.QueryRowContext(ctx, db.q(`SELECT COUNT(*), SUM(duration_sec) FROM usage_logs WHERE `+cond), args...).Scan(&sum.TotalCalls, &secs); err != nil {
+		return nil, 0, sum, fmt.Errorf("summarise usage: %w", err)
+	}
+	sum.TotalDurationSeconds = int(secs.Int64)
+	rows, err := db.read.QueryContext(ctx, db.q(`SELECT id, org_id, call_id, duration_sec, call_type, byok_stt, byok_llm, byok_tts, phone_number, agent_name, business_name, created_at FROM usage_logs WHERE `+cond+` ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`), append(args, f.Page.Limit, f.Page.Offset)...)
+	if err != nil {
+		return nil, 0, sum, fmt.Errorf("list usage: %w", err)
+	}
+	defer rows.Close()
+	out := []UsageLog{}
+	for rows.Next() {
+		var u UsageLog
+		var callID, phone, aname, bname sql.NullString
+		var c int64
+		if err := rows.Scan(&u.ID, &u.OrgID, &callID, &u.DurationSec, &u.CallType, &u.BYOKSTT, &u.BYOKLLM, &u.BYOKTTS, &phone, &aname, &bname, &c); err != nil {
+			return nil, 0, sum, fmt.Errorf("list usage: %w", err)
+		}
+		u.CallID, u.PhoneNumber, u.AgentName, u.BusinessName, u.CreatedAt = strPtr(callID), strPtr(phone), strPtr(aname), strPtr(bname), fromMS(c)
+		out = append(out, u)
+	}
+	return out, sum.TotalCalls, sum, rows.Err()
+}
+
+// businessName extracts business_name from an assistant body.
+func businessName(body string) *string {
+	var doc struct {
+		BusinessName *string `json:"business_name"`
+	}
+	if json.Unmarshal([]byte(body), &doc) != nil {
+		return nil
+	}
+	return doc.BusinessName
+}

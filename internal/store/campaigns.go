@@ -1,0 +1,308 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/parley-voice/parley/internal/campaign"
+	"github.com/parley-voice/parley/internal/fault"
+)
+
+// Campaign is an outbound campaign with its lead counters.
+type Campaign struct {
+	ID                    string
+	OrgID                 string
+	Name                  string
+	AgentID               string
+	Status                campaign.Status
+	SystemMessageTemplate *string
+	ScheduleStartTime     string
+	ScheduleEndTime       string
+	Timezone              string
+	CreatedAt             time.Time
+	UpdatedAt             time.Time
+
+	// Read-only counters.
+	TotalLeads     int
+	CompletedLeads int
+	FailedLeads    int
+}
+
+// Lead is one person a campaign calls.
+type Lead struct {
+	ID            string
+	CampaignID    string
+	OrgID         string
+	PhoneNumber   string
+	Name          *string
+	Variables     map[string]string
+	Status        campaign.LeadStatus
+	CallID        *string
+	Attempts      int
+	LastAttemptAt *time.Time
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+}
+
+const campaignSelect = `SELECT c.id, c.org_id, c.name, c.agent_id, c.status, c.system_message_template, c.schedule_start_time, c.schedule_end_time, c.timezone, c.created_at, c.updated_at,
+	(SELECT COUNT(*) FROM campaign_leads l WHERE l.campaign_id = c.id),
+	(SELECT COUNT(*) FROM campaign_leads l WHERE l.campaign_id = c.id AND l.status = 'completed'),
+	(SELECT COUNT(*) FROM campaign_leads l WHERE l.campaign_id = c.id AND l.status = 'failed')
+	FROM campaigns c`
+
+func scanCampaign(row interface{ Scan(...any) error }) (*Campaign, error) {
+	var c Campaign
+	var status string
+	var tmpl sql.NullString
+	var cr, up int64
+	if err := row.Scan(&c.ID, &c.OrgID, &c.Name, &c.AgentID, &status, &tmpl, &c.ScheduleStartTime, &c.ScheduleEndTime, &c.Timezone, &cr, &up, &c.TotalLeads, &c.CompletedLeads, &c.FailedLeads); err != nil {
+		return nil, err
+	}
+	c.Status, _ = campaign.ParseStatus(status)
+	c.SystemMessageTemplate, c.CreatedAt, c.UpdatedAt = strPtr(tmpl), fromMS(cr), fromMS(up)
+	return &c, nil
+}
+
+func (db *DB) checkAssistant(ctx context.Context, q querier, orgID, id, field string) error {
+	var n int
+	if err := q.QueryRowContext(ctx, db.q(`SELECT COUNT(*) FROM assistants WHERE id = ? AND org_id = ?`), id, orgID).Scan(&n); err != nil {
+		return fmt.Errorf("check assistant: %w", err)
+	}
+	if n == 0 {
+		return &fault.Error{Kind: fault.Invalid, Code: "invalid_reference", Field: field, Message: field + " references an assistant that does not exist in this organization"}
+	}
+	return nil
+}
+
+// CreateCampaign inserts a campaign and its initial leads atomically.
+func (db *DB) CreateCampaign(ctx context.Context, c *Campaign, leads []Lead) error {
+	now := db.now().UTC().Truncate(time.Millisecond)
+	if c.ID == "" {
+		c.ID = NewID()
+	}
+	c.CreatedAt, c.UpdatedAt = now, now
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		if err := db.checkAssistant(ctx, tx, c.OrgID, c.AgentID, "agent_id"); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, db.q(`INSERT INTO campaigns (id, org_id, name, agent_id, status, system_message_template, schedule_start_time, schedule_end_time, timezone, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+			c.ID, c.OrgID, c.Name, c.AgentID, c.Status.String(), nullStr(c.SystemMessageTemplate), c.ScheduleStartTime, c.ScheduleEndTime, c.Timezone, ms(now), ms(now))
+		if err != nil {
+			return fmt.Errorf("insert campaign: %w", err)
+		}
+		for i := range leads {
+			leads[i].CampaignID, leads[i].OrgID = c.ID, c.OrgID
+			if err := db.insertLead(ctx, tx, &leads[i], now.Add(time.Duration(i)*time.Millisecond)); err != nil {
+				return err
+			}
+		}
+		c.TotalLeads = len(leads)
+		return nil
+	})
+}
+
+func (db *DB) insertLead(ctx context.Context, tx querier, l *Lead, at time.Time) error {
+	if l.ID == "" {
+		l.ID = NewID()
+	}
+	if l.Status == campaign.LeadUnknown {
+		l.Status = campaign.LeadPending
+	}
+	if l.Variables == nil {
+		l.Variables = map[string]string{}
+	}
+	vars, err := json.Marshal(l.Variables)
+	if err != nil {
+		return fmt.Errorf("encode lead variables: %w", err)
+	}
+	l.CreatedAt, l.UpdatedAt = at, at
+	_, err = tx.ExecContext(ctx, db.q(`INSERT INTO campaign_leads (id, campaign_id, org_id, phone_number, name, variables, status, call_id, attempts, last_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		l.ID, l.CampaignID, l.OrgID, l.PhoneNumber, nullStr(l.Name), string(vars), l.Status.String(), nullStr(l.CallID), l.Attempts, msPtr(l.LastAttemptAt), ms(at), ms(at))
+	if err != nil {
+		return fmt.Errorf("insert lead: %w", err)
+	}
+	return nil
+}
+
+// GetCampaign returns one of the organization's campaigns.
+func (db *DB) GetCampaign(ctx context.Context, orgID, id string) (*Campaign, error) {
+	return db.getCampaign(ctx, db.read, orgID, id)
+}
+
+func (db *DB) getCampaign(ctx context.Context, q querier, orgID, id string) (*Campaign, error) {
+	c, err := scanCampaign(q.QueryRowContext(ctx, db.q(campaignSelect+` WHERE c.id = ? AND c.org_id = ?`), id, orgID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fault.NotFoundf("campaign %s not found", id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get campaign: %w", err)
+	}
+	return c, nil
+}
+
+// ListCampaigns returns the organization's campaigns, oldest first.
+func (db *DB) ListCampaigns(ctx context.Context, orgID string) ([]Campaign, error) {
+	rows, err := db.read.QueryContext(ctx, db.q(campaignSelect+` WHERE c.org_id = ? ORDER BY c.created_at, c.id`), orgID)
+	if err != nil {
+		return nil, fmt.Errorf("list campaigns: %w", err)
+	}
+	defer rows.Close()
+	out := []Campaign{}
+	for rows.Next() {
+		c, err := scanCampaign(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list campaigns: %w", err)
+		}
+		out = append(out, *c)
+	}
+	return out, rows.Err()
+}
+
+// UpdateCampaign applies change to the stored campaign and writes it back atomically.
+func (db *DB) UpdateCampaign(ctx context.Context, orgID, id string, change func(c *Campaign) error) (*Campaign, error) {
+	var out *Campaign
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		c, err := db.getCampaign(ctx, tx, orgID, id)
+		if err != nil {
+			return err
+		}
+		if err := change(c); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, db.q(`UPDATE campaigns SET name = ?, status = ?, system_message_template = ?, schedule_start_time = ?, schedule_end_time = ?, timezone = ?, updated_at = ? WHERE id = ? AND org_id = ?`),
+			c.Name, c.Status.String(), nullStr(c.SystemMessageTemplate), c.ScheduleStartTime, c.ScheduleEndTime, c.Timezone, ms(db.now()), id, orgID)
+		if err != nil {
+			return fmt.Errorf("update campaign: %w", err)
+		}
+		out, err = db.getCampaign(ctx, tx, orgID, id)
+		return err
+	})
+	return out, err
+}
+
+// DeleteCampaign deletes a campaign and its leads. A campaign with a lead being
+// called is a conflict: pause or cancel it and wait for the call to end.
+func (db *DB) DeleteCampaign(ctx context.Context, orgID, id string) error {
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := db.getCampaign(ctx, tx, orgID, id); err != nil {
+			return err
+		}
+		var calling int
+		if err := tx.QueryRowContext(ctx, db.q(`SELECT COUNT(*) FROM campaign_leads WHERE campaign_id = ? AND status = 'calling'`), id).Scan(&calling); err != nil {
+			return fmt.Errorf("check calling leads: %w", err)
+		}
+		if calling > 0 {
+			return fault.Conflictf("campaign_calling", "campaign has %d lead(s) being called; pause it and retry when the calls have ended", calling)
+		}
+		if _, err := tx.ExecContext(ctx, db.q(`DELETE FROM campaign_leads WHERE campaign_id = ?`), id); err != nil {
+			return fmt.Errorf("delete leads: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, db.q(`DELETE FROM campaigns WHERE id = ? AND org_id = ?`), id, orgID); err != nil {
+			return fmt.Errorf("delete campaign: %w", err)
+		}
+		return nil
+	})
+}
+
+// AddLead adds a lead to a campaign that is not finished.
+func (db *DB) AddLead(ctx context.Context, orgID, campaignID string, l *Lead) error {
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		c, err := db.getCampaign(ctx, tx, orgID, campaignID)
+		if err != nil {
+			return err
+		}
+		if c.Status.Final() {
+			return fault.Conflictf("campaign_final", "campaign is %s; leads can no longer be added", c.Status)
+		}
+		l.CampaignID, l.OrgID = campaignID, orgID
+		return db.insertLead(ctx, tx, l, db.now().UTC().Truncate(time.Millisecond))
+	})
+}
+
+const leadColumns = `id, campaign_id, org_id, phone_number, name, variables, status, call_id, attempts, last_attempt_at, created_at, updated_at`
+
+func scanLead(row interface{ Scan(...any) error }) (*Lead, error) {
+	var l Lead
+	var name, callID sql.NullString
+	var vars, status string
+	var last sql.NullInt64
+	var c, u int64
+	if err := row.Scan(&l.ID, &l.CampaignID, &l.OrgID, &l.PhoneNumber, &name, &vars, &status, &callID, &l.Attempts, &last, &c, &u); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal([]byte(vars), &l.Variables); err != nil {
+		return nil, fmt.Errorf("decode lead variables: %w", err)
+	}
+	l.Status, _ = campaign.ParseLeadStatus(status)
+	l.Name, l.CallID, l.LastAttemptAt, l.CreatedAt, l.UpdatedAt = strPtr(name), strPtr(callID), fromNullMS(last), fromMS(c), fromMS(u)
+	return &l, nil
+}
+
+// ListLeads returns a campaign's leads, oldest first, and their total.
+func (db *DB) ListLeads(ctx context.Context, orgID, campaignID string, p Page) ([]Lead, int, error) {
+	if _, err := db.GetCampaign(ctx, orgID, campaignID); err != nil {
+		return nil, 0, err
+	}
+	var total int
+	if err := db.read.QueryRowContext(ctx, db.q(`SELECT COUNT(*) FROM campaign_leads WHERE campaign_id = ? AND org_id = ?`), campaignID, orgID).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("count leads: %w", err)
+	}
+	rows, err := db.read.QueryContext(ctx, db.q(`SELECT `+leadColumns+` FROM campaign_leads WHERE campaign_id = ? AND org_id = ? ORDER BY created_at, id LIMIT ? OFFSET ?`), campaignID, orgID, p.Limit, p.Offset)
+	if err != nil {
+		return nil, 0, fmt.Errorf("list leads: %w", err)
+	}
+	defer rows.Close()
+	out := []Lead{}
+	for rows.Next() {
+		l, err := scanLead(rows)
+		if err != nil {
+			return nil, 0, fmt.Errorf("list leads: %w", err)
+		}
+		out = append(out, *l)
+	}
+	return out, total, rows.Err()
+}
+
+// DeleteLead removes a lead that is not being called.
+func (db *DB) DeleteLead(ctx context.Context, orgID, campaignID, leadID string) error {
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		l, err := scanLead(tx.QueryRowContext(ctx, db.q(`SELECT `+leadColumns+` FROM campaign_leads WHERE id = ? AND campaign_id = ? AND org_id = ?`), leadID, campaignID, orgID))
+		if errors.Is(err, sql.ErrNoRows) {
+			return fault.NotFoundf("lead %s not found", leadID)
+		}
+		if err != nil {
+			return fmt.Errorf("get lead: %w", err)
+		}
+		if l.Status == campaign.LeadCalling {
+			return fault.Conflictf("lead_calling", "lead is being called and cannot be removed until the call ends")
+		}
+		if _, err := tx.ExecContext(ctx, db.q(`DELETE FROM campaign_leads WHERE id = ?`), leadID); err != nil {
+			return fmt.Errorf("delete lead: %w", err)
+		}
+		return nil
+	})
+}
+
+// SetLeadStatus records a dialing outcome for a lead (used by the dialer and tests).
+// Moving a lead to calling counts an attempt.
+func (db *DB) SetLeadStatus(ctx context.Context, orgID, leadID string, status campaign.LeadStatus, callID *string) error {
+	now := ms(db.now())
+	inc, last := 0, any(nil)
+	if status == campaign.LeadCalling {
+		inc, last = 1, now
+	}
+	res, err := db.write.ExecContext(ctx, db.q(`UPDATE campaign_leads SET status = ?, call_id = COALESCE(?, call_id), attempts = attempts + ?,
+		last_attempt_at = COALESCE(?, last_attempt_at), updated_at = ? WHERE id = ? AND org_id = ?`),
+		status.String(), nullStr(callID), inc, last, now, leadID, orgID)
+	if err != nil {
+		return fmt.Errorf("set lead status: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fault.NotFoundf("lead %s not found", leadID)
+	}
+	return nil
+}

@@ -1,0 +1,9 @@
+package postgres_test
+
+import (
+	"testing"
+
+	"github.com/parley-voice/parley/internal/store/storetest"
+)
+
+func TestStore(t *testing.T) { storetest.Run(t, storetest.OpenPostgres) }
