@@ -1,0 +1,222 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// config is every setting of the binary. It is read here, in cmd, and handed to
+// packages as their own typed Config structs.
+type config struct {
+	HTTPAddr         string
+	DataDir          string
+	DatabaseURL      string
+	BootstrapAPIKey  string
+	MasterKey        string
+	MasterKeyFile    string
+	RateLimit        int
+	MaxBodyBytes     int64
+	AllowPrivateURLs bool
+	LogLevel         slog.Level
+	LogFormat        string
+}
+
+// setting describes one configuration value: its environment variable, its
+// flag, its default and how to parse it.
+type setting struct {
+	env, flag, def, help string
+	secret               bool
+	set                  func(c *config, v string) error
+}
+
+func settings() []setting {
+	return []setting{
+		{env: "PARLEY_HTTP_ADDR", flag: "http-addr", def: "127.0.0.1:8080", help: "address the HTTP API listens on",
+			set: func(c *config, v string) error { c.HTTPAddr = v; return checkAddr(v) }},
+		{env: "PARLEY_DATA_DIR", flag: "data-dir", def: "./data", help: "directory for the SQLite database and the generated master key",
+			set: func(c *config, v string) error { c.DataDir = v; return nonEmpty(v) }},
+		{env: "PARLEY_DATABASE_URL", flag: "database-url", def: "", help: "database: empty for SQLite in the data directory, sqlite:///path/file.db, or postgres://user:pass@host/db",
+			set: func(c *config, v string) error { c.DatabaseURL = v; return checkDatabaseURL(v) }},
+		{env: "PARLEY_BOOTSTRAP_API_KEY", flag: "bootstrap-api-key", def: "", secret: true, help: "ensure an organization exists that authenticates with exactly this key (automation, tests)",
+			set: func(c *config, v string) error {
+				c.BootstrapAPIKey = v
+				if v != "" && (len(v) < 16 || strings.ContainsAny(v, " \t\r\n")) {
+					return errors.New("must be at least 16 characters without spaces")
+				}
+				return nil
+			}},
+		{env: "PARLEY_MASTER_KEY", flag: "master-key", def: "", secret: true, help: "32-byte key (64 hex characters or base64) that encrypts secrets at rest",
+			set: func(c *config, v string) error { c.MasterKey = v; return nil }},
+		{env: "PARLEY_MASTER_KEY_FILE", flag: "master-key-file", def: "", help: "file holding the master key (default: <data-dir>/master.key, generated on first start)",
+			set: func(c *config, v string) error { c.MasterKeyFile = v; return nil }},
+		{env: "PARLEY_RATE_LIMIT", flag: "rate-limit", def: "100", help: "API requests per minute per API key",
+			set: func(c *config, v string) error { return positiveInt(v, &c.RateLimit) }},
+		{env: "PARLEY_MAX_BODY_BYTES", flag: "max-body-bytes", def: "1048576", help: "largest accepted request body",
+			set: func(c *config, v string) error {
+				n, err := strconv.ParseInt(v, 10, 64)
+				if err != nil || n < 1024 {
+					return errors.New("must be an integer ≥ 1024")
+				}
+				c.MaxBodyBytes = n
+				return nil
+			}},
+		{env: "PARLEY_ALLOW_PRIVATE_URLS", flag: "allow-private-urls", def: "false", help: "allow tool and MCP URLs on loopback/private addresses and plain http (development only)",
+			set: func(c *config, v string) error {
+				b, err := strconv.ParseBool(v)
+				c.AllowPrivateURLs = b
+				if err != nil {
+					return errors.New("must be true or false")
+				}
+				return nil
+			}},
+		{env: "PARLEY_LOG_LEVEL", flag: "log-level", def: "info", help: "debug, info, warn or error",
+			set: func(c *config, v string) error { return c.LogLevel.UnmarshalText([]byte(v)) }},
+		{env: "PARLEY_LOG_FORMAT", flag: "log-format", def: "text", help: "text or json",
+			set: func(c *config, v string) error {
+				c.LogFormat = v
+				if v != "text" && v != "json" {
+					return errors.New("must be text or json")
+				}
+				return nil
+			}},
+	}
+}
+
+// reservedEnv are PARLEY_ variables that belong to the test suite, not the server.
+var reservedEnv = []string{"PARLEY_TEST_", "PARLEY_REQUIRE_"}
+
+// loadConfig reads defaults, then the environment, then flags. An unknown
+// PARLEY_ variable, an unknown flag or a malformed value is an error naming it.
+func loadConfig(name string, args, env []string, stderr io.Writer, extra func(*flag.FlagSet)) (*config, []string, error) {
+	all := settings()
+	known := map[string]setting{}
+	for _, s := range all {
+		known[s.env] = s
+	}
+	values := map[string]string{}
+	source := map[string]string{}
+	for _, s := range all {
+		values[s.env], source[s.env] = s.def, "default"
+	}
+	var unknown []string
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(k, "PARLEY_") || reserved(k) {
+			continue
+		}
+		if _, ok := known[k]; !ok {
+			unknown = append(unknown, k)
+			continue
+		}
+		values[k], source[k] = v, "environment variable "+k
+	}
+	if len(unknown) > 0 {
+		sort.Strings(unknown)
+		return nil, nil, fmt.Errorf("unknown setting %s (known: %s)", strings.Join(unknown, ", "), knownList(all))
+	}
+	fset := flag.NewFlagSet("parley "+name, flag.ContinueOnError)
+	fset.SetOutput(stderr)
+	for _, s := range all {
+		s := s
+		fset.Func(s.flag, s.help+" ($"+s.env+")", func(v string) error {
+			values[s.env], source[s.env] = v, "flag --"+s.flag
+			return nil
+		})
+	}
+	if extra != nil {
+		extra(fset)
+	}
+	if err := fset.Parse(args); err != nil {
+		return nil, nil, err
+	}
+	c := &config{}
+	for _, s := range all {
+		if err := s.set(c, values[s.env]); err != nil {
+			shown := values[s.env]
+			if s.secret {
+				shown = "(hidden)"
+			}
+			return nil, nil, fmt.Errorf("invalid %s %q: %v", source[s.env], shown, err)
+		}
+	}
+	if c.MasterKeyFile == "" {
+		c.MasterKeyFile = filepath.Join(c.DataDir, "master.key")
+	}
+	return c, fset.Args(), nil
+}
+
+func reserved(k string) bool {
+	for _, p := range reservedEnv {
+		if strings.HasPrefix(k, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func knownList(all []setting) string {
+	names := make([]string, len(all))
+	for i, s := range all {
+		names[i] = s.env
+	}
+	return strings.Join(names, ", ")
+}
+
+func nonEmpty(v string) error {
+	if strings.TrimSpace(v) == "" {
+		return errors.New("must not be empty")
+	}
+	return nil
+}
+
+func positiveInt(v string, dst *int) error {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		return errors.New("must be a positive integer")
+	}
+	*dst = n
+	return nil
+}
+
+func checkAddr(v string) error {
+	i := strings.LastIndex(v, ":")
+	if i < 0 {
+		return errors.New("must be host:port, such as 127.0.0.1:8080")
+	}
+	p, err := strconv.Atoi(v[i+1:])
+	if err != nil || p < 0 || p > 65535 {
+		return errors.New("port must be a number from 0 to 65535")
+	}
+	return nil
+}
+
+func checkDatabaseURL(v string) error {
+	switch {
+	case v == "", strings.HasPrefix(v, "postgres://"), strings.HasPrefix(v, "postgresql://"):
+		return nil
+	case strings.HasPrefix(v, "sqlite://"):
+		if strings.TrimPrefix(v, "sqlite://") == "" {
+			return errors.New("sqlite:// needs a file path, such as sqlite:///var/lib/parley/parley.db")
+		}
+		return nil
+	}
+	return errors.New("must be empty, sqlite://<path> or postgres://…")
+}
+
+func printSettings(w io.Writer) {
+	fmt.Fprintln(w, "Settings (environment variable / flag, default):")
+	for _, s := range settings() {
+		def := s.def
+		if def == "" {
+			def = "unset"
+		}
+		fmt.Fprintf(w, "  %-26s --%-20s %s (default %s)\n", s.env, s.flag, s.help, def)
+	}
+}

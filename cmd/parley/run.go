@@ -1,0 +1,220 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/parley-voice/parley/internal/apikey"
+	"github.com/parley-voice/parley/internal/assistant"
+	"github.com/parley-voice/parley/internal/catalog"
+	"github.com/parley-voice/parley/internal/fault"
+	"github.com/parley-voice/parley/internal/httpapi"
+	"github.com/parley-voice/parley/internal/provider/espeak"
+	"github.com/parley-voice/parley/internal/secret"
+	"github.com/parley-voice/parley/internal/store"
+	"github.com/parley-voice/parley/internal/store/postgres"
+	"github.com/parley-voice/parley/internal/store/sqlite"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "0.1.0-dev"
+
+const usage = `usage: parley <command> [flags]
+
+Commands:
+  serve                          run the API server (migrates first)
+  migrate                        apply database migrations and exit
+  org create --name N [--parent ID] [--minutes M]
+                                 create an organization and print its first API key
+  org list                       list organizations
+  org balance --org ID --minutes M
+                                 set an organization's minutes balance
+  key create --org ID [--name N] create an API key (printed once)
+  key list --org ID              list an organization's keys (ids only)
+  key revoke (--id KEY_ID | --key API_KEY)
+                                 revoke an API key
+  version                        print the version
+`
+
+func run(ctx context.Context, args, env []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("no command given")
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "serve":
+		return serve(ctx, rest, env, stderr)
+	case "migrate":
+		return migrate(ctx, rest, env, stdout, stderr)
+	case "org", "key":
+		if len(rest) == 0 {
+			fmt.Fprint(stderr, usage)
+			return fmt.Errorf("%s: missing subcommand", cmd)
+		}
+		return admin(ctx, cmd+" "+rest[0], rest[1:], env, stdout, stderr)
+	case "version", "--version":
+		fmt.Fprintln(stdout, "parley", version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		fmt.Fprintln(stdout)
+		printSettings(stdout)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", cmd)
+}
+
+func newLogger(c *config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: c.LogLevel}
+	if c.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// openStore opens and migrates the configured database.
+func openStore(ctx context.Context, c *config, log *slog.Logger) (*store.DB, error) {
+	var db *store.DB
+	var err error
+	switch {
+	case strings.HasPrefix(c.DatabaseURL, "postgres://"), strings.HasPrefix(c.DatabaseURL, "postgresql://"):
+		db, err = postgres.Open(ctx, postgres.Config{URL: c.DatabaseURL})
+	default:
+		path := strings.TrimPrefix(c.DatabaseURL, "sqlite://")
+		if path == "" {
+			path = c.DataDir + "/parley.db"
+		}
+		db, err = sqlite.Open(ctx, sqlite.Config{Path: path})
+	}
+	if err != nil {
+		return nil, err
+	}
+	n, err := db.Migrate(ctx)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	if n > 0 {
+		log.Info("database migrated", "driver", db.Driver(), "applied", n)
+	}
+	return db, nil
+}
+
+// openKeyring loads the master key from the setting, the key file, or creates the file.
+func openKeyring(c *config, log *slog.Logger) (*secret.Keyring, error) {
+	if c.MasterKey != "" {
+		k, err := secret.ParseKey(c.MasterKey)
+		if err != nil {
+			return nil, fmt.Errorf("invalid PARLEY_MASTER_KEY: %w", err)
+		}
+		return secret.NewKeyring(k)
+	}
+	k, created, err := secret.LoadOrCreateKeyFile(c.MasterKeyFile)
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		log.Warn("generated a new master key; back it up: without it stored secrets and API keys cannot be used",
+			"file", c.MasterKeyFile, "hint", "set PARLEY_MASTER_KEY or PARLEY_MASTER_KEY_FILE to manage it yourself (required when several nodes share a database)")
+	}
+	return secret.NewKeyring(k)
+}
+
+func serve(ctx context.Context, args, env []string, stderr io.Writer) error {
+	c, rest, err := loadConfig("serve", args, env, stderr, nil)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		return fmt.Errorf("serve: unexpected argument %q", rest[0])
+	}
+	log := newLogger(c, stderr)
+	keys, err := openKeyring(c, log)
+	if err != nil {
+		return err
+	}
+	db, err := openStore(ctx, c, log)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := ensureBootstrapKey(ctx, db, keys, c.BootstrapAPIKey, log); err != nil {
+		return err
+	}
+	cat, err := catalog.Load()
+	if err != nil {
+		return err
+	}
+	api := httpapi.NewServer(httpapi.Config{Version: version, RateLimit: c.RateLimit, MaxBodyBytes: c.MaxBodyBytes, AllowPrivateURLs: c.AllowPrivateURLs},
+		httpapi.Deps{Store: db, Keyring: keys, Catalog: cat, Validator: assistant.NewValidator(cat), Voices: &localVoices{}, Logger: log})
+
+	ln, err := net.Listen("tcp", c.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", c.HTTPAddr, err)
+	}
+	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	log.Info("parley listening", "url", "http://"+ln.Addr().String(), "database", db.Driver(), "version", version)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	<-errc
+	return nil
+}
+
+// ensureBootstrapKey makes sure an organization authenticates with key.
+func ensureBootstrapKey(ctx context.Context, db *store.DB, keys *secret.Keyring, key string, log *slog.Logger) error {
+	if key == "" {
+		return nil
+	}
+	ident := apikey.Derive(keys, key)
+	existing, err := db.APIKeyByID(ctx, ident.ID)
+	switch {
+	case err == nil:
+		if existing.RevokedAt != nil {
+			return errors.New("PARLEY_BOOTSTRAP_API_KEY was revoked; choose another key")
+		}
+		return nil
+	case fault.KindOf(err) != fault.NotFound:
+		return err
+	}
+	org := &store.Org{Name: "Bootstrap", HasLocalModelsAccess: true}
+	if err := db.CreateOrg(ctx, org, &store.APIKey{ID: ident.ID, Hash: ident.Hash, Prefix: ident.Prefix, Name: "bootstrap"}); err != nil {
+		return fmt.Errorf("create bootstrap organization: %w", err)
+	}
+	log.Info("created bootstrap organization", "org_id", org.ID)
+	return nil
+}
+
+// localVoices adapts espeak-ng's installed voices to the API's voice list.
+type localVoices struct {
+	lister espeak.Lister
+}
+
+func (l *localVoices) LocalVoices(ctx context.Context) ([]httpapi.Voice, error) {
+	vs, err := l.lister.Voices(ctx)
+	out := make([]httpapi.Voice, len(vs))
+	for i, v := range vs {
+		out[i] = httpapi.Voice{ID: v.ID, Name: v.Name, Provider: "local", Language: v.Language}
+	}
+	return out, err
+}

@@ -1,0 +1,121 @@
+package httpapi
+
+import (
+	"math"
+	"net/http"
+	"strings"
+
+	"github.com/parley-voice/parley/internal/call"
+	"github.com/parley-voice/parley/internal/fault"
+	"github.com/parley-voice/parley/internal/store"
+)
+
+// callObject renders a call (spec §8.11) with the alternative spellings the
+// sources use: agent_phone for assistant_phone, assistant_name for agent_name,
+// assistant_id for agent_id.
+func callObject(c *store.Call) map[string]any {
+	var dir any
+	if c.Direction != call.DirectionUnknown {
+		dir = c.Direction.String()
+	}
+	var analysis, messages any
+	if c.AnalysisResult != nil {
+		analysis = c.AnalysisResult
+	}
+	if c.Messages != nil {
+		messages = c.Messages
+	}
+	return map[string]any{
+		"id": c.ID, "org_id": c.OrgID, "caller_phone": c.CallerPhone, "assistant_phone": c.AssistantPhone, "agent_phone": c.AssistantPhone,
+		"status": c.Status.String(), "direction": dir, "end_reason": c.EndReason, "error": c.Error,
+		"started_at": tsPtr(c.StartedAt), "ended_at": tsPtr(c.EndedAt), "duration_seconds": c.DurationSeconds,
+		"summary": c.Summary, "analysis_result": analysis, "messages": messages, "room_name": c.RoomName, "recording_url": c.RecordingURL,
+		"agent_id": c.AgentID, "assistant_id": c.AgentID, "number_id": c.NumberID, "agent_name": c.AgentName, "assistant_name": c.AgentName,
+		"business_name": c.BusinessName, "phone_number": c.PhoneNumber, "created_at": ts(c.CreatedAt), "updated_at": ts(c.UpdatedAt),
+	}
+}
+
+func (s *Server) listCalls(w http.ResponseWriter, r *http.Request) {
+	p, err := page(r, 100, 1000)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	var f fault.Fields
+	filter := store.CallFilter{Page: p}
+	if v := r.URL.Query().Get("status"); v != "" {
+		st, ok := call.ParseStatus(v)
+		if !ok {
+			names := make([]string, 0, 10)
+			for _, s := range call.Statuses() {
+				names = append(names, s.String())
+			}
+			f.Invalidf("status", "must be one of %s (got %q)", strings.Join(names, ", "), v)
+		}
+		filter.Status = &st
+	}
+	filter.Since = dateParam(r, "start_date", false, &f)
+	filter.Until = dateParam(r, "end_date", true, &f)
+	if err := f.Err(); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	calls, total, err := s.db.ListCalls(r.Context(), orgID(r), filter)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	out := make([]any, len(calls))
+	for i := range calls {
+		out[i] = callObject(&calls[i])
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"calls": out, "pagination": pagination(p, total)})
+}
+
+// getCall answers the bare call object. Call ids are opaque and may contain
+// "+" (sent as %2B); ServeMux decodes the segment without turning "+" into a space.
+func (s *Server) getCall(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	c, err := s.db.GetCall(r.Context(), orgID(r), id)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, callObject(c))
+}
+
+func (s *Server) listUsage(w http.ResponseWriter, r *http.Request) {
+	p, err := page(r, 100, 1000)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	var f fault.Fields
+	filter := store.UsageFilter{Page: p, Since: dateParam(r, "start_date", false, &f), Until: dateParam(r, "end_date", true, &f)}
+	if err := f.Err(); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	logs, total, sum, err := s.db.ListUsage(r.Context(), orgID(r), filter)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	out := make([]any, len(logs))
+	for i, u := range logs {
+		out[i] = map[string]any{
+			"id": u.ID, "call_id": u.CallID, "duration_sec": u.DurationSec, "call_type": u.CallType,
+			"byok_stt": u.BYOKSTT, "byok_llm": u.BYOKLLM, "byok_tts": u.BYOKTTS,
+			"phone_number": u.PhoneNumber, "agent_name": u.AgentName, "business_name": u.BusinessName, "created_at": ts(u.CreatedAt),
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"logs": out, "pagination": pagination(p, total),
+		"summary": map[string]any{"total_calls": sum.TotalCalls, "total_duration_seconds": sum.TotalDurationSeconds,
+			"total_duration_minutes": math.Round(float64(sum.TotalDurationSeconds)/60*100) / 100},
+	})
+}

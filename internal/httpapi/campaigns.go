@@ -1,0 +1,360 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strconv"
+
+	"github.com/parley-voice/parley/internal/campaign"
+	"github.com/parley-voice/parley/internal/fault"
+	"github.com/parley-voice/parley/internal/store"
+)
+
+// Campaigns and leads (spec §7.15). Dialing is not here; these handlers keep
+// the records and enforce the status rules.
+
+func campaignObject(c *store.Campaign) map[string]any {
+	return map[string]any{
+		"id": c.ID, "org_id": c.OrgID, "name": c.Name, "agent_id": c.AgentID, "assistant_id": c.AgentID, "status": c.Status.String(),
+		"system_message_template": c.SystemMessageTemplate, "schedule_start_time": c.ScheduleStartTime,
+		"schedule_end_time": c.ScheduleEndTime, "timezone": c.Timezone, "total_leads": c.TotalLeads,
+		"completed_leads": c.CompletedLeads, "failed_leads": c.FailedLeads,
+		"created_at": ts(c.CreatedAt), "updated_at": ts(c.UpdatedAt),
+	}
+}
+
+func leadObject(l *store.Lead) map[string]any {
+	return map[string]any{
+		"id": l.ID, "campaign_id": l.CampaignID, "phone_number": l.PhoneNumber, "name": l.Name, "variables": l.Variables,
+		"status": l.Status.String(), "call_id": l.CallID, "attempts": l.Attempts, "last_attempt_at": tsPtr(l.LastAttemptAt),
+		"created_at": ts(l.CreatedAt), "updated_at": ts(l.UpdatedAt),
+	}
+}
+
+// readCampaign applies campaign fields of a create or PATCH body to c.
+func readCampaign(fs *fields, c *store.Campaign, create bool) {
+	fs.alias("assistant_id", "agent_id")
+	if v, ok := fs.str("name", create); ok {
+		c.Name = v
+	}
+	if create {
+		if id, _ := fs.refID("agent_id"); id != nil {
+			c.AgentID = *id
+		} else if _, sent := fs.obj["agent_id"]; !sent {
+			fs.f.Missing("agent_id")
+		}
+	} else if _, sent := fs.obj["agent_id"]; sent {
+		fs.seen["agent_id"] = true
+		fs.f.Invalidf("agent_id", "cannot be changed; create a new campaign for another assistant")
+	}
+	if v, set := fs.nullableStr("system_message_template"); set {
+		c.SystemMessageTemplate = v
+	}
+	for _, t := range []struct {
+		key string
+		dst *string
+	}{{"schedule_start_time", &c.ScheduleStartTime}, {"schedule_end_time", &c.ScheduleEndTime}} {
+		if v, ok := fs.str(t.key, false); ok {
+			if !campaign.ValidClock(v) {
+				fs.f.Invalidf(t.key, "must be a time of day as HH:MM:SS (got %q)", v)
+			}
+			*t.dst = v
+		}
+	}
+	if v, ok := fs.str("timezone", false); ok {
+		if !campaign.ValidTimezone(v) {
+			fs.f.Invalidf("timezone", "must be an IANA time zone such as Europe/Amsterdam (got %q)", v)
+		}
+		c.Timezone = v
+	}
+	if campaign.ValidClock(c.ScheduleStartTime) && campaign.ValidClock(c.ScheduleEndTime) && c.ScheduleStartTime >= c.ScheduleEndTime {
+		fs.f.Invalidf("schedule_end_time", "must be later than schedule_start_time (%s ≥ %s)", c.ScheduleStartTime, c.ScheduleEndTime)
+	}
+}
+
+// readStatus reads a requested status; ok is false when none was sent.
+func readStatus(fs *fields) (campaign.Status, bool) {
+	v, ok := fs.str("status", false)
+	if !ok {
+		return campaign.StatusUnknown, false
+	}
+	st, known := campaign.ParseStatus(v)
+	if !known || !st.Settable() {
+		fs.f.Invalidf("status", "must be one of draft, scheduled, paused, cancelled (got %q; completed is set by the platform)", v)
+		return campaign.StatusUnknown, false
+	}
+	return st, true
+}
+
+// checkCanSchedule enforces the prerequisites of §7.15 before calling starts:
+// an active assistant and an active number with a SIP trunk for dialing.
+func (s *Server) checkCanSchedule(ctx context.Context, org, agentID string) error {
+	a, err := s.db.GetDoc(ctx, store.Assistants, org, agentID)
+	if err != nil {
+		if fault.KindOf(err) == fault.NotFound {
+			return fault.Invalidf("status", "cannot be scheduled: the campaign's assistant no longer exists")
+		}
+		return err
+	}
+	if !a.Active {
+		return fault.Invalidf("status", "cannot be scheduled: assistant %q is not active", a.Name)
+	}
+	nums, err := s.db.ListNumbers(ctx, org)
+	if err != nil {
+		return err
+	}
+	for _, n := range nums {
+		if n.IsActive && n.TransferTrunkID != nil {
+			return nil
+		}
+	}
+	return fault.Invalidf("status", "cannot be scheduled: no active phone number has a SIP trunk for outbound dialing (PATCH /numbers/{id} with transfer_trunk_id)")
+}
+
+func readLead(obj object, at string) (store.Lead, error) {
+	fs := newFields(obj)
+	var l store.Lead
+	if v, ok := fs.str("phone_number", true); ok {
+		if !validE164(v) {
+			fs.f.Invalidf("phone_number", "must be an E.164 number such as +31612345678 (got %q)", v)
+		}
+		l.PhoneNumber = v
+	}
+	l.Name, _ = fs.nullableStr("name")
+	if raw, ok := fs.raw("variables"); ok && !isNull(raw) {
+		if err := json.Unmarshal(raw, &l.Variables); err != nil {
+			fs.f.Invalidf("variables", "must be an object of string values")
+		}
+	}
+	fs.unknown()
+	if err := fs.err(); err != nil {
+		if at == "" {
+			return l, err
+		}
+		e, _ := fault.As(err)
+		for i := range e.Details {
+			e.Details[i] = at + "." + e.Details[i]
+		}
+		e.Field, e.Message = at+"."+e.Field, at+"."+e.Message
+		return l, e
+	}
+	return l, nil
+}
+
+func (s *Server) listCampaigns(w http.ResponseWriter, r *http.Request) {
+	cs, err := s.db.ListCampaigns(r.Context(), orgID(r))
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	out := make([]any, len(cs))
+	for i := range cs {
+		out[i] = campaignObject(&cs[i])
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"campaigns": out})
+}
+
+func (s *Server) createCampaign(w http.ResponseWriter, r *http.Request) {
+	obj, err := s.readObject(w, r, false)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	org := orgID(r)
+	c := &store.Campaign{OrgID: org, Status: campaign.Draft, ScheduleStartTime: campaign.DefaultStart, ScheduleEndTime: campaign.DefaultEnd, Timezone: campaign.DefaultTimezone}
+	fs := newFields(obj, "total_leads", "completed_leads", "failed_leads")
+	readCampaign(fs, c, true)
+	if st, ok := readStatus(fs); ok {
+		c.Status = st
+	}
+	var leads []store.Lead
+	if raw, ok := fs.raw("leads"); ok && !isNull(raw) {
+		var items []object
+		if err := json.Unmarshal(raw, &items); err != nil {
+			fs.f.Invalidf("leads", "must be an array of lead objects")
+		}
+		if len(items) > 10000 {
+			fs.f.Invalidf("leads", "may hold at most 10000 leads per request (got %d)", len(items))
+		}
+		for i, it := range items {
+			l, err := readLead(it, "leads["+strconv.Itoa(i)+"]")
+			fs.f.Merge(err)
+			leads = append(leads, l)
+		}
+	}
+	fs.unknown()
+	if err := fs.err(); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if c.Status == campaign.Scheduled && s.assistantExists(r, c.AgentID) {
+		if err := s.checkCanSchedule(r.Context(), org, c.AgentID); err != nil {
+			writeError(w, r, err)
+			return
+		}
+	}
+	if c.Status == campaign.Cancelled {
+		writeError(w, r, fault.Invalidf("status", "a new campaign cannot start as cancelled"))
+		return
+	}
+	if err := s.db.CreateCampaign(r.Context(), c, leads); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	got, err := s.db.GetCampaign(r.Context(), org, c.ID)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"campaign": campaignObject(got)})
+}
+
+// assistantExists lets the store report an unknown agent_id on create (as a
+// reference error naming agent_id) rather than the scheduling check.
+func (s *Server) assistantExists(r *http.Request, id string) bool {
+	ok, err := s.db.DocExists(r.Context(), store.Assistants, orgID(r), id)
+	return err == nil && ok
+}
+
+func (s *Server) getCampaign(w http.ResponseWriter, r *http.Request) {
+	id, err := docID(r, "campaign")
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	c, err := s.db.GetCampaign(r.Context(), orgID(r), id)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"campaign": campaignObject(c)})
+}
+
+func (s *Server) updateCampaign(w http.ResponseWriter, r *http.Request) {
+	id, err := docID(r, "campaign")
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	obj, err := s.readObject(w, r, false)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	org := orgID(r)
+	c, err := s.db.UpdateCampaign(r.Context(), org, id, func(c *store.Campaign) error {
+		if c.Status.Final() {
+			return fault.Conflictf("campaign_final", "campaign is %s and can no longer be changed", c.Status)
+		}
+		fs := newFields(obj, "total_leads", "completed_leads", "failed_leads")
+		readCampaign(fs, c, false)
+		st, changed := readStatus(fs)
+		fs.unknown()
+		if err := fs.err(); err != nil {
+			return err
+		}
+		if changed && st != c.Status {
+			if err := campaign.CheckTransition(c.Status, st); err != nil {
+				return err
+			}
+			if st == campaign.Scheduled {
+				if err := s.checkCanSchedule(r.Context(), org, c.AgentID); err != nil {
+					return err
+				}
+			}
+			c.Status = st
+		}
+		return nil
+	})
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"campaign": campaignObject(c)})
+}
+
+func (s *Server) deleteCampaign(w http.ResponseWriter, r *http.Request) {
+	id, err := docID(r, "campaign")
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if err := s.db.DeleteCampaign(r.Context(), orgID(r), id); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, success)
+}
+
+func (s *Server) listLeads(w http.ResponseWriter, r *http.Request) {
+	id, err := docID(r, "campaign")
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	p, err := page(r, 1000, 10000)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	leads, total, err := s.db.ListLeads(r.Context(), orgID(r), id, p)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	out := make([]any, len(leads))
+	for i := range leads {
+		out[i] = leadObject(&leads[i])
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"leads": out, "pagination": pagination(p, total)})
+}
+
+func (s *Server) addLead(w http.ResponseWriter, r *http.Request) {
+	id, err := docID(r, "campaign")
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	obj, err := s.readObject(w, r, false)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if _, err := s.db.GetCampaign(r.Context(), orgID(r), id); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	l, err := readLead(obj, "")
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if err := s.db.AddLead(r.Context(), orgID(r), id, &l); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"lead": leadObject(&l)})
+}
+
+func (s *Server) deleteLead(w http.ResponseWriter, r *http.Request) {
+	id, err := docID(r, "campaign")
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	leadID, err := pathID(r, "leadId")
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if !uuidRE.MatchString(leadID) {
+		writeError(w, r, fault.NotFoundf("lead %s not found", leadID))
+		return
+	}
+	if err := s.db.DeleteLead(r.Context(), orgID(r), id, leadID); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, success)
+}

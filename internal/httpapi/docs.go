@@ -1,0 +1,244 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+
+	"github.com/parley-voice/parley/internal/assistant"
+	"github.com/parley-voice/parley/internal/fault"
+	"github.com/parley-voice/parley/internal/store"
+)
+
+// A docResource is a configuration resource stored as a canonical JSON document:
+// assistants, tool and analysis templates, MCP servers, SIP trunks, workflows.
+// Create and PATCH share one path: the client's fields are laid over the stored
+// document (nothing, on create) and the result is validated as a whole, so a
+// PATCH changes only what was sent and can never store what a create would refuse.
+type docResource struct {
+	kind      store.Kind
+	one, many string // response wrapper keys
+	// build validates the merged document and returns the row to store. cur is
+	// nil on create. sent is what the client sent.
+	build func(ctx context.Context, org string, merged, sent object, cur *store.Doc) (*store.Doc, error)
+	// render is the response object of one document; nil means the body plus
+	// id, org_id and timestamps.
+	render func(d *store.Doc) any
+}
+
+func (s *Server) renderDoc(res docResource, d *store.Doc) any {
+	if res.render != nil {
+		return res.render(d)
+	}
+	return docObject(d)
+}
+
+// docObject is the stored body with the row's identity and timestamps.
+func docObject(d *store.Doc) map[string]any {
+	var body map[string]any
+	if err := json.Unmarshal(d.Body, &body); err != nil || body == nil {
+		body = map[string]any{}
+	}
+	body["id"], body["org_id"], body["created_at"], body["updated_at"] = d.ID, d.OrgID, ts(d.CreatedAt), ts(d.UpdatedAt)
+	return body
+}
+
+func (s *Server) listDocs(res docResource) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		docs, err := s.db.ListDocs(r.Context(), res.kind, orgID(r))
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		out := make([]any, len(docs))
+		for i := range docs {
+			out[i] = s.renderDoc(res, &docs[i])
+		}
+		writeJSON(w, http.StatusOK, map[string]any{res.many: out})
+	}
+}
+
+func (s *Server) createDoc(res docResource, extra func(d *store.Doc, out map[string]any)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		obj, err := s.readObject(w, r, false)
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		d, err := res.build(r.Context(), orgID(r), cloneObject(obj), obj, nil)
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		d.Kind, d.OrgID = res.kind, orgID(r)
+		if err := s.db.CreateDoc(r.Context(), d); err != nil {
+			writeError(w, r, err)
+			return
+		}
+		out := map[string]any{res.one: s.renderDoc(res, d)}
+		if extra != nil {
+			extra(d, out)
+		}
+		writeJSON(w, http.StatusCreated, out)
+	}
+}
+
+func (s *Server) getDoc(res docResource) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id, err := docID(r, res.kind.Noun())
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		d, err := s.db.GetDoc(r.Context(), res.kind, orgID(r), id)
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{res.one: s.renderDoc(res, d)})
+	}
+}
+
+func (s *Server) updateDoc(res docResource) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id, err := docID(r, res.kind.Noun())
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		obj, err := s.readObject(w, r, false)
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		org := orgID(r)
+		d, err := s.db.UpdateDoc(r.Context(), res.kind, org, id, func(cur *store.Doc) (*store.Doc, error) {
+			var merged object
+			if err := json.Unmarshal(cur.Body, &merged); err != nil {
+				return nil, fmt.Errorf("decode stored %s: %w", res.kind.Noun(), err)
+			}
+			for k, v := range obj {
+				merged[k] = v
+			}
+			return res.build(r.Context(), org, merged, obj, cur)
+		})
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{res.one: s.renderDoc(res, d)})
+	}
+}
+
+func (s *Server) deleteDoc(k store.Kind) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id, err := docID(r, k.Noun())
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		if err := s.db.DeleteDoc(r.Context(), k, orgID(r), id); err != nil {
+			writeError(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, success)
+	}
+}
+
+func cloneObject(o object) object {
+	c := make(object, len(o))
+	for k, v := range o {
+		c[k] = v
+	}
+	return c
+}
+
+// docFrom turns a validated canonical document into a row.
+func docFrom(canon map[string]json.RawMessage) (*store.Doc, error) {
+	var head struct {
+		Name     string `json:"name"`
+		IsActive *bool  `json:"is_active"`
+	}
+	body, err := json.Marshal(canon)
+	if err != nil {
+		return nil, fmt.Errorf("encode document: %w", err)
+	}
+	if err := json.Unmarshal(body, &head); err != nil {
+		return nil, fmt.Errorf("read document name: %w", err)
+	}
+	return &store.Doc{Name: head.Name, Active: head.IsActive == nil || *head.IsActive, Body: body}, nil
+}
+
+// --- assistants ---
+
+func (s *Server) assistants() docResource {
+	return docResource{kind: store.Assistants, one: "assistant", many: "assistants", build: s.buildAssistant}
+}
+
+func (s *Server) buildAssistant(ctx context.Context, org string, merged, _ object, _ *store.Doc) (*store.Doc, error) {
+	canon, err := s.valid.Normalize(merged, assistant.Options{})
+	if err != nil {
+		return nil, err
+	}
+	var f fault.Fields
+	for _, id := range assistant.MCPServerIDs(canon) {
+		ok, err := s.db.DocExists(ctx, store.MCPServers, org, id)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			f.Add("llm_config.tools", "invalid_reference", fmt.Sprintf("references MCP server %s, which does not exist in this organization", id))
+		}
+	}
+	if err := f.Err(); err != nil {
+		return nil, err
+	}
+	return docFrom(canon)
+}
+
+// --- tool templates ---
+
+func (s *Server) toolTemplates() docResource {
+	return docResource{kind: store.ToolTemplates, one: "tool_template", many: "tool_templates",
+		build: func(_ context.Context, _ string, merged, _ object, _ *store.Doc) (*store.Doc, error) {
+			canon, err := s.valid.NormalizeToolTemplate(merged)
+			if err != nil {
+				return nil, err
+			}
+			return docFrom(canon)
+		}}
+}
+
+// --- analysis templates ---
+
+func (s *Server) analysisTemplates() docResource {
+	return docResource{kind: store.AnalysisTemplates, one: "analysis_template", many: "analysis_templates",
+		build: func(_ context.Context, _ string, merged, _ object, _ *store.Doc) (*store.Doc, error) {
+			canon, err := assistant.NormalizeAnalysisTemplate(merged)
+			if err != nil {
+				return nil, err
+			}
+			return docFrom(canon)
+		}}
+}
+
+// listAnalysisTemplates answers both list shapes seen in the sources: the SDK's
+// {"analysis_templates": [...]} and the API reference's {"data", "total", "limit", "offset"}.
+func (s *Server) listAnalysisTemplates(w http.ResponseWriter, r *http.Request) {
+	p, err := page(r, 50, 100)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	docs, total, err := s.db.ListDocsPage(r.Context(), store.AnalysisTemplates, orgID(r), p)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	out := make([]any, len(docs))
+	for i := range docs {
+		out[i] = docObject(&docs[i])
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"analysis_templates": out, "data": out, "total": total, "limit": p.Limit, "offset": p.Offset})
+}

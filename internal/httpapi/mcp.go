@@ -1,0 +1,175 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/parley-voice/parley/internal/secret"
+	"github.com/parley-voice/parley/internal/store"
+)
+
+// MCP servers (spec §7.16). Header values are sealed and write-only; the stored
+// body keeps only their names.
+
+type mcpBody struct {
+	Name           string   `json:"name"`
+	URL            string   `json:"url"`
+	Transport      string   `json:"transport"`
+	HeaderNames    []string `json:"header_names"`
+	TimeoutSeconds int      `json:"timeout_seconds"`
+}
+
+func (s *Server) mcpServers() docResource {
+	return docResource{kind: store.MCPServers, one: "mcp_server", many: "mcp_servers", build: s.buildMCP}
+}
+
+var headerNameRE = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$")
+
+var reservedHeaders = []string{"host", "content-length", "content-type", "transfer-encoding", "connection", "accept", "mcp-session-id", "mcp-protocol-version"}
+
+func (s *Server) buildMCP(_ context.Context, org string, merged, sent object, cur *store.Doc) (*store.Doc, error) {
+	fs := newFields(merged, "header_names")
+	b := mcpBody{Transport: "streamable_http", TimeoutSeconds: 20, HeaderNames: []string{}}
+	b.Name, _ = fs.str("name", true)
+	if len(b.Name) > 100 {
+		fs.f.Invalidf("name", "must be at most 100 characters")
+	}
+	rawURL, _ := fs.str("url", true)
+	if rawURL != "" {
+		norm, err := normalizeToolURL(rawURL, s.cfg.AllowPrivateURLs)
+		if err != nil {
+			fs.f.Invalidf("url", "%v", err)
+		}
+		b.URL = norm
+	}
+	if t, ok := fs.str("transport", false); ok {
+		if t != "streamable_http" && t != "sse" {
+			fs.f.Invalidf("transport", "must be streamable_http or sse (got %q)", t)
+		}
+		b.Transport = t
+	}
+	if n, ok := fs.integer("timeout_seconds"); ok {
+		if n < 5 || n > 60 {
+			fs.f.Invalidf("timeout_seconds", "must be from 5 to 60 (got %d)", n)
+		}
+		b.TimeoutSeconds = n
+	}
+	var headers map[string]string
+	_, headersSent := sent["headers"]
+	if raw, ok := fs.raw("headers"); ok && headersSent {
+		if isNull(raw) {
+			headers = map[string]string{}
+		} else if err := json.Unmarshal(raw, &headers); err != nil {
+			fs.f.Invalidf("headers", "must be an object of header names to string values")
+		}
+		if len(headers) > 10 {
+			fs.f.Invalidf("headers", "may have at most 10 entries (got %d)", len(headers))
+		}
+		for k, v := range headers {
+			if !headerNameRE.MatchString(k) || slices.Contains(reservedHeaders, strings.ToLower(k)) {
+				fs.f.Invalidf("headers."+k, "is not a header name that can be set")
+			}
+			if len(v) > 8192 || strings.ContainsAny(v, "\r\n") {
+				fs.f.Invalidf("headers."+k, "value must be at most 8192 characters on one line")
+			}
+		}
+	}
+	if cur != nil && !headersSent {
+		var old mcpBody
+		if err := json.Unmarshal(cur.Body, &old); err != nil {
+			return nil, fmt.Errorf("decode stored MCP server: %w", err)
+		}
+		b.HeaderNames = old.HeaderNames
+		if hostOf(old.URL) != hostOf(b.URL) && len(old.HeaderNames) > 0 {
+			fs.f.Add("headers", "headers_required", "must be sent again when url moves to another host, so credentials are not sent to a new host by accident")
+		}
+	}
+	fs.unknown()
+	if err := fs.err(); err != nil {
+		return nil, err
+	}
+	d := &store.Doc{ID: store.NewID(), Name: b.Name, Active: true}
+	if cur != nil {
+		d.ID, d.Secret = cur.ID, cur.Secret
+	}
+	if headersSent {
+		d.Secret = nil
+		b.HeaderNames = make([]string, 0, len(headers))
+		for k := range headers {
+			b.HeaderNames = append(b.HeaderNames, k)
+		}
+		slices.Sort(b.HeaderNames)
+		if len(headers) > 0 {
+			plain, _ := json.Marshal(headers)
+			sealed := s.keys.Seal(plain, secret.Binding{OrgID: org, Table: "mcp_servers", Field: "headers", RowID: d.ID})
+			d.Secret = &sealed
+		}
+	}
+	body, err := json.Marshal(b)
+	if err != nil {
+		return nil, err
+	}
+	d.Body = body
+	return d, nil
+}
+
+func hostOf(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return ""
+	}
+	return p.Host
+}
+
+// normalizeToolURL checks a URL Parley will call (MCP servers) at registration:
+// https, no credentials in it, and not an address that is obviously internal.
+// The dial-time guard checks the resolved addresses again on every connection.
+func normalizeToolURL(raw string, allowPrivate bool) (string, error) {
+	u, err := url.Parse(strings.TrimSpace(raw))
+	if err != nil || u.Host == "" || !u.IsAbs() {
+		return "", fmt.Errorf("must be an absolute URL such as https://mcp.example.com/mcp")
+	}
+	u.Scheme, u.Host = strings.ToLower(u.Scheme), strings.ToLower(u.Host)
+	switch {
+	case u.Scheme == "https":
+	case u.Scheme == "http" && allowPrivate:
+	default:
+		return "", fmt.Errorf("must use https (got %s)", u.Scheme)
+	}
+	if u.User != nil {
+		return "", fmt.Errorf("must not contain credentials; put them in headers")
+	}
+	if u.Fragment != "" {
+		return "", fmt.Errorf("must not contain a fragment")
+	}
+	host := u.Hostname()
+	if !allowPrivate && internalHost(host) {
+		return "", fmt.Errorf("must point at a public address (got %s)", host)
+	}
+	if p := u.Port(); (p == "443" && u.Scheme == "https") || (p == "80" && u.Scheme == "http") {
+		u.Host = host
+		if strings.Contains(host, ":") {
+			u.Host = "[" + host + "]"
+		}
+	}
+	return u.String(), nil
+}
+
+func internalHost(host string) bool {
+	h := strings.TrimSuffix(host, ".")
+	if h == "localhost" || strings.HasSuffix(h, ".localhost") || strings.HasSuffix(h, ".local") || strings.HasSuffix(h, ".internal") || !strings.Contains(h, ".") && net.ParseIP(h) == nil {
+		return true
+	}
+	ip := net.ParseIP(h)
+	if ip == nil {
+		return false
+	}
+	return ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip.IsUnspecified() || ip.IsMulticast() ||
+		ip.Equal(net.IPv4(100, 100, 100, 200)) || (ip.To4() != nil && ip.To4()[0] == 100 && ip.To4()[1]&0xc0 == 64) // CGNAT 100.64/10
+}

@@ -1,0 +1,167 @@
+package httpapi
+
+import (
+	"math"
+	"net/http"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/parley-voice/parley/internal/apikey"
+	"github.com/parley-voice/parley/internal/fault"
+	"github.com/parley-voice/parley/internal/store"
+)
+
+func (s *Server) orgObject(r *http.Request, withChildren bool) (map[string]any, error) {
+	ctx := r.Context()
+	o, err := s.db.GetOrg(ctx, orgID(r))
+	if err != nil {
+		return nil, err
+	}
+	now := s.now().UTC()
+	st, err := s.db.Stats(ctx, o.ID, time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC))
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]any{
+		"id": o.ID, "name": o.Name, "minutes_balance": o.MinutesBalance,
+		"monthly_usage_minutes": math.Round(st.MonthlyUsageMinutes*100) / 100,
+		"active_numbers":        st.ActiveNumbers, "active_agents": st.ActiveAgents, "active_calls": st.ActiveCalls,
+		"has_local_models_access": o.HasLocalModelsAccess, "parent_org_id": o.ParentID,
+		"content_retention_days": o.ContentRetentionDays, "metadata_retention_days": o.MetadataRetentionDays,
+		"created_at": ts(o.CreatedAt),
+	}
+	if withChildren {
+		kids, err := s.db.ChildOrgs(ctx, o.ID)
+		if err != nil {
+			return nil, err
+		}
+		children := make([]any, len(kids))
+		for i, k := range kids {
+			children[i] = map[string]any{"id": k.ID, "name": k.Name, "created_at": ts(k.CreatedAt)}
+		}
+		out["children"] = children
+	}
+	return out, nil
+}
+
+func (s *Server) getOrganization(w http.ResponseWriter, r *http.Request) {
+	withChildren := false
+	if v := r.URL.Query().Get("include_children"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			writeError(w, r, fault.Invalidf("include_children", "must be true or false (got %q)", v))
+			return
+		}
+		withChildren = b
+	}
+	out, err := s.orgObject(r, withChildren)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// getAccount is the deprecated GET /account: the same data in the Account shape.
+func (s *Server) getAccount(w http.ResponseWriter, r *http.Request) {
+	o, err := s.orgObject(r, false)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Deprecation", "true")
+	w.Header().Set("Link", `</api/v1/organizations>; rel="successor-version"`)
+	writeJSON(w, http.StatusOK, map[string]any{
+		"id": o["id"], "name": o["name"], "email": nil, "company_name": o["name"],
+		"minutes_balance": o["minutes_balance"], "monthly_usage_minutes": o["monthly_usage_minutes"],
+		"active_numbers": o["active_numbers"], "active_agents": o["active_agents"], "active_calls": o["active_calls"],
+	})
+}
+
+// createOrganization creates a child organization of the caller's (whitelabel
+// resellers). Only top-level organizations may have children; the new
+// organization's API key is in the response and nowhere else.
+func (s *Server) createOrganization(w http.ResponseWriter, r *http.Request) {
+	obj, err := s.readObject(w, r, false)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	fs := newFields(obj)
+	name, _ := fs.str("name", true)
+	if len(name) > 200 {
+		fs.f.Invalidf("name", "must be at most 200 characters")
+	}
+	caller := orgID(r)
+	if parent, set := fs.refID("parent_org_id"); set && parent != nil && *parent != caller {
+		fs.f.Invalidf("parent_org_id", "must be your own organization's id (%s) or omitted", caller)
+	}
+	fs.unknown()
+	if err := fs.err(); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	me, err := s.db.GetOrg(r.Context(), caller)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if me.ParentID != nil {
+		writeError(w, r, fault.New(fault.Forbidden, "forbidden", "only top-level organizations can create child organizations"))
+		return
+	}
+	key := apikey.Generate()
+	ident := apikey.Derive(s.keys, key)
+	org := &store.Org{Name: name, ParentID: &caller, HasLocalModelsAccess: me.HasLocalModelsAccess}
+	if err := s.db.CreateOrg(r.Context(), org, &store.APIKey{ID: ident.ID, Hash: ident.Hash, Prefix: ident.Prefix, Name: "created by " + caller}); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"id": org.ID, "name": org.Name, "parent_org_id": org.ParentID, "api_key": key, "created_at": ts(org.CreatedAt)})
+}
+
+var (
+	contentRetention  = []int{30, 90, 180, 365}
+	metadataRetention = []int{30, 90, 180, 365, 730}
+)
+
+// updateOrganization sets the retention periods (both required, content ≤ metadata).
+func (s *Server) updateOrganization(w http.ResponseWriter, r *http.Request) {
+	obj, err := s.readObject(w, r, false)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	fs := newFields(obj)
+	content, okC := fs.integer("content_retention_days")
+	metadata, okM := fs.integer("metadata_retention_days")
+	if _, sent := obj["content_retention_days"]; !sent {
+		fs.f.Missing("content_retention_days")
+	} else if okC && !slices.Contains(contentRetention, content) {
+		fs.f.Invalidf("content_retention_days", "must be one of 30, 90, 180, 365 (got %d)", content)
+	}
+	if _, sent := obj["metadata_retention_days"]; !sent {
+		fs.f.Missing("metadata_retention_days")
+	} else if okM && !slices.Contains(metadataRetention, metadata) {
+		fs.f.Invalidf("metadata_retention_days", "must be one of 30, 90, 180, 365, 730 (got %d)", metadata)
+	}
+	if fs.f.Len() == 0 && content > metadata {
+		fs.f.Invalidf("content_retention_days", "must not be longer than metadata_retention_days (%d > %d)", content, metadata)
+	}
+	fs.unknown()
+	if err := fs.err(); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if err := s.db.SetRetention(r.Context(), orgID(r), content, metadata); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	out, err := s.orgObject(r, false)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}

@@ -1,0 +1,178 @@
+// Package httpapi serves Parley's REST control plane: the HMS Sovereign v1 API
+// under /api/v1, its OpenAPI document and the health check.
+//
+// A request passes, in order: panic recovery and access logging (Handler),
+// routing (routes.go), bearer authentication and the per-key rate limit
+// (auth.go), then a handler that decodes and validates the body (decode.go),
+// calls the store, and encodes the response (encode.go). Errors from any layer
+// are *fault.Error values, turned into HTTP in exactly one place (writeError).
+package httpapi
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/parley-voice/parley/internal/assistant"
+	"github.com/parley-voice/parley/internal/catalog"
+	"github.com/parley-voice/parley/internal/ratelimit"
+	"github.com/parley-voice/parley/internal/secret"
+	"github.com/parley-voice/parley/internal/store"
+)
+
+// Config tunes the API. Zero values take the documented defaults.
+type Config struct {
+	// Version is reported by /health and the OpenAPI document. Defaults to "dev".
+	Version string
+	// RateLimit is requests per minute per API key. Defaults to 100.
+	RateLimit int
+	// MaxBodyBytes caps request bodies; larger ones get 413. Defaults to 1 MiB.
+	MaxBodyBytes int64
+	// AllowPrivateURLs lets MCP server URLs point at loopback and private
+	// addresses, and use http://. For local development and tests only.
+	AllowPrivateURLs bool
+}
+
+// VoiceLister lists the local text-to-speech voices installed on this server.
+type VoiceLister interface {
+	LocalVoices(ctx context.Context) ([]Voice, error)
+}
+
+// Voice is one entry of GET /voices.
+type Voice struct {
+	ID          string            `json:"id"`
+	Name        string            `json:"name"`
+	Provider    string            `json:"provider"`
+	Language    string            `json:"language,omitempty"`
+	Description map[string]string `json:"description,omitempty"`
+	Style       string            `json:"style,omitempty"`
+}
+
+// Deps are the collaborators the API needs.
+type Deps struct {
+	Store     *store.DB
+	Keyring   *secret.Keyring
+	Catalog   *catalog.Catalog
+	Validator *assistant.Validator
+	Voices    VoiceLister
+	Logger    *slog.Logger
+	Now       func() time.Time // nil means time.Now
+}
+
+// Server is the REST API. It is an http.Handler.
+type Server struct {
+	cfg     Config
+	db      *store.DB
+	keys    *secret.Keyring
+	cat     *catalog.Catalog
+	valid   *assistant.Validator
+	voices  VoiceLister
+	log     *slog.Logger
+	now     func() time.Time
+	limiter *ratelimit.Limiter
+	mux     *http.ServeMux
+	routes  []route
+}
+
+// NewServer builds the API handler.
+func NewServer(cfg Config, d Deps) *Server {
+	if cfg.Version == "" {
+		cfg.Version = "dev"
+	}
+	if cfg.RateLimit <= 0 {
+		cfg.RateLimit = 100
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 1 << 20
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{
+		cfg: cfg, db: d.Store, keys: d.Keyring, cat: d.Catalog, valid: d.Validator, voices: d.Voices,
+		log: d.Logger, now: d.Now, limiter: ratelimit.New(cfg.RateLimit, time.Minute, d.Now), mux: http.NewServeMux(),
+	}
+	s.routes = s.routeTable()
+	for _, rt := range s.routes {
+		h := rt.handler
+		if !rt.public {
+			h = s.authenticate(h)
+		}
+		s.mux.Handle(rt.method+" "+rt.pattern, h)
+	}
+	return s
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	sw := &statusWriter{ResponseWriter: w}
+	defer func() {
+		if p := recover(); p != nil {
+			s.log.Error("panic serving request", "method", r.Method, "path", r.URL.Path, "panic", p)
+			if sw.status == 0 {
+				writeError(sw, r, errInternal)
+			}
+		}
+		s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", sw.status, "duration", time.Since(start))
+	}()
+	if _, pattern := s.mux.Handler(r); pattern == "" {
+		s.noRoute(sw, r)
+		return
+	}
+	s.mux.ServeHTTP(sw, r) // sets the path values the handlers read
+}
+
+// noRoute answers 405 when the path exists with other methods, else 404.
+func (s *Server) noRoute(w http.ResponseWriter, r *http.Request) {
+	var allowed []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPatch, http.MethodPut, http.MethodDelete} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, p := s.mux.Handler(probe); p != "" {
+			allowed = append(allowed, m)
+		}
+	}
+	if len(allowed) > 0 {
+		w.Header().Set("Allow", joinComma(allowed))
+		writeError(w, r, errMethodNotAllowed(r.Method, r.URL.Path))
+		return
+	}
+	writeError(w, r, errNoRoute(r.URL.Path))
+}
+
+func joinComma(s []string) string {
+	out := ""
+	for i, v := range s {
+		if i > 0 {
+			out += ", "
+		}
+		out += v
+	}
+	return out
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

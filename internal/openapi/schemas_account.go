@@ -1,0 +1,159 @@
+package openapi
+
+// This file describes organizations and the deprecated account (spec §7.14),
+// campaigns and leads (§7.15, §8.19) and MCP servers (§7.16).
+
+func accountSchemas(c map[string]*schema) {
+	stats := func() props {
+		return props{
+			"id":                    uuid(),
+			"name":                  str(),
+			"minutes_balance":       number().d("Prepaid minutes left.").ex(500.5),
+			"monthly_usage_minutes": number().atLeast(0).d("Minutes used this calendar month."),
+			"active_numbers":        integer().atLeast(0),
+			"active_agents":         integer().atLeast(0).d("Active assistants."),
+			"active_calls":          integer().atLeast(0).d("Calls in progress now."),
+		}
+	}
+	c["ContentRetentionDays"] = intEnum(30, 90, 180, 365).
+		d("Days transcripts, summaries, analysis results and recordings are kept.")
+	c["MetadataRetentionDays"] = intEnum(30, 90, 180, 365, 730).
+		d("Days caller numbers, campaign links and call events are kept; at least the content retention.")
+	c["OrganizationChild"] = object(props{
+		"id":         uuid(),
+		"name":       str(),
+		"created_at": timestamp(),
+	}, "id", "name", "created_at")
+	c["Organization"] = object(merge(stats(), props{
+		"has_local_models_access": boolean(),
+		"parent_org_id":           uuid().nullable().d("Parent (reseller) organization; null for a top-level one."),
+		"content_retention_days":  ref("ContentRetentionDays").nullable().d("Null: kept until deleted."),
+		"metadata_retention_days": ref("MetadataRetentionDays").nullable().d("Null: kept until deleted."),
+		"created_at":              timestamp(),
+		"children":                array(ref("OrganizationChild")).d("Child organizations; only with include_children=true."),
+	}), "id", "name", "minutes_balance", "monthly_usage_minutes", "active_numbers", "active_agents", "active_calls",
+		"has_local_models_access", "parent_org_id", "content_retention_days", "metadata_retention_days", "created_at").
+		d("The caller's organization with live counters.")
+	c["OrganizationCreate"] = object(props{
+		"name":          str().length(1, -1),
+		"parent_org_id": uuid().d("Parent organization; defaults to the caller's. Child organizations bill against the parent's balance."),
+	}, "name")
+	c["OrganizationCreated"] = object(props{
+		"id":            uuid(),
+		"name":          str(),
+		"parent_org_id": uuid().nullable(),
+		"api_key":       str().d("The new organization's API key. Shown only in this response.").ex("fl_a1b2c3d4e5f6"),
+		"created_at":    timestamp(),
+	}, "id", "name", "parent_org_id", "api_key", "created_at")
+	c["OrganizationUpdate"] = object(props{
+		"content_retention_days":  ref("ContentRetentionDays"),
+		"metadata_retention_days": ref("MetadataRetentionDays"),
+	}, "content_retention_days", "metadata_retention_days").d("Retention settings; content retention may not exceed metadata retention.")
+	c["Account"] = object(merge(stats(), props{
+		"email":        email().nullable(),
+		"company_name": str().nullable(),
+	}), "id", "name", "minutes_balance", "monthly_usage_minutes", "active_numbers", "active_agents", "active_calls").
+		d("Deprecated view of the organization.").deprecated()
+}
+
+func campaignSchemas(c map[string]*schema) {
+	clock := func() *schema {
+		return str().pattern(`^([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]$`).d("Time of day, HH:MM:SS, in the campaign's timezone.")
+	}
+	c["CampaignStatus"] = enum("draft", "scheduled", "paused", "completed", "cancelled").
+		d("`scheduled` starts calling within the window, `paused` stops; `completed` is set by the platform. Completed and cancelled campaigns can no longer change.")
+	c["LeadStatus"] = enum("pending", "calling", "completed", "failed", "skipped").d("`no_answer` (older) is read as `skipped`.")
+	c["Campaign"] = object(props{
+		"id":                      uuid().readOnly(),
+		"org_id":                  uuid().readOnly(),
+		"name":                    str(),
+		"agent_id":                uuid().d("Assistant used for every call."),
+		"status":                  ref("CampaignStatus"),
+		"system_message_template": str().nullable().d("`{{variable}}` placeholders are filled per lead from its variables."),
+		"schedule_start_time":     clock().ex("09:00:00"),
+		"schedule_end_time":       clock().ex("17:00:00"),
+		"timezone":                str().d("IANA time zone.").ex("Europe/Amsterdam"),
+		"total_leads":             integer().atLeast(0).readOnly(),
+		"completed_leads":         integer().atLeast(0).readOnly(),
+		"failed_leads":            integer().atLeast(0).readOnly(),
+		"created_at":              timestamp().readOnly(),
+		"updated_at":              timestamp().readOnly(),
+	}, "id", "name", "agent_id", "status", "system_message_template", "schedule_start_time", "schedule_end_time", "timezone",
+		"total_leads", "completed_leads", "failed_leads", "created_at", "updated_at").
+		d("An outbound campaign (beta). Needs an active assistant and a phone number with a SIP trunk for outbound dialing.")
+	c["CampaignCreate"] = object(props{
+		"name":                    str().length(1, -1),
+		"agent_id":                uuid().d("Assistant used for every call."),
+		"assistant_id":            uuid().d("Alias of agent_id."),
+		"system_message_template": str().nullable(),
+		"schedule_start_time":     clock().def("09:00:00"),
+		"schedule_end_time":       clock().def("17:00:00"),
+		"timezone":                str().def("Europe/Amsterdam").d("IANA time zone."),
+		"status":                  enum("draft", "scheduled", "paused").def("draft"),
+		"leads":                   array(ref("CampaignLeadCreate")).d("Leads to add at creation."),
+	}, "name").d("New campaign; starts as `draft` unless another status is given. `agent_id` (or `assistant_id`) is required.")
+	c["CampaignCreate"].AnyOf = []*schema{{Required: []string{"agent_id"}}, {Required: []string{"assistant_id"}}}
+	c["CampaignUpdate"] = object(props{
+		"name":                    str().length(1, -1),
+		"status":                  enum("draft", "scheduled", "paused", "cancelled"),
+		"system_message_template": str().nullable(),
+		"schedule_start_time":     clock(),
+		"schedule_end_time":       clock(),
+		"timezone":                str().d("IANA time zone."),
+	}).d("Partial update. A completed or cancelled campaign can no longer change (409).")
+	c["CampaignLead"] = object(props{
+		"id":              uuid().readOnly(),
+		"campaign_id":     uuid().readOnly(),
+		"phone_number":    e164(),
+		"name":            str().nullable(),
+		"variables":       stringMap().d("Values for the campaign's template placeholders."),
+		"status":          ref("LeadStatus"),
+		"call_id":         str().nullable().d("Latest call placed to the lead."),
+		"attempts":        integer().atLeast(0),
+		"last_attempt_at": timestamp().nullable(),
+		"created_at":      timestamp().readOnly(),
+		"updated_at":      timestamp().readOnly(),
+	}, "id", "campaign_id", "phone_number", "variables", "status", "call_id", "attempts", "last_attempt_at", "created_at").
+		d("One person a campaign calls.")
+	c["CampaignLeadCreate"] = object(props{
+		"phone_number": e164(),
+		"name":         str().d("Optional display name."),
+		"variables":    stringMap().d("Values for the campaign's template placeholders, e.g. {\"name\": \"John\"}."),
+	}, "phone_number")
+
+	transport := func() *schema {
+		return enum("streamable_http", "sse").d("`sse` only for servers that offer nothing else.")
+	}
+	headers := func() *schema {
+		s := stringMap().writeOnly().d("HTTP headers sent to the server (e.g. credentials); at most 10, never returned.")
+		ten := 10
+		s.MaxProperties = &ten
+		return s
+	}
+	c["McpServer"] = object(props{
+		"id":              uuid().readOnly(),
+		"org_id":          uuid().readOnly(),
+		"name":            str(),
+		"url":             uri().d("Normalised https URL."),
+		"transport":       transport(),
+		"header_names":    array(str()).d("Names of the stored headers; values are never returned."),
+		"timeout_seconds": integer().between(5, 60),
+		"created_at":      timestamp().readOnly(),
+		"updated_at":      timestamp().readOnly(),
+	}, "id", "name", "url", "transport", "header_names", "timeout_seconds", "created_at", "updated_at").
+		d("A remote MCP server whose tools assistants may use (llm_config.tools item of type `mcp`).")
+	c["McpServerCreate"] = object(props{
+		"name":            str().length(1, -1).d("Unique within the organization."),
+		"url":             uri().d("Must be https and resolve to a public address."),
+		"transport":       transport().def("streamable_http"),
+		"headers":         headers(),
+		"timeout_seconds": integer().between(5, 60).def(20).d("Per request, tool calls included."),
+	}, "name", "url")
+	c["McpServerUpdate"] = object(props{
+		"name":            str().length(1, -1),
+		"url":             uri().d("Changing the host requires sending headers in the same request."),
+		"transport":       transport(),
+		"headers":         headers().d("Replaces every stored header; {} removes them. Never returned."),
+		"timeout_seconds": integer().between(5, 60),
+	}).d("Partial update.")
+}

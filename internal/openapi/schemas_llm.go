@@ -1,0 +1,92 @@
+package openapi
+
+// This file describes llm_config (spec §8.2, §8.4): four text providers used
+// in the STT → LLM → TTS pipeline and three realtime (speech-to-speech) ones.
+
+// llmBase are the members every LLM provider accepts.
+func llmBase(provider string, m *schema) props {
+	return props{
+		"provider":    constant(provider),
+		"model":       m,
+		"temperature": number().between(0, 2).def(0.7),
+		"messages":    array(ref("Message")).d("Conversation seed; the system prompt is the `system` message."),
+		"tools":       array(ref("ToolDefinition")).d("Tools the model may call."),
+	}
+}
+
+func maxTokens() *schema { return integer().between(1, 32768) }
+
+func llmSchemas(c map[string]*schema) {
+	c["OpenAILLMConfig"] = object(merge(llmBase("openai", models(
+		"OpenAI model; `gpt-4o-mini` and `gpt-4o` are legacy (accepted, not offered). Reasoning effort is pinned to `none` for `gpt-5.6-*` and `gpt-5.4*`.",
+		"gpt-5.4", "gpt-5.4-mini", "gpt-5.4-nano", "gpt-5.2", "gpt-5.1", "gpt-5", "gpt-5-mini", "gpt-5-nano",
+		"gpt-4.1", "gpt-4.1-mini", "gpt-4.1-nano", "gpt-5.6-luna", "gpt-5.6-terra", "gpt-5.6-sol", "gpt-4o-mini", "gpt-4o")),
+		props{"max_completion_tokens": maxTokens()}), "provider").titled("OpenAI (text)")
+	c["XAILLMConfig"] = object(llmBase("xai", models("xAI Grok text model.", "grok-4.3")), "provider").titled("xAI Grok (text)")
+	c["MistralLLMConfig"] = object(llmBase("mistral", models("Mistral model.",
+		"mistral-medium-latest", "mistral-small-latest", "mistral-large-latest", "ministral-8b-latest", "ministral-14b-latest", "ministral-3b-latest")),
+		"provider").titled("Mistral (text)")
+	c["GoogleLLMConfig"] = object(merge(llmBase("google", models("Gemini via Vertex AI (EU); needs a `google_vertex` key.",
+		"gemini-3.5-flash-lite", "gemini-3.5-flash", "gemini-2.5-flash-lite", "gemini-2.5-flash")),
+		props{"max_completion_tokens": maxTokens()}), "provider").titled("Google Gemini (text)")
+
+	c["GoogleRealtimeConfig"] = object(merge(llmBase("google_realtime", models(
+		"Gemini Live model; `gemini-live-2.5-flash-native-audio` needs a `google_vertex` key, the others a `google` key. `gemini-2.5-flash-native-audio-preview-12-2025` is legacy.",
+		"gemini-live-2.5-flash-native-audio", "gemini-2.5-flash-native-audio-preview-12-2025", "gemini-3.1-flash-live-preview")),
+		props{
+			"voice":             ref("GoogleVoice").d("Default `Puck`."),
+			"vertexai":          boolean().def(false),
+			"location":          str().d("Vertex AI location."),
+			"analysis_model":    str().d("Model used for the post-call summary and analysis."),
+			"max_output_tokens": maxTokens(),
+		}), "provider").titled("Google Gemini Live (realtime)")
+
+	c["XAITurnDetection"] = object(props{
+		"threshold":           number().between(0, 1).def(0.5).d("Higher ignores more background noise."),
+		"prefix_padding_ms":   number().between(0, 2000).def(300),
+		"silence_duration_ms": number().between(100, 2000).def(200).d("Silence that ends the caller's turn."),
+		"idle_timeout_ms":     number().between(0, 30000).d("The assistant speaks up again after this much silence; 0 or omitted = off."),
+	}).d("Voice activity detection. Values outside the ranges are clamped; omitted fields use the provider default.")
+	c["XAIProviderTool"] = oneOf(
+		object(props{"type": constant("web_search")}, "type").titled("web_search"),
+		object(props{
+			"type":              constant("x_search"),
+			"allowed_x_handles": array(str()).count(0, 20),
+		}, "type").titled("x_search"),
+		object(props{
+			"type":             constant("file_search"),
+			"vector_store_ids": array(str()).count(1, -1),
+			"max_num_results":  integer().between(1, 50),
+		}, "type", "vector_store_ids").titled("file_search"),
+	).d("xAI server-side tool, chosen by `type`.")
+	c["XAIRealtimeConfig"] = object(merge(llmBase("xai_realtime", models(
+		"Grok voice model; `grok-voice-latest` and `grok-realtime-v1` are legacy.",
+		"grok-voice-think-fast-2.0", "grok-voice-think-fast-1.0", "grok-voice-latest", "grok-realtime-v1")),
+		props{
+			"voice":            ref("XAIVoice").d("Default `ara`."),
+			"turn_detection":   ref("XAITurnDetection"),
+			"reasoning_effort": enum("none", "high"),
+			"speed":            number().between(0.7, 1.5).def(1),
+			"transcription": object(props{
+				"language_hint": str(),
+				"keyterms":      array(str().length(0, 50)).count(0, 100),
+			}),
+			"provider_tools": array(ref("XAIProviderTool")),
+		}), "provider").titled("xAI Grok Realtime").
+		d("Grok speaks itself: omit stt_config and tts_config. Call control: `end-call` and `transfer` work; `inject-context` and `say` are unreliable.")
+
+	c["OpenAILiveConfig"] = object(merge(llmBase("openai_live", models("OpenAI GPT-Live model.", "gpt-live-1")),
+		props{
+			"voice": ref("OpenAILiveVoice").d("Default `marin`."),
+			"delegation": object(props{
+				"model":        enum("gpt-5.6-luna").def("gpt-5.6-luna"),
+				"instructions": str().d("Defaults to the voice model's system prompt."),
+			}).d("Backend model for reasoning and tool calls."),
+		}), "provider").titled("OpenAI GPT-Live (realtime)")
+
+	c["LLMConfig"] = tagged("provider", map[string]string{
+		"openai": "OpenAILLMConfig", "xai": "XAILLMConfig", "mistral": "MistralLLMConfig", "google": "GoogleLLMConfig",
+		"google_realtime": "GoogleRealtimeConfig", "xai_realtime": "XAIRealtimeConfig", "openai_live": "OpenAILiveConfig",
+	}, "OpenAILLMConfig", "XAILLMConfig", "MistralLLMConfig", "GoogleLLMConfig", "GoogleRealtimeConfig", "XAIRealtimeConfig", "OpenAILiveConfig").
+		d("Language model configuration, chosen by `provider`. `openai`, `xai`, `mistral` and `google` are text models that need stt_config and tts_config; `google_realtime`, `xai_realtime` and `openai_live` are speech-to-speech (tts_config null). Omitted `model` takes the provider's default.")
+}

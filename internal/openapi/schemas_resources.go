@@ -1,0 +1,205 @@
+package openapi
+
+// This file describes phone numbers, calls, usage, SIP trunks, voices, BYOK
+// keys and analysis templates (spec §7.4–§7.13, §8.10–§8.18).
+
+// callStatuses are every call status (spec §10.5).
+func callStatuses() []string {
+	return []string{"connecting", "ringing", "dialing", "in-progress", "ended", "ended-with-error",
+		"transferred", "failed", "rejected", "insufficient-credits"}
+}
+
+func resourceSchemas(c map[string]*schema) {
+	numberSchemas(c)
+	callSchemas(c)
+	trunkSchemas(c)
+	byokSchemas(c)
+	analysisTemplateSchemas(c)
+	c["Voice"] = object(props{
+		"id":       str().d("Voice id to use as tts_config.voice_id.").ex("nl_NL-pim-medium"),
+		"name":     str(),
+		"provider": str().d("TTS provider that speaks this voice.").ex("local"),
+		"language": str().d("Language or locale the voice speaks."),
+		"description": (&schema{AnyOf: []*schema{str(), stringMap()}}).
+			d("A description, either a string or an object of translations keyed by language (`en`, `nl`)."),
+		"style": str().d("Character of the voice, e.g. `Warm, friendly`."),
+	}, "id", "name", "provider").d("A text-to-speech voice hosted by this server.")
+}
+
+func numberSchemas(c map[string]*schema) {
+	c["PhoneNumber"] = object(merge(stamped(), props{
+		"phone_number":        e164(),
+		"name":                str().nullable().d("Display name."),
+		"assistant_id":        uuid().nullable().d("Assistant that answers calls; null = calls are not handled."),
+		"agent_id":            uuid().nullable().d("Same as assistant_id (older name)."),
+		"agent_name":          str().nullable().d("Name of the assistant."),
+		"business_name":       str().nullable().d("The assistant's business_name."),
+		"transfer_trunk_id":   uuid().nullable().d("SIP trunk used for transfers and outbound dialing."),
+		"transfer_trunk_name": str().nullable(),
+		"workflow_id":         uuid().nullable().d("Workflow run on calls to this number instead of the bare assistant."),
+		"workflow_name":       str().nullable(),
+		"source":              str().nullable().d("Where the number came from."),
+		"is_active":           boolean(),
+	}), "id", "org_id", "phone_number", "assistant_id", "agent_id", "transfer_trunk_id", "workflow_id", "is_active", "created_at", "updated_at").
+		d("A phone number registered with the platform (forwarded to it over SIP).")
+	links := func() props {
+		return props{
+			"name":              str().nullable().d("Display name."),
+			"assistant_id":      uuid().nullable().d("Assistant that answers calls; null unassigns it."),
+			"agent_id":          uuid().nullable().d("Deprecated alias of assistant_id.").deprecated(),
+			"transfer_trunk_id": uuid().nullable().d("SIP trunk for transfers and outbound dialing; null removes it."),
+			"workflow_id":       uuid().nullable().d("Workflow to run; null detaches it."),
+			"is_active":         boolean(),
+		}
+	}
+	create := object(merge(links(), props{
+		"phone_number": e164().d("The number in E.164 form."),
+		"number":       e164().d("Alias of phone_number.").deprecated(),
+	}))
+	create.AnyOf = []*schema{{Required: []string{"phone_number"}}, {Required: []string{"number"}}}
+	c["PhoneNumberCreate"] = create.d("Register a number. `phone_number` (or its alias `number`) is required; `is_active` defaults to true.")
+	c["PhoneNumberUpdate"] = object(links()).d("Partial update: only the members sent change; null clears a link.")
+}
+
+func callSchemas(c map[string]*schema) {
+	c["CallStatus"] = enum(callStatuses()...).
+		d("`dialing` is the status right after POST /calls/outbound; `rejected` is an inbound call refused (e.g. no credits).")
+	c["Call"] = object(props{
+		"id": str().d("Opaque id; inbound ids look like `call-_+31623731537_XqaQxRRgAzYc` and contain `+`.").
+			ex("call-_+31623731537_XqaQxRRgAzYc"),
+		"caller_phone":     str().nullable().d("Caller's E.164 number; null on web calls and after metadata retention expires."),
+		"assistant_phone":  str().nullable().d("The platform number called or dialled from; null on web calls."),
+		"agent_phone":      str().nullable().d("Same as assistant_phone."),
+		"status":           ref("CallStatus"),
+		"direction":        enum("inbound", "outbound", "web").nullable(),
+		"end_reason":       str().nullable().d("Why the call ended, e.g. `user_hangup`, `max_duration`."),
+		"error":            str().nullable().d("Error message of a failed call."),
+		"started_at":       timestamp().nullable().d("When the call was answered."),
+		"ended_at":         timestamp().nullable(),
+		"duration_seconds": integer().atLeast(0).nullable(),
+		"summary":          str().nullable().d("AI summary in the call's language."),
+		"analysis_result":  freeObject().nullable().d("Result of the assistant's analysis plan."),
+		"messages":         array(ref("Message")).nullable().d("Transcript."),
+		"room_name":        str().nullable().d("Media room of the call."),
+		"recording_url":    uri().nullable(),
+		"agent_id":         uuid().nullable().d("Assistant that handled the call."),
+		"assistant_id":     uuid().nullable().d("Same as agent_id."),
+		"number_id":        uuid().nullable().d("Platform phone number of the call."),
+		"agent_name":       str().nullable().d("Name of the assistant."),
+		"assistant_name":   str().nullable().d("Same as agent_name."),
+		"business_name":    str().nullable(),
+		"phone_number":     str().nullable().d("The platform number in E.164 form."),
+		"created_at":       timestamp(),
+		"updated_at":       timestamp(),
+	}, "id", "status", "direction", "created_at", "updated_at").d("A call record.")
+
+	c["UsageLog"] = object(props{
+		"id":            uuid(),
+		"call_id":       str().nullable().d("The call billed."),
+		"duration_sec":  integer().atLeast(0),
+		"call_type":     enum("phone", "web"),
+		"byok_stt":      boolean().d("The organization's own STT key was used."),
+		"byok_llm":      boolean().d("The organization's own LLM key was used."),
+		"byok_tts":      boolean().d("The organization's own TTS key was used."),
+		"phone_number":  str().nullable(),
+		"agent_name":    str().nullable(),
+		"business_name": str().nullable(),
+		"created_at":    timestamp(),
+	}, "id", "duration_sec", "call_type", "byok_stt", "byok_llm", "byok_tts", "created_at")
+	c["UsageSummary"] = object(props{
+		"total_calls":            integer().atLeast(0),
+		"total_duration_seconds": integer().atLeast(0),
+		"total_duration_minutes": number().atLeast(0),
+	}, "total_calls", "total_duration_seconds", "total_duration_minutes").d("Totals over every log matching the filter, not just this page.")
+}
+
+func trunkSchemas(c map[string]*schema) {
+	transport := func() *schema { return enum("udp", "tcp", "tls") }
+	c["SipTrunk"] = object(merge(stamped(), props{
+		"name":              str(),
+		"provider":          str().nullable().d("SIP provider name."),
+		"address":           str().d("SIP host, optionally with port, e.g. `sip.example.com`."),
+		"transport":         transport().nullable(),
+		"auth_username":     str().nullable(),
+		"inbound_addresses": array(str()).d("Addresses calls from this trunk come from."),
+		"outbound_number":   str().nullable().d("Caller id for calls dialled over the trunk."),
+		"is_active":         boolean(),
+	}), "id", "org_id", "name", "address", "is_active", "created_at", "updated_at").
+		d("A SIP trunk. The password is stored encrypted and never returned.")
+	create := object(props{
+		"name":              str().length(1, -1),
+		"provider":          str().d("SIP provider name."),
+		"address":           str().d("SIP host, e.g. `sip.example.com`. Required unless `host` is given."),
+		"host":              str().d("Older spelling: host name or IP; combined with `port` into address.").deprecated(),
+		"port":              integer().between(1, 65535).def(5060).d("Used with `host`.").deprecated(),
+		"transport":         transport().def("udp"),
+		"auth_username":     str(),
+		"username":          str().d("Alias of auth_username.").deprecated(),
+		"auth_password":     str().writeOnly().d("Stored encrypted; never returned."),
+		"password":          str().writeOnly().d("Alias of auth_password.").deprecated(),
+		"inbound_addresses": array(str()),
+		"outbound_number":   str(),
+		"is_active":         boolean().def(true),
+	}, "name")
+	create.AnyOf = []*schema{{Required: []string{"address"}}, {Required: []string{"host"}}}
+	c["SipTrunkCreate"] = create.d("New SIP trunk. Accepts the current fields and the documented `host`/`port`/`username`/`password` generation.")
+}
+
+func byokSchemas(c map[string]*schema) {
+	keys := props{}
+	var names []string
+	for _, p := range byokProviders() {
+		name := p + "_secret_id"
+		keys[name] = str().nullable().d("Set when a " + p + " key is stored.")
+		names = append(names, name)
+	}
+	c["BYOKKeys"] = object(keys, names...).d("Which provider keys the organization has stored: a non-null id means configured. Keys themselves are never returned.")
+	c["BYOKKeyCreate"] = object(props{
+		"provider": ref("BYOKProvider"),
+		"api_key":  str().length(1, -1).writeOnly().d("The provider secret; stored encrypted."),
+	}, "provider", "api_key")
+	c["BYOKKeyDelete"] = object(props{"provider": ref("BYOKProvider")}, "provider")
+	c["BYOKKeysResponse"] = object(props{
+		"success":   (&schema{Type: "boolean", Const: true}),
+		"byok_keys": ref("BYOKKeys"),
+	}, "success", "byok_keys")
+	c["BYOKConfigs"] = (&schema{Type: "object", PropertyNames: ref("BYOKProvider"), AdditionalProperties: freeObject()}).
+		d("Provider-specific settings keyed by provider.")
+	c["BYOKConfigUpdate"] = object(props{
+		"provider": ref("BYOKProvider"),
+		"config":   freeObject().d("Merged into the stored settings."),
+	}, "provider", "config").d("A key for the provider must already be stored.")
+	c["BYOKConfigResponse"] = object(props{
+		"success":  (&schema{Type: "boolean", Const: true}),
+		"provider": ref("BYOKProvider"),
+		"config":   freeObject().d("The merged settings."),
+	}, "success", "provider", "config")
+}
+
+func analysisTemplateSchemas(c map[string]*schema) {
+	fields := func() props {
+		return props{
+			"name":                   str().length(1, -1),
+			"description":            str().nullable(),
+			"system_prompt":          str().length(1, -1).nullable().d("System prompt of the analysis run."),
+			"user_prompt":            str().length(1, -1).nullable().d("May use `{transcript}`, `{summary}`, `{duration}`, `{caller_number}` (or `{{…}}`)."),
+			"schema":                 freeObject().d("JSON Schema of the data to extract."),
+			"messages":               array(ref("AnalysisMessage")).count(1, -1).nullable().d("Older form of the prompts."),
+			"min_messages_threshold": integer().atLeast(0).nullable().d("Minimum conversation messages before analysis runs."),
+		}
+	}
+	create := object(fields(), "name", "schema")
+	create.AnyOf = []*schema{{Required: []string{"system_prompt", "user_prompt"}}, {Required: []string{"messages"}}}
+	c["AnalysisTemplateCreate"] = create.d("New analysis template: `name`, `schema` and the prompt, given as system_prompt plus user_prompt or as messages. `minMessagesThreshold` is accepted for min_messages_threshold.")
+	c["AnalysisTemplateUpdate"] = object(fields()).d("Partial update.")
+	c["AnalysisTemplate"] = object(merge(fields(), stamped()),
+		"id", "org_id", "name", "description", "schema", "created_at", "updated_at").
+		d("Reusable post-call extraction; applying it copies it into an assistant's analysis_plan.")
+	c["AnalysisTemplateList"] = object(props{
+		"analysis_templates": array(ref("AnalysisTemplate")),
+		"data":               array(ref("AnalysisTemplate")).d("The same page, for clients of the paginated format."),
+		"total":              integer().atLeast(0),
+		"limit":              integer().atLeast(1),
+		"offset":             integer().atLeast(0),
+	}, "analysis_templates", "data", "total", "limit", "offset")
+}
