@@ -10,6 +10,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/parley-voice/parley/internal/secret"
 )
 
 // config is every setting of the binary. It is read here, in cmd, and handed to
@@ -53,7 +55,14 @@ func settings() []setting {
 				return nil
 			}},
 		{env: "PARLEY_MASTER_KEY", flag: "master-key", def: "", secret: true, help: "32-byte key (64 hex characters or base64) that encrypts secrets at rest",
-			set: func(c *config, v string) error { c.MasterKey = v; return nil }},
+			set: func(c *config, v string) error {
+				c.MasterKey = v
+				if v != "" {
+					_, err := secret.ParseKey(v)
+					return err
+				}
+				return nil
+			}},
 		{env: "PARLEY_MASTER_KEY_FILE", flag: "master-key-file", def: "", help: "file holding the master key (default: <data-dir>/master.key, generated on first start)",
 			set: func(c *config, v string) error { c.MasterKeyFile = v; return nil }},
 		{env: "PARLEY_RATE_LIMIT", flag: "rate-limit", def: "100", help: "API requests per minute per API key",

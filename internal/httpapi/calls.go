@@ -10,31 +10,6 @@ import (
 	"github.com/parley-voice/parley/internal/store"
 )
 
-// callObject renders a call (spec §8.11) with the alternative spellings the
-// sources use: agent_phone for assistant_phone, assistant_name for agent_name,
-// assistant_id for agent_id.
-func callObject(c *store.Call) map[string]any {
-	var dir any
-	if c.Direction != call.DirectionUnknown {
-		dir = c.Direction.String()
-	}
-	var analysis, messages any
-	if c.AnalysisResult != nil {
-		analysis = c.AnalysisResult
-	}
-	if c.Messages != nil {
-		messages = c.Messages
-	}
-	return map[string]any{
-		"id": c.ID, "org_id": c.OrgID, "caller_phone": c.CallerPhone, "assistant_phone": c.AssistantPhone, "agent_phone": c.AssistantPhone,
-		"status": c.Status.String(), "direction": dir, "end_reason": c.EndReason, "error": c.Error,
-		"started_at": tsPtr(c.StartedAt), "ended_at": tsPtr(c.EndedAt), "duration_seconds": c.DurationSeconds,
-		"summary": c.Summary, "analysis_result": analysis, "messages": messages, "room_name": c.RoomName, "recording_url": c.RecordingURL,
-		"agent_id": c.AgentID, "assistant_id": c.AgentID, "number_id": c.NumberID, "agent_name": c.AgentName, "assistant_name": c.AgentName,
-		"business_name": c.BusinessName, "phone_number": c.PhoneNumber, "created_at": ts(c.CreatedAt), "updated_at": ts(c.UpdatedAt),
-	}
-}
-
 func (s *Server) listCalls(w http.ResponseWriter, r *http.Request) {
 	p, err := page(r, 100, 1000)
 	if err != nil {

@@ -1,10 +1,12 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strconv"
 
 	"github.com/parley-voice/parley/internal/assistant"
 	"github.com/parley-voice/parley/internal/fault"
@@ -34,14 +36,28 @@ func (s *Server) renderDoc(res docResource, d *store.Doc) any {
 	return docObject(d)
 }
 
-// docObject is the stored body with the row's identity and timestamps.
-func docObject(d *store.Doc) map[string]any {
-	var body map[string]any
-	if err := json.Unmarshal(d.Body, &body); err != nil || body == nil {
-		body = map[string]any{}
+// docObject is the stored body with the row's identity and timestamps. The
+// body is canonical JSON written by the validators, which never store these
+// four keys, so the fields are spliced in front of it without re-decoding.
+func docObject(d *store.Doc) json.RawMessage {
+	body := bytes.TrimSpace(d.Body)
+	out := make([]byte, 0, len(body)+160)
+	out = append(out, `{"id":`...)
+	out = strconv.AppendQuote(out, d.ID)
+	out = append(out, `,"org_id":`...)
+	out = strconv.AppendQuote(out, d.OrgID)
+	out = append(out, `,"created_at":"`...)
+	out = d.CreatedAt.UTC().AppendFormat(out, timeFormat)
+	out = append(out, `","updated_at":"`...)
+	out = d.UpdatedAt.UTC().AppendFormat(out, timeFormat)
+	out = append(out, '"')
+	if len(body) > 2 && body[0] == '{' {
+		out = append(out, ',')
+		out = append(out, body[1:]...)
+	} else {
+		out = append(out, '}')
 	}
-	body["id"], body["org_id"], body["created_at"], body["updated_at"] = d.ID, d.OrgID, ts(d.CreatedAt), ts(d.UpdatedAt)
-	return body
+	return out
 }
 
 func (s *Server) listDocs(res docResource) http.HandlerFunc {

@@ -7,18 +7,6 @@ import (
 	"github.com/parley-voice/parley/internal/store"
 )
 
-// numberObject renders a number with both spellings of its assistant reference
-// (assistant_id in the docs, agent_id in the SDK).
-func numberObject(n *store.Number) map[string]any {
-	return map[string]any{
-		"id": n.ID, "org_id": n.OrgID, "phone_number": n.PhoneNumber, "name": n.Name,
-		"assistant_id": n.AssistantID, "agent_id": n.AssistantID, "agent_name": n.AssistantName, "business_name": n.BusinessName,
-		"transfer_trunk_id": n.TransferTrunkID, "transfer_trunk_name": n.TransferTrunkName,
-		"workflow_id": n.WorkflowID, "workflow_name": n.WorkflowName, "source": n.Source, "is_active": n.IsActive,
-		"created_at": ts(n.CreatedAt), "updated_at": ts(n.UpdatedAt),
-	}
-}
-
 // readNumber applies a create or PATCH body to n.
 func readNumber(obj object, n *store.Number, create bool) error {
 	fs := newFields(obj, "agent_name", "business_name", "transfer_trunk_name", "workflow_name")

@@ -46,7 +46,7 @@ func trunkPaths(ps pathSet) {
 
 func voicePaths(ps pathSet) {
 	ps.add(apiBase+"/voices", nil, get(op("listVoices", "Voices", "List voices").
-		desc("Voices hosted by this server. Provider voices with a closed list (Google, xAI, OpenAI GPT-Live) are in the TTS and LLM config schemas; ElevenLabs and Inworld take any voice id of theirs.").
+		desc("The local voices installed on this server (provider `local`), then the closed voice lists of Google Gemini, xAI and OpenAI GPT-Live. ElevenLabs and Inworld take any voice id of theirs and are not listed.").
 		reply("200", "The voices.", list("voices", "Voice"))))
 }
 

@@ -54,9 +54,6 @@ func integer() *schema { return &schema{Type: "integer"} }
 func number() *schema  { return &schema{Type: "number"} }
 func boolean() *schema { return &schema{Type: "boolean"} }
 
-// anyValue accepts any JSON value.
-func anyValue() *schema { return &schema{} }
-
 // freeObject is an object with any members.
 func freeObject() *schema { return &schema{Type: "object"} }
 
@@ -202,15 +199,6 @@ func merge(sets ...props) props {
 		for k, v := range set {
 			out[k] = v
 		}
-	}
-	return out
-}
-
-// strs turns strings into enum values.
-func strs(values ...string) []any {
-	out := make([]any, len(values))
-	for i, v := range values {
-		out[i] = v
 	}
 	return out
 }

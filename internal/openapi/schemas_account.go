@@ -68,6 +68,7 @@ func campaignSchemas(c map[string]*schema) {
 		"org_id":                  uuid().readOnly(),
 		"name":                    str(),
 		"agent_id":                uuid().d("Assistant used for every call."),
+		"assistant_id":            uuid().d("Same as agent_id."),
 		"status":                  ref("CampaignStatus"),
 		"system_message_template": str().nullable().d("`{{variable}}` placeholders are filled per lead from its variables."),
 		"schedule_start_time":     clock().ex("09:00:00"),

@@ -4,18 +4,17 @@ package openapi
 // pagination, ids, timestamps, messages and the health report.
 func commonSchemas(c map[string]*schema) {
 	c["Error"] = object(props{
-		"error":   str().d("What went wrong; clients display this string."),
-		"message": str().d("A sentence a person can act on, naming the field where there is one."),
+		"error":   str().d("What went wrong, naming the field where there is one; clients display this string."),
+		"message": str().d("The class of error (e.g. `Invalid request`), or every problem joined when there are several."),
 		"code":    str().d("Machine-readable code, e.g. `invalid_request`, `missing_field`, `invalid_field`, `unauthorized`, `not_found`, `rate_limit_exceeded`, `insufficient_credits`."),
 		"param":   str().d("Dotted path of the offending field, e.g. `llm_config.model`."),
 		"details": array(str()).d("Every validation problem, when several fields fail (e.g. an invalid workflow definition)."),
 	}, "error").d("Error body. Further members (such as `retry_after` on 429) may appear.").
-		ex(map[string]any{"error": "Invalid API key", "message": "Invalid or missing API key", "code": "unauthorized"})
+		ex(map[string]any{"error": "stt_config.language is required", "message": "Invalid request", "code": "missing_field", "param": "stt_config.language"})
 
 	c["SuccessResponse"] = object(props{
-		"success": boolean().d("Always true.").def(true),
+		"success": &schema{Type: "boolean", Const: true},
 	}, "success")
-	c["SuccessResponse"].Properties["success"].Const = true
 
 	c["Pagination"] = object(props{
 		"total":  integer().atLeast(0).d("Number of items matching the query."),
@@ -30,12 +29,12 @@ func commonSchemas(c map[string]*schema) {
 	}, "role", "content").d("One chat message. The system prompt is a `system` message.")
 
 	c["HealthResponse"] = object(props{
-		"status":    str().d("`ok` when every check passes, otherwise a failure status such as `error`.").ex("ok"),
+		"status":    enum("ok", "degraded").d("`ok` when every check passes (200), `degraded` otherwise (503)."),
 		"timestamp": timestamp(),
 		"version":   str().d("Server version.").ex("1.0.0"),
 		"checks": object(props{
 			"database": object(props{
-				"status":     str().d("`ok` or a failure status.").ex("ok"),
+				"status":     enum("ok", "error"),
 				"latency_ms": number().atLeast(0).d("Round-trip time of the check query in milliseconds."),
 			}, "status", "latency_ms"),
 		}, "database"),

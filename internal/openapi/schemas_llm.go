@@ -41,12 +41,14 @@ func llmSchemas(c map[string]*schema) {
 			"max_output_tokens": maxTokens(),
 		}), "provider").titled("Google Gemini Live (realtime)")
 
+	// Values outside the ranges are clamped, not rejected, so the ranges
+	// are documented rather than enforced by the schema.
 	c["XAITurnDetection"] = object(props{
-		"threshold":           number().between(0, 1).def(0.5).d("Higher ignores more background noise."),
-		"prefix_padding_ms":   number().between(0, 2000).def(300),
-		"silence_duration_ms": number().between(100, 2000).def(200).d("Silence that ends the caller's turn."),
-		"idle_timeout_ms":     number().between(0, 30000).d("The assistant speaks up again after this much silence; 0 or omitted = off."),
-	}).d("Voice activity detection. Values outside the ranges are clamped; omitted fields use the provider default.")
+		"threshold":           number().def(0.5).d("0–1; higher ignores more background noise."),
+		"prefix_padding_ms":   number().def(300).d("0–2000 ms of audio kept before speech starts."),
+		"silence_duration_ms": number().def(200).d("100–2000 ms of silence that ends the caller's turn."),
+		"idle_timeout_ms":     number().d("0–30000 ms; the assistant speaks up again after this much silence. 0 or omitted = off."),
+	}).d("Voice activity detection. Values outside the ranges are clamped to them; omitted fields use the provider default.")
 	c["XAIProviderTool"] = oneOf(
 		object(props{"type": constant("web_search")}, "type").titled("web_search"),
 		object(props{

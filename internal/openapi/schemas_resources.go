@@ -16,13 +16,12 @@ func resourceSchemas(c map[string]*schema) {
 	byokSchemas(c)
 	analysisTemplateSchemas(c)
 	c["Voice"] = object(props{
-		"id":       str().d("Voice id to use as tts_config.voice_id.").ex("nl_NL-pim-medium"),
-		"name":     str(),
-		"provider": str().d("TTS provider that speaks this voice.").ex("local"),
-		"language": str().d("Language or locale the voice speaks."),
-		"description": (&schema{AnyOf: []*schema{str(), stringMap()}}).
-			d("A description, either a string or an object of translations keyed by language (`en`, `nl`)."),
-		"style": str().d("Character of the voice, e.g. `Warm, friendly`."),
+		"id":          str().d("Voice id to use as tts_config.voice_id.").ex("nl_NL-pim-medium"),
+		"name":        str(),
+		"provider":    str().d("TTS provider that speaks this voice.").ex("local"),
+		"language":    str().d("Language or locale the voice speaks."),
+		"description": stringMap().d("Description keyed by language, e.g. `{\"en\": \"…\", \"nl\": \"…\"}`."),
+		"style":       str().d("Character of the voice, e.g. `Warm, friendly`."),
 	}, "id", "name", "provider").d("A text-to-speech voice hosted by this server.")
 }
 
@@ -67,6 +66,7 @@ func callSchemas(c map[string]*schema) {
 	c["Call"] = object(props{
 		"id": str().d("Opaque id; inbound ids look like `call-_+31623731537_XqaQxRRgAzYc` and contain `+`.").
 			ex("call-_+31623731537_XqaQxRRgAzYc"),
+		"org_id":           uuid(),
 		"caller_phone":     str().nullable().d("Caller's E.164 number; null on web calls and after metadata retention expires."),
 		"assistant_phone":  str().nullable().d("The platform number called or dialled from; null on web calls."),
 		"agent_phone":      str().nullable().d("Same as assistant_phone."),
@@ -129,8 +129,9 @@ func trunkSchemas(c map[string]*schema) {
 	create := object(props{
 		"name":              str().length(1, -1),
 		"provider":          str().d("SIP provider name."),
-		"address":           str().d("SIP host, e.g. `sip.example.com`. Required unless `host` is given."),
+		"address":           str().d("SIP host with optional port, e.g. `sip.example.com:5060`. Required unless `host` is given."),
 		"host":              str().d("Older spelling: host name or IP; combined with `port` into address.").deprecated(),
+		"outbound_address":  str().d("Older alias of address.").deprecated(),
 		"port":              integer().between(1, 65535).def(5060).d("Used with `host`.").deprecated(),
 		"transport":         transport().def("udp"),
 		"auth_username":     str(),
@@ -141,7 +142,7 @@ func trunkSchemas(c map[string]*schema) {
 		"outbound_number":   str(),
 		"is_active":         boolean().def(true),
 	}, "name")
-	create.AnyOf = []*schema{{Required: []string{"address"}}, {Required: []string{"host"}}}
+	create.AnyOf = []*schema{{Required: []string{"address"}}, {Required: []string{"host"}}, {Required: []string{"outbound_address"}}}
 	c["SipTrunkCreate"] = create.d("New SIP trunk. Accepts the current fields and the documented `host`/`port`/`username`/`password` generation.")
 }
 

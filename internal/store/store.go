@@ -43,10 +43,11 @@ type Driver interface {
 
 // DB is the store. Create it with Open; it is safe for concurrent use.
 type DB struct {
-	drv   Driver
-	write *sql.DB // the single writer on SQLite; the pool on PostgreSQL
-	read  *sql.DB // readers; may be the same pool as write
-	now   func() time.Time
+	drv    Driver
+	write  *sql.DB    // the single writer on SQLite; the pool on PostgreSQL
+	readDB *sql.DB    // readers; may be the same pool as write
+	read   *stmtCache // prepared read statements over readDB
+	now    func() time.Time
 
 	mu      sync.Mutex
 	rebound map[string]string
@@ -64,10 +65,11 @@ type Config struct {
 
 // Open wraps connections opened by a driver package. It does not migrate; call Migrate.
 func Open(drv Driver, cfg Config) *DB {
-	db := &DB{drv: drv, write: cfg.Write, read: cfg.Read, now: cfg.Now, rebound: map[string]string{}}
-	if db.read == nil {
-		db.read = db.write
+	db := &DB{drv: drv, write: cfg.Write, readDB: cfg.Read, now: cfg.Now, rebound: map[string]string{}}
+	if db.readDB == nil {
+		db.readDB = db.write
 	}
+	db.read = newStmtCache(db.readDB)
 	if db.now == nil {
 		db.now = time.Now
 	}
@@ -79,11 +81,10 @@ func (db *DB) Driver() string { return db.drv.Name() }
 
 // Close closes the connection pools.
 func (db *DB) Close() error {
-	err := db.write.Close()
-	if db.read != db.write {
-		err = errors.Join(err, db.read.Close())
+	if db.readDB == db.write {
+		return db.read.close()
 	}
-	return err
+	return errors.Join(db.write.Close(), db.read.close())
 }
 
 // Ping checks that the database answers and returns how long it took.
