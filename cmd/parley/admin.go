@@ -48,12 +48,7 @@ func admin(ctx context.Context, cmd string, args, env []string, stdout, stderr i
 	if err != nil {
 		return err
 	}
-	log := newLogger(c, stderr)
-	keys, err := openKeyring(c, log)
-	if err != nil {
-		return err
-	}
-	db, err := openStore(ctx, c, log)
+	keys, db, err := openBackend(ctx, c, newLogger(c, stderr))
 	if err != nil {
 		return err
 	}
@@ -68,8 +63,7 @@ func admin(ctx context.Context, cmd string, args, env []string, stdout, stderr i
 		if parent != "" {
 			o.ParentID = &parent
 		}
-		k := apikey.Generate()
-		id := apikey.Derive(keys, k)
+		k, id := apikey.New(keys)
 		if err := db.CreateOrg(ctx, o, &store.APIKey{ID: id.ID, Hash: id.Hash, Prefix: id.Prefix, Name: "created by parley org create"}); err != nil {
 			return fmt.Errorf("org create: %w", err)
 		}
@@ -101,8 +95,7 @@ func admin(ctx context.Context, cmd string, args, env []string, stdout, stderr i
 		if orgID == "" {
 			return errors.New("key create: --org is required")
 		}
-		k := apikey.Generate()
-		id := apikey.Derive(keys, k)
+		k, id := apikey.New(keys)
 		if err := db.CreateAPIKey(ctx, &store.APIKey{ID: id.ID, OrgID: orgID, Hash: id.Hash, Prefix: id.Prefix, Name: name}); err != nil {
 			return fmt.Errorf("key create: %w", err)
 		}

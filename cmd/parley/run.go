@@ -129,6 +129,20 @@ func openKeyring(c *config, log *slog.Logger) (*secret.Keyring, error) {
 	return secret.NewKeyring(k)
 }
 
+// openBackend opens the keyring and the migrated store that every command
+// touching data needs.
+func openBackend(ctx context.Context, c *config, log *slog.Logger) (*secret.Keyring, *store.DB, error) {
+	keys, err := openKeyring(c, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	db, err := openStore(ctx, c, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	return keys, db, nil
+}
+
 func serve(ctx context.Context, args, env []string, stderr io.Writer) error {
 	c, rest, err := loadConfig("serve", args, env, stderr, nil)
 	if err != nil {
@@ -138,11 +152,7 @@ func serve(ctx context.Context, args, env []string, stderr io.Writer) error {
 		return fmt.Errorf("serve: unexpected argument %q", rest[0])
 	}
 	log := newLogger(c, stderr)
-	keys, err := openKeyring(c, log)
-	if err != nil {
-		return err
-	}
-	db, err := openStore(ctx, c, log)
+	keys, db, err := openBackend(ctx, c, log)
 	if err != nil {
 		return err
 	}

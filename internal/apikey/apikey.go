@@ -55,6 +55,12 @@ func Derive(h Hasher, key string) Identity {
 	return Identity{ID: h.Hash("api-key-id", key)[:20], Hash: h.Hash("api-key", key), Prefix: p}
 }
 
+// New generates a key and computes its stored identity.
+func New(h Hasher) (key string, id Identity) {
+	key = Generate()
+	return key, Derive(h, key)
+}
+
 // Matches reports whether key hashes to the stored hash, in constant time.
 func Matches(h Hasher, key, storedHash string) bool {
 	return subtle.ConstantTimeCompare([]byte(h.Hash("api-key", key)), []byte(storedHash)) == 1

@@ -42,20 +42,18 @@ func (s *Server) readProvider(fs *fields) string {
 	return p
 }
 
-func (s *Server) getBYOK(w http.ResponseWriter, r *http.Request) {
+func (s *Server) getBYOK(w http.ResponseWriter, r *http.Request) error {
 	keys, err := s.byokKeys(r)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"byok_keys": keys})
+	return reply(w, http.StatusOK, map[string]any{"byok_keys": keys})
 }
 
-func (s *Server) putBYOK(w http.ResponseWriter, r *http.Request) {
+func (s *Server) putBYOK(w http.ResponseWriter, r *http.Request) error {
 	obj, err := s.readObject(w, r, false)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	fs := newFields(obj)
 	provider := s.readProvider(fs)
@@ -65,31 +63,27 @@ func (s *Server) putBYOK(w http.ResponseWriter, r *http.Request) {
 	}
 	fs.unknown()
 	if err := fs.err(); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	org := orgID(r)
 	k := &store.BYOKKey{OrgID: org, Provider: provider, SecretID: store.NewID(),
 		Sealed: s.keys.Seal([]byte(strings.TrimSpace(key)), secret.Binding{OrgID: org, Table: "byok_keys", Field: provider})}
 	if err := s.db.PutBYOKKey(r.Context(), k); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	keys, err := s.byokKeys(r)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"success": true, "byok_keys": keys})
+	return reply(w, http.StatusOK, map[string]any{"success": true, "byok_keys": keys})
 }
 
 // deleteBYOK takes the provider from the JSON body (as the SDK sends it) or,
 // for clients that cannot send a body with DELETE, from ?provider=.
-func (s *Server) deleteBYOK(w http.ResponseWriter, r *http.Request) {
+func (s *Server) deleteBYOK(w http.ResponseWriter, r *http.Request) error {
 	obj, err := s.readObject(w, r, true)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	if q := r.URL.Query().Get("provider"); q != "" {
 		if _, ok := obj["provider"]; !ok {
@@ -100,41 +94,36 @@ func (s *Server) deleteBYOK(w http.ResponseWriter, r *http.Request) {
 	provider := s.readProvider(fs)
 	fs.unknown()
 	if err := fs.err(); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	if err := s.db.DeleteBYOKKey(r.Context(), orgID(r), provider); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	keys, err := s.byokKeys(r)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"success": true, "byok_keys": keys})
+	return reply(w, http.StatusOK, map[string]any{"success": true, "byok_keys": keys})
 }
 
-func (s *Server) getBYOKConfig(w http.ResponseWriter, r *http.Request) {
+func (s *Server) getBYOKConfig(w http.ResponseWriter, r *http.Request) error {
 	cfgs, err := s.db.BYOKConfigs(r.Context(), orgID(r))
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	out := map[string]json.RawMessage{}
 	for p, c := range cfgs {
 		out[p] = c
 	}
-	writeJSON(w, http.StatusOK, out)
+	return reply(w, http.StatusOK, out)
 }
 
 // updateBYOKConfig merges the sent settings into the provider's stored ones
 // (top-level keys; null removes a key). A key for the provider must exist.
-func (s *Server) updateBYOKConfig(w http.ResponseWriter, r *http.Request) {
+func (s *Server) updateBYOKConfig(w http.ResponseWriter, r *http.Request) error {
 	obj, err := s.readObject(w, r, false)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	fs := newFields(obj)
 	provider := s.readProvider(fs)
@@ -151,8 +140,7 @@ func (s *Server) updateBYOKConfig(w http.ResponseWriter, r *http.Request) {
 	}
 	fs.unknown()
 	if err := fs.err(); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	merged, err := s.db.UpdateBYOKConfig(r.Context(), orgID(r), provider, func(old []byte) ([]byte, error) {
 		cur := map[string]json.RawMessage{}
@@ -174,10 +162,9 @@ func (s *Server) updateBYOKConfig(w http.ResponseWriter, r *http.Request) {
 		return json.Marshal(cur)
 	})
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"success": true, "provider": provider, "config": json.RawMessage(merged)})
+	return reply(w, http.StatusOK, map[string]any{"success": true, "provider": provider, "config": json.RawMessage(merged)})
 }
 
 func looksSecret(key string) bool {

@@ -10,11 +10,10 @@ import (
 	"github.com/parley-voice/parley/internal/store"
 )
 
-func (s *Server) listCalls(w http.ResponseWriter, r *http.Request) {
+func (s *Server) listCalls(w http.ResponseWriter, r *http.Request) error {
 	p, err := page(r, 100, 1000)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	var f fault.Fields
 	filter := store.CallFilter{Page: p}
@@ -32,53 +31,46 @@ func (s *Server) listCalls(w http.ResponseWriter, r *http.Request) {
 	filter.Since = dateParam(r, "start_date", false, &f)
 	filter.Until = dateParam(r, "end_date", true, &f)
 	if err := f.Err(); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	calls, total, err := s.db.ListCalls(r.Context(), orgID(r), filter)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	out := make([]any, len(calls))
 	for i := range calls {
 		out[i] = callObject(&calls[i])
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"calls": out, "pagination": pagination(p, total)})
+	return reply(w, http.StatusOK, map[string]any{"calls": out, "pagination": pagination(p, total)})
 }
 
 // getCall answers the bare call object. Call ids are opaque and may contain
 // "+" (sent as %2B); ServeMux decodes the segment without turning "+" into a space.
-func (s *Server) getCall(w http.ResponseWriter, r *http.Request) {
+func (s *Server) getCall(w http.ResponseWriter, r *http.Request) error {
 	id, err := pathID(r, "id")
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	c, err := s.db.GetCall(r.Context(), orgID(r), id)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusOK, callObject(c))
+	return reply(w, http.StatusOK, callObject(c))
 }
 
-func (s *Server) listUsage(w http.ResponseWriter, r *http.Request) {
+func (s *Server) listUsage(w http.ResponseWriter, r *http.Request) error {
 	p, err := page(r, 100, 1000)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	var f fault.Fields
 	filter := store.UsageFilter{Page: p, Since: dateParam(r, "start_date", false, &f), Until: dateParam(r, "end_date", true, &f)}
 	if err := f.Err(); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	logs, total, sum, err := s.db.ListUsage(r.Context(), orgID(r), filter)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	out := make([]any, len(logs))
 	for i, u := range logs {
@@ -88,7 +80,7 @@ func (s *Server) listUsage(w http.ResponseWriter, r *http.Request) {
 			"phone_number": u.PhoneNumber, "agent_name": u.AgentName, "business_name": u.BusinessName, "created_at": ts(u.CreatedAt),
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{
+	return reply(w, http.StatusOK, map[string]any{
 		"logs": out, "pagination": pagination(p, total),
 		"summary": map[string]any{"total_calls": sum.TotalCalls, "total_duration_seconds": sum.TotalDurationSeconds,
 			"total_duration_minutes": math.Round(float64(sum.TotalDurationSeconds)/60*100) / 100},

@@ -142,24 +142,22 @@ func readLead(obj object, at string) (store.Lead, error) {
 	return l, nil
 }
 
-func (s *Server) listCampaigns(w http.ResponseWriter, r *http.Request) {
+func (s *Server) listCampaigns(w http.ResponseWriter, r *http.Request) error {
 	cs, err := s.db.ListCampaigns(r.Context(), orgID(r))
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	out := make([]any, len(cs))
 	for i := range cs {
 		out[i] = campaignObject(&cs[i])
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"campaigns": out})
+	return reply(w, http.StatusOK, map[string]any{"campaigns": out})
 }
 
-func (s *Server) createCampaign(w http.ResponseWriter, r *http.Request) {
+func (s *Server) createCampaign(w http.ResponseWriter, r *http.Request) error {
 	obj, err := s.readObject(w, r, false)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	org := orgID(r)
 	c := &store.Campaign{OrgID: org, Status: campaign.Draft, ScheduleStartTime: campaign.DefaultStart, ScheduleEndTime: campaign.DefaultEnd, Timezone: campaign.DefaultTimezone}
@@ -185,29 +183,24 @@ func (s *Server) createCampaign(w http.ResponseWriter, r *http.Request) {
 	}
 	fs.unknown()
 	if err := fs.err(); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	if c.Status == campaign.Scheduled && s.assistantExists(r, c.AgentID) {
 		if err := s.checkCanSchedule(r.Context(), org, c.AgentID); err != nil {
-			writeError(w, r, err)
-			return
+			return err
 		}
 	}
 	if c.Status == campaign.Cancelled {
-		writeError(w, r, fault.Invalidf("status", "a new campaign cannot start as cancelled"))
-		return
+		return fault.Invalidf("status", "a new campaign cannot start as cancelled")
 	}
 	if err := s.db.CreateCampaign(r.Context(), c, leads); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	got, err := s.db.GetCampaign(r.Context(), org, c.ID)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusCreated, map[string]any{"campaign": campaignObject(got)})
+	return reply(w, http.StatusCreated, map[string]any{"campaign": campaignObject(got)})
 }
 
 // assistantExists lets the store report an unknown agent_id on create (as a
@@ -217,30 +210,26 @@ func (s *Server) assistantExists(r *http.Request, id string) bool {
 	return err == nil && ok
 }
 
-func (s *Server) getCampaign(w http.ResponseWriter, r *http.Request) {
+func (s *Server) getCampaign(w http.ResponseWriter, r *http.Request) error {
 	id, err := docID(r, "campaign")
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	c, err := s.db.GetCampaign(r.Context(), orgID(r), id)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"campaign": campaignObject(c)})
+	return reply(w, http.StatusOK, map[string]any{"campaign": campaignObject(c)})
 }
 
-func (s *Server) updateCampaign(w http.ResponseWriter, r *http.Request) {
+func (s *Server) updateCampaign(w http.ResponseWriter, r *http.Request) error {
 	id, err := docID(r, "campaign")
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	obj, err := s.readObject(w, r, false)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	org := orgID(r)
 	c, err := s.db.UpdateCampaign(r.Context(), org, id, func(c *store.Campaign) error {
@@ -268,93 +257,78 @@ func (s *Server) updateCampaign(w http.ResponseWriter, r *http.Request) {
 		return nil
 	})
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"campaign": campaignObject(c)})
+	return reply(w, http.StatusOK, map[string]any{"campaign": campaignObject(c)})
 }
 
-func (s *Server) deleteCampaign(w http.ResponseWriter, r *http.Request) {
+func (s *Server) deleteCampaign(w http.ResponseWriter, r *http.Request) error {
 	id, err := docID(r, "campaign")
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	if err := s.db.DeleteCampaign(r.Context(), orgID(r), id); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusOK, success)
+	return reply(w, http.StatusOK, success)
 }
 
-func (s *Server) listLeads(w http.ResponseWriter, r *http.Request) {
+func (s *Server) listLeads(w http.ResponseWriter, r *http.Request) error {
 	id, err := docID(r, "campaign")
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	p, err := page(r, 1000, 10000)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	leads, total, err := s.db.ListLeads(r.Context(), orgID(r), id, p)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	out := make([]any, len(leads))
 	for i := range leads {
 		out[i] = leadObject(&leads[i])
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"leads": out, "pagination": pagination(p, total)})
+	return reply(w, http.StatusOK, map[string]any{"leads": out, "pagination": pagination(p, total)})
 }
 
-func (s *Server) addLead(w http.ResponseWriter, r *http.Request) {
+func (s *Server) addLead(w http.ResponseWriter, r *http.Request) error {
 	id, err := docID(r, "campaign")
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	obj, err := s.readObject(w, r, false)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	if _, err := s.db.GetCampaign(r.Context(), orgID(r), id); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	l, err := readLead(obj, "")
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	if err := s.db.AddLead(r.Context(), orgID(r), id, &l); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusCreated, map[string]any{"lead": leadObject(&l)})
+	return reply(w, http.StatusCreated, map[string]any{"lead": leadObject(&l)})
 }
 
-func (s *Server) deleteLead(w http.ResponseWriter, r *http.Request) {
+func (s *Server) deleteLead(w http.ResponseWriter, r *http.Request) error {
 	id, err := docID(r, "campaign")
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	leadID, err := pathID(r, "leadId")
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	if !uuidRE.MatchString(leadID) {
-		writeError(w, r, fault.NotFoundf("lead %s not found", leadID))
-		return
+		return fault.NotFoundf("lead %s not found", leadID)
 	}
 	if err := s.db.DeleteLead(r.Context(), orgID(r), id, leadID); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusOK, success)
+	return reply(w, http.StatusOK, success)
 }

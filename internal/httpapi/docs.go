@@ -60,73 +60,65 @@ func docObject(d *store.Doc) json.RawMessage {
 	return out
 }
 
-func (s *Server) listDocs(res docResource) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
+func (s *Server) listDocs(res docResource) handler {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		docs, err := s.db.ListDocs(r.Context(), res.kind, orgID(r))
 		if err != nil {
-			writeError(w, r, err)
-			return
+			return err
 		}
 		out := make([]any, len(docs))
 		for i := range docs {
 			out[i] = s.renderDoc(res, &docs[i])
 		}
-		writeJSON(w, http.StatusOK, map[string]any{res.many: out})
+		return reply(w, http.StatusOK, map[string]any{res.many: out})
 	}
 }
 
-func (s *Server) createDoc(res docResource, extra func(d *store.Doc, out map[string]any)) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
+func (s *Server) createDoc(res docResource, extra func(d *store.Doc, out map[string]any)) handler {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		obj, err := s.readObject(w, r, false)
 		if err != nil {
-			writeError(w, r, err)
-			return
+			return err
 		}
 		d, err := res.build(r.Context(), orgID(r), cloneObject(obj), obj, nil)
 		if err != nil {
-			writeError(w, r, err)
-			return
+			return err
 		}
 		d.Kind, d.OrgID = res.kind, orgID(r)
 		if err := s.db.CreateDoc(r.Context(), d); err != nil {
-			writeError(w, r, err)
-			return
+			return err
 		}
 		out := map[string]any{res.one: s.renderDoc(res, d)}
 		if extra != nil {
 			extra(d, out)
 		}
-		writeJSON(w, http.StatusCreated, out)
+		return reply(w, http.StatusCreated, out)
 	}
 }
 
-func (s *Server) getDoc(res docResource) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
+func (s *Server) getDoc(res docResource) handler {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		id, err := docID(r, res.kind.Noun())
 		if err != nil {
-			writeError(w, r, err)
-			return
+			return err
 		}
 		d, err := s.db.GetDoc(r.Context(), res.kind, orgID(r), id)
 		if err != nil {
-			writeError(w, r, err)
-			return
+			return err
 		}
-		writeJSON(w, http.StatusOK, map[string]any{res.one: s.renderDoc(res, d)})
+		return reply(w, http.StatusOK, map[string]any{res.one: s.renderDoc(res, d)})
 	}
 }
 
-func (s *Server) updateDoc(res docResource) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
+func (s *Server) updateDoc(res docResource) handler {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		id, err := docID(r, res.kind.Noun())
 		if err != nil {
-			writeError(w, r, err)
-			return
+			return err
 		}
 		obj, err := s.readObject(w, r, false)
 		if err != nil {
-			writeError(w, r, err)
-			return
+			return err
 		}
 		org := orgID(r)
 		d, err := s.db.UpdateDoc(r.Context(), res.kind, org, id, func(cur *store.Doc) (*store.Doc, error) {
@@ -140,25 +132,22 @@ func (s *Server) updateDoc(res docResource) http.HandlerFunc {
 			return res.build(r.Context(), org, merged, obj, cur)
 		})
 		if err != nil {
-			writeError(w, r, err)
-			return
+			return err
 		}
-		writeJSON(w, http.StatusOK, map[string]any{res.one: s.renderDoc(res, d)})
+		return reply(w, http.StatusOK, map[string]any{res.one: s.renderDoc(res, d)})
 	}
 }
 
-func (s *Server) deleteDoc(k store.Kind) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
+func (s *Server) deleteDoc(k store.Kind) handler {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		id, err := docID(r, k.Noun())
 		if err != nil {
-			writeError(w, r, err)
-			return
+			return err
 		}
 		if err := s.db.DeleteDoc(r.Context(), k, orgID(r), id); err != nil {
-			writeError(w, r, err)
-			return
+			return err
 		}
-		writeJSON(w, http.StatusOK, success)
+		return reply(w, http.StatusOK, success)
 	}
 }
 
@@ -241,20 +230,18 @@ func (s *Server) analysisTemplates() docResource {
 
 // listAnalysisTemplates answers both list shapes seen in the sources: the SDK's
 // {"analysis_templates": [...]} and the API reference's {"data", "total", "limit", "offset"}.
-func (s *Server) listAnalysisTemplates(w http.ResponseWriter, r *http.Request) {
+func (s *Server) listAnalysisTemplates(w http.ResponseWriter, r *http.Request) error {
 	p, err := page(r, 50, 100)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	docs, total, err := s.db.ListDocsPage(r.Context(), store.AnalysisTemplates, orgID(r), p)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	out := make([]any, len(docs))
 	for i := range docs {
 		out[i] = docObject(&docs[i])
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"analysis_templates": out, "data": out, "total": total, "limit": p.Limit, "offset": p.Offset})
+	return reply(w, http.StatusOK, map[string]any{"analysis_templates": out, "data": out, "total": total, "limit": p.Limit, "offset": p.Offset})
 }

@@ -30,6 +30,22 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	enc.Encode(v)
 }
 
+// reply writes v and returns nil, so a handler can end with `return reply(…)`.
+func reply(w http.ResponseWriter, status int, v any) error {
+	writeJSON(w, status, v)
+	return nil
+}
+
+// handler is an API handler: it returns an error instead of writing one, and
+// its ServeHTTP sends that error through writeError.
+type handler func(w http.ResponseWriter, r *http.Request) error
+
+func (h handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if err := h(w, r); err != nil {
+		writeError(w, r, err)
+	}
+}
+
 var success = map[string]bool{"success": true}
 
 // errorBody is the flat error body of spec §4.1 plus the machine code.

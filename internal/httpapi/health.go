@@ -2,14 +2,13 @@ package httpapi
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"time"
-
-	"github.com/parley-voice/parley/internal/openapi"
 )
 
 // health reports whether the server and its database answer (no auth).
-func (s *Server) health(w http.ResponseWriter, r *http.Request) {
+func (s *Server) health(w http.ResponseWriter, r *http.Request) error {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	status, code := "ok", http.StatusOK
@@ -19,26 +18,25 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 		status, dbStatus, code = "degraded", "error", http.StatusServiceUnavailable
 		s.log.Warn("health check: database unavailable", "err", err)
 	}
-	writeJSON(w, code, map[string]any{
+	return reply(w, code, map[string]any{
 		"status": status, "timestamp": ts(s.now()), "version": s.cfg.Version,
 		"checks": map[string]any{"database": map[string]any{"status": dbStatus, "latency_ms": float64(latency.Microseconds()) / 1000}},
 	})
 }
 
-// openAPI serves the OpenAPI 3.1 document.
-func (s *Server) openAPI(w http.ResponseWriter, r *http.Request) {
-	doc, err := openapi.Document(s.cfg.Version)
-	if err != nil {
-		writeError(w, r, err)
-		return
+// openAPI serves the OpenAPI 3.1 document, built once at start-up.
+func (s *Server) openAPI(w http.ResponseWriter, r *http.Request) error {
+	if s.openapiErr != nil {
+		return fmt.Errorf("build OpenAPI document: %w", s.openapiErr)
 	}
 	w.Header().Set("Content-Type", "application/json")
-	w.Write(doc)
+	_, err := w.Write(s.openapiDoc)
+	return err
 }
 
 // listVoices answers the local voices installed on this server followed by
 // the provider voice catalogs.
-func (s *Server) listVoices(w http.ResponseWriter, r *http.Request) {
+func (s *Server) listVoices(w http.ResponseWriter, r *http.Request) error {
 	voices := []Voice{}
 	if s.voices != nil {
 		local, err := s.voices.LocalVoices(r.Context())
@@ -50,5 +48,5 @@ func (s *Server) listVoices(w http.ResponseWriter, r *http.Request) {
 	for _, v := range s.cat.ProviderVoices() {
 		voices = append(voices, Voice{ID: v.ID, Name: v.Name, Provider: v.Provider, Language: v.Language, Style: v.Style})
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"voices": voices})
+	return reply(w, http.StatusOK, map[string]any{"voices": voices})
 }

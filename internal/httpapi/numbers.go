@@ -41,84 +41,72 @@ func readNumber(obj object, n *store.Number, create bool) error {
 	return fs.err()
 }
 
-func (s *Server) listNumbers(w http.ResponseWriter, r *http.Request) {
+func (s *Server) listNumbers(w http.ResponseWriter, r *http.Request) error {
 	nums, err := s.db.ListNumbers(r.Context(), orgID(r))
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	out := make([]any, len(nums))
 	for i := range nums {
 		out[i] = numberObject(&nums[i])
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"numbers": out})
+	return reply(w, http.StatusOK, map[string]any{"numbers": out})
 }
 
-func (s *Server) createNumber(w http.ResponseWriter, r *http.Request) {
+func (s *Server) createNumber(w http.ResponseWriter, r *http.Request) error {
 	obj, err := s.readObject(w, r, false)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	n := &store.Number{OrgID: orgID(r), IsActive: true}
 	if err := readNumber(obj, n, true); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	if err := s.db.CreateNumber(r.Context(), n); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	got, err := s.db.GetNumber(r.Context(), n.OrgID, n.ID)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusCreated, map[string]any{"number": numberObject(got)})
+	return reply(w, http.StatusCreated, map[string]any{"number": numberObject(got)})
 }
 
-func (s *Server) getNumber(w http.ResponseWriter, r *http.Request) {
+func (s *Server) getNumber(w http.ResponseWriter, r *http.Request) error {
 	id, err := docID(r, "number")
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	n, err := s.db.GetNumber(r.Context(), orgID(r), id)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"number": numberObject(n)})
+	return reply(w, http.StatusOK, map[string]any{"number": numberObject(n)})
 }
 
-func (s *Server) updateNumber(w http.ResponseWriter, r *http.Request) {
+func (s *Server) updateNumber(w http.ResponseWriter, r *http.Request) error {
 	id, err := docID(r, "number")
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	obj, err := s.readObject(w, r, false)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	n, err := s.db.UpdateNumber(r.Context(), orgID(r), id, func(n *store.Number) error { return readNumber(obj, n, false) })
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"number": numberObject(n)})
+	return reply(w, http.StatusOK, map[string]any{"number": numberObject(n)})
 }
 
-func (s *Server) deleteNumber(w http.ResponseWriter, r *http.Request) {
+func (s *Server) deleteNumber(w http.ResponseWriter, r *http.Request) error {
 	id, err := docID(r, "number")
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	if err := s.db.DeleteNumber(r.Context(), orgID(r), id); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusOK, success)
+	return reply(w, http.StatusOK, success)
 }

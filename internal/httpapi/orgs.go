@@ -45,34 +45,31 @@ func (s *Server) orgObject(r *http.Request, withChildren bool) (map[string]any, 
 	return out, nil
 }
 
-func (s *Server) getOrganization(w http.ResponseWriter, r *http.Request) {
+func (s *Server) getOrganization(w http.ResponseWriter, r *http.Request) error {
 	withChildren := false
 	if v := r.URL.Query().Get("include_children"); v != "" {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
-			writeError(w, r, fault.Invalidf("include_children", "must be true or false (got %q)", v))
-			return
+			return fault.Invalidf("include_children", "must be true or false (got %q)", v)
 		}
 		withChildren = b
 	}
 	out, err := s.orgObject(r, withChildren)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusOK, out)
+	return reply(w, http.StatusOK, out)
 }
 
 // getAccount is the deprecated GET /account: the same data in the Account shape.
-func (s *Server) getAccount(w http.ResponseWriter, r *http.Request) {
+func (s *Server) getAccount(w http.ResponseWriter, r *http.Request) error {
 	o, err := s.orgObject(r, false)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	w.Header().Set("Deprecation", "true")
 	w.Header().Set("Link", `</api/v1/organizations>; rel="successor-version"`)
-	writeJSON(w, http.StatusOK, map[string]any{
+	return reply(w, http.StatusOK, map[string]any{
 		"id": o["id"], "name": o["name"], "email": nil, "company_name": o["name"],
 		"minutes_balance": o["minutes_balance"], "monthly_usage_minutes": o["monthly_usage_minutes"],
 		"active_numbers": o["active_numbers"], "active_agents": o["active_agents"], "active_calls": o["active_calls"],
@@ -82,11 +79,10 @@ func (s *Server) getAccount(w http.ResponseWriter, r *http.Request) {
 // createOrganization creates a child organization of the caller's (whitelabel
 // resellers). Only top-level organizations may have children; the new
 // organization's API key is in the response and nowhere else.
-func (s *Server) createOrganization(w http.ResponseWriter, r *http.Request) {
+func (s *Server) createOrganization(w http.ResponseWriter, r *http.Request) error {
 	obj, err := s.readObject(w, r, false)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	fs := newFields(obj)
 	name, _ := fs.str("name", true)
@@ -99,26 +95,21 @@ func (s *Server) createOrganization(w http.ResponseWriter, r *http.Request) {
 	}
 	fs.unknown()
 	if err := fs.err(); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	me, err := s.db.GetOrg(r.Context(), caller)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	if me.ParentID != nil {
-		writeError(w, r, fault.New(fault.Forbidden, "forbidden", "only top-level organizations can create child organizations"))
-		return
+		return fault.New(fault.Forbidden, "forbidden", "only top-level organizations can create child organizations")
 	}
-	key := apikey.Generate()
-	ident := apikey.Derive(s.keys, key)
+	key, ident := apikey.New(s.keys)
 	org := &store.Org{Name: name, ParentID: &caller, HasLocalModelsAccess: me.HasLocalModelsAccess}
 	if err := s.db.CreateOrg(r.Context(), org, &store.APIKey{ID: ident.ID, Hash: ident.Hash, Prefix: ident.Prefix, Name: "created by " + caller}); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusCreated, map[string]any{"id": org.ID, "name": org.Name, "parent_org_id": org.ParentID, "api_key": key, "created_at": ts(org.CreatedAt)})
+	return reply(w, http.StatusCreated, map[string]any{"id": org.ID, "name": org.Name, "parent_org_id": org.ParentID, "api_key": key, "created_at": ts(org.CreatedAt)})
 }
 
 var (
@@ -127,11 +118,10 @@ var (
 )
 
 // updateOrganization sets the retention periods (both required, content ≤ metadata).
-func (s *Server) updateOrganization(w http.ResponseWriter, r *http.Request) {
+func (s *Server) updateOrganization(w http.ResponseWriter, r *http.Request) error {
 	obj, err := s.readObject(w, r, false)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	fs := newFields(obj)
 	content, okC := fs.integer("content_retention_days")
@@ -151,17 +141,14 @@ func (s *Server) updateOrganization(w http.ResponseWriter, r *http.Request) {
 	}
 	fs.unknown()
 	if err := fs.err(); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	if err := s.db.SetRetention(r.Context(), orgID(r), content, metadata); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	out, err := s.orgObject(r, false)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusOK, out)
+	return reply(w, http.StatusOK, out)
 }

@@ -36,13 +36,13 @@ func (s *Server) Routes() []Route {
 // routeTable maps the whole API surface in one place.
 func (s *Server) routeTable() []route {
 	rs := []route{
-		{method: "GET", pattern: v1 + "/health", public: true, handler: http.HandlerFunc(s.health)},
-		{method: "GET", pattern: "/api/openapi.json", public: true, handler: http.HandlerFunc(s.openAPI)},
+		{method: "GET", pattern: v1 + "/health", public: true, handler: handler(s.health)},
+		{method: "GET", pattern: "/api/openapi.json", public: true, handler: handler(s.openAPI)},
 	}
-	add := func(method, pattern string, h http.HandlerFunc) {
+	add := func(method, pattern string, h handler) {
 		rs = append(rs, route{method: method, pattern: v1 + pattern, handler: h})
 	}
-	crud := func(base string, res docResource, list http.HandlerFunc) {
+	crud := func(base string, res docResource, list handler) {
 		if list == nil {
 			list = s.listDocs(res)
 		}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/parley-voice/parley/internal/assistant"
 	"github.com/parley-voice/parley/internal/catalog"
+	"github.com/parley-voice/parley/internal/openapi"
 	"github.com/parley-voice/parley/internal/ratelimit"
 	"github.com/parley-voice/parley/internal/secret"
 	"github.com/parley-voice/parley/internal/store"
@@ -73,6 +74,9 @@ type Server struct {
 	limiter *ratelimit.Limiter
 	mux     *http.ServeMux
 	routes  []route
+
+	openapiDoc []byte
+	openapiErr error
 }
 
 // NewServer builds the API handler.
@@ -96,6 +100,7 @@ func NewServer(cfg Config, d Deps) *Server {
 		cfg: cfg, db: d.Store, keys: d.Keyring, cat: d.Catalog, valid: d.Validator, voices: d.Voices,
 		log: d.Logger, now: d.Now, limiter: ratelimit.New(cfg.RateLimit, time.Minute, d.Now), mux: http.NewServeMux(),
 	}
+	s.openapiDoc, s.openapiErr = openapi.Document(cfg.Version)
 	s.routes = s.routeTable()
 	for _, rt := range s.routes {
 		h := rt.handler

@@ -58,11 +58,10 @@ func (s *Server) buildWorkflow(_ context.Context, _ string, merged, _ object, _ 
 	return &store.Doc{Name: b.Name, Active: b.IsActive, Body: body}, nil
 }
 
-func (s *Server) listWorkflows(w http.ResponseWriter, r *http.Request) {
+func (s *Server) listWorkflows(w http.ResponseWriter, r *http.Request) error {
 	docs, err := s.db.ListDocs(r.Context(), store.Workflows, orgID(r))
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	out := make([]any, len(docs))
 	for i, d := range docs {
@@ -71,5 +70,5 @@ func (s *Server) listWorkflows(w http.ResponseWriter, r *http.Request) {
 		out[i] = map[string]any{"id": d.ID, "name": b.Name, "is_active": b.IsActive, "entry_node": b.EntryNode,
 			"node_count": b.NodeCount, "edge_count": b.EdgeCount, "created_at": ts(d.CreatedAt), "updated_at": ts(d.UpdatedAt)}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"workflows": out})
+	return reply(w, http.StatusOK, map[string]any{"workflows": out})
 }
