@@ -192,9 +192,13 @@ func TestNumbersAndTrunks(t *testing.T) {
 		if t2["transport"] != "tls" || t2["provider"] != "telnyx" || t2["auth_username"] != "a" {
 			t.Fatalf("trunk 2 = %v", t2)
 		}
+		if a := e.must(201, "POST", "/api/v1/sip-trunks", map[string]any{"name": "Port", "address": "sip.example.com", "port": 5070}).obj(t, "trunk")["address"]; a != "sip.example.com:5070" {
+			t.Fatalf("address+port = %v", a)
+		}
+		e.do("POST", "/api/v1/sip-trunks", e.keyA, map[string]any{"name": "x", "address": "sip.example.com:5060", "port": 5070}).wantError(t, 400, "", "port")
 		e.do("POST", "/api/v1/sip-trunks", e.keyA, map[string]any{"name": "x", "address": "not a host!"}).wantError(t, 400, "", "address")
 		e.do("POST", "/api/v1/sip-trunks", e.keyA, map[string]any{"name": "x", "address": "h.example.com", "transport": "sctp"}).wantError(t, 400, "", "transport")
-		if l := e.must(200, "GET", "/api/v1/sip-trunks", nil).list(t, "trunks"); len(l) != 2 {
+		if l := e.must(200, "GET", "/api/v1/sip-trunks", nil).list(t, "trunks"); len(l) != 3 {
 			t.Fatalf("trunks = %v", l)
 		}
 

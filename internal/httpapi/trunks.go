@@ -54,8 +54,14 @@ func (s *Server) buildTrunk(_ context.Context, org string, merged, _ object, _ *
 			}
 			addr = net.JoinHostPort(strings.Trim(host, "[]"), strconv.Itoa(port))
 		}
-	case hasPort:
-		fs.f.Invalidf("port", "needs host; with address, write host:port in address")
+	case hasPort && hasAddr:
+		if _, _, err := net.SplitHostPort(addr); err == nil {
+			fs.f.Invalidf("port", "conflicts with the port in address %q; send one of them", addr)
+		} else if port < 1 || port > 65535 {
+			fs.f.Invalidf("port", "must be from 1 to 65535 (got %d)", port)
+		} else {
+			addr = net.JoinHostPort(strings.Trim(addr, "[]"), strconv.Itoa(port))
+		}
 	case !hasAddr:
 		fs.f.Missing("address")
 	}
