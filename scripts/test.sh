@@ -45,4 +45,4 @@ fi
 if [ -n "${PARLEY_TEST_POSTGRES_URL:-}" ]; then export PARLEY_REQUIRE_POSTGRES=1; fi
 
 if [ "$#" -eq 0 ]; then set -- ./...; fi
-go test -mod=readonly -count=1 "$@"
+go test -mod=readonly -race -count=1 "$@"
