@@ -36,7 +36,7 @@ func campaignPaths(ps pathSet) {
 	ps.add(leads, []*parameter{pathParam("ID")},
 		get(op("listCampaignLeads", tag, "List a campaign's leads").
 			desc("Oldest first.").
-			query("Limit", "Offset").
+			query("LeadLimit", "Offset").
 			reply("200", "A page of leads.", object(props{
 				"leads":      array(ref("CampaignLead")),
 				"pagination": ref("Pagination"),
