@@ -327,6 +327,8 @@ func TestCampaigns(t *testing.T) {
 		e.do("POST", "/api/v1/campaigns", e.keyA, map[string]any{"name": "x", "agent_id": asst, "timezone": "Mars/Olympus"}).wantError(t, 400, "", "timezone")
 		e.do("POST", "/api/v1/campaigns", e.keyA, map[string]any{"name": "x", "agent_id": asst, "schedule_start_time": "9am"}).wantError(t, 400, "", "schedule_start_time")
 		e.do("POST", "/api/v1/campaigns", e.keyA, map[string]any{"name": "x"}).wantError(t, 400, "missing_field", "agent_id")
+		e.do("POST", "/api/v1/campaigns", e.keyA, map[string]any{"name": "x", "agent_id": nil}).wantError(t, 400, "missing_field", "agent_id")
+		e.do("POST", "/api/v1/campaigns", e.keyA, map[string]any{"name": "x", "assistant_id": "nope"}).wantError(t, 400, "", "agent_id")
 		e.do("POST", "/api/v1/campaigns", e.keyA, map[string]any{"name": "x", "agent_id": asst, "leads": []any{map[string]any{"phone_number": "12"}}}).wantError(t, 400, "", "leads[0].phone_number")
 		// Scheduling needs a number with a SIP trunk.
 		e.do("PATCH", "/api/v1/campaigns/"+id, e.keyA, map[string]any{"status": "scheduled"}).wantError(t, 400, "", "SIP trunk")

@@ -39,9 +39,12 @@ func readCampaign(fs *fields, c *store.Campaign, create bool) {
 		c.Name = v
 	}
 	if create {
-		if id, _ := fs.refID("agent_id"); id != nil {
+		id, null := fs.refID("agent_id")
+		_, sent := fs.obj["agent_id"]
+		switch {
+		case id != nil:
 			c.AgentID = *id
-		} else if _, sent := fs.obj["agent_id"]; !sent {
+		case !sent || null:
 			fs.f.Missing("agent_id")
 		}
 	} else if _, sent := fs.obj["agent_id"]; sent {
