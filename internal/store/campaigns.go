@@ -67,17 +67,6 @@ func scanCampaign(row interface{ Scan(...any) error }) (*Campaign, error) {
 	return &c, nil
 }
 
-func (db *DB) checkAssistant(ctx context.Context, q querier, orgID, id, field string) error {
-	var n int
-	if err := q.QueryRowContext(ctx, db.q(`SELECT COUNT(*) FROM assistants WHERE id = ? AND org_id = ?`), id, orgID).Scan(&n); err != nil {
-		return fmt.Errorf("check assistant: %w", err)
-	}
-	if n == 0 {
-		return &fault.Error{Kind: fault.Invalid, Code: "invalid_reference", Field: field, Message: field + " references an assistant that does not exist in this organization"}
-	}
-	return nil
-}
-
 // CreateCampaign inserts a campaign and its initial leads atomically.
 func (db *DB) CreateCampaign(ctx context.Context, c *Campaign, leads []Lead) error {
 	now := db.now().UTC().Truncate(time.Millisecond)
@@ -86,7 +75,7 @@ func (db *DB) CreateCampaign(ctx context.Context, c *Campaign, leads []Lead) err
 	}
 	c.CreatedAt, c.UpdatedAt = now, now
 	return db.tx(ctx, func(tx *sql.Tx) error {
-		if err := db.checkAssistant(ctx, tx, c.OrgID, c.AgentID, "agent_id"); err != nil {
+		if err := db.checkRef(ctx, tx, Assistants, c.OrgID, c.AgentID, "agent_id"); err != nil {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, db.q(`INSERT INTO campaigns (id, org_id, name, agent_id, status, system_message_template, schedule_start_time, schedule_end_time, timezone, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),

@@ -177,11 +177,11 @@ func (db *DB) UpdateDoc(ctx context.Context, k Kind, orgID, id string, change fu
 // Deleting an assistant or a SIP trunk detaches it from numbers.
 func (db *DB) DeleteDoc(ctx context.Context, k Kind, orgID, id string) error {
 	return db.tx(ctx, func(tx *sql.Tx) error {
-		var n int
-		if err := tx.QueryRowContext(ctx, db.q(`SELECT COUNT(*) FROM `+k.String()+` WHERE id = ? AND org_id = ?`), id, orgID).Scan(&n); err != nil {
-			return fmt.Errorf("find %s: %w", k.Noun(), err)
+		ok, err := db.docExists(ctx, tx, k, orgID, id)
+		if err != nil {
+			return err
 		}
-		if n == 0 {
+		if !ok {
 			return fault.NotFoundf("%s %s not found", k.Noun(), id)
 		}
 		if err := db.checkInUse(ctx, tx, k, orgID, id); err != nil {
@@ -279,9 +279,24 @@ func (db *DB) stringsTx(ctx context.Context, tx querier, query string, args ...a
 
 // DocExists reports whether the organization has a document of kind k with that id.
 func (db *DB) DocExists(ctx context.Context, k Kind, orgID, id string) (bool, error) {
+	return db.docExists(ctx, db.read, k, orgID, id)
+}
+
+func (db *DB) docExists(ctx context.Context, q querier, k Kind, orgID, id string) (bool, error) {
 	var n int
-	if err := db.read.QueryRowContext(ctx, db.q(`SELECT COUNT(*) FROM `+k.String()+` WHERE id = ? AND org_id = ?`), id, orgID).Scan(&n); err != nil {
+	if err := q.QueryRowContext(ctx, db.q(`SELECT COUNT(*) FROM `+k.String()+` WHERE id = ? AND org_id = ?`), id, orgID).Scan(&n); err != nil {
 		return false, fmt.Errorf("find %s: %w", k.Noun(), err)
 	}
 	return n > 0, nil
+}
+
+// checkRef returns an invalid_reference fault naming field when the organization
+// has no document of kind k with that id.
+func (db *DB) checkRef(ctx context.Context, q querier, k Kind, orgID, id, field string) error {
+	ok, err := db.docExists(ctx, q, k, orgID, id)
+	if err != nil || ok {
+		return err
+	}
+	return &fault.Error{Kind: fault.Invalid, Code: "invalid_reference", Field: field,
+		Message: fmt.Sprintf("%s does not match any %s in this organization", field, k.Noun())}
 }

@@ -66,12 +66,11 @@ func (db *DB) checkRefs(ctx context.Context, tx querier, n *Number) error {
 		if r.id == nil {
 			continue
 		}
-		var c int
-		if err := tx.QueryRowContext(ctx, db.q(`SELECT COUNT(*) FROM `+r.kind.String()+` WHERE id = ? AND org_id = ?`), *r.id, n.OrgID).Scan(&c); err != nil {
-			return fmt.Errorf("check %s: %w", r.field, err)
-		}
-		if c == 0 {
-			f.Add(r.field, "invalid_reference", fmt.Sprintf("references a %s that does not exist in this organization", r.kind.Noun()))
+		if err := db.checkRef(ctx, tx, r.kind, n.OrgID, *r.id, r.field); err != nil {
+			if fault.KindOf(err) != fault.Invalid {
+				return err
+			}
+			f.Merge(err)
 		}
 	}
 	return f.Err()
