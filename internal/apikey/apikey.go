@@ -61,9 +61,9 @@ func New(h Hasher) (key string, id Identity) {
 	return key, Derive(h, key)
 }
 
-// Matches reports whether key hashes to the stored hash, in constant time.
-func Matches(h Hasher, key, storedHash string) bool {
-	return subtle.ConstantTimeCompare([]byte(h.Hash("api-key", key)), []byte(storedHash)) == 1
+// Matches reports whether the identity's hash equals the stored hash, in constant time.
+func (id Identity) Matches(storedHash string) bool {
+	return subtle.ConstantTimeCompare([]byte(id.Hash), []byte(storedHash)) == 1
 }
 
 // Plausible reports whether s could be a key at all (cheap check before hashing).

@@ -34,7 +34,7 @@ func TestDeriveMatches(t *testing.T) {
 		if len(id.ID) != 20 || len(id.Hash) != 64 || strings.Contains(id.Hash, k) || id.ID != Derive(h, k).ID {
 			t.Fatalf("identity %+v", id)
 		}
-		if !Matches(h, k, id.Hash) || Matches(h, k+"x", id.Hash) {
+		if !Derive(h, k).Matches(id.Hash) || Derive(h, k+"x").Matches(id.Hash) {
 			t.Fatal("Matches is wrong")
 		}
 	}

@@ -54,11 +54,19 @@ func (s Status) Final() bool { return s == Completed || s == Cancelled }
 // CheckTransition returns nil when a client may move a campaign from one status to
 // another, and a fault describing why not otherwise.
 func CheckTransition(from, to Status) error {
-	if from.Final() {
-		return fault.Conflictf("campaign_final", "campaign is %s and can no longer be changed", from)
+	if err := CheckEditable(from); err != nil {
+		return err
 	}
 	if !to.Settable() {
 		return fault.Invalidf("status", "must be one of draft, scheduled, paused, cancelled (got %q; completed is set by the platform)", to.String())
+	}
+	return nil
+}
+
+// CheckEditable returns a conflict when a campaign in status s can no longer change.
+func CheckEditable(s Status) error {
+	if s.Final() {
+		return fault.Conflictf("campaign_final", "campaign is %s and can no longer be changed", s)
 	}
 	return nil
 }

@@ -62,7 +62,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			writeError(w, r, err)
 			return
 		}
-		if !apikey.Matches(s.keys, key, stored.Hash) {
+		if !ident.Matches(stored.Hash) {
 			writeError(w, r, errBadKey)
 			return
 		}

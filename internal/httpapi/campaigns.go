@@ -83,8 +83,8 @@ func readStatus(fs *fields) (campaign.Status, bool) {
 		return campaign.StatusUnknown, false
 	}
 	st, known := campaign.ParseStatus(v)
-	if !known || !st.Settable() {
-		fs.f.Invalidf("status", "must be one of draft, scheduled, paused, cancelled (got %q; completed is set by the platform)", v)
+	if !known {
+		fs.f.Invalidf("status", "must be one of draft, scheduled, paused, cancelled (got %q)", v)
 		return campaign.StatusUnknown, false
 	}
 	return st, true
@@ -167,6 +167,9 @@ func (s *Server) createCampaign(w http.ResponseWriter, r *http.Request) error {
 	fs := newFields(obj, "total_leads", "completed_leads", "failed_leads")
 	readCampaign(fs, c, true)
 	if st, ok := readStatus(fs); ok {
+		if err := campaign.CheckTransition(campaign.Draft, st); err != nil {
+			fs.f.Merge(err)
+		}
 		c.Status = st
 	}
 	var leads []store.Lead
@@ -236,8 +239,8 @@ func (s *Server) updateCampaign(w http.ResponseWriter, r *http.Request) error {
 	}
 	org := orgID(r)
 	c, err := s.db.UpdateCampaign(r.Context(), org, id, func(c *store.Campaign) error {
-		if c.Status.Final() {
-			return fault.Conflictf("campaign_final", "campaign is %s and can no longer be changed", c.Status)
+		if err := campaign.CheckEditable(c.Status); err != nil {
+			return err
 		}
 		fs := newFields(obj, "total_leads", "completed_leads", "failed_leads")
 		readCampaign(fs, c, false)

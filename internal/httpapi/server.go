@@ -12,6 +12,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/parley-voice/parley/internal/assistant"
@@ -143,22 +144,11 @@ func (s *Server) noRoute(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if len(allowed) > 0 {
-		w.Header().Set("Allow", joinComma(allowed))
+		w.Header().Set("Allow", strings.Join(allowed, ", "))
 		writeError(w, r, errMethodNotAllowed(r.Method, r.URL.Path))
 		return
 	}
 	writeError(w, r, errNoRoute(r.URL.Path))
-}
-
-func joinComma(s []string) string {
-	out := ""
-	for i, v := range s {
-		if i > 0 {
-			out += ", "
-		}
-		out += v
-	}
-	return out
 }
 
 type statusWriter struct {
