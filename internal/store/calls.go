@@ -36,6 +36,8 @@ type Call struct {
 	AgentName       *string
 	BusinessName    *string
 	PhoneNumber     *string
+	SIPCallID       *string         // the SIP Call-ID of a phone call
+	Metrics         json.RawMessage // JSON array of per-turn latency figures, or nil
 	CreatedAt       time.Time
 	UpdatedAt       time.Time
 }
@@ -48,17 +50,17 @@ type CallFilter struct {
 	Page   Page
 }
 
-const callColumns = `id, org_id, direction, status, caller_phone, assistant_phone, end_reason, error, started_at, ended_at, duration_seconds, summary, analysis_result, messages, room_name, recording_url, agent_id, number_id, agent_name, business_name, phone_number, created_at, updated_at`
+const callColumns = `id, org_id, direction, status, caller_phone, assistant_phone, end_reason, error, started_at, ended_at, duration_seconds, summary, analysis_result, messages, room_name, recording_url, agent_id, number_id, agent_name, business_name, phone_number, sip_call_id, metrics, created_at, updated_at`
 
 func scanCall(row interface{ Scan(...any) error }) (*Call, error) {
 	var c Call
 	var dir, status string
 	var dirN sql.NullString
-	var caller, aphone, reason, errS, summary, analysis, messages, room, rec, agent, number, aname, bname, phone sql.NullString
+	var caller, aphone, reason, errS, summary, analysis, messages, room, rec, agent, number, aname, bname, phone, sipID, metrics sql.NullString
 	var started, ended sql.NullInt64
 	var dur sql.NullInt64
 	var cr, up int64
-	if err := row.Scan(&c.ID, &c.OrgID, &dirN, &status, &caller, &aphone, &reason, &errS, &started, &ended, &dur, &summary, &analysis, &messages, &room, &rec, &agent, &number, &aname, &bname, &phone, &cr, &up); err != nil {
+	if err := row.Scan(&c.ID, &c.OrgID, &dirN, &status, &caller, &aphone, &reason, &errS, &started, &ended, &dur, &summary, &analysis, &messages, &room, &rec, &agent, &number, &aname, &bname, &phone, &sipID, &metrics, &cr, &up); err != nil {
 		return nil, err
 	}
 	dir = dirN.String
@@ -74,6 +76,10 @@ func scanCall(row interface{ Scan(...any) error }) (*Call, error) {
 		c.Messages = json.RawMessage(messages.String)
 	}
 	c.AgentID, c.NumberID, c.AgentName, c.BusinessName, c.PhoneNumber = strPtr(agent), strPtr(number), strPtr(aname), strPtr(bname), strPtr(phone)
+	c.SIPCallID = strPtr(sipID)
+	if metrics.Valid {
+		c.Metrics = json.RawMessage(metrics.String)
+	}
 	c.CreatedAt, c.UpdatedAt = fromMS(cr), fromMS(up)
 	return &c, nil
 }
@@ -102,11 +108,11 @@ func (db *DB) CreateCall(ctx context.Context, c *Call) error {
 		c.CreatedAt = now
 	}
 	c.UpdatedAt = now
-	_, err := db.write.ExecContext(ctx, db.q(`INSERT INTO calls (`+callColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+	_, err := db.write.ExecContext(ctx, db.q(`INSERT INTO calls (`+callColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		c.ID, c.OrgID, dirOrNil(c.Direction), c.Status.String(), nullStr(c.CallerPhone), nullStr(c.AssistantPhone), nullStr(c.EndReason), nullStr(c.Error),
 		msPtr(c.StartedAt), msPtr(c.EndedAt), nullInt(c.DurationSeconds), nullStr(c.Summary), rawOrNil(c.AnalysisResult), rawOrNil(c.Messages),
 		nullStr(c.RoomName), nullStr(c.RecordingURL), nullStr(c.AgentID), nullStr(c.NumberID), nullStr(c.AgentName), nullStr(c.BusinessName), nullStr(c.PhoneNumber),
-		ms(c.CreatedAt), ms(now))
+		nullStr(c.SIPCallID), rawOrNil(c.Metrics), ms(c.CreatedAt), ms(now))
 	if err != nil {
 		if db.drv.IsUniqueViolation(err) {
 			return fault.Conflictf("call_exists", "call %s already exists", c.ID)
@@ -193,13 +199,17 @@ type UsageFilter struct {
 
 // CreateUsageLog inserts a usage log row.
 func (db *DB) CreateUsageLog(ctx context.Context, u *UsageLog) error {
+	return db.insertUsage(ctx, db.write, u)
+}
+
+func (db *DB) insertUsage(ctx context.Context, q querier, u *UsageLog) error {
 	if u.ID == "" {
 		u.ID = NewID()
 	}
 	if u.CreatedAt.IsZero() {
 		u.CreatedAt = db.now().UTC().Truncate(time.Millisecond)
 	}
-	_, err := db.write.ExecContext(ctx, db.q(`INSERT INTO usage_logs (id, org_id, call_id, duration_sec, call_type, byok_stt, byok_llm, byok_tts, phone_number, agent_name, business_name, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+	_, err := q.ExecContext(ctx, db.q(`INSERT INTO usage_logs (id, org_id, call_id, duration_sec, call_type, byok_stt, byok_llm, byok_tts, phone_number, agent_name, business_name, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		u.ID, u.OrgID, nullStr(u.CallID), u.DurationSec, u.CallType, u.BYOKSTT, u.BYOKLLM, u.BYOKTTS, nullStr(u.PhoneNumber), nullStr(u.AgentName), nullStr(u.BusinessName), ms(u.CreatedAt))
 	if err != nil {
 		return fmt.Errorf("insert usage log: %w", err)

@@ -1,0 +1,141 @@
+package media
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"github.com/pion/sdp/v3"
+)
+
+// ErrNotAcceptable means the offer has no audio stream Parley can use; SIP
+// answers it with 488 Not Acceptable Here.
+var ErrNotAcceptable = errors.New("no acceptable audio stream")
+
+// Offer is what Parley needs from a peer's SDP offer.
+type Offer struct {
+	// Addr is where the peer wants RTP.
+	Addr netip.AddrPort
+	// Codec is the first offered codec Parley supports, in the peer's order.
+	Codec Codec
+	// EventPT is the payload type of telephone-event/8000, 0 when absent.
+	EventPT uint8
+	// Ptime is the requested packet time in milliseconds (0 = not given).
+	Ptime int
+	// OnHold is true when the stream is sendonly/inactive or the address is
+	// 0.0.0.0 (RFC 3264 §8.4).
+	OnHold bool
+}
+
+// ParseOffer reads an SDP offer and picks the audio stream and codec.
+// A syntax error is reported as such; an offer without a usable audio
+// stream wraps ErrNotAcceptable.
+func ParseOffer(body []byte) (*Offer, error) {
+	var d sdp.SessionDescription
+	if err := d.UnmarshalString(string(body)); err != nil {
+		return nil, fmt.Errorf("parse sdp: %w", err)
+	}
+	for _, m := range d.MediaDescriptions {
+		if m.MediaName.Media != "audio" || m.MediaName.Port.Value == 0 {
+			continue
+		}
+		if !hasProto(m.MediaName.Protos, "RTP", "AVP") {
+			continue
+		}
+		conn := m.ConnectionInformation
+		if conn == nil {
+			conn = d.ConnectionInformation
+		}
+		if conn == nil || conn.Address == nil {
+			return nil, fmt.Errorf("%w: audio stream without a connection address", ErrNotAcceptable)
+		}
+		ip, err := netip.ParseAddr(conn.Address.Address)
+		if err != nil {
+			return nil, fmt.Errorf("%w: connection address %q is not an IP address", ErrNotAcceptable, conn.Address.Address)
+		}
+		port := m.MediaName.Port.Value
+		if port < 1 || port > 65535 {
+			return nil, fmt.Errorf("%w: port %d", ErrNotAcceptable, port)
+		}
+		o := &Offer{Addr: netip.AddrPortFrom(ip, uint16(port)), OnHold: ip.IsUnspecified()}
+		rtpmap := map[uint8]string{}
+		for _, a := range m.Attributes {
+			switch a.Key {
+			case "rtpmap":
+				pt, enc, ok := strings.Cut(a.Value, " ")
+				if n, err := strconv.ParseUint(pt, 10, 8); ok && err == nil {
+					rtpmap[uint8(n)] = strings.ToLower(enc)
+				}
+			case "ptime":
+				o.Ptime, _ = strconv.Atoi(strings.TrimSpace(a.Value))
+			case "sendonly", "inactive":
+				o.OnHold = true
+			}
+		}
+		found := false
+		for _, f := range m.MediaName.Formats {
+			n, err := strconv.ParseUint(f, 10, 8)
+			if err != nil {
+				continue
+			}
+			pt := uint8(n)
+			enc, mapped := rtpmap[pt]
+			if enc == "telephone-event/8000" {
+				o.EventPT = pt
+				continue
+			}
+			if found {
+				continue
+			}
+			for _, c := range supported {
+				// Static payload types may come without rtpmap (RFC 3551).
+				if (mapped && strings.HasPrefix(enc, strings.ToLower(c.Name)+"/8000")) || (!mapped && pt == c.PayloadType) {
+					o.Codec, found = Codec{Name: c.Name, PayloadType: pt, ClockRate: 8000}, true
+					break
+				}
+			}
+		}
+		if !found {
+			return nil, fmt.Errorf("%w: no PCMU or PCMA among formats %v", ErrNotAcceptable, m.MediaName.Formats)
+		}
+		return o, nil
+	}
+	return nil, fmt.Errorf("%w: no RTP/AVP audio stream", ErrNotAcceptable)
+}
+
+func hasProto(protos []string, want ...string) bool {
+	if len(protos) != len(want) {
+		return false
+	}
+	for i := range want {
+		if !strings.EqualFold(protos[i], want[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// Answer writes the SDP answer for a negotiated stream: the chosen codec,
+// telephone-event when the peer offered it, 20 ms packets, sendrecv.
+func Answer(local netip.AddrPort, sessionID uint64, c Codec, eventPT uint8) []byte {
+	ip := local.Addr()
+	family := "IP4"
+	if ip.Is6() && !ip.Is4In6() {
+		family = "IP6"
+	}
+	formats := strconv.Itoa(int(c.PayloadType))
+	if eventPT != 0 {
+		formats += " " + strconv.Itoa(int(eventPT))
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "v=0\r\no=parley %d %d IN %s %s\r\ns=parley\r\nc=IN %s %s\r\nt=0 0\r\n", sessionID, sessionID, family, ip, family, ip)
+	fmt.Fprintf(&b, "m=audio %d RTP/AVP %s\r\n", local.Port(), formats)
+	fmt.Fprintf(&b, "a=rtpmap:%d %s/%d\r\n", c.PayloadType, c.Name, c.ClockRate)
+	if eventPT != 0 {
+		fmt.Fprintf(&b, "a=rtpmap:%d telephone-event/8000\r\na=fmtp:%d 0-16\r\n", eventPT, eventPT)
+	}
+	b.WriteString("a=ptime:20\r\na=sendrecv\r\n")
+	return []byte(b.String())
+}

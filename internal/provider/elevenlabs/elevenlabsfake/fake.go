@@ -1,0 +1,234 @@
+// Package elevenlabsfake is a fake ElevenLabs text-to-speech websocket
+// service (stream-input). Tests, the load harness and `parley
+// simulate-providers` use it to run calls without an ElevenLabs account.
+//
+// It speaks the real protocol closely enough for the elevenlabs adapter:
+// an init message first ({"text":" ", …}), text messages that are buffered
+// and generated on flush, try_trigger_generation, a chunk_length_schedule
+// threshold or the end of input ({"text":""}), base64 audio messages with
+// character alignment, then {"isFinal":true} and a normal close. Instead of
+// a voice it plays Config.Synth's audio, by default a tone as long as the
+// text.
+//
+// Authentication: like the real service, a missing or wrong xi-api-key is
+// refused after the upgrade, with a close frame 1008 "Invalid API key";
+// the upgrade itself always succeeds.
+package elevenlabsfake
+
+import (
+	"context"
+	"log/slog"
+	"maps"
+	"net/http"
+	"net/url"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Path is the route the Server serves, as an http.ServeMux pattern.
+const Path = "GET /v1/text-to-speech/{voice_id}/stream-input"
+
+// Config configures the fake.
+type Config struct {
+	// APIKey is the only xi-api-key accepted; empty accepts any key,
+	// including none.
+	APIKey string
+	// Synth returns the audio for a piece of text at rate samples per
+	// second; nil means DefaultSynth. It is called from connection
+	// goroutines, concurrently.
+	Synth func(text string, rate int) []int16
+	// FirstAudioDelay is how long after a generation is triggered its first
+	// audio message is sent, like the service's time to first byte. It
+	// applies to every generation (each flushed sentence).
+	FirstAudioDelay time.Duration
+	// ChunkDuration is how much audio one message carries; 0 means 100 ms.
+	// The byte count is not rounded to whole samples (see Server).
+	ChunkDuration time.Duration
+	// RealTime paces audio messages at playback speed, like the real
+	// service; false sends them as fast as possible.
+	RealTime bool
+	// Logger receives debug events; nil discards them. Keys are never
+	// logged.
+	Logger *slog.Logger
+	// OnFirstAudio, when set, is called with the time each connection sent
+	// its first audio message. It runs on the connection's goroutine and
+	// must not block.
+	OnFirstAudio func(at time.Time)
+	// FailAfter, when positive, makes each connection close with 1011
+	// "fake failure" right after sending this many audio messages.
+	FailAfter int
+	// InactivityTimeout closes a connection with 1008 when no message
+	// arrives for this long while idle; 0 means 20 s. A request's
+	// inactivity_timeout query parameter (seconds, at most 180) wins.
+	InactivityTimeout time.Duration
+	// MaxRecorded is how many of the most recent connections Texts and
+	// Sessions remember; 0 means 1000.
+	MaxRecorded int
+}
+
+// Stats are counters over the Server's lifetime.
+type Stats struct {
+	Connections   int // websocket connections accepted
+	Active        int // connections still open
+	Characters    int // characters of text received (after the init message)
+	AudioMessages int // audio messages sent
+}
+
+// Session records one connection, for assertions.
+type Session struct {
+	ID      int        // 1 for the first connection, then 2, …
+	VoiceID string     // the voice_id path segment, unescaped
+	Query   url.Values // the request's query: model_id, output_format, …
+	// Init is the init message as decoded JSON, nil if none arrived.
+	Init map[string]any
+	// Texts is the text generated, in order: each buffered piece, trimmed.
+	Texts  []string
+	Closed bool // the connection has ended
+}
+
+func (s Session) clone() Session {
+	s.Query = maps.Clone(s.Query)
+	s.Init = maps.Clone(s.Init)
+	s.Texts = slices.Clone(s.Texts)
+	return s
+}
+
+// Server is the fake service, an http.Handler serving Path. Mount it at the
+// root of an httptest.Server or http.Server and point the adapter's BaseURL
+// there.
+//
+// Audio messages carry Config.ChunkDuration of audio each, counted in bytes
+// without rounding to whole samples: at pcm_8000 a ChunkDuration of
+// 101×62.5 µs gives 101-byte messages, splitting samples between messages.
+//
+// Goroutines: each connection runs on its net/http handler goroutine plus
+// one reader goroutine it waits for. Close ends every connection and waits
+// for them.
+type Server struct {
+	cfg  Config
+	log  *slog.Logger
+	mux  *http.ServeMux
+	ctx  context.Context // cancelled by Close; parent of every connection
+	stop context.CancelFunc
+	wg   sync.WaitGroup // live connections
+
+	mu       sync.Mutex
+	closed   bool
+	stats    Stats
+	sessions []*Session // the most recent MaxRecorded
+}
+
+// New returns a fake service configured by cfg, with defaults filled in.
+func New(cfg Config) *Server {
+	if cfg.Synth == nil {
+		cfg.Synth = DefaultSynth
+	}
+	if cfg.ChunkDuration <= 0 {
+		cfg.ChunkDuration = 100 * time.Millisecond
+	}
+	if cfg.InactivityTimeout <= 0 {
+		cfg.InactivityTimeout = 20 * time.Second
+	}
+	if cfg.MaxRecorded <= 0 {
+		cfg.MaxRecorded = 1000
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	s := &Server{cfg: cfg, log: log, mux: http.NewServeMux(), ctx: ctx, stop: stop}
+	s.mux.HandleFunc(Path, s.serveStream)
+	return s
+}
+
+// ServeHTTP serves Path; other requests get 404 or 405, and every request
+// after Close gets 503.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mux.ServeHTTP(w, r)
+}
+
+// Close ends every open connection at once and waits for their goroutines.
+// Requests after Close are refused with 503. It always returns nil.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	s.stop()
+	s.wg.Wait()
+	return nil
+}
+
+// Stats returns the counters.
+func (s *Server) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stats
+}
+
+// Texts returns, per remembered connection in order, the text generated.
+func (s *Server) Texts() [][]string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([][]string, len(s.sessions))
+	for i, rec := range s.sessions {
+		out[i] = slices.Clone(rec.Texts)
+	}
+	return out
+}
+
+// Sessions returns copies of the remembered connections' records, in order.
+func (s *Server) Sessions() []Session {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Session, len(s.sessions))
+	for i, rec := range s.sessions {
+		out[i] = rec.clone()
+	}
+	return out
+}
+
+// enter registers a connection unless the Server is closed.
+func (s *Server) enter() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.wg.Add(1)
+	return true
+}
+
+// open counts an accepted connection and starts its record.
+func (s *Server) open(r *http.Request) *Session {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stats.Connections++
+	s.stats.Active++
+	rec := &Session{
+		ID:      s.stats.Connections,
+		VoiceID: r.PathValue("voice_id"),
+		Query:   r.URL.Query(),
+	}
+	s.sessions = append(s.sessions, rec)
+	if over := len(s.sessions) - s.cfg.MaxRecorded; over > 0 {
+		s.sessions = slices.Delete(s.sessions, 0, over)
+	}
+	return rec
+}
+
+// ended marks a connection closed.
+func (s *Server) ended(rec *Session) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stats.Active--
+	rec.Closed = true
+}
+
+// update changes a record or the counters under the lock.
+func (s *Server) update(f func(st *Stats)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f(&s.stats)
+}

@@ -1,0 +1,206 @@
+package telephony
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/parley-voice/parley/internal/media"
+)
+
+// routeTimeout bounds the Router (a database lookup and a call row).
+const routeTimeout = 10 * time.Second
+
+func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
+	if tag, _ := req.To().Params.Get("tag"); tag != "" {
+		s.onReInvite(req, tx)
+		return
+	}
+	s.respond(tx, sip.NewResponseFromRequest(req, 100, "Trying", nil))
+	if s.draining.Load() {
+		s.reject(tx, req, &Reject{Code: 503, Reason: "Service Unavailable", RetryAfter: s.cfg.RetryAfter})
+		return
+	}
+	if n := s.active.Add(1); s.cfg.MaxCalls > 0 && n > int64(s.cfg.MaxCalls) {
+		s.active.Add(-1)
+		s.reject(tx, req, &Reject{Code: 503, Reason: "Service Unavailable", RetryAfter: s.cfg.RetryAfter})
+		return
+	}
+	started := false
+	defer func() {
+		if !started {
+			s.active.Add(-1)
+		}
+	}()
+
+	offer, rej := s.readOffer(req)
+	if rej != nil {
+		s.reject(tx, req, rej)
+		return
+	}
+	in := inboundFrom(req)
+	if in.Dialled == "" {
+		s.reject(tx, req, &Reject{Code: 404, Reason: "Not Found"})
+		return
+	}
+	var cancelOnce sync.Once
+	canceled := make(chan struct{})
+	tx.OnCancel(func(*sip.Request) { cancelOnce.Do(func() { close(canceled) }) })
+
+	rctx, stop := context.WithTimeout(s.callsCtx, routeTimeout)
+	h, err := s.router.Route(rctx, in)
+	stop()
+	if err != nil {
+		var rj *Reject
+		if !errors.As(err, &rj) {
+			s.log.Error("sip route failed", "sip_call_id", in.SIPCallID, "error", err)
+			rj = &Reject{Code: 500, Reason: "Server Internal Error"}
+		}
+		s.reject(tx, req, rj)
+		return
+	}
+
+	sess, err := media.Listen(s.cfg.Media)
+	if err != nil {
+		s.log.Error("sip media allocation failed", "sip_call_id", in.SIPCallID, "error", err)
+		s.reject(tx, req, &Reject{Code: 503, Reason: "Service Unavailable", RetryAfter: s.cfg.RetryAfter})
+		h.NotAnswered(s.callsCtx, err)
+		return
+	}
+	sess.Negotiated(offer.Addr, offer.Codec, offer.EventPT)
+	local := netip.AddrPortFrom(s.publicIP, uint16(sess.LocalPort()))
+	body := media.Answer(local, rand.Uint64()>>2, offer.Codec, offer.EventPT)
+
+	localTag := sip.GenerateTagN(16)
+	res := sip.NewSDPResponseFromRequest(req, body)
+	res.To().Params.Add("tag", localTag)
+	contact := s.contact
+	if req.Transport() != "" && !strings.EqualFold(req.Transport(), "udp") {
+		contact.Address.UriParams = sip.NewParams()
+		contact.Address.UriParams.Add("transport", strings.ToLower(req.Transport()))
+	}
+	res.AppendHeader(&contact)
+	res.AppendHeader(sip.NewHeader("Allow", allowed))
+	res.AppendHeader(sip.NewHeader("Server", s.cfg.UserAgent))
+
+	ctx, cancel := context.WithCancelCause(s.callsCtx)
+	c := &Call{
+		In: in, Media: sess, srv: s, key: dialogKey(in.SIPCallID, localTag),
+		inv: req, res: res, localTag: localTag,
+		acked: make(chan struct{}), ended: make(chan struct{}), cancel: cancel,
+	}
+	c.cseq.Store(rand.Uint32N(1 << 16))
+
+	select {
+	case <-canceled:
+		cancel(ErrCanceled)
+		sess.Close()
+		h.NotAnswered(s.callsCtx, ErrCanceled)
+		return
+	default:
+	}
+	s.register(c)
+	if err := tx.Respond(res); err != nil {
+		s.unregister(c)
+		cancel(err)
+		sess.Close()
+		h.NotAnswered(s.callsCtx, err)
+		return
+	}
+	c.AnsweredAt = time.Now()
+	started = true
+	s.wg.Add(1)
+	go s.runCall(ctx, c, h)
+	s.awaitACK(c, tx)
+}
+
+// readOffer checks the INVITE's body; a non-nil Reject refuses the call.
+func (s *Server) readOffer(req *sip.Request) (*media.Offer, *Reject) {
+	body := req.Body()
+	if len(body) == 0 {
+		return nil, &Reject{Code: 488, Reason: "Not Acceptable Here (an SDP offer is required)"}
+	}
+	if ct := req.ContentType(); ct != nil && !strings.EqualFold(strings.TrimSpace(strings.Split(ct.Value(), ";")[0]), "application/sdp") {
+		return nil, &Reject{Code: 415, Reason: "Unsupported Media Type"}
+	}
+	offer, err := media.ParseOffer(body)
+	if errors.Is(err, media.ErrNotAcceptable) {
+		return nil, &Reject{Code: 488, Reason: "Not Acceptable Here"}
+	}
+	if err != nil {
+		return nil, &Reject{Code: 400, Reason: "Bad Request (malformed SDP)"}
+	}
+	return offer, nil
+}
+
+func (s *Server) reject(tx sip.ServerTransaction, req *sip.Request, r *Reject) {
+	s.rejected.Add(1)
+	res := sip.NewResponseFromRequest(req, r.Code, r.Reason, nil)
+	if r.RetryAfter > 0 {
+		res.AppendHeader(sip.NewHeader("Retry-After", strconv.Itoa(int(r.RetryAfter.Seconds()))))
+	}
+	if r.Code == 415 {
+		res.AppendHeader(sip.NewHeader("Accept", "application/sdp"))
+	}
+	s.respond(tx, res)
+}
+
+func inboundFrom(req *sip.Request) Inbound {
+	in := Inbound{SIPCallID: req.CallID().Value(), Source: req.Source(), Transport: strings.ToLower(req.Transport())}
+	in.Dialled = req.Recipient.User
+	if in.Dialled == "" {
+		in.Dialled = req.To().Address.User
+	}
+	if f := req.From(); f != nil {
+		in.Caller, in.CallerName = f.Address.User, f.DisplayName
+	}
+	return in
+}
+
+func (s *Server) onAck(req *sip.Request, _ sip.ServerTransaction) {
+	if c := s.lookup(req); c != nil {
+		c.ack()
+	}
+}
+
+func (s *Server) onBye(req *sip.Request, tx sip.ServerTransaction) {
+	c := s.lookup(req)
+	if c == nil {
+		s.respond(tx, sip.NewResponseFromRequest(req, 481, "Call/Transaction Does Not Exist", nil))
+		return
+	}
+	c.remoteHungUp.Store(true)
+	c.ack() // a BYE confirms the dialog as well as an ACK would
+	s.respond(tx, sip.NewResponseFromRequest(req, 200, "OK", nil))
+	c.cancel(ErrRemoteHangup)
+}
+
+// onReInvite answers a session refresh or hold inside a dialog with the
+// same media description; a new peer address is followed.
+func (s *Server) onReInvite(req *sip.Request, tx sip.ServerTransaction) {
+	c := s.lookup(req)
+	if c == nil {
+		s.respond(tx, sip.NewResponseFromRequest(req, 481, "Call/Transaction Does Not Exist", nil))
+		return
+	}
+	if len(req.Body()) > 0 {
+		offer, rej := s.readOffer(req)
+		if rej != nil {
+			s.reject(tx, req, rej)
+			return
+		}
+		if !offer.OnHold {
+			c.Media.SetRemote(offer.Addr)
+		}
+	}
+	res := sip.NewSDPResponseFromRequest(req, c.res.Body())
+	res.AppendHeader(&s.contact)
+	s.respond(tx, res)
+}

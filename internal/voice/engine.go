@@ -1,0 +1,214 @@
+// Package voice runs live phone calls: it routes an inbound call to its
+// number's assistant, turns the assistant's configuration into a
+// conversation pipeline with the organization's providers and keys, and keeps
+// the call record current from ringing to its end.
+package voice
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/parley-voice/parley/internal/call"
+	"github.com/parley-voice/parley/internal/fault"
+	"github.com/parley-voice/parley/internal/llm"
+	"github.com/parley-voice/parley/internal/secret"
+	"github.com/parley-voice/parley/internal/store"
+	"github.com/parley-voice/parley/internal/stt"
+	"github.com/parley-voice/parley/internal/telephony"
+	"github.com/parley-voice/parley/internal/tts"
+)
+
+// Store is what the engine needs from storage.
+type Store interface {
+	NumberByPhone(ctx context.Context, phone string) (*store.Number, error)
+	GetDoc(ctx context.Context, k store.Kind, orgID, id string) (*store.Doc, error)
+	BYOKKeys(ctx context.Context, orgID string) ([]store.BYOKKey, error)
+	CreateCall(ctx context.Context, c *store.Call) error
+	StartCall(ctx context.Context, orgID, id string, at time.Time) error
+	SaveTranscript(ctx context.Context, orgID, id string, messages, metrics []byte) error
+	EndCall(ctx context.Context, e store.CallEnd) error
+}
+
+// Providers are the provider clients the server runs with, by catalog id.
+type Providers struct {
+	STT map[string]stt.Provider
+	LLM map[string]llm.Provider
+	TTS map[string]tts.Provider
+	// ServerKeys are the server's own keys by BYOK provider name
+	// (PARLEY_<PROVIDER>_API_KEY), used when an organization has none.
+	ServerKeys map[string]string
+	// Keyless marks providers that work without a key (a self-hosted
+	// OpenAI-compatible server behind a configured base URL, say).
+	Keyless map[string]bool
+}
+
+// Config configures the engine.
+type Config struct {
+	Providers Providers
+	Logger    *slog.Logger
+	Now       func() time.Time
+}
+
+// Engine routes and runs calls. It implements telephony.Router.
+type Engine struct {
+	db   Store
+	keys *secret.Keyring
+	cfg  Config
+	log  *slog.Logger
+	now  func() time.Time
+}
+
+// New builds an engine.
+func New(db Store, keys *secret.Keyring, cfg Config) *Engine {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Engine{db: db, keys: keys, cfg: cfg, log: cfg.Logger, now: cfg.Now}
+}
+
+// Route finds the number's assistant, prepares the conversation and creates
+// the call row. Unknown numbers get 404; inactive numbers, numbers without an
+// assistant and assistants that cannot run get 480 (with a rejected call row
+// saying why, so the owner can see it).
+func (e *Engine) Route(ctx context.Context, in telephony.Inbound) (telephony.Handler, error) {
+	num, err := e.findNumber(ctx, in.Dialled)
+	if err != nil {
+		return nil, err
+	}
+	row := &store.Call{
+		ID: callID(in.Caller), OrgID: num.OrgID, Direction: call.Inbound, Status: call.StatusRinging,
+		CallerPhone: strPtr(in.Caller), AssistantPhone: strPtr(num.PhoneNumber), NumberID: &num.ID,
+		PhoneNumber: strPtr(num.PhoneNumber), AgentID: num.AssistantID, AgentName: num.AssistantName,
+		BusinessName: num.BusinessName, SIPCallID: strPtr(in.SIPCallID),
+	}
+	log := e.log.With("call_id", row.ID, "org_id", num.OrgID, "sip_call_id", in.SIPCallID)
+	plan, why := e.prepare(ctx, num, log)
+	if why != "" {
+		log.Info("inbound call rejected", "reason", why)
+		now := e.now()
+		row.Status, row.Error, row.EndedAt = call.StatusRejected, &why, &now
+		if err := e.db.CreateCall(ctx, row); err != nil {
+			log.Error("record rejected call", "error", err)
+		}
+		return nil, &telephony.Reject{Code: 480, Reason: "Temporarily Unavailable"}
+	}
+	if err := e.db.CreateCall(ctx, row); err != nil {
+		return nil, fmt.Errorf("create call row: %w", err)
+	}
+	log.Info("inbound call ringing", "caller", in.Caller, "number", num.PhoneNumber)
+	return &handler{e: e, row: row, plan: plan, log: log}, nil
+}
+
+// findNumber looks the dialled user part up as given and as E.164.
+func (e *Engine) findNumber(ctx context.Context, dialled string) (*store.Number, error) {
+	for _, cand := range numberCandidates(dialled) {
+		n, err := e.db.NumberByPhone(ctx, cand)
+		if err == nil {
+			return n, nil
+		}
+		if fault.KindOf(err) != fault.NotFound {
+			return nil, fmt.Errorf("look up number: %w", err)
+		}
+	}
+	return nil, &telephony.Reject{Code: 404, Reason: "Not Found"}
+}
+
+// numberCandidates spells a dialled number the ways it may be stored:
+// as sent, without visual separators, with a leading + and with 00 → +.
+func numberCandidates(d string) []string {
+	clean := strings.Map(func(r rune) rune {
+		switch r {
+		case ' ', '-', '.', '(', ')':
+			return -1
+		}
+		return r
+	}, d)
+	out := []string{d}
+	add := func(s string) {
+		for _, o := range out {
+			if o == s {
+				return
+			}
+		}
+		out = append(out, s)
+	}
+	add(clean)
+	digits := strings.TrimPrefix(clean, "+")
+	if digits != "" && strings.Trim(digits, "0123456789") == "" {
+		if strings.HasPrefix(digits, "00") {
+			add("+" + digits[2:])
+		}
+		add("+" + digits)
+	}
+	return out
+}
+
+// prepare loads the assistant and resolves providers and keys; a non-empty
+// string says why the call cannot be answered.
+func (e *Engine) prepare(ctx context.Context, num *store.Number, log *slog.Logger) (*plan, string) {
+	if !num.IsActive {
+		return nil, "number " + num.PhoneNumber + " is inactive"
+	}
+	if num.AssistantID == nil {
+		return nil, "number " + num.PhoneNumber + " has no assistant"
+	}
+	doc, err := e.db.GetDoc(ctx, store.Assistants, num.OrgID, *num.AssistantID)
+	if err != nil {
+		log.Error("load assistant", "error", err)
+		return nil, "assistant " + *num.AssistantID + " could not be loaded"
+	}
+	if !doc.Active {
+		return nil, "assistant " + doc.Name + " is inactive"
+	}
+	p, err := e.plan(ctx, num.OrgID, doc.Body)
+	if err != nil {
+		return nil, err.Error()
+	}
+	return p, ""
+}
+
+// callID makes an inbound id in the documented shape:
+// call-_<caller>_<12 alphanumerics>.
+func callID(caller string) string {
+	const alnum = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+	who := strings.Map(func(r rune) rune {
+		if r == '+' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' {
+			return r
+		}
+		return -1
+	}, caller)
+	if who == "" {
+		who = "anonymous"
+	}
+	if len(who) > 32 {
+		who = who[:32]
+	}
+	b := make([]byte, 12)
+	rand.Read(b)
+	for i := range b {
+		b[i] = alnum[int(b[i])%len(alnum)]
+	}
+	return "call-_" + who + "_" + string(b)
+}
+
+func strPtr(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// errNoKey explains a missing provider key.
+func errNoKey(provider string) error {
+	return fmt.Errorf("no API key for %s: add one with POST /api/v1/byok or set PARLEY_%s_API_KEY on the server", provider, strings.ToUpper(provider))
+}
+
+var errRealtime = errors.New("realtime (speech-to-speech) assistants are not supported by this server yet; use a pipeline assistant")

@@ -1,0 +1,237 @@
+package voice
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/parley-voice/parley/internal/llm"
+	"github.com/parley-voice/parley/internal/pipeline"
+	"github.com/parley-voice/parley/internal/secret"
+)
+
+// plan is a call's conversation, resolved: settings plus provider clients.
+type plan struct {
+	cfg       pipeline.Config
+	providers pipeline.Providers
+	byok      struct{ stt, llm, tts bool }
+}
+
+// assistantDoc is the part of a stored (normalised) assistant the pipeline
+// runs on; see internal/assistant for the full shape.
+type assistantDoc struct {
+	FirstMessage       *string        `json:"first_message"`
+	MaxDurationSeconds *int           `json:"max_duration_seconds"`
+	STT                map[string]any `json:"stt_config"`
+	TTS                map[string]any `json:"tts_config"`
+	LLM                struct {
+		Provider            string          `json:"provider"`
+		Model               string          `json:"model"`
+		Temperature         *float64        `json:"temperature"`
+		MaxCompletionTokens int             `json:"max_completion_tokens"`
+		Messages            []docMessage    `json:"messages"`
+		Tools               []docTool       `json:"tools"`
+		Realtime            json.RawMessage `json:"realtime"`
+	} `json:"llm_config"`
+	Speech *struct {
+		TurnTaking *struct {
+			MinDelay       *float64 `json:"endpointing_min_delay"`
+			MaxDelay       *float64 `json:"endpointing_max_delay"`
+			InterruptDur   *float64 `json:"interruption_min_duration"`
+			InterruptWords *int     `json:"interruption_min_words"`
+			// FalseInterrupt is absent (default), null (off) or seconds.
+			FalseInterrupt json.RawMessage `json:"false_interruption_timeout"`
+		} `json:"turn_taking"`
+		Pronunciation  []struct{ From, To string } `json:"pronunciation"`
+		EndCallMessage *string                     `json:"end_call_message"`
+	} `json:"speech_config"`
+}
+
+type docMessage struct {
+	Role    string `json:"role"`
+	Content string `json:"content"`
+}
+
+type docTool struct {
+	Type     string `json:"type"`
+	Function *struct {
+		Name        string          `json:"name"`
+		Description string          `json:"description"`
+		Parameters  json.RawMessage `json:"parameters"`
+	} `json:"function"`
+}
+
+// realtimeLLMs are the speech-to-speech providers, which this engine does not run yet.
+var realtimeLLMs = map[string]bool{"google_realtime": true, "xai_realtime": true, "openai_realtime": true, "openai_live": true}
+
+// plan builds the conversation for an assistant body.
+func (e *Engine) plan(ctx context.Context, orgID string, body []byte) (*plan, error) {
+	var a assistantDoc
+	if err := json.Unmarshal(body, &a); err != nil {
+		return nil, fmt.Errorf("assistant configuration is unreadable: %w", err)
+	}
+	if realtimeLLMs[a.LLM.Provider] {
+		return nil, errRealtime
+	}
+	p := &plan{}
+	keys, err := e.orgKeys(ctx, orgID)
+	if err != nil {
+		return nil, err
+	}
+	sttP, _ := a.STT["provider"].(string)
+	ttsP, _ := a.TTS["provider"].(string)
+	llmP := a.LLM.Provider
+	var ok bool
+	if p.providers.STT, ok = e.cfg.Providers.STT[sttP]; !ok {
+		return nil, fmt.Errorf("speech-to-text provider %q is not available on this server", sttP)
+	}
+	if p.providers.LLM, ok = e.cfg.Providers.LLM[llmP]; !ok {
+		return nil, fmt.Errorf("language model provider %q is not available on this server", llmP)
+	}
+	if p.providers.TTS, ok = e.cfg.Providers.TTS[ttsP]; !ok {
+		return nil, fmt.Errorf("text-to-speech provider %q is not available on this server", ttsP)
+	}
+	c := &p.cfg
+	if c.STT.APIKey, p.byok.stt, err = e.key(keys, sttP); err != nil {
+		return nil, err
+	}
+	if c.LLM.APIKey, p.byok.llm, err = e.key(keys, llmP); err != nil {
+		return nil, err
+	}
+	if c.TTS.APIKey, p.byok.tts, err = e.key(keys, ttsP); err != nil {
+		return nil, err
+	}
+
+	c.STT.SampleRate = pipeline.SampleRate
+	c.STT.Model, _ = a.STT["model"].(string)
+	c.STT.Language, _ = a.STT["language"].(string)
+	if ms, ok := a.STT["endpointing"].(float64); ok {
+		c.STT.Endpointing = time.Duration(ms) * time.Millisecond
+	}
+	if ms, ok := a.STT["utterance_end_ms"].(float64); ok {
+		c.STT.UtteranceEnd = time.Duration(ms) * time.Millisecond
+	}
+	if terms, ok := a.STT["keyterms"].([]any); ok {
+		for _, t := range terms {
+			if s, ok := t.(string); ok {
+				c.STT.Keyterms = append(c.STT.Keyterms, s)
+			}
+		}
+	}
+	c.STT.Options = without(a.STT, "provider", "model", "language", "keyterms")
+
+	c.TTS.SampleRate = pipeline.SampleRate
+	c.TTS.Voice, _ = a.TTS["voice_id"].(string)
+	c.TTS.Model, _ = a.TTS["model"].(string)
+	c.TTS.Language, _ = a.TTS["language"].(string)
+	c.TTS.Speed, _ = a.TTS["speed"].(float64)
+	c.TTS.Options = without(a.TTS, "provider", "model", "voice_id", "language", "speed")
+
+	c.LLM.Model, c.LLM.Temperature, c.LLM.MaxTokens = a.LLM.Model, a.LLM.Temperature, a.LLM.MaxCompletionTokens
+	for _, m := range a.LLM.Messages {
+		c.System = append(c.System, llm.Message{Role: llm.Role(m.Role), Content: m.Content})
+	}
+	for _, t := range a.LLM.Tools {
+		switch {
+		case t.Type == "end_call":
+			c.EndCallTool = true
+		case t.Type == "function" && t.Function != nil:
+			c.LLM.Tools = append(c.LLM.Tools, llm.ToolSpec{Name: t.Function.Name, Description: t.Function.Description, Parameters: t.Function.Parameters})
+		}
+	}
+	if a.FirstMessage != nil {
+		c.FirstMessage = *a.FirstMessage
+	}
+	if a.MaxDurationSeconds != nil && *a.MaxDurationSeconds > 0 {
+		c.MaxDuration = time.Duration(*a.MaxDurationSeconds) * time.Second
+	}
+	c.Turn = pipeline.DefaultTurnTaking()
+	if s := a.Speech; s != nil {
+		if t := s.TurnTaking; t != nil {
+			setSeconds(&c.Turn.EndpointingMinDelay, t.MinDelay)
+			setSeconds(&c.Turn.EndpointingMaxDelay, t.MaxDelay)
+			setSeconds(&c.Turn.InterruptionMinDur, t.InterruptDur)
+			if t.InterruptWords != nil {
+				c.Turn.InterruptionMinWords = *t.InterruptWords
+			}
+			switch raw := string(t.FalseInterrupt); raw {
+			case "":
+			case "null":
+				c.Turn.FalseInterruptTimeout = 0
+			default:
+				var v float64
+				if json.Unmarshal(t.FalseInterrupt, &v) == nil {
+					setSeconds(&c.Turn.FalseInterruptTimeout, &v)
+				}
+			}
+		}
+		for _, r := range s.Pronunciation {
+			c.Pronunciation = append(c.Pronunciation, pipeline.Replacement{From: r.From, To: r.To})
+		}
+		if s.EndCallMessage != nil {
+			c.EndCallMessage = *s.EndCallMessage
+		}
+	}
+	return p, nil
+}
+
+func setSeconds(d *time.Duration, s *float64) {
+	if s != nil {
+		*d = time.Duration(*s * float64(time.Second))
+	}
+}
+
+func without(m map[string]any, keys ...string) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	for _, k := range keys {
+		delete(out, k)
+	}
+	return out
+}
+
+// byokName maps a provider id to the BYOK provider its key is stored under.
+func byokName(provider string) []string {
+	if provider == "google" {
+		return []string{"google", "google_vertex"}
+	}
+	return []string{provider}
+}
+
+// orgKeys opens the organization's BYOK keys for this call.
+func (e *Engine) orgKeys(ctx context.Context, orgID string) (map[string]string, error) {
+	rows, err := e.db.BYOKKeys(ctx, orgID)
+	if err != nil {
+		return nil, fmt.Errorf("load provider keys: %w", err)
+	}
+	out := make(map[string]string, len(rows))
+	for _, k := range rows {
+		pt, err := e.keys.Open(k.Sealed, secret.Binding{OrgID: orgID, Table: "byok_keys", Field: k.Provider})
+		if err != nil {
+			return nil, fmt.Errorf("the stored %s key cannot be decrypted (was the master key changed?)", k.Provider)
+		}
+		out[k.Provider] = string(pt)
+	}
+	return out, nil
+}
+
+// key picks the organization's key, else the server's.
+func (e *Engine) key(org map[string]string, provider string) (string, bool, error) {
+	for _, n := range byokName(provider) {
+		if k := org[n]; k != "" {
+			return k, true, nil
+		}
+	}
+	for _, n := range byokName(provider) {
+		if k := e.cfg.Providers.ServerKeys[n]; k != "" {
+			return k, false, nil
+		}
+	}
+	if provider == "local" || e.cfg.Providers.Keyless[provider] {
+		return "", false, nil
+	}
+	return "", false, errNoKey(provider)
+}
