@@ -101,6 +101,7 @@ type Conversation struct {
 	minDurT   *time.Timer
 	falseT    *time.Timer
 	closing   bool
+	failErr   error // the provider failure being apologised for
 }
 
 type sttHolder struct{ s stt.Stream }
@@ -211,10 +212,13 @@ func (c *Conversation) Run(ctx context.Context) (call.EndReason, error) {
 			c.resumeAfterFalseInterruption()
 		case <-c.play.signal:
 			if reason, done := c.onPlayout(ctx); done {
-				return reason, nil
+				return reason, c.failErr
 			}
 		case ev := <-c.events:
 			if reason, err, done := c.handle(ctx, ev); done {
+				if err == nil {
+					err = c.failErr
+				}
 				return reason, err
 			}
 		}
@@ -541,6 +545,7 @@ func (c *Conversation) fail(ctx context.Context, reason call.EndReason, err erro
 		return reason, err, true
 	}
 	c.closing = true
+	c.failErr = err
 	if c.cur != nil {
 		c.play.stop()
 		c.cur.cancel()

@@ -75,7 +75,14 @@ func (p *playout) notify() {
 func (p *playout) start(reply int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	*p = playout{signal: p.signal, wake: p.wake, reply: reply}
+	p.reset()
+	p.reply = reply
+}
+
+// reset forgets the current reply; p.mu is held.
+func (p *playout) reset() {
+	p.chunks, p.head, p.reply, p.complete, p.paused = nil, 0, 0, false, false
+	p.played, p.queued, p.firstAt, p.doneAt = 0, 0, time.Time{}, time.Time{}
 }
 
 // push queues audio of the current reply (pcm is kept, not copied).
@@ -117,7 +124,7 @@ func (p *playout) stop() (played, queued int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	played, queued = p.played, p.queued
-	*p = playout{signal: p.signal, wake: p.wake}
+	p.reset()
 	return played, queued
 }
 
