@@ -6,11 +6,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
+	"net/url"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
+	"github.com/parley-voice/parley/internal/media"
 	"github.com/parley-voice/parley/internal/secret"
 )
 
@@ -28,6 +32,34 @@ type config struct {
 	AllowPrivateURLs bool
 	LogLevel         slog.Level
 	LogFormat        string
+
+	SIPAddr       string // "off" disables telephony
+	SIPPublicAddr string
+	RTPPorts      media.PortRange
+	MaxCalls      int
+	MediaTimeout  time.Duration
+	DrainTimeout  time.Duration
+	// Providers holds each provider's endpoint and server-wide key.
+	Providers map[string]*providerSetting
+}
+
+// providerSetting is one provider's PARLEY_<NAME>_BASE_URL and _API_KEY.
+type providerSetting struct {
+	BaseURL    string
+	APIKey     string
+	defaultURL string
+}
+
+// providerDefaults are the vendors' documented endpoints. Every one can be
+// pointed elsewhere: a regional endpoint, a gateway, a self-hosted
+// OpenAI-compatible server, or `parley simulate-providers`.
+var providerDefaults = []struct{ name, url, what string }{
+	{"deepgram", "wss://api.deepgram.com", "Deepgram streaming speech-to-text"},
+	{"openai", "https://api.openai.com/v1", "OpenAI (or any OpenAI-compatible server: vLLM, Ollama, llama.cpp)"},
+	{"xai", "https://api.x.ai/v1", "xAI Grok (text, OpenAI-compatible)"},
+	{"mistral", "https://api.mistral.ai/v1", "Mistral (OpenAI-compatible)"},
+	{"google", "https://generativelanguage.googleapis.com/v1beta/openai", "Google Gemini (OpenAI-compatible endpoint)"},
+	{"elevenlabs", "wss://api.elevenlabs.io", "ElevenLabs text-to-speech websocket"},
 }
 
 // setting describes one configuration value: its environment variable, its
@@ -39,6 +71,39 @@ type setting struct {
 }
 
 func settings() []setting {
+	return append(coreSettings(), providerSettings()...)
+}
+
+func providerSettings() []setting {
+	var out []setting
+	for _, p := range providerDefaults {
+		name := p.name
+		up := strings.ToUpper(name)
+		get := func(c *config) *providerSetting {
+			if c.Providers == nil {
+				c.Providers = map[string]*providerSetting{}
+			}
+			if c.Providers[name] == nil {
+				c.Providers[name] = &providerSetting{}
+			}
+			return c.Providers[name]
+		}
+		def := p.url
+		out = append(out,
+			setting{env: "PARLEY_" + up + "_BASE_URL", flag: name + "-base-url", def: def, help: p.what + " endpoint",
+				set: func(c *config, v string) error {
+					ps := get(c)
+					ps.BaseURL, ps.defaultURL = v, def
+					return checkURL(v)
+				}},
+			setting{env: "PARLEY_" + up + "_API_KEY", flag: name + "-api-key", def: "", secret: true, help: "server-wide " + p.what + " key, used when an organization has no BYOK key",
+				set: func(c *config, v string) error { get(c).APIKey = v; return nil }},
+		)
+	}
+	return out
+}
+
+func coreSettings() []setting {
 	return []setting{
 		{env: "PARLEY_HTTP_ADDR", flag: "http-addr", def: "127.0.0.1:8080", help: "address the HTTP API listens on",
 			set: func(c *config, v string) error { c.HTTPAddr = v; return checkAddr(v) }},
@@ -85,6 +150,40 @@ func settings() []setting {
 				}
 				return nil
 			}},
+		{env: "PARLEY_SIP_ADDR", flag: "sip-addr", def: "127.0.0.1:5060", help: "host:port for SIP over UDP and TCP, or off",
+			set: func(c *config, v string) error {
+				c.SIPAddr = v
+				if v == "off" {
+					return nil
+				}
+				return checkIPPort(v)
+			}},
+		{env: "PARLEY_SIP_PUBLIC_ADDR", flag: "sip-public-addr", def: "", help: "IP[:port] peers reach this server at, written into SIP Contact and SDP (default: the SIP listen address)",
+			set: func(c *config, v string) error {
+				c.SIPPublicAddr = v
+				if v == "" {
+					return nil
+				}
+				if strings.Contains(v, ":") && !strings.HasPrefix(v, "[") && strings.Count(v, ":") == 1 {
+					return checkIPPort(v)
+				}
+				if _, err := netip.ParseAddr(strings.Trim(v, "[]")); err != nil {
+					return checkIPPort(v)
+				}
+				return nil
+			}},
+		{env: "PARLEY_RTP_PORTS", flag: "rtp-ports", def: "10000-20000", help: "UDP port range for RTP and RTCP",
+			set: func(c *config, v string) error {
+				r, err := media.ParsePortRange(v)
+				c.RTPPorts = r
+				return err
+			}},
+		{env: "PARLEY_MAX_CALLS", flag: "max-calls", def: "500", help: "concurrent calls before new ones get 503",
+			set: func(c *config, v string) error { return positiveInt(v, &c.MaxCalls) }},
+		{env: "PARLEY_MEDIA_TIMEOUT", flag: "media-timeout", def: "20s", help: "end a call after this long without RTP from the caller",
+			set: func(c *config, v string) error { return duration(v, &c.MediaTimeout, time.Second) }},
+		{env: "PARLEY_DRAIN_TIMEOUT", flag: "drain-timeout", def: "0s", help: "on shutdown, let live calls run this long before hanging them up",
+			set: func(c *config, v string) error { return duration(v, &c.DrainTimeout, 0) }},
 		{env: "PARLEY_LOG_LEVEL", flag: "log-level", def: "info", help: "debug, info, warn or error",
 			set: func(c *config, v string) error { return c.LogLevel.UnmarshalText([]byte(v)) }},
 		{env: "PARLEY_LOG_FORMAT", flag: "log-format", def: "text", help: "text or json",
@@ -203,6 +302,34 @@ func checkAddr(v string) error {
 	if err != nil || p < 0 || p > 65535 {
 		return errors.New("port must be a number from 0 to 65535")
 	}
+	return nil
+}
+
+func checkIPPort(v string) error {
+	if _, err := netip.ParseAddrPort(v); err != nil {
+		return errors.New("must be IP:port, such as 127.0.0.1:5060")
+	}
+	return nil
+}
+
+func checkURL(v string) error {
+	u, err := url.Parse(v)
+	if err != nil || u.Host == "" {
+		return errors.New("must be an absolute URL")
+	}
+	switch u.Scheme {
+	case "http", "https", "ws", "wss":
+		return nil
+	}
+	return errors.New("scheme must be http, https, ws or wss")
+}
+
+func duration(v string, dst *time.Duration, min time.Duration) error {
+	d, err := time.ParseDuration(v)
+	if err != nil || d < min {
+		return fmt.Errorf("must be a duration of at least %s, such as 20s", min)
+	}
+	*dst = d
 	return nil
 }
 

@@ -40,6 +40,9 @@ Commands:
   key list --org ID              list an organization's keys (ids only)
   key revoke (--id KEY_ID | --key API_KEY)
                                  revoke an API key
+  simulate-providers [--addr A] [--transcript T]... [--reply R]...
+                                 serve fake Deepgram, OpenAI and ElevenLabs endpoints
+                                 to try calls without provider accounts
   version                        print the version
 `
 
@@ -60,6 +63,8 @@ func run(ctx context.Context, args, env []string, stdout, stderr io.Writer) erro
 			return fmt.Errorf("%s: missing subcommand", cmd)
 		}
 		return admin(ctx, cmd+" "+rest[0], rest[1:], env, stdout, stderr)
+	case "simulate-providers":
+		return simulateProviders(ctx, rest, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "parley", version)
 		return nil
@@ -167,6 +172,10 @@ func serve(ctx context.Context, args, env []string, stderr io.Writer) error {
 	api := httpapi.NewServer(httpapi.Config{Version: version, RateLimit: c.RateLimit, MaxBodyBytes: c.MaxBodyBytes, AllowPrivateURLs: c.AllowPrivateURLs},
 		httpapi.Deps{Store: db, Keyring: keys, Catalog: cat, Validator: assistant.NewValidator(cat), Voices: &localVoices{}, Logger: log})
 
+	sip, err := startTelephony(c, db, keys, log)
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", c.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", c.HTTPAddr, err)
@@ -176,19 +185,27 @@ func serve(ctx context.Context, args, env []string, stderr io.Writer) error {
 	log.Info("parley listening", "url", "http://"+ln.Addr().String(), "database", db.Driver(), "version", version)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	sipCtx, stopSIP := context.WithCancel(ctx)
+	defer stopSIP()
+	sipDone := make(chan error, 1)
+	go func() { sipDone <- serveTelephony(sipCtx, sip) }()
 	select {
 	case err := <-errc:
+		stopSIP()
+		<-sipDone
 		return fmt.Errorf("http server: %w", err)
 	case <-ctx.Done():
 	}
 	log.Info("shutting down")
+	// Calls end first (they may still write to the store), then HTTP.
+	sipErr := <-sipDone
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	<-errc
-	return nil
+	return sipErr
 }
 
 // ensureBootstrapKey makes sure an organization authenticates with key.

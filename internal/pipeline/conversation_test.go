@@ -50,7 +50,7 @@ type memRecorder struct {
 	turns []TurnMetrics
 }
 
-func (r *memRecorder) Message(m Message) { r.mu.Lock(); r.msgs = append(r.msgs, m); r.mu.Unlock() }
+func (r *memRecorder) Message(m Message)  { r.mu.Lock(); r.msgs = append(r.msgs, m); r.mu.Unlock() }
 func (r *memRecorder) Turn(m TurnMetrics) { r.mu.Lock(); r.turns = append(r.turns, m); r.mu.Unlock() }
 func (r *memRecorder) messages() []Message {
 	r.mu.Lock()

@@ -7,6 +7,7 @@ package voice
 import (
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -30,7 +31,7 @@ type Store interface {
 	BYOKKeys(ctx context.Context, orgID string) ([]store.BYOKKey, error)
 	CreateCall(ctx context.Context, c *store.Call) error
 	StartCall(ctx context.Context, orgID, id string, at time.Time) error
-	SaveTranscript(ctx context.Context, orgID, id string, messages, metrics []byte) error
+	SaveTranscript(ctx context.Context, orgID, id string, messages, metrics json.RawMessage) error
 	EndCall(ctx context.Context, e store.CallEnd) error
 }
 

@@ -1,0 +1,143 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os/exec"
+	"strings"
+	"time"
+
+	"github.com/parley-voice/parley/internal/audio"
+	"github.com/parley-voice/parley/internal/llm"
+	"github.com/parley-voice/parley/internal/provider/deepgram/deepgramfake"
+	"github.com/parley-voice/parley/internal/provider/elevenlabs/elevenlabsfake"
+	"github.com/parley-voice/parley/internal/provider/openai/openaifake"
+)
+
+// listFlag collects a repeated string flag.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, " | ") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+// simulateProviders serves fake Deepgram, OpenAI-compatible and ElevenLabs
+// endpoints on one address, so calls can be tried from a softphone with no
+// provider accounts and no spending.
+func simulateProviders(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("parley simulate-providers", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", "127.0.0.1:9100", "address to serve the fake providers on")
+	var transcripts, replies listFlag
+	fs.Var(&transcripts, "transcript", "what the fake speech-to-text hears for each caller utterance, in order (repeat the flag)")
+	fs.Var(&replies, "reply", "what the fake model answers to each turn, in order (repeat the flag; default: it repeats what you said)")
+	voice := fs.String("voice", "en-us", "espeak-ng voice the fake text-to-speech speaks with (a tone if espeak-ng is missing)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	if len(transcripts) == 0 {
+		transcripts = listFlag{"I would like to book an appointment.", "Tomorrow morning, please.", "That is all, goodbye."}
+	}
+	synth := elevenlabsfake.DefaultSynth
+	if _, err := exec.LookPath("espeak-ng"); err == nil {
+		synth = espeakSynth(ctx, *voice, log)
+	} else {
+		log.Warn("espeak-ng not found: the fake voice is a tone")
+	}
+	chat := openaifake.Config{Respond: func(req openaifake.Request) openaifake.Reply {
+		return scriptedReply(req, replies)
+	}}
+	mux := http.NewServeMux()
+	mux.Handle("/v1/listen", deepgramfake.New(deepgramfake.Config{Transcripts: transcripts, Interim: true, Logger: log}))
+	oa := openaifake.New(chat)
+	mux.Handle("/v1/chat/completions", oa)
+	mux.Handle("/chat/completions", oa)
+	el := elevenlabsfake.New(elevenlabsfake.Config{Synth: synth, Logger: log})
+	defer el.Close()
+	mux.Handle(elevenlabsfake.Path, el)
+
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", *addr, err)
+	}
+	a := ln.Addr().String()
+	fmt.Fprintf(stdout, `Simulated providers on %s. Start the server with:
+
+  PARLEY_DEEPGRAM_BASE_URL=ws://%s PARLEY_DEEPGRAM_API_KEY=simulated \
+  PARLEY_OPENAI_BASE_URL=http://%s/v1 PARLEY_OPENAI_API_KEY=simulated \
+  PARLEY_ELEVENLABS_BASE_URL=ws://%s PARLEY_ELEVENLABS_API_KEY=simulated \
+  parley serve
+
+The fake speech-to-text hears, in turn: %s
+`, a, a, a, a, strings.Join(transcripts, " / "))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	<-errc
+	return nil
+}
+
+// scriptedReply answers from the script, or repeats the caller, and hangs up
+// (end_call) when the caller says goodbye.
+func scriptedReply(req openaifake.Request, replies []string) openaifake.Reply {
+	var last string
+	turns := 0
+	for _, m := range req.Messages {
+		if m.Role == llm.User {
+			last, turns = m.Content, turns+1
+		}
+	}
+	r := openaifake.Reply{Text: "You said: " + last + ". What else can I do for you?"}
+	if len(replies) > 0 {
+		r.Text = replies[(turns-1+len(replies))%len(replies)]
+	}
+	low := strings.ToLower(last)
+	if strings.Contains(low, "goodbye") || strings.Contains(low, "bye") {
+		r.Text = "Thank you for calling. Goodbye!"
+		for _, t := range req.Tools {
+			if t == "end_call" {
+				r.ToolCalls = []llm.ToolCall{{Name: "end_call", Arguments: "{}"}}
+			}
+		}
+	}
+	return r
+}
+
+// espeakSynth renders text with espeak-ng for the fake TTS.
+func espeakSynth(ctx context.Context, voice string, log *slog.Logger) func(string, int) []int16 {
+	return func(text string, rate int) []int16 {
+		cmd := exec.CommandContext(ctx, "espeak-ng", "-v", voice, "--stdout")
+		cmd.Stdin = strings.NewReader(text)
+		out, err := cmd.Output()
+		if err != nil {
+			log.Warn("espeak-ng failed; playing a tone", "error", err)
+			return elevenlabsfake.DefaultSynth(text, rate)
+		}
+		pcm, from, err := audio.ReadWAV(bytes.NewReader(out))
+		if err == nil {
+			pcm, err = audio.Resample(pcm, from, rate)
+		}
+		if err != nil {
+			log.Warn("espeak-ng output unreadable; playing a tone", "error", err)
+			return elevenlabsfake.DefaultSynth(text, rate)
+		}
+		return pcm
+	}
+}
