@@ -43,6 +43,11 @@ if [ -z "${PARLEY_TEST_POSTGRES_URL:-}" ]; then
   fi
 fi
 if [ -n "${PARLEY_TEST_POSTGRES_URL:-}" ]; then export PARLEY_REQUIRE_POSTGRES=1; fi
+# In CI the local speech engines and the softphone end-to-end tests must run,
+# not skip (.ci/run installs espeak-ng, pocketsphinx and baresip).
+if [ "${CI:-}" = "true" ]; then
+  export PARLEY_REQUIRE_LOCAL_SPEECH=1 PARLEY_REQUIRE_E2E=1
+fi
 
 if [ "$#" -eq 0 ]; then set -- ./...; fi
 go test -mod=readonly -race -count=1 "$@"

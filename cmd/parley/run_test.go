@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -66,9 +67,9 @@ func TestServe(t *testing.T) {
 	dir := t.TempDir()
 	addr := freeAddr(t)
 	key := "test-bootstrap-key-0123456789"
-	env := []string{"PARLEY_DATA_DIR=" + dir, "PARLEY_HTTP_ADDR=" + addr, "PARLEY_BOOTSTRAP_API_KEY=" + key, "PARLEY_TEST_IGNORED=1"}
+	env := []string{"PARLEY_DATA_DIR=" + dir, "PARLEY_HTTP_ADDR=" + addr, "PARLEY_SIP_ADDR=127.0.0.1:0", "PARLEY_BOOTSTRAP_API_KEY=" + key, "PARLEY_TEST_IGNORED=1"}
 	ctx, cancel := context.WithCancel(context.Background())
-	var stderr bytes.Buffer
+	var stderr lockedBuffer
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, []string{"serve"}, env, &bytes.Buffer{}, &stderr) }()
 
@@ -165,4 +166,22 @@ func TestAdminCommands(t *testing.T) {
 	if err := run(context.Background(), []string{"key", "revoke", "--id", "nope"}, env, &bytes.Buffer{}, &errb); err == nil || !strings.Contains(err.Error(), "not found") {
 		t.Fatalf("revoking an unknown key: %v", err)
 	}
+}
+
+// lockedBuffer is a log the server writes while the test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

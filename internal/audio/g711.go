@@ -122,7 +122,7 @@ func ulawByte(s int16) byte {
 	}
 	seg := bits.Len32(uint32(mag) >> 6) // 0..7, as mag ≤ 0x1FFF
 	mant := byte(mag>>(seg+1)) & 0x0F
-	return ^(byte(seg)<<4 | mant) & 0x7F | sign
+	return ^(byte(seg)<<4|mant)&0x7F | sign
 }
 
 // alawByte encodes one sample. The code is the sign, segment and four

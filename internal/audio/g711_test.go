@@ -239,7 +239,6 @@ func countDiff(a, b []byte) int {
 	return n + abs(len(a)-len(b))
 }
 
-
 func writeWAVFile(t *testing.T, path string, pcm []int16, rate int) {
 	t.Helper()
 	f, err := os.Create(path)

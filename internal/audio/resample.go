@@ -120,8 +120,8 @@ func (r *Resampler) emit(dst []int16, baseLimit, timeLimit int64) []int16 {
 	up := int64(r.up)
 	for r.base < baseLimit && r.base*up+int64(r.phase) < timeLimit {
 		start := int(r.base - half + 1 - r.histStart)
-		window := r.hist[start : start+r.taps]
 		row := r.coef[r.phase*r.taps : (r.phase+1)*r.taps]
+		window := r.hist[start : start+len(row)]
 		var acc float64
 		for k, c := range row {
 			acc += c * window[k]

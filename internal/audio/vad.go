@@ -35,6 +35,7 @@ const (
 	SpeechEnd
 )
 
+// String returns the event's name, for logs and test failures.
 func (e VADEvent) String() string {
 	switch e {
 	case NoEvent:

@@ -13,7 +13,8 @@ import (
 	"strings"
 )
 
-// ErrClosed is returned by a stream's methods after Close.
+// ErrClosed is returned after Close by the TTS stream's methods and by the
+// STT stream's Write (its Recv returns the remaining events, then io.EOF).
 var ErrClosed = errors.New("local: stream closed")
 
 // stderrLimit bounds how much of a child process's standard error is kept
@@ -26,6 +27,8 @@ type limitedBuffer struct {
 	b []byte
 }
 
+// Write keeps what fits and always reports success, so the process's
+// output is drained.
 func (t *limitedBuffer) Write(p []byte) (int, error) {
 	if room := stderrLimit - len(t.b); room > 0 {
 		t.b = append(t.b, p[:min(room, len(p))]...)

@@ -58,7 +58,7 @@ func TestSegmenter(t *testing.T) {
 			name:   "one utterance",
 			pcm:    concat(sil(1000), loud(1000), sil(1000)),
 			starts: 1,
-			want: [][2]time.Duration{{msd(1000), msd(2000)}},
+			want:   [][2]time.Duration{{msd(1000), msd(2000)}},
 			// 200 ms pre-roll + 1000 ms speech + 200 ms the VAD waits for.
 			samples: []int{1400 * rate / 1000},
 		},
@@ -81,14 +81,14 @@ func TestSegmenter(t *testing.T) {
 			name:   "a pause longer than the VAD's splits",
 			pcm:    concat(sil(500), loud(500), sil(400), loud(500), sil(1000)),
 			starts: 2,
-			want: [][2]time.Duration{{msd(500), msd(1000)}, {msd(1400), msd(1900)}},
+			want:   [][2]time.Duration{{msd(500), msd(1000)}, {msd(1400), msd(1900)}},
 		},
 		{
 			name:   "flush ends speech in progress",
 			pcm:    concat(sil(300), loud(700)),
 			flush:  true,
 			starts: 1,
-			want:  [][2]time.Duration{{msd(300), msd(1000)}},
+			want:   [][2]time.Duration{{msd(300), msd(1000)}},
 		},
 		{
 			name:   "no flush, no utterance",

@@ -98,8 +98,17 @@ func NewChat(cfg Config) *Chat {
 
 // Stream sends req and returns once the response headers have arrived, so
 // that the wait for the first byte can be measured apart from the wait for
-// the first token. A non-2xx answer is returned as an *APIError. The caller
-// must Close the stream; cancelling ctx aborts it.
+// the first token. A non-2xx answer is returned as an *APIError; a failure
+// to connect is wrapped.
+//
+// The stream's Recv returns text as it arrives; the finish reason together
+// with the complete tool calls (in index order); usage when the server sends
+// it, in the finish Delta or in a Delta of its own just after; then io.EOF.
+// A stream that breaks before both [DONE] and a finish reason returns an
+// error wrapping io.ErrUnexpectedEOF, an error event an *APIError, a
+// cancelled ctx its error, and Recv after Close ErrClosed. Recv must be
+// called from one goroutine at a time; Close may be called from any, and
+// aborts the body at once. The caller must Close the stream.
 func (c *Chat) Stream(ctx context.Context, req llm.Request) (llm.Stream, error) {
 	if req.Model == "" {
 		return nil, fmt.Errorf("openai: request has no model")

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -157,9 +158,9 @@ func TestStreamFromFake(t *testing.T) {
 			if got.deltas < tc.minDeltas {
 				t.Errorf("%d deltas, want at least %d: text is not streamed", got.deltas, tc.minDeltas)
 			}
-			// The fake counts words: 6 in the prompt.
-			if got.usage == nil || got.usage.PromptTokens != 6 {
-				t.Errorf("usage = %+v, want 6 prompt tokens", got.usage)
+			// The fake counts words: 10 in the prompt.
+			if got.usage == nil || got.usage.PromptTokens != 10 {
+				t.Errorf("usage = %+v, want 10 prompt tokens", got.usage)
 			}
 			reqs := fake.Requests()
 			if len(reqs) != 1 || !reqs[0].Stream || !reqs[0].IncludeUsage || reqs[0].Model != "gpt-4o-mini" {
@@ -434,6 +435,7 @@ func TestAPIErrors(t *testing.T) {
 	}})
 	raw := func(status int, contentType, body string) *httptest.Server {
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			drain(r)
 			w.Header().Set("Content-Type", contentType)
 			w.Header().Set("Retry-After", "Wed, 21 Oct 2015 07:28:00 GMT") // in the past: no wait
 			w.WriteHeader(status)
@@ -495,6 +497,7 @@ func TestAPIErrors(t *testing.T) {
 
 func TestJSONWithoutErrorIsNotAStream(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		drain(r)
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = io.WriteString(w, `{"id":"chatcmpl-1","object":"chat.completion","choices":[]}`)
 	}))
@@ -551,6 +554,10 @@ func TestCutConnection(t *testing.T) {
 	}
 }
 
+// drain reads the request body, which lets the server notice when the
+// client goes away.
+func drain(r *http.Request) { _, _ = io.Copy(io.Discard, r.Body) }
+
 // blockingServer sends the headers, then one text chunk, then waits until
 // the client goes away.
 func blockingServer(t *testing.T) (*httptest.Server, <-chan struct{}) {
@@ -558,6 +565,7 @@ func blockingServer(t *testing.T) (*httptest.Server, <-chan struct{}) {
 	gone := make(chan struct{})
 	var once sync.Once
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		drain(r)
 		w.Header().Set("Content-Type", "text/event-stream")
 		_, _ = io.WriteString(w, textChunk("first"))
 		_ = http.NewResponseController(w).Flush()
@@ -645,6 +653,7 @@ func TestContextCancel(t *testing.T) {
 	})
 	t.Run("before the headers", func(t *testing.T) {
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			drain(r)
 			<-r.Context().Done()
 		}))
 		defer srv.Close()
@@ -662,6 +671,7 @@ func TestContextCancel(t *testing.T) {
 func TestStreamReturnsAtHeaders(t *testing.T) {
 	release := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		drain(r)
 		w.Header().Set("Content-Type", "text/event-stream")
 		w.WriteHeader(http.StatusOK)
 		_ = http.NewResponseController(w).Flush()
@@ -723,7 +733,93 @@ func TestFirstTokenTiming(t *testing.T) {
 		if at.Before(start) {
 			t.Errorf("OnFirstToken at %v, before the request", at)
 		}
-	default:
+	case <-time.After(2 * time.Second): // it runs just after the flush
 		t.Error("OnFirstToken was not called")
 	}
+}
+
+// TestCloseWhileReading closes a stream while Recv is busy decoding, for
+// the race detector.
+func TestCloseWhileReading(t *testing.T) {
+	_, srv := fakeServer(t, openaifake.Config{Replies: []openaifake.Reply{
+		{Text: strings.Repeat("streaming text ", 2000), ChunkSize: 4, ToolCalls: []llm.ToolCall{{ID: "c", Name: "n", Arguments: "{}"}}},
+	}})
+	st, err := chatFor(srv, Config{}).Stream(context.Background(), userRequest(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	started := make(chan struct{})
+	go func() {
+		for i := 0; ; i++ {
+			if i == 10 {
+				close(started)
+			}
+			if _, err := st.Recv(); err != nil {
+				errc <- err
+				return
+			}
+		}
+	}()
+	<-started
+	st.Close()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, ErrClosed) && err != io.EOF {
+			t.Errorf("Recv = %v, want ErrClosed", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Recv did not stop after Close")
+	}
+}
+
+// TestLogsKeepSecrets checks that debug logs name neither the key nor what
+// was said.
+func TestLogsKeepSecrets(t *testing.T) {
+	var buf syncBuffer
+	logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	_, srv := fakeServer(t, openaifake.Config{APIKey: "sk-the-right-one", Logger: logger,
+		Replies: []openaifake.Reply{{Text: "Your PIN is 9876."}}})
+	chat := chatFor(srv, Config{Logger: logger})
+	req := userRequest("sk-the-right-one")
+	req.Messages[1].Content = "my card is 4242 4242"
+	st, err := chat.Stream(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	summarize(t, st)
+	st.Close()
+	req.APIKey = "sk-wrong-one"
+	if _, err := chat.Stream(context.Background(), req); err == nil {
+		t.Fatal("wrong key accepted")
+	}
+	logs := buf.String()
+	for _, secret := range []string{"sk-the-right-one", "sk-wrong-one", "4242", "9876"} {
+		if strings.Contains(logs, secret) {
+			t.Errorf("logs contain %q:\n%s", secret, logs)
+		}
+	}
+	for _, want := range []string{"stream started", "stream ended", "request refused", "openaifake: chat completion"} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("logs lack %q:\n%s", want, logs)
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writers.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

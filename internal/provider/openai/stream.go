@@ -103,8 +103,11 @@ func (s *stream) Recv() (llm.Delta, error) {
 // Close abandons the reply at once; a Recv blocked in another goroutine
 // returns ErrClosed. It is safe to call more than once and always returns nil.
 func (s *stream) Close() error {
-	s.closed.Store(true)
-	s.shutdown()
+	if !s.closed.Swap(true) && s.shutdown() {
+		// Only fields that Recv does not write may be read here.
+		s.log.LogAttrs(s.ctx, slog.LevelDebug, "openai: stream closed",
+			slog.String("model", s.model), slog.Duration("elapsed", time.Since(s.start)))
+	}
 	return nil
 }
 
@@ -113,7 +116,7 @@ func (s *stream) Close() error {
 func (s *stream) end() (llm.Delta, error) {
 	calls := s.takeCalls()
 	s.err = io.EOF
-	s.shutdown()
+	s.finished()
 	if len(calls) > 0 {
 		return llm.Delta{ToolCalls: calls}, nil
 	}
@@ -123,24 +126,37 @@ func (s *stream) end() (llm.Delta, error) {
 // fail ends the stream with err.
 func (s *stream) fail(err error) (llm.Delta, error) {
 	s.err = err
-	s.shutdown()
+	s.finished()
 	return llm.Delta{}, err
 }
 
-// shutdown aborts the request and releases the body, once.
-func (s *stream) shutdown() {
+// finished releases the request of a stream whose end Recv saw, and logs
+// how it went. Only Recv calls it.
+func (s *stream) finished() {
+	if !s.shutdown() || !s.log.Enabled(s.ctx, slog.LevelDebug) {
+		return
+	}
+	attrs := []slog.Attr{slog.String("model", s.model), slog.Duration("elapsed", time.Since(s.start)),
+		slog.String("finish_reason", s.finish)}
+	if s.usage != nil {
+		attrs = append(attrs, slog.Int("prompt_tokens", s.usage.PromptTokens), slog.Int("completion_tokens", s.usage.CompletionTokens))
+	}
+	if s.err != io.EOF {
+		attrs = append(attrs, slog.Bool("failed", true)) // the error text may quote the server: not logged
+	}
+	s.log.LogAttrs(s.ctx, slog.LevelDebug, "openai: stream ended", attrs...)
+}
+
+// shutdown aborts the request and releases the body. It reports whether
+// this call did it (the first one).
+func (s *stream) shutdown() bool {
+	first := false
 	s.release.Do(func() {
+		first = true
 		s.cancel()
 		_ = s.body.Close() // the request is cancelled: nothing to report
-		if s.log.Enabled(s.ctx, slog.LevelDebug) {
-			attrs := []slog.Attr{slog.String("model", s.model), slog.Duration("elapsed", time.Since(s.start)),
-				slog.String("finish_reason", s.finish), slog.Bool("closed", s.closed.Load())}
-			if s.usage != nil {
-				attrs = append(attrs, slog.Int("prompt_tokens", s.usage.PromptTokens), slog.Int("completion_tokens", s.usage.CompletionTokens))
-			}
-			s.log.LogAttrs(s.ctx, slog.LevelDebug, "openai: stream ended", attrs...)
-		}
 	})
+	return first
 }
 
 // readError explains why reading the body failed.

@@ -144,7 +144,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			"Incorrect API key provided.", 0)
 		return
 	}
-	req, problem, param := decodeRequest(http.MaxBytesReader(w, r.Body, maxBody))
+	body := http.MaxBytesReader(w, r.Body, maxBody)
+	req, problem, param := decodeRequest(body)
+	// Read to the end so the server watches the connection and cancels the
+	// request's context if the client goes away during a slow reply.
+	_, _ = io.Copy(io.Discard, body)
 	if req != nil {
 		s.record(*req)
 	}
