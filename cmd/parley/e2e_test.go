@@ -122,7 +122,6 @@ func startE2E(t *testing.T, replies []openaifake.Reply) *e2eServer {
 	return s
 }
 
-
 func (s *e2eServer) api(t *testing.T, method, path, body string, out any) {
 	t.Helper()
 	req, _ := http.NewRequest(method, s.base+"/api/v1"+path, strings.NewReader(body))

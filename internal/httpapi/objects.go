@@ -62,6 +62,7 @@ type callJSON struct {
 	Messages        json.RawMessage `json:"messages"`
 	RoomName        *string         `json:"room_name"`
 	RecordingURL    *string         `json:"recording_url"`
+	Metrics         json.RawMessage `json:"metrics"`
 	AgentID         *string         `json:"agent_id"`
 	AssistantID     *string         `json:"assistant_id"`
 	NumberID        *string         `json:"number_id"`
@@ -80,7 +81,7 @@ func callObject(c *store.Call) callJSON {
 		ID: c.ID, OrgID: c.OrgID, CallerPhone: c.CallerPhone, AssistantPhone: c.AssistantPhone, AgentPhone: c.AssistantPhone,
 		Status: c.Status.String(), EndReason: c.EndReason, Error: c.Error,
 		StartedAt: tsPtr(c.StartedAt), EndedAt: tsPtr(c.EndedAt), DurationSeconds: c.DurationSeconds,
-		Summary: c.Summary, AnalysisResult: c.AnalysisResult, Messages: c.Messages, RoomName: c.RoomName, RecordingURL: c.RecordingURL,
+		Summary: c.Summary, AnalysisResult: c.AnalysisResult, Messages: c.Messages, RoomName: c.RoomName, RecordingURL: c.RecordingURL, Metrics: c.Metrics,
 		AgentID: c.AgentID, AssistantID: c.AgentID, NumberID: c.NumberID, AgentName: c.AgentName, AssistantName: c.AgentName,
 		BusinessName: c.BusinessName, PhoneNumber: c.PhoneNumber, CreatedAt: ts(c.CreatedAt), UpdatedAt: ts(c.UpdatedAt),
 	}

@@ -82,6 +82,7 @@ func callSchemas(c map[string]*schema) {
 		"messages":         array(ref("Message")).nullable().d("Transcript."),
 		"room_name":        str().nullable().d("Media room of the call."),
 		"recording_url":    uri().nullable(),
+		"metrics":          array(ref("TurnMetrics")).nullable().d("Parley extension: latency figures of each assistant reply, written as each turn completes."),
 		"agent_id":         uuid().nullable().d("Assistant that handled the call."),
 		"assistant_id":     uuid().nullable().d("Same as agent_id."),
 		"number_id":        uuid().nullable().d("Platform phone number of the call."),
@@ -92,6 +93,17 @@ func callSchemas(c map[string]*schema) {
 		"created_at":       timestamp(),
 		"updated_at":       timestamp(),
 	}, "id", "status", "direction", "created_at", "updated_at").d("A call record.")
+
+	c["TurnMetrics"] = object(props{
+		"turn":                         integer().atLeast(1),
+		"endpointing_ms":               integer().d("Caller's last voiced frame → end of the turn."),
+		"llm_first_token_ms":           integer().d("Model request → first token."),
+		"tts_first_audio_ms":           integer().d("First text sent to TTS → first audio."),
+		"first_packet_ms":              integer().d("End of the turn → first RTP packet of the reply."),
+		"stt_final_to_first_packet_ms": integer().d("Final transcript received → first RTP packet of the reply."),
+		"interrupted":                  boolean(),
+		"false_interruption":           boolean(),
+	}, "turn").d("One reply's latency figures.")
 
 	c["UsageLog"] = object(props{
 		"id":            uuid(),
