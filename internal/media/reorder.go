@@ -78,7 +78,10 @@ func (r *reorder) push(seq uint16, ts uint32, payload []byte, at time.Time) push
 	if int(diff) >= r.depth || r.slots[i].used {
 		// Waited long enough: what is missing before this packet is lost.
 		res.lost += r.skipTo(seq - uint16(r.depth) + 1).lost
-		return r.push(seq, ts, payload, at)
+		next := r.push(seq, ts, payload, at)
+		next.lost += res.lost
+		next.late += res.late
+		return next
 	}
 	r.store(i, seq, ts, payload, at)
 	return res
