@@ -35,6 +35,11 @@ func TestConfigErrors(t *testing.T) {
 		{"short bootstrap key", []string{"serve"}, []string{"PARLEY_BOOTSTRAP_API_KEY=abc"}, "PARLEY_BOOTSTRAP_API_KEY"},
 		{"bad log level", []string{"migrate"}, []string{"PARLEY_LOG_LEVEL=loud"}, "PARLEY_LOG_LEVEL"},
 		{"unknown command", []string{"launch"}, nil, `unknown command "launch"`},
+		{"bad sip addr", []string{"migrate"}, []string{"PARLEY_SIP_ADDR=localhost:5060"}, "PARLEY_SIP_ADDR"},
+		{"bad rtp ports", []string{"migrate"}, []string{"PARLEY_RTP_PORTS=20000-10000"}, "PARLEY_RTP_PORTS"},
+		{"bad provider url", []string{"migrate"}, []string{"PARLEY_DEEPGRAM_BASE_URL=ftp://x"}, "PARLEY_DEEPGRAM_BASE_URL"},
+		{"bad media timeout", []string{"migrate"}, []string{"PARLEY_MEDIA_TIMEOUT=0s"}, "PARLEY_MEDIA_TIMEOUT"},
+		{"public addr not an ip", []string{"serve"}, []string{"PARLEY_HTTP_ADDR=127.0.0.1:0", "PARLEY_SIP_ADDR=127.0.0.1:0", "PARLEY_SIP_PUBLIC_ADDR=sip.example.com"}, "PARLEY_SIP_PUBLIC_ADDR"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

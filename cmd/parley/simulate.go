@@ -104,7 +104,7 @@ func scriptedReply(req openaifake.Request, replies []string) openaifake.Reply {
 			last, turns = m.Content, turns+1
 		}
 	}
-	r := openaifake.Reply{Text: "You said: " + last + ". What else can I do for you?"}
+	r := openaifake.Reply{Text: "You said: " + strings.TrimRight(last, ".!? ") + ". What else can I do for you?"}
 	if len(replies) > 0 {
 		r.Text = replies[(turns-1+len(replies))%len(replies)]
 	}

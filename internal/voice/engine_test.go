@@ -1,0 +1,199 @@
+package voice
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/parley-voice/parley/internal/call"
+	"github.com/parley-voice/parley/internal/llm"
+	"github.com/parley-voice/parley/internal/secret"
+	"github.com/parley-voice/parley/internal/store"
+	"github.com/parley-voice/parley/internal/store/storetest"
+	"github.com/parley-voice/parley/internal/stt"
+	"github.com/parley-voice/parley/internal/telephony"
+	"github.com/parley-voice/parley/internal/tts"
+)
+
+func TestNumberCandidates(t *testing.T) {
+	for in, want := range map[string][]string{
+		"+31201234567":  {"+31201234567"},
+		"31201234567":   {"31201234567", "+31201234567"},
+		"0031201234567": {"0031201234567", "+31201234567", "+0031201234567"},
+		"+1 (555) 010":  {"+1 (555) 010", "+1555010"},
+		"agent":         {"agent"},
+	} {
+		if got := numberCandidates(in); !reflect.DeepEqual(got, want) {
+			t.Errorf("numberCandidates(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestCallID(t *testing.T) {
+	id := callID("+31623731537")
+	if !strings.HasPrefix(id, "call-_+31623731537_") || len(id) != len("call-_+31623731537_")+12 {
+		t.Fatalf("callID = %q", id)
+	}
+	if id := callID("<script>"); !strings.HasPrefix(id, "call-_script_") {
+		t.Fatalf("callID of junk = %q", id)
+	}
+}
+
+// nopProviders stand in where only routing is tested.
+type nopSTT struct{}
+
+func (nopSTT) Open(context.Context, stt.Config) (stt.Stream, error) { return nil, errors.New("unused") }
+
+type nopLLM struct{}
+
+func (nopLLM) Stream(context.Context, llm.Request) (llm.Stream, error) { return nil, errors.New("unused") }
+
+type nopTTS struct{}
+
+func (nopTTS) Open(context.Context, tts.Config) (tts.Stream, error) { return nil, errors.New("unused") }
+
+type fixture struct {
+	db     *store.DB
+	keys   *secret.Keyring
+	org    *store.Org
+	engine *Engine
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	db := storetest.OpenSQLite(t)
+	keys, err := secret.NewKeyring(make([]byte, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	org := &store.Org{Name: "Dental"}
+	if err := db.CreateOrg(context.Background(), org, nil); err != nil {
+		t.Fatal(err)
+	}
+	e := New(db, keys, Config{Providers: Providers{
+		STT: map[string]stt.Provider{"deepgram": nopSTT{}, "local": nopSTT{}},
+		LLM: map[string]llm.Provider{"openai": nopLLM{}},
+		TTS: map[string]tts.Provider{"elevenlabs": nopTTS{}, "local": nopTTS{}},
+		ServerKeys: map[string]string{"openai": "server-openai-key"},
+	}})
+	return &fixture{db: db, keys: keys, org: org, engine: e}
+}
+
+func (f *fixture) assistant(t *testing.T, body string, active bool) string {
+	t.Helper()
+	d := &store.Doc{Kind: store.Assistants, OrgID: f.org.ID, Name: "A", Active: active, Body: []byte(body)}
+	if err := f.db.CreateDoc(context.Background(), d); err != nil {
+		t.Fatal(err)
+	}
+	return d.ID
+}
+
+func (f *fixture) number(t *testing.T, phone string, assistant *string, active bool) {
+	t.Helper()
+	n := &store.Number{OrgID: f.org.ID, PhoneNumber: phone, AssistantID: assistant, IsActive: active}
+	if err := f.db.CreateNumber(context.Background(), n); err != nil {
+		t.Fatal(err)
+	}
+}
+
+const localBody = `{"first_message":"Hi","max_duration_seconds":60,
+	"llm_config":{"provider":"openai","model":"gpt-4.1","temperature":0.2,"messages":[{"role":"system","content":"Be kind."}],"tools":[{"type":"end_call"}]},
+	"stt_config":{"provider":"local","model":"pocketsphinx","language":"en","keyterms":["yes please"],"endpointing":250},
+	"tts_config":{"provider":"local","model":"espeak-ng","voice_id":"en-us","speed":1.2},
+	"speech_config":{"turn_taking":{"endpointing_min_delay":0.2,"interruption_min_words":2,"false_interruption_timeout":null},"pronunciation":[{"from":"Dr.","to":"Doctor"}],"end_call_message":"Bye."}}`
+
+func TestRoute(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	good := f.assistant(t, localBody, true)
+	keyless := f.assistant(t, strings.Replace(localBody, `"provider":"local","model":"pocketsphinx"`, `"provider":"deepgram","model":"nova-3"`, 1), true)
+	idle := f.assistant(t, localBody, false)
+	f.number(t, "+31200000001", &good, true)
+	f.number(t, "+31200000002", &good, false)
+	f.number(t, "+31200000003", nil, true)
+	f.number(t, "+31200000004", &keyless, true)
+	f.number(t, "+31200000005", &idle, true)
+
+	for _, tc := range []struct {
+		dialled string
+		code    int
+		why     string
+	}{
+		{"+31299999999", 404, ""},
+		{"31200000002", 480, "inactive"},
+		{"+31200000003", 480, "has no assistant"},
+		{"+31200000004", 480, "no API key for deepgram"},
+		{"+31200000005", 480, "is inactive"},
+	} {
+		_, err := f.engine.Route(ctx, telephony.Inbound{Dialled: tc.dialled, Caller: "+15550001111", SIPCallID: "x"})
+		var rj *telephony.Reject
+		if !errors.As(err, &rj) || rj.Code != tc.code {
+			t.Fatalf("Route(%s) = %v, want %d", tc.dialled, err, tc.code)
+		}
+	}
+	calls, _, err := f.db.ListCalls(ctx, f.org.ID, store.CallFilter{Page: store.Page{Limit: 10}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(calls) != 4 {
+		t.Fatalf("%d rejected calls recorded, want 4 (unknown numbers have no owner)", len(calls))
+	}
+	for _, c := range calls {
+		if c.Status != call.StatusRejected || c.Error == nil {
+			t.Fatalf("rejected call row %+v", c)
+		}
+	}
+
+	// The good number: a ringing row and a fully resolved plan.
+	h, err := f.engine.Route(ctx, telephony.Inbound{Dialled: "31200000001", Caller: "+15550001111", SIPCallID: "sip-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hd := h.(*handler)
+	row, err := f.db.GetCall(ctx, f.org.ID, hd.row.ID)
+	if err != nil || row.Status != call.StatusRinging || *row.SIPCallID != "sip-1" || *row.AssistantPhone != "+31200000001" {
+		t.Fatalf("ringing row %+v, %v", row, err)
+	}
+	c := hd.plan.cfg
+	if c.FirstMessage != "Hi" || c.MaxDuration != time.Minute || !c.EndCallTool || c.EndCallMessage != "Bye." ||
+		c.LLM.APIKey != "server-openai-key" || c.LLM.Model != "gpt-4.1" || *c.LLM.Temperature != 0.2 ||
+		c.STT.Keyterms[0] != "yes please" || c.STT.Endpointing != 250*time.Millisecond || c.STT.SampleRate != 8000 ||
+		c.TTS.Voice != "en-us" || c.TTS.Speed != 1.2 ||
+		c.Turn.EndpointingMinDelay != 200*time.Millisecond || c.Turn.EndpointingMaxDelay != 2*time.Second ||
+		c.Turn.InterruptionMinWords != 2 || c.Turn.FalseInterruptTimeout != 0 ||
+		len(c.Pronunciation) != 1 || c.System[0].Content != "Be kind." {
+		t.Fatalf("plan = %+v", c)
+	}
+	if hd.plan.byok.llm {
+		t.Fatal("server key counted as BYOK")
+	}
+
+	// An organization key wins over the server's and is billed as BYOK.
+	sealed := f.keys.Seal([]byte("org-openai-key"), secret.Binding{OrgID: f.org.ID, Table: "byok_keys", Field: "openai"})
+	if err := f.db.PutBYOKKey(ctx, &store.BYOKKey{OrgID: f.org.ID, Provider: "openai", SecretID: "s1", Sealed: sealed}); err != nil {
+		t.Fatal(err)
+	}
+	h, err = f.engine.Route(ctx, telephony.Inbound{Dialled: "+31200000001", Caller: "+15550001111"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := h.(*handler).plan; p.cfg.LLM.APIKey != "org-openai-key" || !p.byok.llm {
+		t.Fatalf("BYOK key not used: %+v", p.byok)
+	}
+}
+
+func TestCauseReason(t *testing.T) {
+	for cause, want := range map[error]call.EndReason{
+		telephony.ErrRemoteHangup: call.EndUserHangup,
+		telephony.ErrNoACK:        call.EndNoACK,
+		telephony.ErrShutdown:     call.EndShutdown,
+		errors.New("other"):       call.EndError,
+	} {
+		if got := causeReason(cause); got != want {
+			t.Errorf("causeReason(%v) = %q, want %q", cause, got, want)
+		}
+	}
+}
