@@ -49,7 +49,9 @@ func (nopSTT) Open(context.Context, stt.Config) (stt.Stream, error) { return nil
 
 type nopLLM struct{}
 
-func (nopLLM) Stream(context.Context, llm.Request) (llm.Stream, error) { return nil, errors.New("unused") }
+func (nopLLM) Stream(context.Context, llm.Request) (llm.Stream, error) {
+	return nil, errors.New("unused")
+}
 
 type nopTTS struct{}
 
@@ -74,9 +76,9 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	e := New(db, keys, Config{Providers: Providers{
-		STT: map[string]stt.Provider{"deepgram": nopSTT{}, "local": nopSTT{}},
-		LLM: map[string]llm.Provider{"openai": nopLLM{}},
-		TTS: map[string]tts.Provider{"elevenlabs": nopTTS{}, "local": nopTTS{}},
+		STT:        map[string]stt.Provider{"deepgram": nopSTT{}, "local": nopSTT{}},
+		LLM:        map[string]llm.Provider{"openai": nopLLM{}},
+		TTS:        map[string]tts.Provider{"elevenlabs": nopTTS{}, "local": nopTTS{}},
 		ServerKeys: map[string]string{"openai": "server-openai-key"},
 	}})
 	return &fixture{db: db, keys: keys, org: org, engine: e}
