@@ -393,6 +393,17 @@ func TestE2EBaresipConversation(t *testing.T) {
 	if n := len(s.llm.Requests()); n != 1 {
 		t.Errorf("%d model requests, want 1", n)
 	}
+	var usage struct {
+		Logs []struct {
+			CallID      string `json:"call_id"`
+			DurationSec int    `json:"duration_sec"`
+			CallType    string `json:"call_type"`
+		}
+	}
+	s.api(t, "GET", "/usage", "", &usage)
+	if len(usage.Logs) != 1 || usage.Logs[0].DurationSec != c.DurationSeconds || usage.Logs[0].CallType != "phone" {
+		t.Errorf("usage logs %+v for a %d s call", usage.Logs, c.DurationSeconds)
+	}
 }
 
 func TestE2EBaresipInterruption(t *testing.T) {

@@ -129,9 +129,7 @@ func New(cfg Config, router Router) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, router: router, calls: map[string]*Call{}, parser: sip.NewParser()}
-	s.callsCtx, s.cancelCalls = context.WithCancelCause(context.Background())
-	return s, nil
+	return &Server{cfg: cfg, log: cfg.Logger, router: router, calls: map[string]*Call{}, parser: sip.NewParser()}, nil
 }
 
 // Listen binds the UDP and TCP sockets (port 0 picks a free port, the same
@@ -251,6 +249,9 @@ func (s *Server) ActiveCalls() int { return int(s.active.Load()) }
 // Serve handles SIP until ctx ends, then refuses new calls, lets live ones
 // finish for up to DrainTimeout, hangs up the rest and returns.
 func (s *Server) Serve(ctx context.Context) error {
+	// Calls outlive ctx by the drain period, so they hang off a context of
+	// their own that keeps ctx's values but not its cancellation.
+	s.callsCtx, s.cancelCalls = context.WithCancelCause(context.WithoutCancel(ctx))
 	errc := make(chan error, 2)
 	go func() { errc <- s.srv.ServeUDP(s.udp) }()
 	go func() { errc <- s.srv.ServeTCP(s.tcp) }()

@@ -1,6 +1,10 @@
 package deepgramfake
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+
+	"github.com/parley-voice/parley/internal/audio"
+)
 
 // bytesPerSample returns the size of one sample of encoding.
 func bytesPerSample(encoding string) int {
@@ -30,30 +34,12 @@ func decodeChannel0(dst []int16, data []byte, encoding string, channels int) []i
 
 // mulawToLinear decodes one G.711 μ-law byte.
 func mulawToLinear(u byte) int16 {
-	u = ^u
-	exponent := (u >> 4) & 0x07
-	mantissa := int(u & 0x0f)
-	sample := ((mantissa << 3) + 0x84) << exponent
-	sample -= 0x84
-	if u&0x80 != 0 {
-		return int16(-sample)
-	}
-	return int16(sample)
+	var out [1]int16
+	return audio.DecodeUlaw(out[:0], []byte{u})[0]
 }
 
 // alawToLinear decodes one G.711 A-law byte.
 func alawToLinear(a byte) int16 {
-	a ^= 0x55
-	exponent := (a >> 4) & 0x07
-	mantissa := int(a & 0x0f)
-	var sample int
-	if exponent == 0 {
-		sample = mantissa<<4 + 8
-	} else {
-		sample = (mantissa<<4 + 0x108) << (exponent - 1)
-	}
-	if a&0x80 == 0 { // in A-law a set sign bit means positive
-		return int16(-sample)
-	}
-	return int16(sample)
+	var out [1]int16
+	return audio.DecodeAlaw(out[:0], []byte{a})[0]
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/parley-voice/parley/internal/audio"
 )
 
 // DefaultSynth is the audio the fake speaks when Config.Synth is nil: a
@@ -88,20 +90,8 @@ func (f audioFormat) encode(pcm []int16) []byte {
 
 // ulawEncode is G.711 μ-law compression of one sample.
 func ulawEncode(s int16) byte {
-	const bias, clip = 0x84, 32635
-	x := int(s)
-	sign := 0
-	if x < 0 {
-		x = -x
-		sign = 0x80
-	}
-	x = min(x, clip) + bias
-	exp := 7
-	for mask := 0x4000; x&mask == 0 && exp > 0; mask >>= 1 {
-		exp--
-	}
-	mant := (x >> (exp + 3)) & 0x0F
-	return ^byte(sign | exp<<4 | mant)
+	var out [1]byte
+	return audio.EncodeUlaw(out[:0], []int16{s})[0]
 }
 
 // chunkBytes is how many bytes of audio one message carries: d of audio,
