@@ -3,6 +3,7 @@ package telephony
 import (
 	"context"
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -327,5 +328,40 @@ func waitIdle(t *testing.T, s *Server) {
 	}
 	if n := s.ActiveCalls(); n != 0 {
 		t.Fatalf("%d calls still active", n)
+	}
+}
+
+func TestInviteOverTCP(t *testing.T) {
+	r := &fakeRouter{}
+	s := startServer(t, r, nil)
+	p := newPeer(t, s) // for its RTP socket and message builder
+	conn, err := net.Dial("tcp", s.TCPAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	d := &dialog{callID: "tcp@test", fromTag: "tcp1", branch: "z9hG4bKtcp1", user: "100", cseq: 1}
+	msg := strings.Replace(p.inviteText(d, p.sdp()), "SIP/2.0/UDP", "SIP/2.0/TCP", 1)
+	msg = strings.Replace(msg, "Contact: <sip:caller@127.0.0.1:"+strconv.Itoa(p.port())+">", "Contact: <sip:caller@"+conn.LocalAddr().String()+";transport=tcp>", 1)
+	if _, err := conn.Write([]byte(msg)); err != nil {
+		t.Fatal(err)
+	}
+	conn.SetReadDeadline(time.Now().Add(3 * time.Second))
+	var got strings.Builder
+	buf := make([]byte, 4096)
+	for !strings.Contains(got.String(), "SIP/2.0 200 OK") {
+		n, err := conn.Read(buf)
+		if err != nil {
+			t.Fatalf("no 200 over TCP: %v\n%s", err, got.String())
+		}
+		got.Write(buf[:n])
+	}
+	if !strings.Contains(got.String(), "transport=tcp") {
+		t.Errorf("Contact of the 200 does not say TCP:\n%s", got.String())
+	}
+	select {
+	case <-waitHandler(t, r).served:
+	case <-time.After(2 * time.Second):
+		t.Fatal("call not started")
 	}
 }
