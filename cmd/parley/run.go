@@ -172,7 +172,7 @@ func serve(ctx context.Context, args, env []string, stderr io.Writer) error {
 	api := httpapi.NewServer(httpapi.Config{Version: version, RateLimit: c.RateLimit, MaxBodyBytes: c.MaxBodyBytes, AllowPrivateURLs: c.AllowPrivateURLs},
 		httpapi.Deps{Store: db, Keyring: keys, Catalog: cat, Validator: assistant.NewValidator(cat), Voices: &localVoices{}, Logger: log})
 
-	sip, err := startTelephony(c, db, keys, log)
+	sip, err := startTelephony(c, db, keys, cat, log)
 	if err != nil {
 		return err
 	}

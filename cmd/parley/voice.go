@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/netip"
 
+	"github.com/parley-voice/parley/internal/catalog"
 	"github.com/parley-voice/parley/internal/llm"
 	"github.com/parley-voice/parley/internal/media"
 	"github.com/parley-voice/parley/internal/provider/deepgram"
@@ -56,11 +57,11 @@ func providers(c *config, log *slog.Logger) voice.Providers {
 }
 
 // startTelephony builds the SIP server and binds it; nil when SIP is off.
-func startTelephony(c *config, db *store.DB, keys *secret.Keyring, log *slog.Logger) (*telephony.Server, error) {
+func startTelephony(c *config, db *store.DB, keys *secret.Keyring, cat *catalog.Catalog, log *slog.Logger) (*telephony.Server, error) {
 	if c.SIPAddr == "off" {
 		return nil, nil
 	}
-	engine := voice.New(db, keys, voice.Config{Providers: providers(c, log), Logger: log})
+	engine := voice.New(db, keys, voice.Config{Catalog: cat, Providers: providers(c, log), Logger: log})
 	ap, err := netip.ParseAddrPort(c.SIPAddr)
 	if err != nil {
 		return nil, fmt.Errorf("PARLEY_SIP_ADDR: %w", err)

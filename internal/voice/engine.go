@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/parley-voice/parley/internal/call"
+	"github.com/parley-voice/parley/internal/catalog"
 	"github.com/parley-voice/parley/internal/fault"
 	"github.com/parley-voice/parley/internal/llm"
 	"github.com/parley-voice/parley/internal/secret"
@@ -40,7 +41,7 @@ type Providers struct {
 	STT map[string]stt.Provider
 	LLM map[string]llm.Provider
 	TTS map[string]tts.Provider
-	// ServerKeys are the server's own keys by BYOK provider name
+	// ServerKeys are the server's own keys by provider id
 	// (PARLEY_<PROVIDER>_API_KEY), used when an organization has none.
 	ServerKeys map[string]string
 	// Keyless marks providers that work without a key (a self-hosted
@@ -50,6 +51,9 @@ type Providers struct {
 
 // Config configures the engine.
 type Config struct {
+	// Catalog says which providers are realtime and which BYOK secrets
+	// unlock each one.
+	Catalog   *catalog.Catalog
 	Providers Providers
 	Logger    *slog.Logger
 	Now       func() time.Time

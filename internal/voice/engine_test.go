@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/parley-voice/parley/internal/call"
+	"github.com/parley-voice/parley/internal/catalog"
 	"github.com/parley-voice/parley/internal/llm"
 	"github.com/parley-voice/parley/internal/secret"
 	"github.com/parley-voice/parley/internal/store"
@@ -75,7 +76,11 @@ func newFixture(t *testing.T) *fixture {
 	if err := db.CreateOrg(context.Background(), org, nil); err != nil {
 		t.Fatal(err)
 	}
-	e := New(db, keys, Config{Providers: Providers{
+	cat, err := catalog.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := New(db, keys, Config{Catalog: cat, Providers: Providers{
 		STT:        map[string]stt.Provider{"deepgram": nopSTT{}, "local": nopSTT{}},
 		LLM:        map[string]llm.Provider{"openai": nopLLM{}},
 		TTS:        map[string]tts.Provider{"elevenlabs": nopTTS{}, "local": nopTTS{}},

@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
+	"github.com/parley-voice/parley/internal/catalog"
 	"github.com/parley-voice/parley/internal/llm"
 	"github.com/parley-voice/parley/internal/pipeline"
 	"github.com/parley-voice/parley/internal/secret"
@@ -62,16 +64,13 @@ type docTool struct {
 	} `json:"function"`
 }
 
-// realtimeLLMs are the speech-to-speech providers, which this engine does not run yet.
-var realtimeLLMs = map[string]bool{"google_realtime": true, "xai_realtime": true, "openai_realtime": true, "openai_live": true}
-
 // plan builds the conversation for an assistant body.
 func (e *Engine) plan(ctx context.Context, orgID string, body []byte) (*plan, error) {
 	var a assistantDoc
 	if err := json.Unmarshal(body, &a); err != nil {
 		return nil, fmt.Errorf("assistant configuration is unreadable: %w", err)
 	}
-	if realtimeLLMs[a.LLM.Provider] {
+	if e.cfg.Catalog.IsRealtime(a.LLM.Provider) {
 		return nil, errRealtime
 	}
 	p := &plan{}
@@ -93,13 +92,13 @@ func (e *Engine) plan(ctx context.Context, orgID string, body []byte) (*plan, er
 		return nil, fmt.Errorf("text-to-speech provider %q is not available on this server", ttsP)
 	}
 	c := &p.cfg
-	if c.STT.APIKey, p.byok.stt, err = e.key(keys, sttP); err != nil {
+	if c.STT.APIKey, p.byok.stt, err = e.key(keys, catalog.STT, sttP); err != nil {
 		return nil, err
 	}
-	if c.LLM.APIKey, p.byok.llm, err = e.key(keys, llmP); err != nil {
+	if c.LLM.APIKey, p.byok.llm, err = e.key(keys, catalog.LLM, llmP); err != nil {
 		return nil, err
 	}
-	if c.TTS.APIKey, p.byok.tts, err = e.key(keys, ttsP); err != nil {
+	if c.TTS.APIKey, p.byok.tts, err = e.key(keys, catalog.TTS, ttsP); err != nil {
 		return nil, err
 	}
 
@@ -193,14 +192,6 @@ func without(m map[string]any, keys ...string) map[string]any {
 	return out
 }
 
-// byokName maps a provider id to the BYOK provider its key is stored under.
-func byokName(provider string) []string {
-	if provider == "google" {
-		return []string{"google", "google_vertex"}
-	}
-	return []string{provider}
-}
-
 // orgKeys opens the organization's BYOK keys for this call.
 func (e *Engine) orgKeys(ctx context.Context, orgID string) (map[string]string, error) {
 	rows, err := e.db.BYOKKeys(ctx, orgID)
@@ -218,19 +209,23 @@ func (e *Engine) orgKeys(ctx context.Context, orgID string) (map[string]string, 
 	return out, nil
 }
 
-// key picks the organization's key, else the server's.
-func (e *Engine) key(org map[string]string, provider string) (string, bool, error) {
-	for _, n := range byokName(provider) {
-		if k := org[n]; k != "" {
+// key picks the organization's key (any of the BYOK secrets the catalog
+// lists for the provider), else the server's. Providers the catalog lists
+// without secrets (local) and ones marked keyless need none.
+func (e *Engine) key(org map[string]string, s catalog.Section, provider string) (string, bool, error) {
+	var secrets []string
+	if p := e.cfg.Catalog.Provider(s, provider); p != nil {
+		secrets = p.BYOKSecrets
+	}
+	for _, sec := range secrets {
+		if k := org[strings.TrimSuffix(sec, "_secret_id")]; k != "" {
 			return k, true, nil
 		}
 	}
-	for _, n := range byokName(provider) {
-		if k := e.cfg.Providers.ServerKeys[n]; k != "" {
-			return k, false, nil
-		}
+	if k := e.cfg.Providers.ServerKeys[provider]; k != "" {
+		return k, false, nil
 	}
-	if provider == "local" || e.cfg.Providers.Keyless[provider] {
+	if len(secrets) == 0 || e.cfg.Providers.Keyless[provider] {
 		return "", false, nil
 	}
 	return "", false, errNoKey(provider)
