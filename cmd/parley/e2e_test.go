@@ -27,7 +27,9 @@ import (
 	"time"
 
 	"github.com/parley-voice/parley/internal/audio"
+	"github.com/parley-voice/parley/internal/provider/local"
 	"github.com/parley-voice/parley/internal/provider/openai/openaifake"
+	"github.com/parley-voice/parley/internal/tts"
 )
 
 const e2eKey = "e2e-bootstrap-key-0123456789"
@@ -189,17 +191,7 @@ func callerWAV(t *testing.T, dir string, script []segment) string {
 			pcm = append(pcm, make([]int16, int(s.silence.Seconds()*8000))...)
 			continue
 		}
-		cmd := exec.Command("espeak-ng", "-v", "en-us", "--stdout")
-		cmd.Stdin = strings.NewReader(s.say)
-		out, err := cmd.Output()
-		if err != nil {
-			t.Fatal(err)
-		}
-		speech, rate, err := audio.ReadWAV(bytes.NewReader(out))
-		if err != nil {
-			t.Fatal(err)
-		}
-		speech, err = audio.Resample(speech, rate, 8000)
+		speech, err := synthesize(context.Background(), local.NewTTS(local.TTSConfig{}), tts.Config{Voice: "en-us", SampleRate: 8000}, s.say)
 		if err != nil {
 			t.Fatal(err)
 		}

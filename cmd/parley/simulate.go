@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -14,11 +13,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/parley-voice/parley/internal/audio"
 	"github.com/parley-voice/parley/internal/llm"
 	"github.com/parley-voice/parley/internal/provider/deepgram/deepgramfake"
 	"github.com/parley-voice/parley/internal/provider/elevenlabs/elevenlabsfake"
+	"github.com/parley-voice/parley/internal/provider/local"
 	"github.com/parley-voice/parley/internal/provider/openai/openaifake"
+	"github.com/parley-voice/parley/internal/tts"
 )
 
 // listFlag collects a repeated string flag.
@@ -120,24 +120,42 @@ func scriptedReply(req openaifake.Request, replies []string) openaifake.Reply {
 	return r
 }
 
-// espeakSynth renders text with espeak-ng for the fake TTS.
+// espeakSynth renders text with the local (espeak-ng) TTS for the fake
+// ElevenLabs, falling back to its tone when that fails.
 func espeakSynth(ctx context.Context, voice string, log *slog.Logger) func(string, int) []int16 {
+	engine := local.NewTTS(local.TTSConfig{Logger: log})
 	return func(text string, rate int) []int16 {
-		cmd := exec.CommandContext(ctx, "espeak-ng", "-v", voice, "--stdout")
-		cmd.Stdin = strings.NewReader(text)
-		out, err := cmd.Output()
+		pcm, err := synthesize(ctx, engine, tts.Config{Voice: voice, SampleRate: rate}, text)
 		if err != nil {
 			log.Warn("espeak-ng failed; playing a tone", "error", err)
 			return elevenlabsfake.DefaultSynth(text, rate)
 		}
-		pcm, from, err := audio.ReadWAV(bytes.NewReader(out))
-		if err == nil {
-			pcm, err = audio.Resample(pcm, from, rate)
+		return pcm
+	}
+}
+
+// synthesize speaks text through p in one go.
+func synthesize(ctx context.Context, p tts.Provider, cfg tts.Config, text string) ([]int16, error) {
+	s, err := p.Open(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	if err := s.Send(text); err != nil {
+		return nil, err
+	}
+	if err := s.Flush(); err != nil {
+		return nil, err
+	}
+	var pcm []int16
+	for {
+		ch, err := s.Recv()
+		if errors.Is(err, io.EOF) {
+			return pcm, nil
 		}
 		if err != nil {
-			log.Warn("espeak-ng output unreadable; playing a tone", "error", err)
-			return elevenlabsfake.DefaultSynth(text, rate)
+			return nil, err
 		}
-		return pcm
+		pcm = append(pcm, ch.PCM...)
 	}
 }

@@ -14,7 +14,6 @@ const (
 	EndSTTError        EndReason = "stt_error"
 	EndLLMError        EndReason = "llm_error"
 	EndTTSError        EndReason = "tts_error"
-	EndProviderConfig  EndReason = "provider_not_configured"
 	EndCallerCancelled EndReason = "caller_cancelled"
 	EndError           EndReason = "error"
 )
@@ -23,7 +22,7 @@ const (
 // which makes its status ended-with-error.
 func (r EndReason) ProviderFailure() bool {
 	switch r {
-	case EndSTTError, EndLLMError, EndTTSError, EndProviderConfig, EndError:
+	case EndSTTError, EndLLMError, EndTTSError, EndError:
 		return true
 	}
 	return false

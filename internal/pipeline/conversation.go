@@ -59,7 +59,6 @@ type reply struct {
 	kind   replyKind
 	cancel context.CancelFunc
 	text   string // what it says, once known
-	sent   int    // characters sent to TTS so far (estimate while generating)
 	result *replyResult
 	audio  bool // all audio received
 	paused bool // false-interruption candidate
@@ -133,15 +132,18 @@ func (c *Conversation) WriteFrame(frame []int16) {
 			c.log.Debug("stt write failed", "error", err)
 		}
 	}
-	r := c.vad.Process(frame)
-	now := time.Now()
-	switch r.Event {
+	// The detector reports speech some frames after it began or ended;
+	// date the events back to the frames themselves.
+	switch r := c.vad.Process(frame); r.Event {
 	case audio.SpeechStart:
-		c.postNow(event{kind: evSpeechStart, at: now.Add(-time.Duration(audio.DefaultVADConfig().StartFrames) * 20 * time.Millisecond)})
+		c.postNow(event{kind: evSpeechStart, at: time.Now().Add(-frames(c.vad.Config().StartFrames))})
 	case audio.SpeechEnd:
-		c.postNow(event{kind: evSpeechEnd, at: now.Add(-time.Duration(audio.DefaultVADConfig().EndFrames) * 20 * time.Millisecond)})
+		c.postNow(event{kind: evSpeechEnd, at: time.Now().Add(-frames(c.vad.Config().EndFrames))})
 	}
 }
+
+// frames is the duration of n 20 ms frames.
+func frames(n int) time.Duration { return time.Duration(n) * 20 * time.Millisecond }
 
 // postNow queues an event from a goroutine that must not block.
 func (c *Conversation) postNow(ev event) {
@@ -247,7 +249,6 @@ func (c *Conversation) readSTT(ctx context.Context, s stt.Stream) {
 
 // handle applies one event; done reports that the call must end.
 func (c *Conversation) handle(ctx context.Context, ev event) (call.EndReason, error, bool) {
-	now := time.Now()
 	switch ev.kind {
 	case evSpeechStart:
 		c.speaking, c.speechAt, c.words = true, ev.at, 0
@@ -300,7 +301,6 @@ func (c *Conversation) handle(ctx context.Context, ev event) (call.EndReason, er
 		c.log.Warn("reply failed", "reason", reason, "error", ev.err)
 		return c.fail(ctx, reason, ev.err)
 	}
-	_ = now
 	return "", nil, false
 }
 
@@ -445,11 +445,11 @@ func (c *Conversation) checkInterruption(ctx context.Context) {
 		}
 		return
 	}
-	c.interrupt(ctx)
+	c.interrupt()
 }
 
 // interrupt stops the reply at once and keeps only what the caller heard.
-func (c *Conversation) interrupt(ctx context.Context) {
+func (c *Conversation) interrupt() {
 	r := c.cur
 	c.falseT.Stop()
 	c.minDurT.Stop()
@@ -472,7 +472,6 @@ func (c *Conversation) interrupt(ctx context.Context) {
 	}
 	c.settle(r, heard, true)
 	c.log.Debug("caller interrupted", "reply", r.id, "played_ms", played/8, "heard", len(heard))
-	_ = ctx
 }
 
 func (c *Conversation) resumeAfterFalseInterruption() {

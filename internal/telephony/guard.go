@@ -77,7 +77,6 @@ func (s *Server) filter(info sip.TransportReadProps, data []byte) (out []byte, _
 }
 
 func (s *Server) writeTo(addr net.Addr, b []byte) {
-	s.rejected.Add(1)
 	if _, err := s.udp.WriteTo(b, addr); err != nil {
 		s.log.Debug("sip stateless answer failed", "to", addr.String(), "error", err)
 	}

@@ -141,7 +141,6 @@ func (s *Server) readOffer(req *sip.Request) (*media.Offer, *Reject) {
 }
 
 func (s *Server) reject(tx sip.ServerTransaction, req *sip.Request, r *Reject) {
-	s.rejected.Add(1)
 	res := sip.NewResponseFromRequest(req, r.Code, r.Reason, nil)
 	if r.RetryAfter > 0 {
 		res.AppendHeader(sip.NewHeader("Retry-After", strconv.Itoa(int(r.RetryAfter.Seconds()))))

@@ -109,7 +109,6 @@ type Server struct {
 
 	callsCtx    context.Context
 	cancelCalls context.CancelCauseFunc
-	rejected    atomic.Int64
 }
 
 // New builds a server; Listen binds it and Serve runs it.

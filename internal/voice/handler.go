@@ -44,7 +44,7 @@ func (h *handler) ServeCall(ctx context.Context, c *telephony.Call) {
 	if reason == "" {
 		reason = causeReason(context.Cause(ctx))
 	}
-	ended := time.Now()
+	ended := h.e.now()
 	msgs, metrics := rec.close()
 
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
@@ -76,7 +76,7 @@ func (h *handler) ServeCall(ctx context.Context, c *telephony.Call) {
 func (h *handler) NotAnswered(ctx context.Context, err error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
 	defer cancel()
-	end := store.CallEnd{OrgID: h.row.OrgID, ID: h.row.ID, Status: call.StatusFailed, EndedAt: time.Now()}
+	end := store.CallEnd{OrgID: h.row.OrgID, ID: h.row.ID, Status: call.StatusFailed, EndedAt: h.e.now()}
 	if errors.Is(err, telephony.ErrCanceled) {
 		end.EndReason = call.EndCallerCancelled
 	} else {
