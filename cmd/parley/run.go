@@ -169,13 +169,16 @@ func serve(ctx context.Context, args, env []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	api := httpapi.NewServer(httpapi.Config{Version: version, RateLimit: c.RateLimit, MaxBodyBytes: c.MaxBodyBytes, AllowPrivateURLs: c.AllowPrivateURLs},
-		httpapi.Deps{Store: db, Keyring: keys, Catalog: cat, Validator: assistant.NewValidator(cat), Voices: &localVoices{}, Logger: log})
-
-	sip, err := startTelephony(c, db, keys, cat, log)
+	out := newOutgoing(c, db, keys, log)
+	sip, engine, err := startTelephony(c, db, keys, cat, out, log)
 	if err != nil {
 		return err
 	}
+	deps := httpapi.Deps{Store: db, Keyring: keys, Catalog: cat, Validator: assistant.NewValidator(cat), Voices: &localVoices{}, TestMCP: out.testMCP, Logger: log}
+	if engine != nil {
+		deps.Calls = engine
+	}
+	api := httpapi.NewServer(httpapi.Config{Version: version, RateLimit: c.RateLimit, MaxBodyBytes: c.MaxBodyBytes, AllowPrivateURLs: c.AllowPrivateURLs}, deps)
 	ln, err := net.Listen("tcp", c.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", c.HTTPAddr, err)
@@ -187,6 +190,15 @@ func serve(ctx context.Context, args, env []string, stderr io.Writer) error {
 	go func() { errc <- srv.Serve(ln) }()
 	sipCtx, stopSIP := context.WithCancel(ctx)
 	defer stopSIP()
+	// Webhooks are delivered until the very end, after the last call's events.
+	hookCtx, stopHooks := context.WithCancel(context.WithoutCancel(ctx))
+	hooksDone := make(chan error, 1)
+	go func() { hooksDone <- out.dispatcher.Run(hookCtx) }()
+	defer func() { stopHooks(); <-hooksDone }()
+	if engine != nil {
+		engine.Attach(sipCtx, sip)
+		defer engine.Wait()
+	}
 	sipDone := make(chan error, 1)
 	go func() { sipDone <- serveTelephony(sipCtx, sip) }()
 	select {

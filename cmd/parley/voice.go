@@ -4,7 +4,15 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/netip"
+	"time"
+
+	"github.com/parley-voice/parley/internal/assistant"
+	"github.com/parley-voice/parley/internal/httpapi"
+	"github.com/parley-voice/parley/internal/mcp"
+	"github.com/parley-voice/parley/internal/netguard"
+	"github.com/parley-voice/parley/internal/webhook"
 
 	"github.com/parley-voice/parley/internal/catalog"
 	"github.com/parley-voice/parley/internal/llm"
@@ -56,15 +64,63 @@ func providers(c *config, log *slog.Logger) voice.Providers {
 	return p
 }
 
-// startTelephony builds the SIP server and binds it; nil when SIP is off.
-func startTelephony(c *config, db *store.DB, keys *secret.Keyring, cat *catalog.Catalog, log *slog.Logger) (*telephony.Server, error) {
-	if c.SIPAddr == "off" {
-		return nil, nil
+// outgoing is everything that dials user-supplied URLs: webhooks, tool
+// calls and MCP servers, all through the SSRF guard.
+type outgoing struct {
+	guard      *netguard.Guard
+	sender     *webhook.Sender
+	dispatcher *webhook.Dispatcher
+	mcpHTTP    *http.Client
+}
+
+func newOutgoing(c *config, db *store.DB, keys *secret.Keyring, log *slog.Logger) *outgoing {
+	gc := netguard.Config{}
+	if c.AllowPrivateURLs {
+		// Development: loopback and private networks are reachable too.
+		gc.AllowLoopback = true
+		for _, p := range []string{"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"} {
+			gc.AllowPrefixes = append(gc.AllowPrefixes, netip.MustParsePrefix(p))
+		}
 	}
-	engine := voice.New(db, keys, voice.Config{Catalog: cat, Providers: providers(c, log), Logger: log})
+	g := netguard.New(gc)
+	o := &outgoing{guard: g, sender: &webhook.Sender{HTTP: g.Client(30 * time.Second)}, mcpHTTP: g.Client(0)}
+	o.dispatcher = webhook.NewDispatcher(db, keys, o.sender, webhook.DispatcherConfig{Logger: log.With("component", "webhooks")})
+	return o
+}
+
+// testMCP lists an MCP server's tools for POST /mcp-servers/{id}/test.
+func (o *outgoing) testMCP(ctx context.Context, url, transport string, headers map[string]string, timeout time.Duration) ([]httpapi.MCPTool, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	sess, err := mcp.Connect(ctx, mcp.Config{URL: url, Transport: mcp.Transport(transport), Headers: headers, Timeout: timeout, HTTPClient: o.mcpHTTP, ClientVersion: version})
+	if err != nil {
+		return nil, err
+	}
+	defer sess.Close()
+	tools, err := sess.ListTools(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]httpapi.MCPTool, len(tools))
+	for i, t := range tools {
+		out[i] = httpapi.MCPTool{Name: t.Name, Description: t.Description, InputSchema: t.InputSchema}
+	}
+	return out, nil
+}
+
+// startTelephony builds the voice engine and the SIP server and binds it;
+// nil, nil when SIP is off.
+func startTelephony(c *config, db *store.DB, keys *secret.Keyring, cat *catalog.Catalog, out *outgoing, log *slog.Logger) (*telephony.Server, *voice.Engine, error) {
+	if c.SIPAddr == "off" {
+		return nil, nil, nil
+	}
+	engine := voice.New(db, keys, voice.Config{
+		Catalog: cat, Providers: providers(c, log), Validator: assistant.NewValidator(cat),
+		Webhooks: out.sender, Outbox: out.dispatcher, HTTP: out.mcpHTTP, Logger: log,
+	})
 	ap, err := netip.ParseAddrPort(c.SIPAddr)
 	if err != nil {
-		return nil, fmt.Errorf("PARLEY_SIP_ADDR: %w", err)
+		return nil, nil, fmt.Errorf("PARLEY_SIP_ADDR: %w", err)
 	}
 	srv, err := telephony.New(telephony.Config{
 		ListenAddr:   c.SIPAddr,
@@ -76,12 +132,12 @@ func startTelephony(c *config, db *store.DB, keys *secret.Keyring, cat *catalog.
 		Logger:       log.With("component", "sip"),
 	}, engine)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := srv.Listen(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return srv, nil
+	return srv, engine, nil
 }
 
 // serveTelephony runs the SIP server until ctx ends.

@@ -16,13 +16,29 @@ const (
 	EndTTSError        EndReason = "tts_error"
 	EndCallerCancelled EndReason = "caller_cancelled"
 	EndError           EndReason = "error"
+
+	// Ended by POST /calls/{id}/control (end-call, or say with end_after).
+	EndAPIRequest EndReason = "api_request"
+	// Handed to another party (status transferred).
+	EndTransferred EndReason = "transferred"
+	// A transfer was attempted and failed; the call could not continue.
+	EndTransferFailed EndReason = "transfer_failed"
+	// Rejected by the assistant-request webhook's error.
+	EndWebhookRejected EndReason = "assistant_request_rejected"
+
+	// Outbound calls that were never answered.
+	EndBusy        EndReason = "busy"
+	EndNoAnswer    EndReason = "no_answer"
+	EndDeclined    EndReason = "declined"
+	EndUnreachable EndReason = "unreachable"
+	EndTrunkAuth   EndReason = "trunk_auth_failed"
 )
 
 // ProviderFailure reports whether the call ended because a provider failed,
 // which makes its status ended-with-error.
 func (r EndReason) ProviderFailure() bool {
 	switch r {
-	case EndSTTError, EndLLMError, EndTTSError, EndError:
+	case EndSTTError, EndLLMError, EndTTSError, EndError, EndTransferFailed:
 		return true
 	}
 	return false

@@ -6,9 +6,11 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/parley-voice/parley/internal/apikey"
 	"github.com/parley-voice/parley/internal/fault"
+	"github.com/parley-voice/parley/internal/ratelimit"
 )
 
 type ctxKey int
@@ -70,20 +72,29 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			writeError(w, r, errRevokedKey)
 			return
 		}
-		d := s.limiter.Allow(stored.ID)
-		h := w.Header()
-		h.Set("X-RateLimit-Limit", strconv.Itoa(d.Limit))
-		h.Set("X-RateLimit-Remaining", strconv.Itoa(d.Remaining))
-		h.Set("X-RateLimit-Reset", strconv.FormatInt(d.Reset.Unix(), 10))
-		if !d.Allowed {
-			secs := int((d.RetryAfter + 999_999_999) / 1_000_000_000)
-			h.Set("Retry-After", strconv.Itoa(secs))
-			writeError(w, r, &fault.Error{Kind: fault.RateLimited, Code: "rate_limit_exceeded",
-				Message: "Too many requests. Please retry after " + strconv.Itoa(secs) + " seconds."})
+		if err := rateHeaders(w, s.limiter.Allow(stored.ID), "Too many requests"); err != nil {
+			writeError(w, r, err)
 			return
 		}
 		log := s.log.With("org_id", stored.OrgID)
 		ctx = context.WithValue(context.WithValue(ctx, orgKey, stored.OrgID), loggerKey, log)
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
+}
+
+// rateHeaders sets the X-RateLimit-* headers of a limiter decision and, when
+// the request is over the limit, Retry-After; it then returns the 429 error
+// whose message starts with what.
+func rateHeaders(w http.ResponseWriter, d ratelimit.Decision, what string) error {
+	h := w.Header()
+	h.Set("X-RateLimit-Limit", strconv.Itoa(d.Limit))
+	h.Set("X-RateLimit-Remaining", strconv.Itoa(d.Remaining))
+	h.Set("X-RateLimit-Reset", strconv.FormatInt(d.Reset.Unix(), 10))
+	if d.Allowed {
+		return nil
+	}
+	secs := int((d.RetryAfter + time.Second - 1) / time.Second)
+	h.Set("Retry-After", strconv.Itoa(secs))
+	return &fault.Error{Kind: fault.RateLimited, Code: "rate_limit_exceeded",
+		Message: what + ". Please retry after " + strconv.Itoa(secs) + " seconds."}
 }

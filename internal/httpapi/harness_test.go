@@ -30,6 +30,8 @@ type env struct {
 	orgA   string
 	orgB   string
 	engine string
+	cfg    httpapi.Config
+	deps   httpapi.Deps
 }
 
 type fakeVoices struct{}
@@ -55,7 +57,16 @@ func newEnv(t testing.TB, engine string, open storetest.Opener, cfg httpapi.Conf
 	if cfg.RateLimit == 0 {
 		cfg.RateLimit = 1_000_000
 	}
-	e.srv = httpapi.NewServer(cfg, httpapi.Deps{Store: db, Keyring: keys, Catalog: cat, Validator: assistant.NewValidator(cat), Voices: fakeVoices{}})
+	e.cfg, e.deps = cfg, httpapi.Deps{Store: db, Keyring: keys, Catalog: cat, Validator: assistant.NewValidator(cat), Voices: fakeVoices{}}
+	e.srv = httpapi.NewServer(e.cfg, e.deps)
+	return e
+}
+
+// with rebuilds the server with changed dependencies (a voice engine, an MCP
+// tester, a clock) on the same database.
+func (e *env) with(change func(d *httpapi.Deps)) *env {
+	change(&e.deps)
+	e.srv = httpapi.NewServer(e.cfg, e.deps)
 	return e
 }
 

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/parley-voice/parley/internal/fault"
 	"github.com/parley-voice/parley/internal/secret"
 	"github.com/parley-voice/parley/internal/store"
 )
@@ -68,17 +69,7 @@ func (s *Server) buildMCP(_ context.Context, org string, merged, sent object, cu
 		} else if err := json.Unmarshal(raw, &headers); err != nil {
 			fs.f.Invalidf("headers", "must be an object of header names to string values")
 		}
-		if len(headers) > 10 {
-			fs.f.Invalidf("headers", "may have at most 10 entries (got %d)", len(headers))
-		}
-		for k, v := range headers {
-			if !headerNameRE.MatchString(k) || slices.Contains(reservedHeaders, strings.ToLower(k)) {
-				fs.f.Invalidf("headers."+k, "is not a header name that can be set")
-			}
-			if len(v) > 8192 || strings.ContainsAny(v, "\r\n") {
-				fs.f.Invalidf("headers."+k, "value must be at most 8192 characters on one line")
-			}
-		}
+		checkHeaders(&fs.f, headers)
 	}
 	if cur != nil && !headersSent {
 		var old mcpBody
@@ -117,6 +108,27 @@ func (s *Server) buildMCP(_ context.Context, org string, merged, sent object, cu
 	}
 	d.Body = body
 	return d, nil
+}
+
+// checkHeaders validates the headers sent to an MCP server (at most 10,
+// settable names, one-line values).
+func checkHeaders(f *fault.Fields, headers map[string]string) {
+	if len(headers) > 10 {
+		f.Invalidf("headers", "may have at most 10 entries (got %d)", len(headers))
+	}
+	names := make([]string, 0, len(headers))
+	for k := range headers {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	for _, k := range names {
+		if !headerNameRE.MatchString(k) || slices.Contains(reservedHeaders, strings.ToLower(k)) {
+			f.Invalidf("headers."+k, "is not a header name that can be set")
+		}
+		if v := headers[k]; len(v) > 8192 || strings.ContainsAny(v, "\r\n") {
+			f.Invalidf("headers."+k, "value must be at most 8192 characters on one line")
+		}
+	}
 }
 
 func hostOf(u string) string {

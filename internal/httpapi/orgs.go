@@ -29,6 +29,7 @@ func (s *Server) orgObject(r *http.Request, withChildren bool) (map[string]any, 
 		"active_numbers":        st.ActiveNumbers, "active_agents": st.ActiveAgents, "active_calls": st.ActiveCalls,
 		"has_local_models_access": o.HasLocalModelsAccess, "parent_org_id": o.ParentID,
 		"content_retention_days": o.ContentRetentionDays, "metadata_retention_days": o.MetadataRetentionDays,
+		"webhook_url": o.WebhookURL, "webhook_secret_set": o.WebhookSecret != nil,
 		"created_at": ts(o.CreatedAt),
 	}
 	if withChildren {
@@ -117,34 +118,53 @@ var (
 	metadataRetention = []int{30, 90, 180, 365, 730}
 )
 
-// updateOrganization sets the retention periods (both required, content ≤ metadata).
+// updateOrganization sets the retention periods (sent together, content ≤
+// metadata) and the organization webhook (webhook.go). Each group changes
+// only when sent; at least one field must be.
 func (s *Server) updateOrganization(w http.ResponseWriter, r *http.Request) error {
 	obj, err := s.readObject(w, r, false)
 	if err != nil {
 		return err
 	}
 	fs := newFields(obj)
+	_, sentC := obj["content_retention_days"]
+	_, sentM := obj["metadata_retention_days"]
+	retention := sentC || sentM
 	content, okC := fs.integer("content_retention_days")
 	metadata, okM := fs.integer("metadata_retention_days")
-	if _, sent := obj["content_retention_days"]; !sent {
-		fs.f.Missing("content_retention_days")
-	} else if okC && !slices.Contains(contentRetention, content) {
-		fs.f.Invalidf("content_retention_days", "must be one of 30, 90, 180, 365 (got %d)", content)
+	if retention {
+		if !sentC {
+			fs.f.Missing("content_retention_days")
+		} else if okC && !slices.Contains(contentRetention, content) {
+			fs.f.Invalidf("content_retention_days", "must be one of 30, 90, 180, 365 (got %d)", content)
+		}
+		if !sentM {
+			fs.f.Missing("metadata_retention_days")
+		} else if okM && !slices.Contains(metadataRetention, metadata) {
+			fs.f.Invalidf("metadata_retention_days", "must be one of 30, 90, 180, 365, 730 (got %d)", metadata)
+		}
+		if fs.f.Len() == 0 && content > metadata {
+			fs.f.Invalidf("content_retention_days", "must not be longer than metadata_retention_days (%d > %d)", content, metadata)
+		}
 	}
-	if _, sent := obj["metadata_retention_days"]; !sent {
-		fs.f.Missing("metadata_retention_days")
-	} else if okM && !slices.Contains(metadataRetention, metadata) {
-		fs.f.Invalidf("metadata_retention_days", "must be one of 30, 90, 180, 365, 730 (got %d)", metadata)
-	}
-	if fs.f.Len() == 0 && content > metadata {
-		fs.f.Invalidf("content_retention_days", "must not be longer than metadata_retention_days (%d > %d)", content, metadata)
+	hook := s.readOrgWebhook(fs)
+	if !retention && !hook.urlSet && !hook.secretSet {
+		fs.f.Add("content_retention_days", "missing_field", "and metadata_retention_days are required unless webhook_url or webhook_secret is sent")
 	}
 	fs.unknown()
 	if err := fs.err(); err != nil {
 		return err
 	}
-	if err := s.db.SetRetention(r.Context(), orgID(r), content, metadata); err != nil {
-		return err
+	ctx, org := r.Context(), orgID(r)
+	if retention {
+		if err := s.db.SetRetention(ctx, org, content, metadata); err != nil {
+			return err
+		}
+	}
+	if hook.urlSet || hook.secretSet {
+		if err := s.setOrgWebhook(ctx, org, hook); err != nil {
+			return err
+		}
 	}
 	out, err := s.orgObject(r, false)
 	if err != nil {

@@ -56,6 +56,7 @@ func (s *Server) routeTable() []route {
 	crud("/agents", s.assistants(), nil)
 	crud("/tool-templates", s.toolTemplates(), nil)
 	crud("/mcp-servers", s.mcpServers(), nil)
+	add("POST", "/mcp-servers/{id}/test", s.testMCPServer)
 	crud("/workflows", s.workflows(), s.listWorkflows)
 
 	analysis := s.analysisTemplates()
@@ -100,7 +101,12 @@ func (s *Server) routeTable() []route {
 	add("DELETE", "/campaigns/{id}/leads/{leadId}", s.deleteLead)
 
 	add("GET", "/calls", s.listCalls)
+	add("POST", "/calls/outbound", s.outboundCall)
 	add("GET", "/calls/{id}", s.getCall)
+	add("POST", "/calls/{id}/control", s.controlCall)
 	add("GET", "/usage", s.listUsage)
+
+	add("GET", "/webhook-deliveries", s.listWebhookDeliveries)
+	add("GET", "/webhook-events", s.listWebhookEvents)
 	return rs
 }

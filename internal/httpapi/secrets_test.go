@@ -14,9 +14,10 @@ import (
 	"github.com/parley-voice/parley/internal/store/storetest"
 )
 
-// TestNoSecretInDatabase creates API keys, BYOK keys, trunk passwords and MCP
-// header values, then dumps every row of every table (and, on SQLite, the raw
-// database and WAL files) and looks for each secret in clear text.
+// TestNoSecretInDatabase creates API keys, BYOK keys, trunk passwords, MCP
+// header values and the organization webhook secret, then dumps every row of
+// every table (and, on SQLite, the raw database and WAL files) and looks for
+// each secret in clear text.
 func TestNoSecretInDatabase(t *testing.T) {
 	engines := map[string]func(t testing.TB) (*store.DB, func() string){
 		"sqlite": func(t testing.TB) (*store.DB, func() string) {
@@ -60,7 +61,8 @@ func TestNoSecretInDatabase(t *testing.T) {
 			e.must(201, "POST", "/api/v1/sip-trunks", map[string]any{"name": "t", "provider": "p", "address": "sip.example.com", "auth_username": "user", "auth_password": "trunk-password-XYZ-123"})
 			e.must(201, "POST", "/api/v1/sip-trunks", map[string]any{"name": "docs", "host": "pbx.example.com", "password": "docs-generation-pass-987"})
 			e.must(201, "POST", "/api/v1/mcp-servers", map[string]any{"name": "m", "url": "https://mcp.example.com", "headers": map[string]any{"X-Api-Key": "mcp-header-secret-555"}})
-			secrets = append(secrets, "trunk-password-XYZ-123", "docs-generation-pass-987", "mcp-header-secret-555")
+			e.must(200, "PATCH", "/api/v1/organizations", map[string]any{"webhook_url": "https://hooks.example.com/parley", "webhook_secret": "org-webhook-secret-777"})
+			secrets = append(secrets, "trunk-password-XYZ-123", "docs-generation-pass-987", "mcp-header-secret-555", "org-webhook-secret-777")
 			text := dump()
 			if !strings.Contains(text, "sip.example.com") || !strings.Contains(text, "mcp.example.com") {
 				t.Fatal("dump does not contain the rows it should (sanity check failed)")

@@ -10,12 +10,14 @@ package httpapi
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/parley-voice/parley/internal/assistant"
+	"github.com/parley-voice/parley/internal/call"
 	"github.com/parley-voice/parley/internal/catalog"
 	"github.com/parley-voice/parley/internal/openapi"
 	"github.com/parley-voice/parley/internal/ratelimit"
@@ -51,6 +53,27 @@ type Voice struct {
 	Style       string            `json:"style,omitempty"`
 }
 
+// Calls is the live-call engine as the API sees it (implemented by internal/voice).
+type Calls interface {
+	// Dial places a validated outbound call and returns its id at once (status "dialing").
+	Dial(ctx context.Context, d call.Dial) (callID string, err error)
+	// Control applies a command to a call in progress. It returns fault errors:
+	// NotFound when the call is not live on this server, Invalid when the
+	// command cannot apply.
+	Control(ctx context.Context, orgID, callID string, cmd call.Command) error
+}
+
+// MCPTool is one tool an MCP server offers.
+type MCPTool struct {
+	Name        string          `json:"name"`
+	Description *string         `json:"description"`
+	InputSchema json.RawMessage `json:"input_schema"`
+}
+
+// MCPTester connects to an MCP server and lists its tools (wired to
+// internal/mcp through the SSRF guard by cmd/parley).
+type MCPTester func(ctx context.Context, url, transport string, headers map[string]string, timeout time.Duration) ([]MCPTool, error)
+
 // Deps are the collaborators the API needs.
 type Deps struct {
 	Store     *store.DB
@@ -58,9 +81,17 @@ type Deps struct {
 	Catalog   *catalog.Catalog
 	Validator *assistant.Validator
 	Voices    VoiceLister
-	Logger    *slog.Logger
-	Now       func() time.Time // nil means time.Now
+	// Calls is the voice engine; nil when telephony is off (PARLEY_SIP_ADDR=off):
+	// outbound calls and call control then answer 503.
+	Calls Calls
+	// TestMCP backs POST /mcp-servers/{id}/test; nil answers 503.
+	TestMCP MCPTester
+	Logger  *slog.Logger
+	Now     func() time.Time // nil means time.Now
 }
+
+// controlLimit is how many control commands one call accepts per minute (spec §5).
+const controlLimit = 10
 
 // Server is the REST API. It is an http.Handler.
 type Server struct {
@@ -70,9 +101,13 @@ type Server struct {
 	cat     *catalog.Catalog
 	valid   *assistant.Validator
 	voices  VoiceLister
+	calls   Calls
+	testMCP MCPTester
 	log     *slog.Logger
 	now     func() time.Time
 	limiter *ratelimit.Limiter
+	// control counts call-control commands per call (org and call id).
+	control *ratelimit.Limiter
 	mux     *http.ServeMux
 	routes  []route
 
@@ -99,7 +134,8 @@ func NewServer(cfg Config, d Deps) *Server {
 	}
 	s := &Server{
 		cfg: cfg, db: d.Store, keys: d.Keyring, cat: d.Catalog, valid: d.Validator, voices: d.Voices,
-		log: d.Logger, now: d.Now, limiter: ratelimit.New(cfg.RateLimit, time.Minute, d.Now), mux: http.NewServeMux(),
+		calls: d.Calls, testMCP: d.TestMCP, log: d.Logger, now: d.Now, mux: http.NewServeMux(),
+		limiter: ratelimit.New(cfg.RateLimit, time.Minute, d.Now), control: ratelimit.New(controlLimit, time.Minute, d.Now),
 	}
 	s.openapiDoc, s.openapiErr = openapi.Document(cfg.Version)
 	s.routes = s.routeTable()

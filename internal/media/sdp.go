@@ -139,3 +139,30 @@ func Answer(local netip.AddrPort, sessionID uint64, c Codec, eventPT uint8) []by
 	b.WriteString("a=ptime:20\r\na=sendrecv\r\n")
 	return []byte(b.String())
 }
+
+// eventPT is the payload type Parley offers for telephone-event.
+const offerEventPT = 101
+
+// OfferSDP writes an SDP offer for an outbound call: PCMU and PCMA in order
+// of preference plus telephone-event, 20 ms packets, sendrecv. The answer is
+// read with ParseOffer, which picks the first codec the peer kept.
+func OfferSDP(local netip.AddrPort, sessionID uint64) []byte {
+	ip := local.Addr()
+	family := "IP4"
+	if ip.Is6() && !ip.Is4In6() {
+		family = "IP6"
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "v=0\r\no=parley %d %d IN %s %s\r\ns=parley\r\nc=IN %s %s\r\nt=0 0\r\n", sessionID, sessionID, family, ip, family, ip)
+	fmt.Fprintf(&b, "m=audio %d RTP/AVP", local.Port())
+	for _, c := range supported {
+		fmt.Fprintf(&b, " %d", c.PayloadType)
+	}
+	fmt.Fprintf(&b, " %d\r\n", offerEventPT)
+	for _, c := range supported {
+		fmt.Fprintf(&b, "a=rtpmap:%d %s/%d\r\n", c.PayloadType, c.Name, c.ClockRate)
+	}
+	fmt.Fprintf(&b, "a=rtpmap:%d telephone-event/8000\r\na=fmtp:%d 0-16\r\n", offerEventPT, offerEventPT)
+	b.WriteString("a=ptime:20\r\na=sendrecv\r\n")
+	return []byte(b.String())
+}

@@ -79,6 +79,8 @@ type Session struct {
 	sink   atomic.Pointer[Sink]
 	dtmf   atomic.Pointer[DTMFSink]
 
+	dtmfOut dtmfSender
+
 	ssrc uint32
 	mu   sync.Mutex
 	st   Stats
@@ -203,6 +205,7 @@ func (s *Session) send(ctx context.Context) error {
 	frame := make([]int16, FrameSamples)
 	buf := make([]byte, 12+FrameSamples)
 	hdr := rtp.Header{Version: 2, PayloadType: s.codec.PayloadType, SSRC: s.ssrc, SequenceNumber: uint16(rand.Uint32()), Timestamp: rand.Uint32()}
+	var evBuf [4]byte
 	silence := make([]byte, FrameSamples)
 	for i := range silence {
 		silence[i] = s.codec.silence()
@@ -246,6 +249,21 @@ func (s *Session) send(ctx context.Context) error {
 		if src := s.source.Load(); src != nil {
 			isAudio = (*src).ReadFrame(frame)
 		}
+		if ev, evTS, marker := s.dtmfOut.next(hdr.Timestamp, evBuf[:]); ev != nil {
+			// A key press replaces this slot's audio (RFC 4733 §2.5).
+			eh := hdr
+			eh.PayloadType, eh.Timestamp, eh.Marker = s.eventPT, evTS, marker
+			n, err := eh.MarshalTo(buf)
+			if err != nil {
+				return fmt.Errorf("marshal rtp header: %w", err)
+			}
+			n += copy(buf[n:], ev)
+			s.write(ctx, buf[:n])
+			hdr.SequenceNumber++
+			hdr.Timestamp += FrameSamples
+			prevAudio = false
+			continue
+		}
 		n, err := hdr.MarshalTo(buf)
 		if err != nil {
 			return fmt.Errorf("marshal rtp header: %w", err)
@@ -261,12 +279,8 @@ func (s *Session) send(ctx context.Context) error {
 			buf[1] |= 0x80
 		}
 		prevAudio = isAudio
-		remote := *s.remote.Load()
-		if _, err := s.rtpConn.WriteToUDPAddrPort(buf[:n+len(payload)], remote); err != nil {
-			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
-				return nil
-			}
-			s.log.Debug("rtp send failed", "error", err)
+		if !s.write(ctx, buf[:n+len(payload)]) {
+			return nil
 		}
 		hdr.SequenceNumber++
 		hdr.Timestamp += FrameSamples
@@ -279,6 +293,17 @@ func (s *Session) send(ctx context.Context) error {
 			s.sendRTCPReport(hdr.Timestamp)
 		}
 	}
+}
+
+// write sends one RTP packet; false means the session is closing.
+func (s *Session) write(ctx context.Context, pkt []byte) bool {
+	if _, err := s.rtpConn.WriteToUDPAddrPort(pkt, *s.remote.Load()); err != nil {
+		if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+			return false
+		}
+		s.log.Debug("rtp send failed", "error", err)
+	}
+	return true
 }
 
 // SetRemote moves the stream to a new peer address (a re-INVITE).

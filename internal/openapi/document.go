@@ -207,7 +207,7 @@ func tags() []tag {
 		{"Agents", "Deprecated alias of Assistants; identical behaviour."},
 		{"Tool Templates", "Reusable tool definitions; attaching one copies its config into llm_config.tools."},
 		{"Phone Numbers", "Numbers registered with the platform (SIP forwarding) and what answers them."},
-		{"Calls", "Call records: status, transcript, summary and analysis."},
+		{"Calls", "Call records (status, transcript, summary and analysis), outbound calls and live call control."},
 		{"Usage", "Per-call usage logs and totals."},
 		{"SIP Trunks", "SIP trunks used for transfers and outbound dialing."},
 		{"Voices", "Locally hosted text-to-speech voices."},
@@ -217,6 +217,7 @@ func tags() []tag {
 		{"Campaigns", "Outbound calling campaigns and their leads (beta)."},
 		{"MCP Servers", "Remote MCP servers whose tools assistants may call."},
 		{"Workflows", "Graph-based conversation flows run on phone numbers."},
+		{"Webhooks", "The delivery log of webhook events (Parley extension)."},
 	}
 }
 
@@ -251,6 +252,7 @@ func schemas() map[string]*schema {
 		accountSchemas,
 		campaignSchemas,
 		workflowSchemas,
+		liveSchemas,
 	} {
 		add(all)
 	}

@@ -401,8 +401,8 @@ func TestOperationsMatchDocument(t *testing.T) {
 	}
 }
 
-// wantOperations is the route list the server serves (2 + 10 + 5 + 5 + 2 +
-// 1 + 4 + 1 + 5 + 5 + 4 + 8 + 5 + 5 = 62).
+// wantOperations is the route list the server serves (2 + 10 + 5 + 5 + 4 +
+// 1 + 4 + 1 + 5 + 5 + 4 + 8 + 6 + 5 + 2 = 67).
 func wantOperations() []Operation {
 	var out []Operation
 	add := func(path string, methods ...string) {
@@ -414,15 +414,17 @@ func wantOperations() []Operation {
 		add("/api/v1"+base, "GET", "POST")
 		add("/api/v1"+base+"/{id}", "GET", "PATCH", "DELETE")
 	}
-	add("/api/v1/health", "GET")     // 1
-	add("/api/openapi.json", "GET")  // 1
-	crud("/assistants")              // 5
-	crud("/agents")                  // 5
-	crud("/tool-templates")          // 5
-	crud("/numbers")                 // 5
-	add("/api/v1/calls", "GET")      // 1
-	add("/api/v1/calls/{id}", "GET") // 1
-	add("/api/v1/usage", "GET")      // 1
+	add("/api/v1/health", "GET")              // 1
+	add("/api/openapi.json", "GET")           // 1
+	crud("/assistants")                       // 5
+	crud("/agents")                           // 5
+	crud("/tool-templates")                   // 5
+	crud("/numbers")                          // 5
+	add("/api/v1/calls", "GET")               // 1
+	add("/api/v1/calls/outbound", "POST")     // 1
+	add("/api/v1/calls/{id}", "GET")          // 1
+	add("/api/v1/calls/{id}/control", "POST") // 1
+	add("/api/v1/usage", "GET")               // 1
 	add("/api/v1/sip-trunks", "GET", "POST")
 	add("/api/v1/sip-trunks/{id}", "GET", "DELETE") // 4
 	add("/api/v1/voices", "GET")                    // 1
@@ -434,8 +436,11 @@ func wantOperations() []Operation {
 	crud("/campaigns")
 	add("/api/v1/campaigns/{id}/leads", "GET", "POST")
 	add("/api/v1/campaigns/{id}/leads/{leadId}", "DELETE") // 8
-	crud("/mcp-servers")                                   // 5
-	crud("/workflows")                                     // 5
+	crud("/mcp-servers")
+	add("/api/v1/mcp-servers/{id}/test", "POST") // 6
+	crud("/workflows")                           // 5
+	add("/api/v1/webhook-deliveries", "GET")
+	add("/api/v1/webhook-events", "GET") // 2
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Path != out[j].Path {
 			return out[i].Path < out[j].Path
@@ -446,7 +451,7 @@ func wantOperations() []Operation {
 }
 
 func TestOperationCount(t *testing.T) {
-	const want = 62
+	const want = 67
 	ops := Operations()
 	if len(ops) != want {
 		t.Errorf("%d operations, want %d", len(ops), want)
@@ -511,6 +516,21 @@ func TestSchemaDetails(t *testing.T) {
 	}
 	if got := len(schema("WorkflowNode")["oneOf"].([]any)); got != 4 {
 		t.Errorf("WorkflowNode has %d node types, want 4", got)
+	}
+	if got := len(schema("CallControlCommand")["oneOf"].([]any)); got != 4 || schema("CallControlCommand")["discriminator"] == nil {
+		t.Errorf("CallControlCommand has %d discriminated variants, want 4", got)
+	}
+	if req, _ := schema("OutboundCallRequest")["required"].([]any); !slices.Equal(req, []any{"destination"}) {
+		t.Errorf("OutboundCallRequest.required = %v, want [destination]", req)
+	}
+	if prop(schema("OrganizationUpdate"), "webhook_secret")["writeOnly"] != true {
+		t.Error("OrganizationUpdate.webhook_secret is not writeOnly")
+	}
+	if _, ok := obj(t, schema("Organization")["properties"], "properties")["webhook_secret"]; ok {
+		t.Error("Organization exposes webhook_secret")
+	}
+	if vals, _ := prop(schema("WebhookEvent"), "status")["enum"].([]any); !slices.Equal(vals, []any{"pending", "delivered", "failed"}) {
+		t.Errorf("WebhookEvent.status = %v", vals)
 	}
 	retention := prop(schema("OrganizationUpdate"), "metadata_retention_days")
 	if vals, _ := deref(t, doc, retention)["enum"].([]any); len(vals) != 5 {

@@ -28,6 +28,7 @@ func paths() map[string]*pathItem {
 	campaignPaths(ps)
 	mcpServerPaths(ps)
 	workflowPaths(ps)
+	livePaths(ps)
 	return ps
 }
 

@@ -13,8 +13,9 @@ func organizationPaths(ps pathSet) {
 		post(op("createOrganization", tag, "Create a child organization").body("OrganizationCreate").
 			desc("Creates a child organization (reseller / whitelabel) and its first API key, which is shown only in this response.").
 			reply("201", "The created organization with its API key (no wrapper).", ref("OrganizationCreated"))),
-		patch(op("updateOrganization", tag, "Update retention settings").body("OrganizationUpdate").
-			desc("Sets how long call content and call metadata are kept. Content retention may not exceed metadata retention.").
+		patch(op("updateOrganization", tag, "Update retention and webhook settings").body("OrganizationUpdate").
+			desc("Sets how long call content and call metadata are kept (both together; content retention may not exceed metadata retention) "+
+				"and the organization webhook (`webhook_url`, write-only `webhook_secret`; Parley extension). Members not sent keep their values.").
 			reply("200", "The updated organization (no wrapper).", ref("Organization"))))
 	ps.add(apiBase+"/account", nil, get(op("getAccount", tag, "Get the account").deprecate().
 		desc("Deprecated: use GET /organizations.").

@@ -29,10 +29,12 @@ func accountSchemas(c map[string]*schema) {
 		"parent_org_id":           uuid().nullable().d("Parent (reseller) organization; null for a top-level one."),
 		"content_retention_days":  ref("ContentRetentionDays").nullable().d("Null: kept until deleted."),
 		"metadata_retention_days": ref("MetadataRetentionDays").nullable().d("Null: kept until deleted."),
+		"webhook_url":             uri().nullable().d("Organization webhook (Parley extension): receives the events of assistants without a webhook_url and assistant-request for numbers without an assistant."),
+		"webhook_secret_set":      boolean().d("Whether a webhook signing secret is stored; the secret itself is never returned."),
 		"created_at":              timestamp(),
 		"children":                array(ref("OrganizationChild")).d("Child organizations; only with include_children=true."),
 	}), "id", "name", "minutes_balance", "monthly_usage_minutes", "active_numbers", "active_agents", "active_calls",
-		"has_local_models_access", "parent_org_id", "content_retention_days", "metadata_retention_days", "created_at").
+		"has_local_models_access", "parent_org_id", "content_retention_days", "metadata_retention_days", "webhook_url", "webhook_secret_set", "created_at").
 		d("The caller's organization with live counters.")
 	c["OrganizationCreate"] = object(props{
 		"name":          str().length(1, -1),
@@ -48,7 +50,9 @@ func accountSchemas(c map[string]*schema) {
 	c["OrganizationUpdate"] = object(props{
 		"content_retention_days":  ref("ContentRetentionDays"),
 		"metadata_retention_days": ref("MetadataRetentionDays"),
-	}, "content_retention_days", "metadata_retention_days").d("Retention settings; content retention may not exceed metadata retention.")
+		"webhook_url":             uri().nullable().d("Organization webhook URL (Parley extension); https and a public address. Null removes it."),
+		"webhook_secret":          str().length(1, 1024).nullable().writeOnly().d("Secret that signs the organization webhook's deliveries; never returned. Null removes it."),
+	}).d("Send the two retention periods together (content retention may not exceed metadata retention), the webhook members, or both. Members not sent keep their values.")
 	c["Account"] = object(merge(stats(), props{
 		"email":        email().nullable(),
 		"company_name": str().nullable(),

@@ -23,7 +23,7 @@ func assistantFields() props {
 		"gdpr_mode":               boolean().def(false),
 		"webhook_url":             uri().nullable().d("Receives the webhook events below."),
 		"webhook_secret":          str().nullable().d("HMAC secret used to sign webhook deliveries."),
-		"webhook_events":          array(ref("WebhookEvent")).uniqueItems().nullable(),
+		"webhook_events":          array(ref("WebhookEventType")).uniqueItems().nullable(),
 		"analysis_plan":           ref("AnalysisPlan").nullable(),
 		"stt_config":              ref("STTConfig").nullable().d("Null (or omitted) for realtime (speech-to-speech) assistants."),
 		"llm_config":              ref("LLMConfig"),
@@ -45,7 +45,7 @@ func stamped() props {
 }
 
 func assistantSchemas(c map[string]*schema) {
-	c["WebhookEvent"] = enum("assistant-request", "tool-calls", "status-update", "end-of-call-report")
+	c["WebhookEventType"] = enum("assistant-request", "tool-calls", "status-update", "end-of-call-report")
 	c["RecordingConsent"] = object(props{
 		"enabled": boolean(),
 		"message": str().length(1, -1).d("Announcement played before the call; the caller confirms with a key press."),

@@ -56,12 +56,14 @@ func errorResponses() map[string]*response {
 		tooMany.Headers[name] = &header{Ref: headerRef + name}
 	}
 	return map[string]*response{
-		"BadRequest":      e("The request is malformed or fails validation (`details` lists every problem)."),
-		"Unauthorized":    e("The API key is missing, unknown, expired or revoked."),
-		"NotFound":        e("No such resource in the caller's organization."),
-		"Conflict":        e("The resource's state forbids the operation (duplicate, in use or final)."),
-		"PayloadTooLarge": e("The request body is over the server's size limit."),
-		"TooManyRequests": tooMany,
+		"BadRequest":         e("The request is malformed or fails validation (`details` lists every problem)."),
+		"Unauthorized":       e("The API key is missing, unknown, expired or revoked."),
+		"NotFound":           e("No such resource in the caller's organization."),
+		"Conflict":           e("The resource's state forbids the operation (duplicate, in use or final)."),
+		"PayloadTooLarge":    e("The request body is over the server's size limit."),
+		"PaymentRequired":    e("Not enough credits for the operation (`insufficient_credits`)."),
+		"ServiceUnavailable": e("The service needed is not available on this server; the message says which."),
+		"TooManyRequests":    tooMany,
 	}
 }
 

@@ -8,9 +8,11 @@
 package pipeline
 
 import (
+	"context"
 	"log/slog"
 	"time"
 
+	"github.com/parley-voice/parley/internal/call"
 	"github.com/parley-voice/parley/internal/llm"
 	"github.com/parley-voice/parley/internal/stt"
 	"github.com/parley-voice/parley/internal/tts"
@@ -67,6 +69,50 @@ type Config struct {
 	MaxDuration time.Duration
 	// Apology is spoken when a provider fails mid-call, before hanging up.
 	Apology string
+	// Tools are the function tools the model may call besides the
+	// built-ins; Deps.Tools runs them.
+	Tools []Tool
+	// Transfers are the transfer_call tool's destinations (none: no tool).
+	Transfers []TransferDestination
+	// DTMFDigitTimeout ends a keypad entry this long after the last key
+	// (default 2 s); # ends it at once.
+	DTMFDigitTimeout time.Duration
+}
+
+// Tool is a function tool the model may call.
+type Tool struct {
+	Spec llm.ToolSpec
+	// Message is spoken while the tool runs (sync) or instead of waiting
+	// for its result (async), so the caller never hears dead air.
+	Message string
+	// Async tools are started and not waited for.
+	Async bool
+}
+
+// TransferDestination is one place transfer_call can send the caller.
+type TransferDestination struct {
+	Number      string // E.164 or SIP URI
+	Description string // tells the model when to pick it
+	Message     string // spoken before the transfer
+}
+
+// ToolRunner runs tool calls. Run must honour ctx and return the text the
+// model reads (JSON or plain; failures as {"error": "..."}).
+type ToolRunner interface {
+	Run(ctx context.Context, call llm.ToolCall) string
+}
+
+// Keypad sends DTMF digits to the far end (IVR navigation).
+type Keypad interface {
+	SendDTMF(ctx context.Context, digits string) error
+}
+
+// Ending is how a conversation ended, when it ended the call itself.
+type Ending struct {
+	Reason call.EndReason
+	// TransferTo is set when Reason is call.EndTransferred: the caller is
+	// to be handed to this destination now.
+	TransferTo string
 }
 
 // Providers are the three engines a pipeline call uses.
@@ -78,7 +124,7 @@ type Providers struct {
 
 // Message is one settled transcript entry.
 type Message struct {
-	Role        llm.Role // user or assistant
+	Role        llm.Role // user, assistant, or system (injected context)
 	Content     string
 	Interrupted bool // assistant: cut short by the caller; Content is what was heard
 	At          time.Time
@@ -114,5 +160,9 @@ type Recorder interface {
 type Deps struct {
 	Providers Providers
 	Recorder  Recorder
-	Logger    *slog.Logger
+	// Tools runs Config.Tools; nil answers every call with an error.
+	Tools ToolRunner
+	// Keypad, when set, offers the model the send_dtmf tool.
+	Keypad Keypad
+	Logger *slog.Logger
 }

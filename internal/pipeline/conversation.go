@@ -33,6 +33,8 @@ const (
 	evReplyText
 	evAudioDone
 	evReplyFailed
+	evCommand
+	evDTMF
 )
 
 type event struct {
@@ -43,6 +45,9 @@ type event struct {
 	stt    stt.Event
 	err    error
 	result replyResult
+	cmd    call.Command
+	ack    chan error
+	digit  rune
 }
 
 // replyKind says what a reply is for.
@@ -52,6 +57,7 @@ const (
 	kindAnswer  replyKind = iota // a model reply to the caller
 	kindFirst                    // first_message
 	kindClosing                  // end_call_message or the apology: not interruptible
+	kindSay                      // verbatim text from call control
 )
 
 type reply struct {
@@ -101,6 +107,12 @@ type Conversation struct {
 	falseT    *time.Timer
 	closing   bool
 	failErr   error // the provider failure being apologised for
+	// transferTo is where an ending transfer goes.
+	transferTo string
+	// trigger asks for a reply once the current one has played.
+	trigger bool
+	keys    strings.Builder // keypad digits not yet committed
+	keysT   *time.Timer
 }
 
 type sttHolder struct{ s stt.Stream }
@@ -162,9 +174,18 @@ func (c *Conversation) post(ctx context.Context, ev event) {
 	}
 }
 
-// Run holds the conversation until the call ends. It returns the reason
-// when the conversation itself ended the call, and "" when ctx ended it.
-func (c *Conversation) Run(ctx context.Context) (call.EndReason, error) {
+// Run holds the conversation until the call ends. It returns how the
+// conversation ended the call, with an empty Reason when ctx ended it.
+func (c *Conversation) Run(ctx context.Context) (Ending, error) {
+	reason, err := c.run(ctx)
+	e := Ending{Reason: reason}
+	if reason == call.EndTransferred {
+		e.TransferTo = c.transferTo
+	}
+	return e, err
+}
+
+func (c *Conversation) run(ctx context.Context) (call.EndReason, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer func() {
 		cancel()
@@ -175,13 +196,13 @@ func (c *Conversation) Run(ctx context.Context) (call.EndReason, error) {
 			h.s.Close()
 		}
 		c.wg.Wait()
-		for _, t := range []*time.Timer{c.endpoint, c.minDurT, c.falseT} {
+		for _, t := range []*time.Timer{c.endpoint, c.minDurT, c.falseT, c.keysT} {
 			if t != nil {
 				t.Stop()
 			}
 		}
 	}()
-	c.endpoint, c.minDurT, c.falseT = stopped(), stopped(), stopped()
+	c.endpoint, c.minDurT, c.falseT, c.keysT = stopped(), stopped(), stopped(), stopped()
 
 	var maxDur <-chan time.Time
 	if c.cfg.MaxDuration > 0 {
@@ -212,6 +233,8 @@ func (c *Conversation) Run(ctx context.Context) (call.EndReason, error) {
 			c.checkInterruption(ctx)
 		case <-c.falseT.C:
 			c.resumeAfterFalseInterruption()
+		case <-c.keysT.C:
+			c.commitKeys(ctx)
 		case <-c.play.signal:
 			if reason, done := c.onPlayout(ctx); done {
 				return reason, c.failErr
@@ -265,6 +288,16 @@ func (c *Conversation) handle(ctx context.Context, ev event) (call.EndReason, er
 	case evSTTFailed:
 		c.log.Warn("stt failed", "error", ev.err)
 		return c.fail(ctx, call.EndSTTError, ev.err)
+	case evCommand:
+		reason, err := c.command(ctx, ev.cmd)
+		ev.ack <- err
+		if reason != "" {
+			return reason, nil, true
+		}
+		return "", nil, false
+	case evDTMF:
+		c.onKey(ctx, ev.digit)
+		return "", nil, false
 	}
 	r := c.cur
 	if r == nil || ev.reply != r.id {
@@ -286,6 +319,9 @@ func (c *Conversation) handle(ctx context.Context, ev event) (call.EndReason, er
 		r.result, r.text = &res, res.text
 		if res.endCall && r.endAfter == "" {
 			r.endAfter = call.EndAssistantHangup
+		}
+		if res.transfer != "" && r.endAfter == "" {
+			r.endAfter, c.transferTo = call.EndTransferred, res.transfer
 		}
 	case evAudioDone:
 		r.audio = true
@@ -512,12 +548,16 @@ func (c *Conversation) onPlayout(ctx context.Context) (call.EndReason, bool) {
 	c.falseT.Stop()
 	c.settle(r, r.text, false)
 	if r.endAfter == "" {
+		if c.trigger {
+			c.trigger = false
+			c.startReply(ctx, kindAnswer, "", time.Now())
+			return "", false
+		}
 		c.scheduleEndpoint(ctx)
 		return "", false
 	}
 	if r.kind != kindClosing && r.endAfter == call.EndAssistantHangup && c.cfg.EndCallMessage != "" {
-		c.startReply(ctx, kindClosing, c.cfg.EndCallMessage, time.Time{})
-		c.cur.endAfter = call.EndAssistantHangup
+		c.closeWith(ctx, c.cfg.EndCallMessage, call.EndAssistantHangup)
 		return "", false
 	}
 	return r.endAfter, true

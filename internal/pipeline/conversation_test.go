@@ -37,6 +37,7 @@ type rig struct {
 	out []tick
 	oa  *openaifake.Server
 	el  *elevenlabsfake.Server
+	end Ending
 }
 
 type tick struct {
@@ -128,10 +129,11 @@ func (r *rig) run(ctx context.Context, limit time.Duration) (call.EndReason, err
 			}
 		}
 	}()
-	reason, err := r.conv.Run(ctx)
+	end, err := r.conv.Run(ctx)
 	close(done)
 	wg.Wait()
-	return reason, err
+	r.end = end
+	return end.Reason, err
 }
 
 // audioUntil is the time of the last tick with audio at or before t, and

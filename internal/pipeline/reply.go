@@ -2,10 +2,12 @@ package pipeline
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/parley-voice/parley/internal/llm"
@@ -29,8 +31,15 @@ type replyError struct {
 func (e *replyError) Error() string { return fmt.Sprintf("%s: %v", e.stage, e.err) }
 func (e *replyError) Unwrap() error { return e.err }
 
-// endCallTool is the built-in tool that lets the model hang up.
-const endCallTool = "end_call"
+// The built-in tools.
+const (
+	endCallTool  = "end_call"      // hang up
+	transferTool = "transfer_call" // hand the caller to Config.Transfers
+	dtmfTool     = "send_dtmf"     // press keys (IVR navigation)
+)
+
+// toolTimeout bounds a synchronous tool call (spec §9.5: 10 s).
+const toolTimeout = 10 * time.Second
 
 // maxToolRounds bounds model round trips within one reply.
 const maxToolRounds = 3
@@ -44,9 +53,10 @@ type replyJob struct {
 
 // replyResult is reported when the model part of a reply is done.
 type replyResult struct {
-	text    string        // everything the reply says
-	extra   []llm.Message // tool round trips to keep in the history
-	endCall bool
+	text     string        // everything the reply says
+	extra    []llm.Message // tool round trips to keep in the history
+	endCall  bool
+	transfer string // transfer_call's destination
 }
 
 // runReply produces one reply: model text (or fixed text) → sentences →
@@ -103,6 +113,9 @@ func (c *Conversation) generate(ctx context.Context, job replyJob, ts tts.Stream
 		}
 		var calls []llm.ToolCall
 		var text strings.Builder
+		// Text from an earlier round (or a tool message) and this round's
+		// are separate sentences.
+		sep := all.Len() > 0
 		for {
 			d, err := stream.Recv()
 			if errors.Is(err, io.EOF) {
@@ -117,6 +130,10 @@ func (c *Conversation) generate(ctx context.Context, job replyJob, ts tts.Stream
 					c.post(ctx, event{kind: evFirstToken, reply: job.id, at: time.Now(), since: started})
 				}
 				text.WriteString(d.Text)
+				if sep {
+					all.WriteByte(' ')
+					sep = false
+				}
 				all.WriteString(d.Text)
 				for _, piece := range sp.push(d.Text) {
 					if err := c.speak(ctx, job.id, ts, piece); err != nil {
@@ -135,27 +152,144 @@ func (c *Conversation) generate(ctx context.Context, job replyJob, ts tts.Stream
 		}
 		var other []llm.ToolCall
 		for _, tc := range calls {
-			if tc.Name == endCallTool && c.cfg.EndCallTool {
+			switch {
+			case tc.Name == endCallTool && c.cfg.EndCallTool:
 				res.endCall = true
-			} else {
+			case tc.Name == transferTool && len(c.cfg.Transfers) > 0 && res.transfer == "":
+				if d, ok := c.transferDestination(tc.Arguments); ok {
+					res.transfer = d.Number
+					if d.Message != "" {
+						all.WriteString(" " + d.Message)
+						if err := c.speak(ctx, job.id, ts, d.Message); err != nil {
+							return res, err
+						}
+					}
+					continue
+				}
+				other = append(other, tc)
+			default:
 				other = append(other, tc)
 			}
 		}
 		res.text = strings.TrimSpace(all.String())
-		if len(other) == 0 || res.endCall || round+1 >= maxToolRounds {
+		if len(other) == 0 || res.endCall || res.transfer != "" || round+1 >= maxToolRounds {
 			return res, nil
 		}
-		// Tools are wired in by the tool runner; until then the model
-		// hears that the tool is not available and answers without it.
 		call := llm.Message{Role: llm.Assistant, Content: text.String(), ToolCalls: other}
 		msgs = append(msgs[:len(msgs):len(msgs)], call)
 		res.extra = append(res.extra, call)
-		for _, tc := range other {
-			m := llm.Message{Role: llm.Tool, ToolCallID: tc.ID, Content: `{"error":"tool ` + tc.Name + ` is not available"}`}
-			msgs = append(msgs, m)
-			res.extra = append(res.extra, m)
+		results, waited, err := c.runTools(ctx, job.id, ts, other, &all)
+		if err != nil {
+			return res, err
+		}
+		msgs = append(msgs, results...)
+		res.extra = append(res.extra, results...)
+		res.text = strings.TrimSpace(all.String())
+		if !waited {
+			// Only asynchronous tools, whose messages were spoken: the
+			// reply is complete without another model round.
+			return res, nil
 		}
 	}
+}
+
+// runTools runs one round of tool calls: each tool's message is spoken
+// first (no dead air), asynchronous tools are started and not waited for,
+// synchronous ones run concurrently up to toolTimeout. waited reports
+// whether the model needs another round (a sync tool, or an async one with
+// nothing spoken).
+func (c *Conversation) runTools(ctx context.Context, reply int, ts tts.Stream, calls []llm.ToolCall, all *strings.Builder) ([]llm.Message, bool, error) {
+	out := make([]llm.Message, len(calls))
+	var wg sync.WaitGroup
+	waited := false
+	for i, tc := range calls {
+		tool := c.tool(tc.Name)
+		if tool != nil && tool.Message != "" {
+			all.WriteString(" " + tool.Message)
+			if err := c.speak(ctx, reply, ts, tool.Message); err != nil {
+				return nil, false, err
+			}
+		}
+		out[i] = llm.Message{Role: llm.Tool, ToolCallID: tc.ID}
+		switch {
+		case tc.Name == dtmfTool && c.deps.Keypad != nil:
+			waited = true
+			out[i].Content = c.pressKeys(ctx, tc.Arguments)
+		case tool == nil || c.deps.Tools == nil:
+			waited = true
+			out[i].Content = `{"error":"tool ` + tc.Name + ` is not available"}`
+		case tool.Async:
+			// Started in the background: a barge-in must not cancel it.
+			actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), toolTimeout)
+			c.wg.Add(1)
+			go func() {
+				defer c.wg.Done()
+				defer cancel()
+				c.deps.Tools.Run(actx, tc)
+			}()
+			out[i].Content = `{"status":"started","note":"the tool runs in the background; no result will follow"}`
+			if tool.Message == "" {
+				waited = true
+			}
+		default:
+			waited = true
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				tctx, cancel := context.WithTimeout(ctx, toolTimeout)
+				defer cancel()
+				out[i].Content = c.deps.Tools.Run(tctx, tc)
+			}()
+		}
+	}
+	wg.Wait()
+	if ctx.Err() != nil {
+		return nil, false, ctx.Err()
+	}
+	return out, waited, nil
+}
+
+func (c *Conversation) tool(name string) *Tool {
+	for i := range c.cfg.Tools {
+		if c.cfg.Tools[i].Spec.Name == name {
+			return &c.cfg.Tools[i]
+		}
+	}
+	return nil
+}
+
+// transferDestination reads transfer_call's {"destination": …} argument.
+func (c *Conversation) transferDestination(args string) (TransferDestination, bool) {
+	var a struct {
+		Destination string `json:"destination"`
+	}
+	if json.Unmarshal([]byte(args), &a) != nil {
+		return TransferDestination{}, false
+	}
+	for _, d := range c.cfg.Transfers {
+		if d.Number == a.Destination {
+			return d, true
+		}
+	}
+	return TransferDestination{}, false
+}
+
+// pressKeys runs send_dtmf.
+func (c *Conversation) pressKeys(ctx context.Context, args string) string {
+	var a struct {
+		Digits string `json:"digits"`
+	}
+	if json.Unmarshal([]byte(args), &a) != nil || a.Digits == "" {
+		return `{"error":"send_dtmf needs {\"digits\": \"123#\"}"}`
+	}
+	kctx, cancel := context.WithTimeout(ctx, toolTimeout)
+	defer cancel()
+	if err := c.deps.Keypad.SendDTMF(kctx, a.Digits); err != nil {
+		b, _ := json.Marshal(map[string]string{"error": err.Error()})
+		return string(b)
+	}
+	b, _ := json.Marshal(map[string]string{"sent": a.Digits})
+	return string(b)
 }
 
 // speak sends one piece of text to TTS, after pronunciation rules.
@@ -196,15 +330,38 @@ func (c *Conversation) receiveAudio(ctx context.Context, reply int, ts tts.Strea
 }
 
 func (c *Conversation) tools() []llm.ToolSpec {
-	tools := c.cfg.LLM.Tools
-	if !c.cfg.EndCallTool {
-		return tools
+	out := make([]llm.ToolSpec, 0, len(c.cfg.Tools)+3)
+	for _, t := range c.cfg.Tools {
+		out = append(out, t.Spec)
 	}
-	out := make([]llm.ToolSpec, 0, len(tools)+1)
-	out = append(out, tools...)
-	return append(out, llm.ToolSpec{
-		Name:        endCallTool,
-		Description: "End the phone call. Use it when the conversation is over or the caller asks to hang up; say goodbye first.",
-		Parameters:  []byte(`{"type":"object","properties":{}}`),
-	})
+	if c.cfg.EndCallTool {
+		out = append(out, llm.ToolSpec{
+			Name:        endCallTool,
+			Description: "End the phone call. Use it when the conversation is over or the caller asks to hang up; say goodbye first.",
+			Parameters:  []byte(`{"type":"object","properties":{}}`),
+		})
+	}
+	if len(c.cfg.Transfers) > 0 {
+		var desc strings.Builder
+		desc.WriteString("Transfer the caller to a person or team. Destinations:")
+		numbers := make([]string, len(c.cfg.Transfers))
+		for i, d := range c.cfg.Transfers {
+			numbers[i] = d.Number
+			fmt.Fprintf(&desc, " %s: %s.", d.Number, d.Description)
+		}
+		params, _ := json.Marshal(map[string]any{
+			"type":       "object",
+			"properties": map[string]any{"destination": map[string]any{"type": "string", "enum": numbers}},
+			"required":   []string{"destination"},
+		})
+		out = append(out, llm.ToolSpec{Name: transferTool, Description: desc.String(), Parameters: params})
+	}
+	if c.deps.Keypad != nil {
+		out = append(out, llm.ToolSpec{
+			Name:        dtmfTool,
+			Description: "Press keys on the phone keypad, e.g. to navigate an automated menu (IVR).",
+			Parameters:  []byte(`{"type":"object","properties":{"digits":{"type":"string","description":"keys to press: 0-9, * and #"}},"required":["digits"]}`),
+		})
+	}
+	return out
 }

@@ -14,11 +14,31 @@ import (
 // The live-call engine moves a call through its life with these writes.
 // Each is scoped by organization like every other query.
 
-// StartCall marks an answered call in progress.
-func (db *DB) StartCall(ctx context.Context, orgID, id string, at time.Time) error {
-	res, err := db.write.ExecContext(ctx, db.q(`UPDATE calls SET status = ?, started_at = ?, updated_at = ? WHERE id = ? AND org_id = ?`),
-		call.StatusInProgress.String(), ms(at), ms(db.now()), id, orgID)
-	return oneRow(res, err, "start call", id)
+// StartCall marks an answered call in progress and queues evs with it.
+func (db *DB) StartCall(ctx context.Context, orgID, id string, at time.Time, evs ...OutboxEvent) error {
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, db.q(`UPDATE calls SET status = ?, started_at = ?, updated_at = ? WHERE id = ? AND org_id = ?`),
+			call.StatusInProgress.String(), ms(at), ms(db.now()), id, orgID)
+		if err := oneRow(res, err, "start call", id); err != nil {
+			return err
+		}
+		return db.insertEvents(ctx, tx, evs)
+	})
+}
+
+// SetCallStatus moves a call to a non-final status (ringing, say) and
+// queues evs with the change.
+func (db *DB) SetCallStatus(ctx context.Context, orgID, id string, st call.Status, evs ...OutboxEvent) error {
+	if st.Final() {
+		return fmt.Errorf("set call status %s: %s is final; use EndCall", id, st)
+	}
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, db.q(`UPDATE calls SET status = ?, updated_at = ? WHERE id = ? AND org_id = ?`), st.String(), ms(db.now()), id, orgID)
+		if err := oneRow(res, err, "set call status", id); err != nil {
+			return err
+		}
+		return db.insertEvents(ctx, tx, evs)
+	})
 }
 
 // SaveTranscript stores the transcript and turn figures so far; the engine
@@ -42,9 +62,11 @@ type CallEnd struct {
 	Metrics  json.RawMessage
 	// Usage is written in the same transaction (answered calls are billed).
 	Usage *UsageLog
+	// Events are queued in the same transaction (status-update, end-of-call-report).
+	Events []OutboxEvent
 }
 
-// EndCall writes a call's final state and its usage log atomically.
+// EndCall writes a call's final state, its usage log and its webhook events atomically.
 func (db *DB) EndCall(ctx context.Context, e CallEnd) error {
 	if !e.Status.Final() {
 		return fmt.Errorf("end call %s: status %s is not final", e.ID, e.Status)
@@ -69,9 +91,11 @@ func (db *DB) EndCall(ctx context.Context, e CallEnd) error {
 			if e.Usage.CreatedAt.IsZero() {
 				e.Usage.CreatedAt = e.EndedAt
 			}
-			return db.insertUsage(ctx, tx, e.Usage)
+			if err := db.insertUsage(ctx, tx, e.Usage); err != nil {
+				return err
+			}
 		}
-		return nil
+		return db.insertEvents(ctx, tx, e.Events)
 	})
 }
 

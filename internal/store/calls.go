@@ -99,7 +99,8 @@ func dirOrNil(d call.Direction) any {
 }
 
 // CreateCall inserts a call record.
-func (db *DB) CreateCall(ctx context.Context, c *Call) error {
+// Events (status-update webhooks, say) are queued in the same transaction.
+func (db *DB) CreateCall(ctx context.Context, c *Call, evs ...OutboxEvent) error {
 	now := db.now().UTC().Truncate(time.Millisecond)
 	if c.ID == "" {
 		c.ID = NewID()
@@ -108,7 +109,16 @@ func (db *DB) CreateCall(ctx context.Context, c *Call) error {
 		c.CreatedAt = now
 	}
 	c.UpdatedAt = now
-	_, err := db.write.ExecContext(ctx, db.q(`INSERT INTO calls (`+callColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		if err := db.insertCall(ctx, tx, c, now); err != nil {
+			return err
+		}
+		return db.insertEvents(ctx, tx, evs)
+	})
+}
+
+func (db *DB) insertCall(ctx context.Context, q querier, c *Call, now time.Time) error {
+	_, err := q.ExecContext(ctx, db.q(`INSERT INTO calls (`+callColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		c.ID, c.OrgID, dirOrNil(c.Direction), c.Status.String(), nullStr(c.CallerPhone), nullStr(c.AssistantPhone), nullStr(c.EndReason), nullStr(c.Error),
 		msPtr(c.StartedAt), msPtr(c.EndedAt), nullInt(c.DurationSeconds), nullStr(c.Summary), rawOrNil(c.AnalysisResult), rawOrNil(c.Messages),
 		nullStr(c.RoomName), nullStr(c.RecordingURL), nullStr(c.AgentID), nullStr(c.NumberID), nullStr(c.AgentName), nullStr(c.BusinessName), nullStr(c.PhoneNumber),

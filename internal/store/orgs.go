@@ -19,7 +19,12 @@ type Org struct {
 	ContentRetentionDays  *int
 	MetadataRetentionDays *int
 	HasLocalModelsAccess  bool
-	CreatedAt, UpdatedAt  time.Time
+	// WebhookURL receives the organization's webhooks (spec §9.1: events of
+	// assistants without a webhook_url, and assistant-request for numbers
+	// without an assistant). WebhookSecret is sealed.
+	WebhookURL           *string
+	WebhookSecret        *string
+	CreatedAt, UpdatedAt time.Time
 }
 
 // OrgStats are an organization's live counters.
@@ -149,17 +154,18 @@ func (db *DB) RevokeAPIKey(ctx context.Context, id string) error {
 	return nil
 }
 
-const orgColumns = `id, name, parent_id, minutes_balance, content_retention_days, metadata_retention_days, has_local_models_access, created_at, updated_at`
+const orgColumns = `id, name, parent_id, minutes_balance, content_retention_days, metadata_retention_days, has_local_models_access, webhook_url, webhook_secret, created_at, updated_at`
 
 func scanOrg(row interface{ Scan(...any) error }) (*Org, error) {
 	var o Org
-	var parent sql.NullString
+	var parent, hookURL, hookSecret sql.NullString
 	var content, metadata sql.NullInt64
 	var created, updated int64
-	if err := row.Scan(&o.ID, &o.Name, &parent, &o.MinutesBalance, &content, &metadata, &o.HasLocalModelsAccess, &created, &updated); err != nil {
+	if err := row.Scan(&o.ID, &o.Name, &parent, &o.MinutesBalance, &content, &metadata, &o.HasLocalModelsAccess, &hookURL, &hookSecret, &created, &updated); err != nil {
 		return nil, err
 	}
 	o.ParentID, o.ContentRetentionDays, o.MetadataRetentionDays = strPtr(parent), intPtr(content), intPtr(metadata)
+	o.WebhookURL, o.WebhookSecret = strPtr(hookURL), strPtr(hookSecret)
 	o.CreatedAt, o.UpdatedAt = fromMS(created), fromMS(updated)
 	return &o, nil
 }
@@ -208,6 +214,18 @@ func (db *DB) SetMinutesBalance(ctx context.Context, orgID string, minutes float
 	res, err := db.write.ExecContext(ctx, db.q(`UPDATE organizations SET minutes_balance = ?, updated_at = ? WHERE id = ?`), minutes, ms(db.now()), orgID)
 	if err != nil {
 		return fmt.Errorf("set minutes balance: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fault.NotFoundf("organization %s not found", orgID)
+	}
+	return nil
+}
+
+// SetWebhook sets (nil clears) the organization's webhook URL and sealed secret.
+func (db *DB) SetWebhook(ctx context.Context, orgID string, url, sealedSecret *string) error {
+	res, err := db.write.ExecContext(ctx, db.q(`UPDATE organizations SET webhook_url = ?, webhook_secret = ?, updated_at = ? WHERE id = ?`), nullStr(url), nullStr(sealedSecret), ms(db.now()), orgID)
+	if err != nil {
+		return fmt.Errorf("set webhook: %w", err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
 		return fault.NotFoundf("organization %s not found", orgID)

@@ -39,6 +39,11 @@ type Driver interface {
 	IsUniqueViolation(err error) bool
 	// Migrations holds NNNN_name.sql files, applied in order, each in its own transaction.
 	Migrations() fs.FS
+	// SkipLocked is appended to a SELECT that claims rows inside a write
+	// transaction, so concurrent claimers take disjoint rows without waiting:
+	// "FOR UPDATE SKIP LOCKED" on PostgreSQL; "" on SQLite, whose single
+	// writer already runs claims one at a time.
+	SkipLocked() string
 }
 
 // DB is the store. Create it with Open; it is safe for concurrent use.

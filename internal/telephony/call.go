@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/parley-voice/parley/internal/media"
@@ -24,19 +25,24 @@ type Inbound struct {
 	Transport  string // udp or tcp
 }
 
-// Call is an answered call.
+// Call is an answered call, inbound or outbound.
 type Call struct {
 	In    Inbound
 	Media *media.Session
-	// AnsweredAt is when the 200 OK was first sent.
+	// AnsweredAt is when the 200 OK was first sent (inbound) or received (outbound).
 	AnsweredAt time.Time
+	// Outbound is true for calls Parley placed (Dial).
+	Outbound bool
 
 	srv      *Server
 	key      string
-	inv      *sip.Request
-	res      *sip.Response
+	inv      *sip.Request  // inbound: the peer's INVITE
+	res      *sip.Response // inbound: our 200 OK
+	uac      *sipgo.DialogClientSession
 	localTag string
 	cseq     atomic.Uint32
+	// notify carries the status codes of REFER progress (NOTIFY sipfrag).
+	notify chan int
 
 	acked   chan struct{}
 	ackOnce sync.Once
@@ -139,12 +145,32 @@ func (c *Call) ack() { c.ackOnce.Do(func() { close(c.acked) }) }
 
 // bye ends the dialog from our side (RFC 3261 §15.1.1).
 func (c *Call) bye(ctx context.Context) error {
+	res, err := c.do(ctx, c.request(sip.BYE))
+	if err != nil {
+		return fmt.Errorf("send bye: %w", err)
+	}
+	if res.StatusCode >= 300 && res.StatusCode != 481 {
+		return fmt.Errorf("bye answered %d %s", res.StatusCode, res.Reason)
+	}
+	return nil
+}
+
+// request starts an in-dialog request; do sends it.
+func (c *Call) request(method sip.RequestMethod) *sip.Request {
+	if c.uac != nil {
+		// The dialog session fills From, To, Call-ID, CSeq and Route.
+		target := c.uac.InviteResponse.Contact()
+		if target == nil {
+			return sip.NewRequest(method, c.uac.InviteRequest.Recipient)
+		}
+		return sip.NewRequest(method, target.Address)
+	}
 	remote := c.inv.Contact().Address
-	req := sip.NewRequest(sip.BYE, remote)
+	req := sip.NewRequest(method, remote)
 	from := c.res.To().AsFrom()
 	to := c.inv.From().AsTo()
 	cid := sip.CallIDHeader(c.inv.CallID().Value())
-	cseq := sip.CSeqHeader{SeqNo: c.cseq.Add(1), MethodName: sip.BYE}
+	cseq := sip.CSeqHeader{SeqNo: c.cseq.Add(1), MethodName: method}
 	maxFwd := sip.MaxForwardsHeader(70)
 	req.AppendHeader(&from)
 	req.AppendHeader(&to)
@@ -162,14 +188,14 @@ func (c *Call) bye(ctx context.Context) error {
 	} else if src := c.inv.Source(); src != "" && !routable(remote) {
 		req.SetDestination(src)
 	}
-	res, err := c.srv.client.Do(ctx, req)
-	if err != nil {
-		return fmt.Errorf("send bye: %w", err)
+	return req
+}
+
+func (c *Call) do(ctx context.Context, req *sip.Request) (*sip.Response, error) {
+	if c.uac != nil {
+		return c.uac.Do(ctx, req)
 	}
-	if res.StatusCode >= 300 && res.StatusCode != 481 {
-		return fmt.Errorf("bye answered %d %s", res.StatusCode, res.Reason)
-	}
-	return nil
+	return c.srv.client.Do(ctx, req)
 }
 
 // routable reports whether a Contact host can be dialled directly.

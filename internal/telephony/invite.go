@@ -95,6 +95,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		In: in, Media: sess, srv: s, key: dialogKey(in.SIPCallID, localTag),
 		inv: req, res: res, localTag: localTag,
 		acked: make(chan struct{}), ended: make(chan struct{}), cancel: cancel,
+		notify: make(chan int, 8),
 	}
 	c.cseq.Store(rand.Uint32N(1 << 16))
 

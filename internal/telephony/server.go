@@ -109,6 +109,7 @@ type Server struct {
 
 	callsCtx    context.Context
 	cancelCalls context.CancelCauseFunc
+	serving     chan struct{} // closed once Serve has set callsCtx
 }
 
 // New builds a server; Listen binds it and Serve runs it.
@@ -128,7 +129,7 @@ func New(cfg Config, router Router) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Server{cfg: cfg, log: cfg.Logger, router: router, calls: map[string]*Call{}, parser: sip.NewParser()}, nil
+	return &Server{cfg: cfg, log: cfg.Logger, router: router, calls: map[string]*Call{}, parser: sip.NewParser(), serving: make(chan struct{})}, nil
 }
 
 // Listen binds the UDP and TCP sockets (port 0 picks a free port, the same
@@ -232,6 +233,8 @@ func (s *Server) buildStack() error {
 	srv.OnBye(s.safe(s.onBye))
 	srv.OnCancel(s.safe(s.onStrayCancel))
 	srv.OnOptions(s.safe(s.onOptions))
+	srv.OnInfo(s.safe(s.onInfo))
+	srv.OnNotify(s.safe(s.onNotify))
 	srv.OnNoRoute(s.safe(s.onUnsupported))
 	return nil
 }
@@ -251,6 +254,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	// Calls outlive ctx by the drain period, so they hang off a context of
 	// their own that keeps ctx's values but not its cancellation.
 	s.callsCtx, s.cancelCalls = context.WithCancelCause(context.WithoutCancel(ctx))
+	close(s.serving)
 	errc := make(chan error, 2)
 	go func() { errc <- s.srv.ServeUDP(s.udp) }()
 	go func() { errc <- s.srv.ServeTCP(s.tcp) }()
@@ -328,7 +332,7 @@ func (s *Server) onStrayCancel(req *sip.Request, tx sip.ServerTransaction) {
 	s.respond(tx, sip.NewResponseFromRequest(req, 481, "Call/Transaction Does Not Exist", nil))
 }
 
-const allowed = "INVITE, ACK, CANCEL, BYE, OPTIONS"
+const allowed = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, NOTIFY"
 
 func (s *Server) respond(tx sip.ServerTransaction, res *sip.Response) {
 	res.AppendHeader(sip.NewHeader("Server", s.cfg.UserAgent))

@@ -11,9 +11,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/parley-voice/parley/internal/assistant"
 	"github.com/parley-voice/parley/internal/call"
 	"github.com/parley-voice/parley/internal/catalog"
 	"github.com/parley-voice/parley/internal/fault"
@@ -23,6 +26,7 @@ import (
 	"github.com/parley-voice/parley/internal/stt"
 	"github.com/parley-voice/parley/internal/telephony"
 	"github.com/parley-voice/parley/internal/tts"
+	"github.com/parley-voice/parley/internal/webhook"
 )
 
 // Store is what the engine needs from storage.
@@ -30,11 +34,23 @@ type Store interface {
 	NumberByPhone(ctx context.Context, phone string) (*store.Number, error)
 	GetDoc(ctx context.Context, k store.Kind, orgID, id string) (*store.Doc, error)
 	BYOKKeys(ctx context.Context, orgID string) ([]store.BYOKKey, error)
-	CreateCall(ctx context.Context, c *store.Call) error
-	StartCall(ctx context.Context, orgID, id string, at time.Time) error
+	CreateCall(ctx context.Context, c *store.Call, evs ...store.OutboxEvent) error
+	StartCall(ctx context.Context, orgID, id string, at time.Time, evs ...store.OutboxEvent) error
 	SaveTranscript(ctx context.Context, orgID, id string, messages, metrics json.RawMessage) error
 	EndCall(ctx context.Context, e store.CallEnd) error
+	SetCallStatus(ctx context.Context, orgID, id string, st call.Status, evs ...store.OutboxEvent) error
+	GetOrg(ctx context.Context, id string) (*store.Org, error)
+	GetNumber(ctx context.Context, orgID, id string) (*store.Number, error)
+	LogDelivery(ctx context.Context, d *store.Delivery) error
 }
+
+// Dialer places outbound calls (the SIP server).
+type Dialer interface {
+	Dial(ctx context.Context, o telephony.Outbound, h telephony.Handler) (*telephony.Call, error)
+}
+
+// Notifier wakes the webhook outbox dispatcher.
+type Notifier interface{ Notify() }
 
 // Providers are the provider clients the server runs with, by catalog id.
 type Providers struct {
@@ -55,8 +71,19 @@ type Config struct {
 	// unlock each one.
 	Catalog   *catalog.Catalog
 	Providers Providers
-	Logger    *slog.Logger
-	Now       func() time.Time
+	// Validator checks assistants returned by assistant-request webhooks.
+	Validator *assistant.Validator
+	// Webhooks sends synchronous webhooks (assistant-request, tool-calls);
+	// its HTTP client is the SSRF-guarded one.
+	Webhooks *webhook.Sender
+	// Outbox is woken after status events are committed.
+	Outbox Notifier
+	// HTTP is the SSRF-guarded client MCP servers are reached with.
+	HTTP *http.Client
+	// RingTimeout bounds outbound ringing (default 60 s).
+	RingTimeout time.Duration
+	Logger      *slog.Logger
+	Now         func() time.Time
 }
 
 // Engine routes and runs calls. It implements telephony.Router.
@@ -66,6 +93,13 @@ type Engine struct {
 	cfg  Config
 	log  *slog.Logger
 	now  func() time.Time
+
+	dialer Dialer
+	base   context.Context // outbound calls' dialling goroutines hang off it
+	wg     sync.WaitGroup
+
+	mu   sync.Mutex
+	live map[string]*liveCall // by call id
 }
 
 // New builds an engine.
@@ -76,8 +110,17 @@ func New(db Store, keys *secret.Keyring, cfg Config) *Engine {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Engine{db: db, keys: keys, cfg: cfg, log: cfg.Logger, now: cfg.Now}
+	return &Engine{db: db, keys: keys, cfg: cfg, log: cfg.Logger, now: cfg.Now, live: map[string]*liveCall{}}
 }
+
+// Attach gives the engine the SIP server to dial out through, and the
+// context its outbound dialling lives in. Wait waits for dialling to end.
+func (e *Engine) Attach(ctx context.Context, d Dialer) {
+	e.base, e.dialer = ctx, d
+}
+
+// Wait returns once no outbound dial is in progress.
+func (e *Engine) Wait() { e.wg.Wait() }
 
 // Route finds the number's assistant, prepares the conversation and creates
 // the call row. Unknown numbers get 404; inactive numbers, numbers without an
@@ -95,21 +138,26 @@ func (e *Engine) Route(ctx context.Context, in telephony.Inbound) (telephony.Han
 		BusinessName: num.BusinessName, SIPCallID: strPtr(in.SIPCallID),
 	}
 	log := e.log.With("call_id", row.ID, "org_id", num.OrgID, "sip_call_id", in.SIPCallID)
-	plan, why := e.prepare(ctx, num, log)
-	if why != "" {
-		log.Info("inbound call rejected", "reason", why)
+	rt := e.resolve(ctx, num, row, log)
+	if rt.why != "" {
+		log.Info("inbound call rejected", "reason", rt.why)
 		now := e.now()
-		row.Status, row.Error, row.EndedAt = call.StatusRejected, &why, &now
+		row.Status, row.Error, row.EndedAt = call.StatusRejected, &rt.why, &now
 		if err := e.db.CreateCall(ctx, row); err != nil {
 			log.Error("record rejected call", "error", err)
 		}
 		return nil, &telephony.Reject{Code: 480, Reason: "Temporarily Unavailable"}
 	}
-	if err := e.db.CreateCall(ctx, row); err != nil {
+	h := &handler{e: e, row: row, plan: rt.plan, log: log, number: num, speakOnly: rt.speakOnly}
+	h.hooks = e.newCallHooks(rt.plan.hook, row, rt.plan.doc)
+	evs := h.hooks.status(call.StatusRinging, "", "")
+	if err := e.db.CreateCall(ctx, row, evs...); err != nil {
+		rt.plan.close()
 		return nil, fmt.Errorf("create call row: %w", err)
 	}
+	e.committed(evs)
 	log.Info("inbound call ringing", "caller", in.Caller, "number", num.PhoneNumber)
-	return &handler{e: e, row: row, plan: plan, log: log}, nil
+	return h, nil
 }
 
 // findNumber looks the dialled user part up as given and as E.164.
@@ -154,30 +202,6 @@ func numberCandidates(d string) []string {
 		add("+" + digits)
 	}
 	return out
-}
-
-// prepare loads the assistant and resolves providers and keys; a non-empty
-// string says why the call cannot be answered.
-func (e *Engine) prepare(ctx context.Context, num *store.Number, log *slog.Logger) (*plan, string) {
-	if !num.IsActive {
-		return nil, "number " + num.PhoneNumber + " is inactive"
-	}
-	if num.AssistantID == nil {
-		return nil, "number " + num.PhoneNumber + " has no assistant"
-	}
-	doc, err := e.db.GetDoc(ctx, store.Assistants, num.OrgID, *num.AssistantID)
-	if err != nil {
-		log.Error("load assistant", "error", err)
-		return nil, "assistant " + *num.AssistantID + " could not be loaded"
-	}
-	if !doc.Active {
-		return nil, "assistant " + doc.Name + " is inactive"
-	}
-	p, err := e.plan(ctx, num.OrgID, doc.Body)
-	if err != nil {
-		return nil, err.Error()
-	}
-	return p, ""
 }
 
 // callID makes an inbound id in the documented shape:

@@ -16,64 +16,125 @@ import (
 	"github.com/parley-voice/parley/internal/telephony"
 )
 
-// handler runs one routed call (telephony.Handler).
+// handler runs one routed call (telephony.Handler), inbound or outbound.
 type handler struct {
-	e    *Engine
-	row  *store.Call
-	plan *plan
-	log  *slog.Logger
+	e     *Engine
+	row   *store.Call
+	plan  *plan
+	log   *slog.Logger
+	hooks *callHooks
+	// number is the Parley number the call is on (its transfer trunk is
+	// used for bridged transfers).
+	number *store.Number
+	// speakOnly, when set, is said and then the call ends (an
+	// assistant-request webhook refused the call).
+	speakOnly string
 }
 
 // finishTimeout bounds the final writes after a call ends.
 const finishTimeout = 10 * time.Second
 
 func (h *handler) ServeCall(ctx context.Context, c *telephony.Call) {
+	defer h.plan.close()
 	started := c.AnsweredAt
-	if err := h.e.db.StartCall(ctx, h.row.OrgID, h.row.ID, started); err != nil {
+	evs := h.hooks.status(call.StatusInProgress, "", "")
+	if err := h.e.db.StartCall(ctx, h.row.OrgID, h.row.ID, started, evs...); err != nil {
 		h.log.Error("mark call in progress", "error", err)
 	}
+	h.e.committed(evs)
 	rec := newRecorder(ctx, h.e.db, h.row.OrgID, h.row.ID, h.log)
-	conv := pipeline.New(h.plan.cfg, pipeline.Deps{Providers: h.plan.providers, Recorder: rec, Logger: h.log})
+	cfg := h.plan.cfg
+	if h.speakOnly != "" {
+		cfg.FirstMessage = h.speakOnly
+	}
+	deps := pipeline.Deps{Providers: h.plan.providers, Recorder: rec, Logger: h.log,
+		Tools: &toolRunner{e: h.e, hooks: h.hooks, routes: h.plan.routes}, Keypad: keypad{c}}
+	conv := pipeline.New(cfg, deps)
 	c.Media.SetSink(conv)
 	c.Media.SetSource(conv)
-	h.log.Info("call answered", "codec", c.Media.Codec().Name)
+	c.Media.SetDTMFSink(conv)
+	h.log.Info("call answered", "codec", c.Media.Codec().Name, "direction", h.row.Direction.String())
 
-	reason, err := conv.Run(ctx)
+	live := &liveCall{orgID: h.row.OrgID, conv: conv}
+	h.e.track(h.row.ID, live)
+	var end pipeline.Ending
+	var err error
+	if h.speakOnly != "" {
+		end, err = h.sayAndHangUp(ctx, conv)
+	} else {
+		end, err = conv.Run(ctx)
+	}
+	h.e.untrack(h.row.ID)
+	c.Media.SetDTMFSink(nil)
 	c.Media.SetSource(nil)
 	c.Media.SetSink(nil)
+	reason := end.Reason
 	if reason == "" {
 		reason = causeReason(context.Cause(ctx))
 	}
-	ended := h.e.now()
-	msgs, metrics := rec.close()
-
-	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
-	defer cancel()
 	status := call.StatusEnded
-	end := store.CallEnd{OrgID: h.row.OrgID, ID: h.row.ID, EndReason: reason, EndedAt: ended, Messages: msgs, Metrics: metrics}
-	if reason.ProviderFailure() {
-		status = call.StatusEndedWithError
-		if err != nil {
-			end.Error = err.Error()
+	errMsg := ""
+	if reason.ProviderFailure() && err != nil {
+		errMsg = err.Error()
+	}
+	if reason == call.EndTransferred {
+		if terr := h.transfer(ctx, c, end.TransferTo); terr != nil {
+			h.log.Warn("transfer failed", "destination", end.TransferTo, "error", terr)
+			reason, errMsg = call.EndTransferFailed, terr.Error()
+		} else {
+			status = call.StatusTransferred
 		}
 	}
-	end.Status = status
+	if reason.ProviderFailure() {
+		status = call.StatusEndedWithError
+	}
+	if h.speakOnly != "" {
+		status, reason, errMsg = call.StatusRejected, call.EndWebhookRejected, h.speakOnly
+	}
+	h.finish(ctx, c, rec, started, status, reason, errMsg)
+}
+
+// sayAndHangUp plays the conversation's first message and ends the call.
+func (h *handler) sayAndHangUp(ctx context.Context, conv *pipeline.Conversation) (pipeline.Ending, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan struct{})
+	var end pipeline.Ending
+	var err error
+	go func() { defer close(done); end, err = conv.Run(ctx) }()
+	if cerr := conv.Control(ctx, call.Command{Type: call.CmdSay, Content: h.speakOnly, EndAfter: true}); cerr != nil {
+		cancel()
+	}
+	<-done
+	return end, err
+}
+
+// finish records the call's end: status, transcript, usage and webhook, in one transaction.
+func (h *handler) finish(ctx context.Context, c *telephony.Call, rec *recorder, started time.Time, status call.Status, reason call.EndReason, errMsg string) {
+	ended := h.e.now()
+	msgs, metrics := rec.close()
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
+	defer cancel()
+	end := store.CallEnd{OrgID: h.row.OrgID, ID: h.row.ID, Status: status, EndReason: reason, Error: errMsg, EndedAt: ended, Messages: msgs, Metrics: metrics}
 	secs := int(math.Ceil(ended.Sub(started).Seconds()))
 	end.Duration = &secs
 	end.Usage = &store.UsageLog{
-		OrgID: h.row.OrgID, CallID: &h.row.ID, DurationSec: secs, CallType: call.Inbound.UsageType(),
+		OrgID: h.row.OrgID, CallID: &h.row.ID, DurationSec: secs, CallType: h.row.Direction.UsageType(),
 		BYOKSTT: h.plan.byok.stt, BYOKLLM: h.plan.byok.llm, BYOKTTS: h.plan.byok.tts,
 		PhoneNumber: h.row.PhoneNumber, AgentName: h.row.AgentName, BusinessName: h.row.BusinessName,
 	}
+	end.Events = h.hooks.status(status, reason, errMsg)
 	if err := h.e.db.EndCall(fctx, end); err != nil {
 		h.log.Error("record call end", "error", err)
 	}
+	h.e.committed(end.Events)
 	st := c.Media.Stats()
 	h.log.Info("call ended", "status", status.String(), "end_reason", string(reason), "duration_s", secs,
 		"rtp_sent", st.PacketsSent, "rtp_received", st.PacketsReceived, "rtp_lost", st.PacketsLost, "jitter", st.Jitter)
 }
 
 func (h *handler) NotAnswered(ctx context.Context, err error) {
+	defer h.plan.close()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
 	defer cancel()
 	end := store.CallEnd{OrgID: h.row.OrgID, ID: h.row.ID, Status: call.StatusFailed, EndedAt: h.e.now()}
@@ -82,11 +143,18 @@ func (h *handler) NotAnswered(ctx context.Context, err error) {
 	} else {
 		end.EndReason, end.Error = call.EndError, err.Error()
 	}
+	end.Events = h.hooks.status(end.Status, end.EndReason, end.Error)
 	if err := h.e.db.EndCall(ctx, end); err != nil {
 		h.log.Error("record unanswered call", "error", err)
 	}
+	h.e.committed(end.Events)
 	h.log.Info("call not answered", "reason", err)
 }
+
+// keypad sends DTMF on the call (pipeline.Keypad).
+type keypad struct{ c *telephony.Call }
+
+func (k keypad) SendDTMF(ctx context.Context, digits string) error { return k.c.SendDTMF(ctx, digits) }
 
 // causeReason maps why the call's context ended to an end reason.
 func causeReason(cause error) call.EndReason {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/parley-voice/parley/internal/catalog"
 	"github.com/parley-voice/parley/internal/llm"
+	"github.com/parley-voice/parley/internal/mcp"
 	"github.com/parley-voice/parley/internal/pipeline"
 	"github.com/parley-voice/parley/internal/secret"
 )
@@ -18,6 +19,22 @@ type plan struct {
 	cfg       pipeline.Config
 	providers pipeline.Providers
 	byok      struct{ stt, llm, tts bool }
+	// doc is the resolved assistant document, echoed in webhooks.
+	doc json.RawMessage
+	// hook is where the call's webhooks go (nil: nowhere).
+	hook *hookTarget
+	// routes says how each function tool is run.
+	routes map[string]toolRoute
+	// sessions are the MCP connections the call holds open.
+	sessions []*mcp.Session
+}
+
+// close releases the plan's MCP connections.
+func (p *plan) close() {
+	for _, s := range p.sessions {
+		s.Close()
+	}
+	p.sessions = nil
 }
 
 // assistantDoc is the part of a stored (normalised) assistant the pipeline
@@ -55,6 +72,7 @@ type docMessage struct {
 	Content string `json:"content"`
 }
 
+// docTool is a canonical llm_config.tools entry (see assistant.Tools).
 type docTool struct {
 	Type     string `json:"type"`
 	Function *struct {
@@ -62,6 +80,20 @@ type docTool struct {
 		Description string          `json:"description"`
 		Parameters  json.RawMessage `json:"parameters"`
 	} `json:"function"`
+	Server *struct {
+		URL    string  `json:"url"`
+		Secret *string `json:"secret"`
+	} `json:"server"`
+	Async        bool    `json:"async"`
+	Message      *string `json:"message"`
+	Destinations []struct {
+		Number      string  `json:"number"`
+		Description string  `json:"description"`
+		Message     *string `json:"message"`
+	} `json:"destinations"`
+	MCPServerID  string   `json:"mcp_server_id"`
+	AllowedTools []string `json:"allowed_tools"`
+	Required     *bool    `json:"required"`
 }
 
 // plan builds the conversation for an assistant body.
@@ -73,7 +105,7 @@ func (e *Engine) plan(ctx context.Context, orgID string, body []byte) (*plan, er
 	if e.cfg.Catalog.IsRealtime(a.LLM.Provider) {
 		return nil, errRealtime
 	}
-	p := &plan{}
+	p := &plan{doc: body, routes: map[string]toolRoute{}}
 	keys, err := e.orgKeys(ctx, orgID)
 	if err != nil {
 		return nil, err
@@ -131,13 +163,17 @@ func (e *Engine) plan(ctx context.Context, orgID string, body []byte) (*plan, er
 	for _, m := range a.LLM.Messages {
 		c.System = append(c.System, llm.Message{Role: llm.Role(m.Role), Content: m.Content})
 	}
-	for _, t := range a.LLM.Tools {
-		switch {
-		case t.Type == "end_call":
-			c.EndCallTool = true
-		case t.Type == "function" && t.Function != nil:
-			c.LLM.Tools = append(c.LLM.Tools, llm.ToolSpec{Name: t.Function.Name, Description: t.Function.Description, Parameters: t.Function.Parameters})
-		}
+	p.hook = assistantHook(body)
+	org, err := e.orgHook(ctx, orgID)
+	if err != nil {
+		return nil, err
+	}
+	if p.hook == nil {
+		p.hook = org
+	}
+	if err := e.planTools(ctx, orgID, p, a.LLM.Tools, org); err != nil {
+		p.close()
+		return nil, err
 	}
 	if a.FirstMessage != nil {
 		c.FirstMessage = *a.FirstMessage

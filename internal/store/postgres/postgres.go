@@ -50,6 +50,9 @@ func (Driver) Migrations() fs.FS {
 	return sub
 }
 
+// SkipLocked implements store.Driver.
+func (Driver) SkipLocked() string { return "FOR UPDATE SKIP LOCKED" }
+
 // Config configures the PostgreSQL store.
 type Config struct {
 	// URL is a postgres:// connection URL. Extra query parameters such as

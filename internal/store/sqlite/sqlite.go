@@ -58,6 +58,10 @@ func (Driver) Migrations() fs.FS {
 	return sub
 }
 
+// SkipLocked implements store.Driver: write transactions begin IMMEDIATE on
+// the single writer connection, so claims never overlap.
+func (Driver) SkipLocked() string { return "" }
+
 // Config configures the SQLite store.
 type Config struct {
 	// Path is the database file; its directory is created if needed.

@@ -29,6 +29,7 @@ func Run(t *testing.T, open Opener) {
 		{"Calls", testCalls},
 		{"Usage", testUsage},
 		{"BYOK", testBYOK},
+		{"Outbox", testOutbox},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

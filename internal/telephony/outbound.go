@@ -1,0 +1,221 @@
+package telephony
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/parley-voice/parley/internal/media"
+)
+
+// Trunk is a SIP trunk outbound calls leave through.
+type Trunk struct {
+	// Address is host or host:port (port 5060 when absent).
+	Address string
+	// Transport is "udp" (default) or "tcp".
+	Transport string
+	// Username and Password answer the trunk's digest challenge (401/407).
+	Username, Password string
+}
+
+// Outbound describes a call to place.
+type Outbound struct {
+	Trunk Trunk
+	// From is the caller ID: the organization's number, sent as the From user.
+	From string
+	// To is the destination: a number (sent to the trunk) or a SIP URI.
+	To string
+	// RingTimeout cancels the call when it is not answered in time (default 60 s).
+	RingTimeout time.Duration
+	// Progress is told about provisional answers (180 Ringing, 183 Session Progress).
+	Progress func(code int)
+}
+
+// DialError is the far end's final refusal of an outbound INVITE.
+type DialError struct {
+	Code   int
+	Reason string
+}
+
+func (e *DialError) Error() string { return fmt.Sprintf("sip %d %s", e.Code, e.Reason) }
+
+// Dial failures that are not a SIP answer.
+var (
+	ErrNoAnswer    = errors.New("not answered before the ring timeout")
+	ErrUnreachable = errors.New("trunk unreachable: no SIP response")
+	ErrCapacity    = errors.New("server at its call limit")
+	ErrNotServing  = errors.New("sip server is not serving")
+)
+
+// Dial places a call through a trunk and waits until it is answered or
+// fails. Once answered, the call runs like an inbound one: h.ServeCall gets
+// it on its own goroutine, and Dial returns it. Dial's ctx bounds only the
+// dialling; cancelling it before the answer sends CANCEL.
+func (s *Server) Dial(ctx context.Context, o Outbound, h Handler) (*Call, error) {
+	select {
+	case <-s.serving:
+	case <-ctx.Done():
+		return nil, ErrNotServing
+	}
+	if s.draining.Load() {
+		return nil, ErrShutdown
+	}
+	if n := s.active.Add(1); s.cfg.MaxCalls > 0 && n > int64(s.cfg.MaxCalls) {
+		s.active.Add(-1)
+		return nil, ErrCapacity
+	}
+	started := false
+	defer func() {
+		if !started {
+			s.active.Add(-1)
+		}
+	}()
+	recipient, err := o.recipient()
+	if err != nil {
+		return nil, err
+	}
+	sess, err := media.Listen(s.cfg.Media)
+	if err != nil {
+		return nil, fmt.Errorf("allocate media: %w", err)
+	}
+	local := netip.AddrPortFrom(s.publicIP, uint16(sess.LocalPort()))
+	offer := media.OfferSDP(local, rand.Uint64()>>2)
+
+	req := sip.NewRequest(sip.INVITE, recipient)
+	req.SetBody(offer)
+	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	fromTag := sip.GenerateTagN(16)
+	from := sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: o.From, Host: recipient.Host}, Params: sip.NewParams()}
+	from.Params.Add("tag", fromTag)
+	to := sip.ToHeader{Address: sip.Uri{Scheme: recipient.Scheme, User: recipient.User, Host: recipient.Host, Port: recipient.Port}, Params: sip.NewParams()}
+	req.AppendHeader(&from)
+	req.AppendHeader(&to)
+	req.AppendHeader(sip.NewHeader("Allow", allowed))
+	req.AppendHeader(sip.NewHeader("User-Agent", s.cfg.UserAgent))
+	if tr := strings.ToLower(o.Trunk.Transport); tr == "tcp" {
+		req.SetTransport("TCP")
+	}
+	contact := s.contact
+	if req.Transport() != "" && !strings.EqualFold(req.Transport(), "udp") {
+		contact.Address.UriParams = sip.NewParams()
+		contact.Address.UriParams.Add("transport", strings.ToLower(req.Transport()))
+	}
+	req.AppendHeader(&contact)
+
+	ua := &sipgo.DialogUA{Client: s.client, ContactHDR: contact}
+	ring := o.RingTimeout
+	if ring <= 0 {
+		ring = 60 * time.Second
+	}
+	dctx, stop := context.WithTimeout(ctx, ring)
+	defer stop()
+	dlg, err := ua.WriteInvite(dctx, req)
+	if err != nil {
+		sess.Close()
+		return nil, fmt.Errorf("send invite: %w", err)
+	}
+	err = dlg.WaitAnswer(dctx, sipgo.AnswerOptions{
+		Username: o.Trunk.Username, Password: o.Trunk.Password,
+		OnResponse: func(r *sip.Response) error {
+			if r.IsProvisional() && r.StatusCode > 100 && o.Progress != nil {
+				o.Progress(int(r.StatusCode))
+			}
+			return nil
+		},
+	})
+	if err != nil {
+		sess.Close()
+		dlg.Close()
+		return nil, dialFailure(err, dctx, ctx)
+	}
+	answer, err := media.ParseOffer(dlg.InviteResponse.Body())
+	if err != nil {
+		// The callee answered with nothing we can use: confirm and hang up.
+		_ = dlg.Ack(ctx)
+		byeCtx, done := context.WithTimeout(context.WithoutCancel(ctx), 8*s.cfg.T1)
+		_ = dlg.Bye(byeCtx)
+		done()
+		sess.Close()
+		return nil, &DialError{Code: 488, Reason: "answer without a usable audio stream: " + err.Error()}
+	}
+	if err := dlg.Ack(ctx); err != nil {
+		sess.Close()
+		return nil, fmt.Errorf("send ack: %w", err)
+	}
+	sess.Negotiated(answer.Addr, answer.Codec, answer.EventPT)
+
+	cctx, cancel := context.WithCancelCause(s.callsCtx)
+	in := Inbound{SIPCallID: req.CallID().Value(), Dialled: o.To, Caller: o.From, Source: dlg.InviteResponse.Source(), Transport: strings.ToLower(req.Transport())}
+	c := &Call{
+		In: in, Media: sess, AnsweredAt: time.Now(), Outbound: true,
+		srv: s, key: dialogKey(in.SIPCallID, fromTag), uac: dlg, localTag: fromTag,
+		acked: make(chan struct{}), ended: make(chan struct{}), cancel: cancel,
+		notify: make(chan int, 8),
+	}
+	c.ack()
+	s.register(c)
+	started = true
+	s.wg.Add(1)
+	go s.runCall(cctx, c, h)
+	return c, nil
+}
+
+// recipient is the Request-URI: a SIP URI as given, or the number at the trunk.
+func (o Outbound) recipient() (sip.Uri, error) {
+	var u sip.Uri
+	if strings.HasPrefix(o.To, "sip:") || strings.HasPrefix(o.To, "sips:") {
+		if err := sip.ParseUri(o.To, &u); err != nil {
+			return u, fmt.Errorf("destination %q: %w", o.To, err)
+		}
+		return u, nil
+	}
+	host, port, err := splitHostPort(o.Trunk.Address)
+	if err != nil {
+		return u, err
+	}
+	u = sip.Uri{Scheme: "sip", User: o.To, Host: host, Port: port}
+	return u, nil
+}
+
+func splitHostPort(addr string) (string, int, error) {
+	if addr == "" {
+		return "", 0, errors.New("trunk has no address")
+	}
+	host, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return strings.Trim(addr, "[]"), 5060, nil
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil || port < 1 || port > 65535 {
+		return "", 0, fmt.Errorf("trunk address %q: bad port", addr)
+	}
+	return host, port, nil
+}
+
+// dialFailure explains why an INVITE did not lead to a call.
+func dialFailure(err error, dctx, parent context.Context) error {
+	var de *sipgo.ErrDialogResponse
+	var dv sipgo.ErrDialogResponse
+	switch {
+	case errors.As(err, &de):
+		return &DialError{Code: int(de.Res.StatusCode), Reason: de.Res.Reason}
+	case errors.As(err, &dv):
+		return &DialError{Code: int(dv.Res.StatusCode), Reason: dv.Res.Reason}
+	case parent.Err() != nil:
+		return context.Cause(parent)
+	case dctx.Err() != nil:
+		return ErrNoAnswer
+	case errors.Is(err, sip.ErrTransactionTimeout):
+		return ErrUnreachable
+	}
+	return fmt.Errorf("%w: %v", ErrUnreachable, err)
+}

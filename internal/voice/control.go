@@ -1,0 +1,178 @@
+package voice
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/parley-voice/parley/internal/call"
+	"github.com/parley-voice/parley/internal/fault"
+	"github.com/parley-voice/parley/internal/media"
+	"github.com/parley-voice/parley/internal/pipeline"
+	"github.com/parley-voice/parley/internal/secret"
+	"github.com/parley-voice/parley/internal/store"
+	"github.com/parley-voice/parley/internal/telephony"
+)
+
+// liveCall is a call in progress on this server.
+type liveCall struct {
+	orgID string
+	conv  *pipeline.Conversation
+}
+
+func (e *Engine) track(id string, l *liveCall) {
+	e.mu.Lock()
+	e.live[id] = l
+	e.mu.Unlock()
+}
+
+func (e *Engine) untrack(id string) {
+	e.mu.Lock()
+	delete(e.live, id)
+	e.mu.Unlock()
+}
+
+// Control applies a live call-control command (spec §7.6) to a call in
+// progress on this server.
+func (e *Engine) Control(ctx context.Context, orgID, callID string, cmd call.Command) error {
+	e.mu.Lock()
+	l := e.live[callID]
+	e.mu.Unlock()
+	if l == nil || l.orgID != orgID {
+		return fault.Invalidf("id", "call %s is not in progress on this server", callID)
+	}
+	if err := l.conv.Control(ctx, cmd); err != nil {
+		if errors.Is(err, pipeline.ErrEnding) {
+			return fault.Invalidf("type", "call %s is ending; %s cannot apply", callID, cmd.Type)
+		}
+		return fault.New(fault.Unavailable, "call_busy", "call %s did not take the command: %v", callID, err)
+	}
+	return nil
+}
+
+// transferTimeout bounds a blind transfer's wait for the peer's NOTIFY.
+const transferTimeout = 30 * time.Second
+
+// transfer hands the caller to dest once the conversation has ended:
+// a blind transfer with REFER first; when the peer refuses it and the
+// number has a transfer trunk, Parley dials dest through that trunk and
+// bridges the two calls until either side hangs up.
+func (h *handler) transfer(ctx context.Context, c *telephony.Call, dest string) error {
+	trunk, err := h.transferTrunk(ctx)
+	if err != nil {
+		return err
+	}
+	target := dest
+	if !strings.HasPrefix(dest, "sip:") && !strings.HasPrefix(dest, "sips:") {
+		host := ""
+		if trunk != nil {
+			host = trunk.Address
+		} else if src := c.In.Source; src != "" {
+			host = src
+		}
+		target = "sip:" + dest + "@" + host
+	}
+	rctx, cancel := context.WithTimeout(ctx, transferTimeout)
+	err = c.Transfer(rctx, target)
+	cancel()
+	if err == nil {
+		h.log.Info("call transferred by REFER", "target", target)
+		return nil
+	}
+	var te *telephony.TransferError
+	if !errors.As(err, &te) || !te.Refused {
+		return fmt.Errorf("REFER to %s: %w", target, err)
+	}
+	if trunk == nil {
+		return fmt.Errorf("the peer refused REFER (%w) and number %s has no transfer trunk to bridge through (PATCH /api/v1/numbers/{id} with transfer_trunk_id)", err, h.number.PhoneNumber)
+	}
+	h.log.Info("REFER refused; bridging through the transfer trunk", "code", te.Code, "destination", dest)
+	return h.bridge(ctx, c, *trunk, dest)
+}
+
+// transferTrunk loads the number's transfer trunk, if it has one.
+func (h *handler) transferTrunk(ctx context.Context) (*telephony.Trunk, error) {
+	if h.number == nil || h.number.TransferTrunkID == nil {
+		return nil, nil
+	}
+	return h.e.trunk(ctx, h.row.OrgID, *h.number.TransferTrunkID)
+}
+
+// bridge dials dest and connects the two calls' audio until either ends.
+func (h *handler) bridge(ctx context.Context, c *telephony.Call, trunk telephony.Trunk, dest string) error {
+	from := ""
+	if h.number != nil {
+		from = h.number.PhoneNumber
+	}
+	leg := &bridgeLeg{peer: c.Ended(), answered: make(chan struct{})}
+	dctx, cancel := context.WithTimeout(ctx, h.e.ringTimeout())
+	other, err := h.e.dialer.Dial(dctx, telephony.Outbound{Trunk: trunk, From: from, To: dest, RingTimeout: h.e.ringTimeout()}, leg)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("bridged transfer: dial %s: %w", dest, err)
+	}
+	media.Bridge(c.Media, other.Media)
+	h.log.Info("call bridged", "destination", dest)
+	select {
+	case <-ctx.Done():
+	case <-other.Ended():
+	}
+	return nil
+}
+
+// bridgeLeg is the handler of the second call of a bridged transfer: it
+// holds the call until the first call ends.
+type bridgeLeg struct {
+	peer     <-chan struct{}
+	answered chan struct{}
+}
+
+func (b *bridgeLeg) ServeCall(ctx context.Context, _ *telephony.Call) {
+	select {
+	case <-ctx.Done():
+	case <-b.peer:
+	}
+}
+
+func (b *bridgeLeg) NotAnswered(context.Context, error) {}
+
+// trunk loads a SIP trunk with its opened password.
+func (e *Engine) trunk(ctx context.Context, orgID, id string) (*telephony.Trunk, error) {
+	doc, err := e.db.GetDoc(ctx, store.SIPTrunks, orgID, id)
+	if err != nil {
+		return nil, fmt.Errorf("load SIP trunk %s: %w", id, err)
+	}
+	var b struct {
+		Address      string  `json:"address"`
+		Transport    string  `json:"transport"`
+		AuthUsername *string `json:"auth_username"`
+	}
+	if err := json.Unmarshal(doc.Body, &b); err != nil {
+		return nil, fmt.Errorf("SIP trunk %s is unreadable: %w", doc.Name, err)
+	}
+	t := &telephony.Trunk{Address: b.Address, Transport: b.Transport}
+	if b.AuthUsername != nil {
+		t.Username = *b.AuthUsername
+	}
+	if doc.Secret != nil {
+		pt, err := e.keys.Open(*doc.Secret, secret.Binding{OrgID: orgID, Table: "sip_trunks", Field: "auth_password", RowID: doc.ID})
+		if err != nil {
+			return nil, fmt.Errorf("SIP trunk %s: its password cannot be decrypted", doc.Name)
+		}
+		t.Password = string(pt)
+	}
+	if t.Transport == "tls" {
+		return nil, fmt.Errorf("SIP trunk %s uses TLS, which this server does not support yet; use udp or tcp", doc.Name)
+	}
+	return t, nil
+}
+
+func (e *Engine) ringTimeout() time.Duration {
+	if e.cfg.RingTimeout > 0 {
+		return e.cfg.RingTimeout
+	}
+	return 60 * time.Second
+}

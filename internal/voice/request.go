@@ -1,0 +1,157 @@
+package voice
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/parley-voice/parley/internal/assistant"
+	"github.com/parley-voice/parley/internal/call"
+	"github.com/parley-voice/parley/internal/store"
+)
+
+// assistantRequestTimeout is the assistant-request webhook's budget (spec §9.4).
+const assistantRequestTimeout = 5 * time.Second
+
+// routing is how an inbound call will be answered.
+type routing struct {
+	plan *plan
+	// speakOnly: say this and hang up (the webhook's error).
+	speakOnly string
+	// why the call cannot be answered at all, when non-empty.
+	why string
+}
+
+// resolve picks the call's assistant: the number's, adjusted or replaced
+// by the assistant-request webhook when one is configured (spec §9.4) —
+// the assistant's webhook when it subscribes to assistant-request, or the
+// organization's for numbers without an assistant.
+func (e *Engine) resolve(ctx context.Context, num *store.Number, row *store.Call, log *slog.Logger) routing {
+	if !num.IsActive {
+		return routing{why: "number " + num.PhoneNumber + " is inactive"}
+	}
+	var base json.RawMessage
+	if num.AssistantID != nil {
+		doc, err := e.db.GetDoc(ctx, store.Assistants, num.OrgID, *num.AssistantID)
+		if err != nil {
+			log.Error("load assistant", "error", err)
+			return routing{why: "assistant " + *num.AssistantID + " could not be loaded"}
+		}
+		if !doc.Active {
+			return routing{why: "assistant " + doc.Name + " is inactive"}
+		}
+		base = doc.Body
+	}
+	var target *hookTarget
+	if base != nil {
+		if t := assistantHook(base); t.wants(evAssistantRequest) && t.events != nil {
+			target = t // only when asked for explicitly (spec §9.1)
+		}
+	} else {
+		t, err := e.orgHook(ctx, num.OrgID)
+		if err != nil {
+			log.Error("load organization webhook", "error", err)
+		}
+		target = t
+	}
+	if target == nil {
+		if base == nil {
+			return routing{why: "number " + num.PhoneNumber + " has no assistant and the organization has no webhook for assistant-request"}
+		}
+		return e.planRouting(ctx, num.OrgID, base, 0)
+	}
+
+	body, maxDur, errMsg, err := e.assistantRequest(ctx, num, row, target, base)
+	switch {
+	case err != nil && base == nil:
+		return routing{why: "assistant-request webhook failed and the number has no assistant: " + err.Error()}
+	case err != nil:
+		log.Warn("assistant-request failed; using the number's assistant", "error", err)
+		return e.planRouting(ctx, num.OrgID, base, 0)
+	case errMsg != "":
+		if base == nil {
+			return routing{why: "assistant-request refused the call: " + errMsg}
+		}
+		r := e.planRouting(ctx, num.OrgID, base, 0)
+		if r.why == "" {
+			r.speakOnly = errMsg
+		}
+		return r
+	}
+	return e.planRouting(ctx, num.OrgID, body, maxDur)
+}
+
+func (e *Engine) planRouting(ctx context.Context, orgID string, doc json.RawMessage, maxDur int) routing {
+	p, err := e.plan(ctx, orgID, doc)
+	if err != nil {
+		return routing{why: err.Error()}
+	}
+	if maxDur > 0 {
+		p.cfg.MaxDuration = time.Duration(maxDur) * time.Second
+	}
+	return routing{plan: p}
+}
+
+// assistantRequest asks the webhook which assistant answers. It returns
+// the resolved assistant document, a duration cap, or the error to speak.
+func (e *Engine) assistantRequest(ctx context.Context, num *store.Number, row *store.Call, t *hookTarget, base json.RawMessage) (json.RawMessage, int, string, error) {
+	hooks := e.newCallHooks(t, row, nil)
+	hooks.number["name"] = num.Name
+	payload := hooks.payload(evAssistantRequest, call.StatusRinging, nil)
+	rctx, cancel := context.WithTimeout(ctx, assistantRequestTimeout)
+	defer cancel()
+	res, err := e.post(rctx, num.OrgID, &row.ID, t, evAssistantRequest, payload)
+	if err != nil {
+		return nil, 0, "", fmt.Errorf("assistant-request: %w", err)
+	}
+	var ans struct {
+		Assistant   map[string]json.RawMessage `json:"assistant"`
+		AssistantID *string                    `json:"assistant_id"`
+		Override    map[string]json.RawMessage `json:"assistant_override"`
+		MaxDuration *int                       `json:"max_duration_seconds"`
+		Error       *string                    `json:"error"`
+	}
+	if len(res.Body) > 0 {
+		if err := json.Unmarshal(res.Body, &ans); err != nil {
+			return nil, 0, "", fmt.Errorf("assistant-request answer is not the documented JSON: %w", err)
+		}
+	}
+	if ans.Error != nil && *ans.Error != "" {
+		return nil, 0, *ans.Error, nil
+	}
+	maxDur := 0
+	if ans.MaxDuration != nil && *ans.MaxDuration > 0 {
+		maxDur = *ans.MaxDuration
+	}
+	doc, over := base, ans.Assistant
+	if ans.AssistantID != nil {
+		d, err := e.db.GetDoc(ctx, store.Assistants, num.OrgID, *ans.AssistantID)
+		if err != nil {
+			return nil, 0, "", fmt.Errorf("assistant-request named assistant %s: %w", *ans.AssistantID, err)
+		}
+		doc, over = d.Body, ans.Override
+	}
+	if len(over) == 0 && doc != nil {
+		return doc, maxDur, "", nil
+	}
+	merged := map[string]json.RawMessage{}
+	if doc != nil {
+		if err := json.Unmarshal(doc, &merged); err != nil {
+			return nil, 0, "", err
+		}
+	}
+	for k, v := range over {
+		merged[k] = v
+	}
+	if e.cfg.Validator == nil {
+		return nil, 0, "", fmt.Errorf("no assistant validator configured")
+	}
+	norm, err := e.cfg.Validator.Normalize(merged, assistant.Options{Transient: true})
+	if err != nil {
+		return nil, 0, "", fmt.Errorf("assistant-request returned an invalid assistant: %w", err)
+	}
+	out, err := json.Marshal(norm)
+	return out, maxDur, "", err
+}
