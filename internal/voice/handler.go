@@ -45,7 +45,7 @@ func (h *handler) ServeCall(ctx context.Context, c *telephony.Call) {
 	rec := newRecorder(ctx, h.e.db, h.row.OrgID, h.row.ID, h.log)
 	cfg := h.plan.cfg
 	if h.speakOnly != "" {
-		cfg.FirstMessage = h.speakOnly
+		cfg.FirstMessage = "" // the refusal is said instead (sayAndHangUp)
 	}
 	deps := pipeline.Deps{Providers: h.plan.providers, Recorder: rec, Logger: h.log,
 		Tools: &toolRunner{e: h.e, hooks: h.hooks, routes: h.plan.routes}, Keypad: keypad{c}}
