@@ -39,6 +39,9 @@ type config struct {
 	MaxCalls      int
 	MediaTimeout  time.Duration
 	DrainTimeout  time.Duration
+
+	WebhookTimeout time.Duration // per delivery attempt
+	WebhookLease   time.Duration // how long a claimed webhook event is held before it is due again
 	// Providers holds each provider's endpoint and server-wide key.
 	Providers map[string]*providerSetting
 }
@@ -141,7 +144,7 @@ func coreSettings() []setting {
 				c.MaxBodyBytes = n
 				return nil
 			}},
-		{env: "PARLEY_ALLOW_PRIVATE_URLS", flag: "allow-private-urls", def: "false", help: "allow tool and MCP URLs on loopback/private addresses and plain http (development only)",
+		{env: "PARLEY_ALLOW_PRIVATE_URLS", flag: "allow-private-urls", def: "false", help: "allow webhook, tool and MCP URLs on loopback/private addresses and plain http (development only)",
 			set: func(c *config, v string) error {
 				b, err := strconv.ParseBool(v)
 				c.AllowPrivateURLs = b
@@ -184,6 +187,10 @@ func coreSettings() []setting {
 			set: func(c *config, v string) error { return duration(v, &c.MediaTimeout, time.Second) }},
 		{env: "PARLEY_DRAIN_TIMEOUT", flag: "drain-timeout", def: "0s", help: "on shutdown, let live calls run this long before hanging them up",
 			set: func(c *config, v string) error { return duration(v, &c.DrainTimeout, 0) }},
+		{env: "PARLEY_WEBHOOK_TIMEOUT", flag: "webhook-timeout", def: "10s", help: "give up on one webhook delivery attempt after this long (it is retried later)",
+			set: func(c *config, v string) error { return duration(v, &c.WebhookTimeout, time.Second) }},
+		{env: "PARLEY_WEBHOOK_LEASE", flag: "webhook-lease", def: "30s", help: "a claimed webhook event is due again after this long if its attempt never finished (crash); must exceed PARLEY_WEBHOOK_TIMEOUT",
+			set: func(c *config, v string) error { return duration(v, &c.WebhookLease, time.Second) }},
 		{env: "PARLEY_LOG_LEVEL", flag: "log-level", def: "info", help: "debug, info, warn or error",
 			set: func(c *config, v string) error { return c.LogLevel.UnmarshalText([]byte(v)) }},
 		{env: "PARLEY_LOG_FORMAT", flag: "log-format", def: "text", help: "text or json",
@@ -253,6 +260,10 @@ func loadConfig(name string, args, env []string, stderr io.Writer, extra func(*f
 			}
 			return nil, nil, fmt.Errorf("invalid %s %q: %v", source[s.env], shown, err)
 		}
+	}
+	if c.WebhookLease <= c.WebhookTimeout {
+		return nil, nil, fmt.Errorf("invalid %s %q: must exceed PARLEY_WEBHOOK_TIMEOUT (%s), or an attempt still running would be claimed again",
+			source["PARLEY_WEBHOOK_LEASE"], values["PARLEY_WEBHOOK_LEASE"], c.WebhookTimeout)
 	}
 	if c.MasterKeyFile == "" {
 		c.MasterKeyFile = filepath.Join(c.DataDir, "master.key")

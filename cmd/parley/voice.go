@@ -84,7 +84,9 @@ func newOutgoing(c *config, db *store.DB, keys *secret.Keyring, log *slog.Logger
 	}
 	g := netguard.New(gc)
 	o := &outgoing{guard: g, sender: &webhook.Sender{HTTP: g.Client(30 * time.Second)}, mcpHTTP: g.Client(0)}
-	o.dispatcher = webhook.NewDispatcher(db, keys, o.sender, webhook.DispatcherConfig{Logger: log.With("component", "webhooks")})
+	o.dispatcher = webhook.NewDispatcher(db, keys, o.sender, webhook.DispatcherConfig{
+		Timeout: c.WebhookTimeout, Lease: c.WebhookLease, Logger: log.With("component", "webhooks"),
+	})
 	return o
 }
 
