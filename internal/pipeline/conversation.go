@@ -212,6 +212,9 @@ func (c *Conversation) run(ctx context.Context) (call.EndReason, error) {
 	}
 	s, err := c.deps.Providers.STT.Open(ctx, c.cfg.STT)
 	if err != nil {
+		if ctx.Err() != nil {
+			return "", nil // the call ended (hang-up) while the stream was opening
+		}
 		return c.failEarly(ctx, call.EndSTTError, fmt.Errorf("open stt: %w", err))
 	}
 	c.stt.Store(&sttHolder{s})

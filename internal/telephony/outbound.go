@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -116,8 +117,20 @@ func (s *Server) Dial(ctx context.Context, o Outbound, h Handler) (*Call, error)
 	if ring <= 0 {
 		ring = 60 * time.Second
 	}
-	dctx, stop := context.WithTimeout(ctx, ring)
-	defer stop()
+	// At the ring timeout, a trunk that answered at all gets a CANCEL; one
+	// that never answered cannot be cancelled (RFC 3261 §9.1), so the wait
+	// is abandoned at once instead of running into Timer B.
+	dctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	var reached atomic.Bool
+	ringTimer := time.AfterFunc(ring, func() {
+		if reached.Load() {
+			stop(ErrNoAnswer)
+		} else {
+			stop(sipgo.WaitAnswerForceCancelErr)
+		}
+	})
+	defer ringTimer.Stop()
 	dlg, err := ua.WriteInvite(dctx, req)
 	if err != nil {
 		sess.Close()
@@ -126,6 +139,7 @@ func (s *Server) Dial(ctx context.Context, o Outbound, h Handler) (*Call, error)
 	err = dlg.WaitAnswer(dctx, sipgo.AnswerOptions{
 		Username: o.Trunk.Username, Password: o.Trunk.Password,
 		OnResponse: func(r *sip.Response) error {
+			reached.Store(true)
 			if r.IsProvisional() && r.StatusCode > 100 && o.Progress != nil {
 				o.Progress(int(r.StatusCode))
 			}
@@ -212,6 +226,8 @@ func dialFailure(err error, dctx, parent context.Context) error {
 		return &DialError{Code: int(dv.Res.StatusCode), Reason: dv.Res.Reason}
 	case parent.Err() != nil:
 		return context.Cause(parent)
+	case errors.Is(context.Cause(dctx), sipgo.WaitAnswerForceCancelErr):
+		return ErrUnreachable
 	case dctx.Err() != nil:
 		return ErrNoAnswer
 	case errors.Is(err, sip.ErrTransactionTimeout):

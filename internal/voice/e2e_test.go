@@ -14,6 +14,7 @@ package voice
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -158,6 +159,111 @@ func TestE2EOutboundTrunkAuthFailure(t *testing.T) {
 	e.checkStatusHistory(t, id, []string{"dialing", "failed"}, got)
 	if last := got[1].msg; last["end_reason"] != reason || last["error"] != msg {
 		t.Fatalf("failed webhook = %v, want end_reason %q and error %q", last, reason, msg)
+	}
+}
+
+// TestE2EOutboundSilentTrunk dials a trunk that never answers at all (a
+// bound UDP socket that reads nothing): the ring timeout must still bound
+// the attempt, and the call be recorded as failed soon after it.
+func TestE2EOutboundSilentTrunk(t *testing.T) {
+	sink, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sink.Close()
+	e := newE2E(t, e2eOptions{ringTimeout: time.Second})
+	ctx := context.Background()
+	trunk := e.trunk(t, "Silent trunk", sink.LocalAddr().String(), "", "")
+	num := e.number(t, "+31201230031", nil, &trunk)
+	aid, doc := e.assistant(t, map[string]any{"name": "Dialer"})
+	start := time.Now()
+	id, err := e.engine.Dial(ctx, call.Dial{OrgID: e.org.ID, Destination: "+31612345678", NumberID: num.ID, AssistantID: aid, Assistant: doc})
+	if err != nil {
+		t.Fatalf("Dial: %v", err)
+	}
+	// Ring timeout 1 s; allow 4 s more. (Stopping the server in cleanup
+	// ends the stuck dial.)
+	var row *store.Call
+	for time.Since(start) < 5*time.Second {
+		if r, err := e.db.GetCall(ctx, e.org.ID, id); err == nil && r.Status.Final() {
+			row = r
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if row == nil {
+		t.Fatalf("call still dialing %s after it started with a 1 s ring timeout and a trunk that never answers", time.Since(start).Round(time.Millisecond))
+	}
+	if reason := deref(row.EndReason); row.Status != call.StatusFailed || (reason != string(call.EndUnreachable) && reason != string(call.EndNoAnswer)) {
+		t.Fatalf("call ended as %s / %s (%q), want failed / unreachable or no_answer", row.Status, reason, deref(row.Error))
+	}
+}
+
+// TestE2EOutboundFirstMessageOutbound: speech_config.first_message_outbound
+// is documented as the opening line of outbound calls ("falls back to
+// first_message"); an outbound call must open with it.
+func TestE2EOutboundFirstMessageOutbound(t *testing.T) {
+	dest := startSIPp(t, "uas_answer.xml")
+	e := newE2E(t, e2eOptions{})
+	ctx := context.Background()
+	trunk := e.trunk(t, "Open trunk", dest.addr, "", "")
+	num := e.number(t, "+31201230021", nil, &trunk)
+	const inbound, outbound = "Thanks for calling the clinic.", "Hello, this is the clinic calling about your appointment."
+	aid, doc := e.assistant(t, map[string]any{
+		"name": "Reminder", "first_message": inbound,
+		"speech_config": map[string]any{"turn_taking": map[string]any{"endpointing_min_delay": 0.1}, "first_message_outbound": outbound},
+	})
+	id, err := e.engine.Dial(ctx, call.Dial{OrgID: e.org.ID, Destination: "+31201234568", NumberID: num.ID, AssistantID: aid, Assistant: doc})
+	if err != nil {
+		t.Fatalf("Dial: %v", err)
+	}
+	e.waitLive(t, 10*time.Second)
+	var opening string
+	waitFor(t, 10*time.Second, "the opening line in the transcript", func() bool {
+		row, err := e.db.GetCall(ctx, e.org.ID, id)
+		if msgs := transcriptOf(row); err == nil && len(msgs) > 0 {
+			opening = msgs[0].Content
+			return true
+		}
+		return false
+	})
+	if err := e.engine.Control(ctx, e.org.ID, id, call.Command{Type: call.CmdEndCall}); err != nil {
+		t.Fatalf("end-call: %v", err)
+	}
+	e.waitFinal(t, id, 10*time.Second)
+	if err := dest.wait(10 * time.Second); err != nil {
+		t.Fatalf("callee side: %v", err)
+	}
+	if opening != outbound {
+		t.Fatalf("outbound call opened with %q, want speech_config.first_message_outbound %q", opening, outbound)
+	}
+}
+
+// TestE2EWebhookPayloadsCarryNoSecrets: webhooks echo the call's assistant;
+// its secrets must not travel with it. webhook_secret is redacted; a
+// function tool's own signing secret (server.secret) must be too.
+func TestE2EWebhookPayloadsCarryNoSecrets(t *testing.T) {
+	e := newE2E(t, e2eOptions{})
+	const toolSecret = "tool_signing_secret_5d1e"
+	tool := map[string]any{
+		"type":     "function",
+		"function": map[string]any{"name": "book_slot", "description": "Book an appointment slot."},
+		"server":   map[string]any{"url": "https://tools.example.com/book", "secret": toolSecret},
+	}
+	aid, _ := e.assistant(t, map[string]any{"name": "Secretive", "llm_config": llmConfig(tool)})
+	num := e.number(t, "+31201230022", &aid, nil)
+	c := dialRaw(t, e.srv, num.PhoneNumber)
+	id := e.waitLive(t, 10*time.Second)
+	c.hangup(t)
+	e.waitFinal(t, id, 10*time.Second)
+	got := e.waitStatuses(t, id, 3, 10*time.Second)
+	e.checkStatusHistory(t, id, []string{"ringing", "in-progress", "ended"}, got)
+	for _, ev := range got {
+		for _, s := range []string{hookSecret, toolSecret} {
+			if bytes.Contains(ev.body, []byte(s)) {
+				t.Fatalf("%s webhook (%s) carries a secret in its body: %s", ev.event, statusOf(ev.body), ev.body)
+			}
+		}
 	}
 }
 
@@ -615,6 +721,8 @@ type e2eOptions struct {
 	// answer, when set, gives the receiver's JSON answer to a webhook (nil:
 	// an empty object).
 	answer func(hookEvent) any
+	// ringTimeout is the engine's (default 10 s).
+	ringTimeout time.Duration
 }
 
 type e2e struct {
@@ -701,7 +809,7 @@ func newE2E(t *testing.T, o e2eOptions) *e2e {
 		Webhooks:    sender,
 		Outbox:      disp,
 		HTTP:        client,
-		RingTimeout: 10 * time.Second,
+		RingTimeout: cmp.Or(o.ringTimeout, 10*time.Second),
 		Logger:      log,
 	})
 	srv, err := telephony.New(telephony.Config{

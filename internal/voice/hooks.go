@@ -108,6 +108,22 @@ func redactAssistant(doc json.RawMessage) json.RawMessage {
 		return doc
 	}
 	delete(m, "webhook_secret")
+	// Tools' own signing secrets (server.secret) stay private too.
+	var llmCfg map[string]json.RawMessage
+	if json.Unmarshal(m["llm_config"], &llmCfg) == nil {
+		var tools []map[string]json.RawMessage
+		if json.Unmarshal(llmCfg["tools"], &tools) == nil {
+			for _, t := range tools {
+				var srv map[string]json.RawMessage
+				if json.Unmarshal(t["server"], &srv) == nil && srv != nil {
+					delete(srv, "secret")
+					t["server"], _ = json.Marshal(srv)
+				}
+			}
+			llmCfg["tools"], _ = json.Marshal(tools)
+			m["llm_config"], _ = json.Marshal(llmCfg)
+		}
+	}
 	out, _ := json.Marshal(m)
 	return out
 }

@@ -39,6 +39,9 @@ func (e *Engine) Dial(ctx context.Context, d call.Dial) (string, error) {
 		}
 		return "", fault.Invalidf("assistant", "the assistant cannot run: %v", err)
 	}
+	if p.firstOutbound != "" {
+		p.cfg.FirstMessage = p.firstOutbound
+	}
 	row := &store.Call{
 		ID: outboundID(), OrgID: d.OrgID, Direction: call.Outbound, Status: call.StatusDialing,
 		CallerPhone: strPtr(d.Destination), AssistantPhone: strPtr(num.PhoneNumber), NumberID: &num.ID,
@@ -148,7 +151,7 @@ func dialOutcome(err error) (call.EndReason, string) {
 		return call.EndUnreachable, "the SIP trunk did not respond: check its address and transport (" + err.Error() + ")"
 	case errors.Is(err, telephony.ErrCapacity):
 		return call.EndError, "the server is at its concurrent call limit; try again later"
-	case errors.Is(err, telephony.ErrShutdown):
+	case errors.Is(err, telephony.ErrShutdown), errors.Is(err, context.Canceled):
 		return call.EndShutdown, "the server is shutting down"
 	}
 	return call.EndError, err.Error()

@@ -27,6 +27,9 @@ type plan struct {
 	routes map[string]toolRoute
 	// sessions are the MCP connections the call holds open.
 	sessions []*mcp.Session
+	// firstOutbound is speech_config.first_message_outbound: the opening
+	// line of outbound calls when set.
+	firstOutbound string
 }
 
 // close releases the plan's MCP connections.
@@ -64,6 +67,7 @@ type assistantDoc struct {
 		} `json:"turn_taking"`
 		Pronunciation  []struct{ From, To string } `json:"pronunciation"`
 		EndCallMessage *string                     `json:"end_call_message"`
+		FirstOutbound  *string                     `json:"first_message_outbound"`
 	} `json:"speech_config"`
 }
 
@@ -206,6 +210,9 @@ func (e *Engine) plan(ctx context.Context, orgID string, body []byte) (*plan, er
 		}
 		if s.EndCallMessage != nil {
 			c.EndCallMessage = *s.EndCallMessage
+		}
+		if s.FirstOutbound != nil {
+			p.firstOutbound = *s.FirstOutbound
 		}
 	}
 	return p, nil
