@@ -46,21 +46,21 @@ func (s *Session) SendDTMF(digits string) (<-chan struct{}, error) {
 	}
 	codes := make([]byte, 0, len(digits))
 	for _, r := range strings.ToUpper(digits) {
-		i := strings.IndexRune(dtmfDigits, r)
+		i := strings.IndexRune(DTMFKeys, r)
 		if i < 0 {
 			return nil, fmt.Errorf("dtmf: %q is not a key (0-9, *, #, A-D)", r)
 		}
 		codes = append(codes, byte(i))
 	}
 	done := make(chan struct{})
+	if len(codes) == 0 {
+		close(done)
+		return done, nil
+	}
 	d := &s.dtmfOut
 	d.mu.Lock()
 	d.pending = append(d.pending, codes...)
 	d.done = append(d.done, done)
-	if len(codes) == 0 {
-		close(done)
-		d.done = d.done[:len(d.done)-1]
-	}
 	d.mu.Unlock()
 	return done, nil
 }

@@ -129,15 +129,16 @@ type dtmfState struct {
 	lastTS uint32
 }
 
-const dtmfDigits = "0123456789*#ABCD"
+// DTMFKeys are the keys in RFC 4733 event-code order (0-9, *, #, A-D).
+const DTMFKeys = "0123456789*#ABCD"
 
 func (d *dtmfState) event(ts uint32, payload []byte) (rune, bool) {
-	if len(payload) < 4 || int(payload[0]) >= len(dtmfDigits) {
+	if len(payload) < 4 || int(payload[0]) >= len(DTMFKeys) {
 		return 0, false
 	}
 	if d.seen && d.lastTS == ts {
 		return 0, false
 	}
 	d.seen, d.lastTS = true, ts
-	return rune(dtmfDigits[payload[0]]), true
+	return rune(DTMFKeys[payload[0]]), true
 }

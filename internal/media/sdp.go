@@ -120,18 +120,12 @@ func hasProto(protos []string, want ...string) bool {
 // Answer writes the SDP answer for a negotiated stream: the chosen codec,
 // telephone-event when the peer offered it, 20 ms packets, sendrecv.
 func Answer(local netip.AddrPort, sessionID uint64, c Codec, eventPT uint8) []byte {
-	ip := local.Addr()
-	family := "IP4"
-	if ip.Is6() && !ip.Is4In6() {
-		family = "IP6"
-	}
+	var b strings.Builder
 	formats := strconv.Itoa(int(c.PayloadType))
 	if eventPT != 0 {
 		formats += " " + strconv.Itoa(int(eventPT))
 	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "v=0\r\no=parley %d %d IN %s %s\r\ns=parley\r\nc=IN %s %s\r\nt=0 0\r\n", sessionID, sessionID, family, ip, family, ip)
-	fmt.Fprintf(&b, "m=audio %d RTP/AVP %s\r\n", local.Port(), formats)
+	writeSession(&b, local, sessionID, formats)
 	fmt.Fprintf(&b, "a=rtpmap:%d %s/%d\r\n", c.PayloadType, c.Name, c.ClockRate)
 	if eventPT != 0 {
 		fmt.Fprintf(&b, "a=rtpmap:%d telephone-event/8000\r\na=fmtp:%d 0-16\r\n", eventPT, eventPT)
@@ -140,25 +134,31 @@ func Answer(local netip.AddrPort, sessionID uint64, c Codec, eventPT uint8) []by
 	return []byte(b.String())
 }
 
-// eventPT is the payload type Parley offers for telephone-event.
+// writeSession writes the session lines and the audio m= line.
+func writeSession(b *strings.Builder, local netip.AddrPort, sessionID uint64, formats string) {
+	ip := local.Addr()
+	family := "IP4"
+	if ip.Is6() && !ip.Is4In6() {
+		family = "IP6"
+	}
+	fmt.Fprintf(b, "v=0\r\no=parley %d %d IN %s %s\r\ns=parley\r\nc=IN %s %s\r\nt=0 0\r\n", sessionID, sessionID, family, ip, family, ip)
+	fmt.Fprintf(b, "m=audio %d RTP/AVP %s\r\n", local.Port(), formats)
+}
+
+// offerEventPT is the payload type Parley offers for telephone-event.
 const offerEventPT = 101
 
 // OfferSDP writes an SDP offer for an outbound call: PCMU and PCMA in order
 // of preference plus telephone-event, 20 ms packets, sendrecv. The answer is
 // read with ParseOffer, which picks the first codec the peer kept.
 func OfferSDP(local netip.AddrPort, sessionID uint64) []byte {
-	ip := local.Addr()
-	family := "IP4"
-	if ip.Is6() && !ip.Is4In6() {
-		family = "IP6"
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "v=0\r\no=parley %d %d IN %s %s\r\ns=parley\r\nc=IN %s %s\r\nt=0 0\r\n", sessionID, sessionID, family, ip, family, ip)
-	fmt.Fprintf(&b, "m=audio %d RTP/AVP", local.Port())
+	var formats []string
 	for _, c := range supported {
-		fmt.Fprintf(&b, " %d", c.PayloadType)
+		formats = append(formats, strconv.Itoa(int(c.PayloadType)))
 	}
-	fmt.Fprintf(&b, " %d\r\n", offerEventPT)
+	formats = append(formats, strconv.Itoa(offerEventPT))
+	var b strings.Builder
+	writeSession(&b, local, sessionID, strings.Join(formats, " "))
 	for _, c := range supported {
 		fmt.Fprintf(&b, "a=rtpmap:%d %s/%d\r\n", c.PayloadType, c.Name, c.ClockRate)
 	}

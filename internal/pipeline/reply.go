@@ -217,7 +217,7 @@ func (c *Conversation) runTools(ctx context.Context, reply int, ts tts.Stream, c
 			out[i].Content = c.pressKeys(ctx, tc.Arguments)
 		case tool == nil || c.deps.Tools == nil:
 			waited = true
-			out[i].Content = `{"error":"tool ` + tc.Name + ` is not available"}`
+			out[i].Content = jsonError("tool " + tc.Name + " is not available")
 		case tool.Async:
 			// Started in the background: a barge-in must not cancel it.
 			actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), toolTimeout)
@@ -274,6 +274,12 @@ func (c *Conversation) transferDestination(args string) (TransferDestination, bo
 	return TransferDestination{}, false
 }
 
+// jsonError is a tool result reporting a failure to the model.
+func jsonError(msg string) string {
+	b, _ := json.Marshal(map[string]string{"error": msg})
+	return string(b)
+}
+
 // pressKeys runs send_dtmf.
 func (c *Conversation) pressKeys(ctx context.Context, args string) string {
 	var a struct {
@@ -285,8 +291,7 @@ func (c *Conversation) pressKeys(ctx context.Context, args string) string {
 	kctx, cancel := context.WithTimeout(ctx, toolTimeout)
 	defer cancel()
 	if err := c.deps.Keypad.SendDTMF(kctx, a.Digits); err != nil {
-		b, _ := json.Marshal(map[string]string{"error": err.Error()})
-		return string(b)
+		return jsonError(err.Error())
 	}
 	b, _ := json.Marshal(map[string]string{"sent": a.Digits})
 	return string(b)

@@ -141,12 +141,12 @@ func (s *Server) onInfo(req *sip.Request, tx sip.ServerTransaction) {
 
 // dtmfDigit reads a key: one of 0-9 * # A-D, or the event code 10 (*) / 11 (#).
 func dtmfDigit(v string) (rune, bool) {
-	const keys = "0123456789*#ABCD"
-	if len(v) == 1 && strings.ContainsRune(keys, rune(strings.ToUpper(v)[0])) {
-		return rune(strings.ToUpper(v)[0]), true
+	v = strings.ToUpper(v)
+	if len(v) == 1 && strings.ContainsRune(media.DTMFKeys, rune(v[0])) {
+		return rune(v[0]), true
 	}
-	if n, err := strconv.Atoi(v); err == nil && n >= 0 && n < len(keys) {
-		return rune(keys[n]), true
+	if n, err := strconv.Atoi(v); err == nil && n >= 0 && n < len(media.DTMFKeys) {
+		return rune(media.DTMFKeys[n]), true
 	}
 	return 0, false
 }

@@ -107,7 +107,7 @@ func (h *handler) bridge(ctx context.Context, c *telephony.Call, trunk telephony
 	if h.number != nil {
 		from = h.number.PhoneNumber
 	}
-	leg := &bridgeLeg{peer: c.Ended(), answered: make(chan struct{})}
+	leg := &bridgeLeg{peer: c.Ended()}
 	dctx, cancel := context.WithTimeout(ctx, h.e.ringTimeout())
 	other, err := h.e.dialer.Dial(dctx, telephony.Outbound{Trunk: trunk, From: from, To: dest, RingTimeout: h.e.ringTimeout()}, leg)
 	cancel()
@@ -126,8 +126,7 @@ func (h *handler) bridge(ctx context.Context, c *telephony.Call, trunk telephony
 // bridgeLeg is the handler of the second call of a bridged transfer: it
 // holds the call until the first call ends.
 type bridgeLeg struct {
-	peer     <-chan struct{}
-	answered chan struct{}
+	peer <-chan struct{}
 }
 
 func (b *bridgeLeg) ServeCall(ctx context.Context, _ *telephony.Call) {

@@ -207,7 +207,6 @@ func numberCandidates(d string) []string {
 // callID makes an inbound id in the documented shape:
 // call-_<caller>_<12 alphanumerics>.
 func callID(caller string) string {
-	const alnum = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 	who := strings.Map(func(r rune) rune {
 		if r == '+' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' {
 			return r
@@ -220,12 +219,18 @@ func callID(caller string) string {
 	if len(who) > 32 {
 		who = who[:32]
 	}
-	b := make([]byte, 12)
+	return "call-_" + who + "_" + randomAlnum(12)
+}
+
+// randomAlnum returns n random letters and digits.
+func randomAlnum(n int) string {
+	const alnum = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+	b := make([]byte, n)
 	rand.Read(b)
 	for i := range b {
 		b[i] = alnum[int(b[i])%len(alnum)]
 	}
-	return "call-_" + who + "_" + string(b)
+	return string(b)
 }
 
 func strPtr(s string) *string {

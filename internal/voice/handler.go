@@ -134,21 +134,12 @@ func (h *handler) finish(ctx context.Context, c *telephony.Call, rec *recorder, 
 }
 
 func (h *handler) NotAnswered(ctx context.Context, err error) {
-	defer h.plan.close()
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
-	defer cancel()
-	end := store.CallEnd{OrgID: h.row.OrgID, ID: h.row.ID, Status: call.StatusFailed, EndedAt: h.e.now()}
-	if errors.Is(err, telephony.ErrCanceled) {
-		end.EndReason = call.EndCallerCancelled
-	} else {
-		end.EndReason, end.Error = call.EndError, err.Error()
-	}
-	end.Events = h.hooks.status(end.Status, end.EndReason, end.Error)
-	if err := h.e.db.EndCall(ctx, end); err != nil {
-		h.log.Error("record unanswered call", "error", err)
-	}
-	h.e.committed(end.Events)
 	h.log.Info("call not answered", "reason", err)
+	if errors.Is(err, telephony.ErrCanceled) {
+		h.failed(ctx, call.EndCallerCancelled, "")
+		return
+	}
+	h.failed(ctx, call.EndError, err.Error())
 }
 
 // keypad sends DTMF on the call (pipeline.Keypad).

@@ -92,12 +92,12 @@ type callHooks struct {
 func (e *Engine) newCallHooks(t *hookTarget, row *store.Call, assistant json.RawMessage) *callHooks {
 	h := &callHooks{e: e, target: t, orgID: row.OrgID, callID: row.ID, assistant: redactAssistant(assistant)}
 	h.callType = "inbound_phone_call"
-	customer := row.CallerPhone
 	if row.Direction == call.Outbound {
-		h.callType, customer = "outbound_phone_call", row.CallerPhone
+		h.callType = "outbound_phone_call"
 	}
+	// caller_phone is the other party either way: the caller, or the callee.
 	h.number = map[string]any{"id": row.NumberID, "number": row.PhoneNumber, "name": nil}
-	h.customer = map[string]any{"number": customer}
+	h.customer = map[string]any{"number": row.CallerPhone}
 	return h
 }
 

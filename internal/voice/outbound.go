@@ -2,7 +2,6 @@ package voice
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -108,7 +107,8 @@ func onceRinging(f func(int)) func(int) {
 	}
 }
 
-// failed records an outbound call that never connected.
+// failed records a call that never connected (outbound not answered,
+// inbound cancelled or failed before the answer).
 func (h *handler) failed(ctx context.Context, reason call.EndReason, msg string) {
 	defer h.plan.close()
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
@@ -158,12 +158,4 @@ func dialOutcome(err error) (call.EndReason, string) {
 }
 
 // outboundID makes an outbound id in the documented shape: call-outbound-<12>.
-func outboundID() string {
-	const alnum = "abcdefghijklmnopqrstuvwxyz0123456789"
-	b := make([]byte, 12)
-	rand.Read(b)
-	for i := range b {
-		b[i] = alnum[int(b[i])%len(alnum)]
-	}
-	return "call-outbound-" + string(b)
-}
+func outboundID() string { return "call-outbound-" + randomAlnum(12) }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -122,7 +123,7 @@ func (e *Engine) planMCP(ctx context.Context, orgID string, p *plan, t docTool) 
 	}
 	p.sessions = append(p.sessions, sess)
 	for _, tool := range tools {
-		if t.AllowedTools != nil && !contains(t.AllowedTools, tool.Name) {
+		if t.AllowedTools != nil && !slices.Contains(t.AllowedTools, tool.Name) {
 			continue
 		}
 		if _, taken := p.routes[tool.Name]; taken {
@@ -141,15 +142,6 @@ func (e *Engine) planMCP(ctx context.Context, orgID string, p *plan, t docTool) 
 		p.routes[tool.Name] = toolRoute{mcp: sess, remote: tool.Name}
 	}
 	return nil
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // toolRunner runs a call's tool calls (pipeline.ToolRunner).
