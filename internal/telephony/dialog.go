@@ -97,7 +97,11 @@ func (c *Call) SendDTMF(ctx context.Context, digits string) error {
 		if res.StatusCode >= 300 {
 			return fmt.Errorf("dtmf info answered %d %s", res.StatusCode, res.Reason)
 		}
-		time.Sleep(100 * time.Millisecond)
+		select { // a key's worth of time between keys, as with RFC 4733
+		case <-time.After(100 * time.Millisecond):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 	return nil
 }

@@ -658,17 +658,7 @@ func TestE2EBridgedTransfer(t *testing.T) {
 // gets "[keypad] 12#" as the caller's turn. It answers by pressing 9 with
 // send_dtmf, which reaches the caller as a telephone-event.
 func TestE2EDTMFIn(t *testing.T) {
-	respond := func(req openaifake.Request) openaifake.Reply {
-		last := req.Messages[len(req.Messages)-1]
-		switch {
-		case last.Role == llm.User && last.Content == "[keypad] 12#":
-			return openaifake.Reply{ToolCalls: []llm.ToolCall{{Name: "send_dtmf", Arguments: `{"digits":"9"}`}}}
-		case last.Role == llm.Tool && strings.Contains(last.Content, `"sent"`):
-			return openaifake.Reply{Text: "Pressed nine."}
-		}
-		return openaifake.Reply{Text: "Sorry?"}
-	}
-	e := newE2E(t, e2eOptions{chat: openaifake.Config{Respond: respond}})
+	e := newE2E(t, e2eOptions{chat: openaifake.Config{Respond: keypadModel("9", "Pressed nine.")}})
 	ctx := context.Background()
 	aid, _ := e.assistant(t, map[string]any{"name": "Keypad"})
 	num := e.number(t, "+31201230007", &aid, nil)
@@ -698,15 +688,111 @@ func TestE2EDTMFIn(t *testing.T) {
 	if !hasEntry(msgs, "user", "[keypad] 12#") {
 		t.Fatalf("keypad entry not in the transcript %+v", msgs)
 	}
-	for _, r := range e.oa.Requests() {
-		for _, m := range r.Messages {
-			if m.Role == llm.User && strings.Contains(m.Content, "[keypad]") && m.Content != "[keypad] 12#" {
-				t.Fatalf("unexpected keypad turn %q (digits lost or duplicated)", m.Content)
-			}
-		}
-	}
+	e.onlyKeypadTurn(t, "[keypad] 12#")
 	if got := c.digitsReceived(); !slices.Equal(got, []rune{'9'}) {
 		t.Fatalf("digits at the caller %q, want just 9", string(got))
+	}
+}
+
+// TestE2EDTMFSIPInfo: a caller whose offer has no telephone-event sends
+// its keys as SIP INFO, in both documented bodies; other bodies are
+// refused with a status that says why. The model's send_dtmf reaches the
+// caller as SIP INFO too, since RTP events were not negotiated.
+func TestE2EDTMFSIPInfo(t *testing.T) {
+	e := newE2E(t, e2eOptions{chat: openaifake.Config{Respond: keypadModel("9*", "Pressed nine and star.")}})
+	ctx := context.Background()
+	aid, _ := e.assistant(t, map[string]any{"name": "Keypad by INFO"})
+	num := e.number(t, "+31201230008", &aid, nil)
+	c := dialRaw(t, e.srv, num.PhoneNumber, rawOptions{noTelephoneEvent: true})
+	id := e.waitLive(t, 10*time.Second)
+
+	// Bodies Parley cannot read: the wrong type is 415 with an Accept
+	// header naming the types it takes; a relay body without a signal, or
+	// with a key that does not exist, is 400. None of them is a key press.
+	res := c.inDialog(t, sip.INFO, "text/plain", "1")
+	if res.StatusCode != 415 {
+		t.Fatalf("INFO text/plain answered %d %s, want 415", res.StatusCode, res.Reason)
+	}
+	if acc := res.GetHeader("Accept"); acc == nil || !strings.Contains(acc.Value(), "application/dtmf-relay") || !strings.Contains(acc.Value(), "application/dtmf") {
+		t.Fatalf("415 without an Accept header naming the DTMF types: %v", res.GetHeader("Accept"))
+	}
+	for _, bad := range []struct{ ct, body string }{
+		{"application/dtmf-relay", "Duration=160\r\n"},
+		{"application/dtmf-relay", "Signal=X\r\nDuration=160\r\n"},
+		{"application/dtmf", "17"},
+	} {
+		if res := c.inDialog(t, sip.INFO, bad.ct, bad.body); res.StatusCode != 400 {
+			t.Fatalf("INFO %s %q answered %d %s, want 400", bad.ct, bad.body, res.StatusCode, res.Reason)
+		}
+	}
+	// 1 and # as dtmf-relay (# by its event code 11), 2 as application/dtmf.
+	for _, key := range []struct{ ct, body string }{
+		{"application/dtmf-relay", "Signal=1\r\nDuration=160\r\n"},
+		{"application/dtmf", "2"},
+		{"application/dtmf-relay; charset=utf-8", "signal= 11\r\nDuration=100\r\n"},
+	} {
+		if res := c.inDialog(t, sip.INFO, key.ct, key.body); res.StatusCode != 200 {
+			t.Fatalf("INFO %s %q answered %d %s, want 200", key.ct, key.body, res.StatusCode, res.Reason)
+		}
+	}
+	waitFor(t, 10*time.Second, "the reply after send_dtmf in the transcript", func() bool {
+		row, err := e.db.GetCall(ctx, e.org.ID, id)
+		return err == nil && hasEntry(transcriptOf(row), "assistant", "Pressed nine and star.")
+	})
+	// send_dtmf went out as one INFO per key, in order, in the dialog.
+	infos := c.received(sip.INFO)
+	var sent []string
+	for _, r := range infos {
+		ct := ""
+		if h := r.ContentType(); h != nil {
+			ct = h.Value()
+		}
+		if ct != "application/dtmf-relay" || r.CallID() == nil || r.CallID().Value() != c.callID {
+			t.Fatalf("INFO from Parley: content type %q, Call-ID %v\n%s", ct, r.CallID(), r)
+		}
+		sig, _, _ := strings.Cut(string(r.Body()), "\r\n")
+		sent = append(sent, sig)
+	}
+	if !slices.Equal(sent, []string{"Signal=9", "Signal=*"}) {
+		t.Fatalf("Parley's INFO bodies %q, want Signal=9 then Signal=*", sent)
+	}
+	if got := c.digitsReceived(); len(got) != 0 {
+		t.Fatalf("telephone-events %q sent although none were negotiated", string(got))
+	}
+	c.hangup(t)
+	row := e.waitFinal(t, id, 10*time.Second)
+	msgs := transcript(t, row)
+	if !hasEntry(msgs, "user", "[keypad] 12#") {
+		t.Fatalf("keypad entry not in the transcript %+v", msgs)
+	}
+	e.onlyKeypadTurn(t, "[keypad] 12#")
+}
+
+// keypadModel is a model that answers the keypad entry 12# by pressing
+// digits with send_dtmf, then says reply.
+func keypadModel(digits, reply string) func(openaifake.Request) openaifake.Reply {
+	return func(req openaifake.Request) openaifake.Reply {
+		last := req.Messages[len(req.Messages)-1]
+		switch {
+		case last.Role == llm.User && last.Content == "[keypad] 12#":
+			return openaifake.Reply{ToolCalls: []llm.ToolCall{{Name: "send_dtmf", Arguments: `{"digits":"` + digits + `"}`}}}
+		case last.Role == llm.Tool && strings.Contains(last.Content, `"sent"`):
+			return openaifake.Reply{Text: reply}
+		}
+		return openaifake.Reply{Text: "Sorry?"}
+	}
+}
+
+// onlyKeypadTurn fails unless every keypad turn the model saw is want
+// (keys lost, duplicated or made up show as other turns).
+func (e *e2e) onlyKeypadTurn(t *testing.T, want string) {
+	t.Helper()
+	for _, r := range e.oa.Requests() {
+		for _, m := range r.Messages {
+			if m.Role == llm.User && strings.Contains(m.Content, "[keypad]") && m.Content != want {
+				t.Fatalf("unexpected keypad turn %q, want only %q", m.Content, want)
+			}
+		}
 	}
 }
 
@@ -843,17 +929,7 @@ func newE2E(t *testing.T, o e2eOptions) *e2e {
 // over's members laid over it, normalised like the API does.
 func (e *e2e) assistant(t *testing.T, over map[string]any) (string, json.RawMessage) {
 	t.Helper()
-	doc := map[string]any{
-		"name":          "E2E assistant",
-		"llm_config":    llmConfig(),
-		"stt_config":    map[string]any{"provider": "deepgram", "model": "nova-3", "language": "en"},
-		"tts_config":    map[string]any{"provider": "elevenlabs", "model": "eleven_flash_v2_5", "voice_id": "21m00Tcm4TlvDq8ikWAM"},
-		"speech_config": map[string]any{"turn_taking": map[string]any{"endpointing_min_delay": 0.1}},
-		"webhook_url":   e.hooks.url("/hook"), "webhook_secret": hookSecret,
-	}
-	for k, v := range over {
-		doc[k] = v
-	}
+	doc := e.assistantDoc(over)
 	raw := map[string]json.RawMessage{}
 	for k, v := range doc {
 		b, err := json.Marshal(v)
@@ -878,6 +954,23 @@ func (e *e2e) assistant(t *testing.T, over map[string]any) (string, json.RawMess
 		t.Fatal(err)
 	}
 	return d.ID, body
+}
+
+// assistantDoc is the base assistant document with over's members laid
+// over it.
+func (e *e2e) assistantDoc(over map[string]any) map[string]any {
+	doc := map[string]any{
+		"name":          "E2E assistant",
+		"llm_config":    llmConfig(),
+		"stt_config":    map[string]any{"provider": "deepgram", "model": "nova-3", "language": "en"},
+		"tts_config":    map[string]any{"provider": "elevenlabs", "model": "eleven_flash_v2_5", "voice_id": "21m00Tcm4TlvDq8ikWAM"},
+		"speech_config": map[string]any{"turn_taking": map[string]any{"endpointing_min_delay": 0.1}},
+		"webhook_url":   e.hooks.url("/hook"), "webhook_secret": hookSecret,
+	}
+	for k, v := range over {
+		doc[k] = v
+	}
+	return doc
 }
 
 func llmConfig(tools ...any) map[string]any {
@@ -1120,6 +1213,8 @@ type hookEvent struct {
 	body   []byte
 	msg    map[string]any // body's "message"
 	at     time.Time
+	// ctx is the request's: it ends when the sender gives up.
+	ctx context.Context
 }
 
 // receiver records every webhook and verifies every signature.
@@ -1149,7 +1244,7 @@ func (r *receiver) url(path string) string { return r.srv.URL + path }
 
 func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 	body, err := io.ReadAll(req.Body)
-	ev := hookEvent{path: req.URL.Path, event: req.Header.Get(webhook.HeaderEvent), header: req.Header.Clone(), body: body, at: time.Now()}
+	ev := hookEvent{path: req.URL.Path, event: req.Header.Get(webhook.HeaderEvent), header: req.Header.Clone(), body: body, at: time.Now(), ctx: req.Context()}
 	var problems []string
 	if err != nil {
 		problems = append(problems, "read body: "+err.Error())
@@ -1203,7 +1298,6 @@ type sippProc struct {
 	addr   string // where it listens
 	done   chan error
 	exited chan struct{}
-	err    error
 	dir    string
 	out    *lockedBuf
 }
@@ -1311,21 +1405,45 @@ type rawCaller struct {
 	audioOn  chan time.Time
 	audioOff chan time.Time
 
-	mu      sync.Mutex
-	speech  []int16
-	keys    []byte
-	digits  []rune // telephone-events received
-	stop    chan struct{}
-	wg      sync.WaitGroup
-	stopped sync.Once
+	mu     sync.Mutex
+	speech []int16
+	keys   []byte
+	digits []rune // telephone-events received
+	// requests are the in-dialog requests Parley sent (BYE, INFO, …).
+	requests []*sip.Request
+	stop     chan struct{}
+	wg       sync.WaitGroup
+	stopped  sync.Once
 }
 
 const callerNumber = "+15550001111"
 
+// rawOptions shape the raw caller's offer.
+type rawOptions struct {
+	// noTelephoneEvent leaves RFC 4733 out of the offer, so DTMF travels
+	// by SIP INFO both ways.
+	noTelephoneEvent bool
+}
+
 // dialRaw calls the Parley number and returns once the call is answered
 // and acknowledged.
-func dialRaw(t *testing.T, srv *telephony.Server, dialled string) *rawCaller {
+func dialRaw(t *testing.T, srv *telephony.Server, dialled string, opts ...rawOptions) *rawCaller {
 	t.Helper()
+	c, res := inviteRaw(t, srv, dialled, opts...)
+	if res.StatusCode >= 300 {
+		t.Fatalf("INVITE answered %d %s", res.StatusCode, res.Reason)
+	}
+	return c
+}
+
+// inviteRaw sends the INVITE and waits for its final response, which it
+// acknowledges; on a 2xx the caller is then in the call.
+func inviteRaw(t *testing.T, srv *telephony.Server, dialled string, opts ...rawOptions) (*rawCaller, *sip.Response) {
+	t.Helper()
+	var o rawOptions
+	if len(opts) > 0 {
+		o = opts[0]
+	}
 	sc, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
@@ -1343,7 +1461,11 @@ func dialRaw(t *testing.T, srv *telephony.Server, dialled string) *rawCaller {
 	t.Cleanup(c.close)
 
 	rtpPort := rc.LocalAddr().(*net.UDPAddr).Port
-	sdp := fmt.Sprintf("v=0\r\no=e2e 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio %d RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\na=ptime:20\r\na=sendrecv\r\n", rtpPort)
+	formats, events := "0 101", "a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\n"
+	if o.noTelephoneEvent {
+		formats, events = "0", ""
+	}
+	sdp := fmt.Sprintf("v=0\r\no=e2e 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio %d RTP/AVP %s\r\na=rtpmap:0 PCMU/8000\r\n%sa=ptime:20\r\na=sendrecv\r\n", rtpPort, formats, events)
 	branch := "z9hG4bK" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	invite := fmt.Sprintf("INVITE sip:%s@%s SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=%s;rport\r\nMax-Forwards: 70\r\nFrom: \"E2E caller\" <sip:%s@127.0.0.1>;tag=%s\r\nTo: <sip:%s@%s>\r\nCall-ID: %s\r\nCSeq: 1 INVITE\r\nContact: <sip:caller@%s>\r\nUser-Agent: parley-e2e\r\nContent-Type: application/sdp\r\nContent-Length: %d\r\n\r\n%s",
 		dialled, c.server, sc.LocalAddr(), branch, callerNumber, c.fromTag, dialled, c.server, c.callID, sc.LocalAddr(), len(sdp), sdp)
@@ -1352,8 +1474,8 @@ func dialRaw(t *testing.T, srv *telephony.Server, dialled string) *rawCaller {
 	parser := sip.NewParser()
 	buf := make([]byte, 65535)
 	deadline := time.Now().Add(10 * time.Second)
-	var ok *sip.Response
-	for ok == nil {
+	var final *sip.Response
+	for final == nil {
 		_ = sc.SetReadDeadline(deadline)
 		n, _, err := sc.ReadFromUDP(buf)
 		if err != nil {
@@ -1364,33 +1486,34 @@ func dialRaw(t *testing.T, srv *telephony.Server, dialled string) *rawCaller {
 			t.Fatalf("unparseable message from Parley: %v\n%s", err, buf[:n])
 		}
 		res, isRes := m.(*sip.Response)
-		if !isRes || res.CSeq() == nil || res.CSeq().MethodName != sip.INVITE {
+		if !isRes || res.CSeq() == nil || res.CSeq().MethodName != sip.INVITE || res.StatusCode < 200 {
 			continue
 		}
-		switch {
-		case res.StatusCode < 200:
-			continue
-		case res.StatusCode >= 300:
-			t.Fatalf("INVITE answered %d %s", res.StatusCode, res.Reason)
-		}
-		ok = res
+		final = res
 	}
-	c.toTag, _ = ok.To().Params.Get("tag")
-	if ct := ok.Contact(); ct != nil {
+	_ = sc.SetReadDeadline(time.Time{})
+	c.toTag, _ = final.To().Params.Get("tag")
+	if final.StatusCode >= 300 {
+		// The ACK of a failure belongs to the INVITE transaction (RFC
+		// 3261 §17.1.1.3): same branch, sent to the server.
+		c.send(fmt.Sprintf("ACK sip:%s@%s SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=%s;rport\r\nMax-Forwards: 70\r\nFrom: \"E2E caller\" <sip:%s@127.0.0.1>;tag=%s\r\nTo: <sip:%s@%s>;tag=%s\r\nCall-ID: %s\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n",
+			dialled, c.server, sc.LocalAddr(), branch, callerNumber, c.fromTag, dialled, c.server, c.toTag, c.callID))
+		return c, final
+	}
+	if ct := final.Contact(); ct != nil {
 		c.target = ct.Address.String()
 	} else {
 		t.Fatal("200 OK without Contact")
 	}
-	c.media = sdpAddr(t, ok.Body())
+	c.media = sdpAddr(t, final.Body())
 	c.send(fmt.Sprintf("ACK %s SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bK%sack;rport\r\nMax-Forwards: 70\r\nFrom: \"E2E caller\" <sip:%s@127.0.0.1>;tag=%s\r\nTo: <sip:%s@%s>;tag=%s\r\nCall-ID: %s\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n",
 		c.target, sc.LocalAddr(), strconv.FormatInt(time.Now().UnixNano(), 36), callerNumber, c.fromTag, dialled, c.server, c.toTag, c.callID))
-	_ = sc.SetReadDeadline(time.Time{})
 
 	c.wg.Add(3)
 	go c.sipLoop()
 	go c.sendLoop()
 	go c.recvLoop()
-	return c
+	return c, final
 }
 
 func (c *rawCaller) send(msg string) {
@@ -1446,6 +1569,9 @@ func (c *rawCaller) sipLoop() {
 			default:
 			}
 		case *sip.Request:
+			c.mu.Lock()
+			c.requests = append(c.requests, m)
+			c.mu.Unlock()
 			res := sip.NewResponseFromRequest(m, 200, "OK", nil)
 			_, _ = c.sipConn.WriteToUDP([]byte(res.String()), from)
 			if m.Method == sip.BYE {
@@ -1612,23 +1738,46 @@ func (c *rawCaller) drain() {
 // hangup sends BYE and waits for its 200.
 func (c *rawCaller) hangup(t *testing.T) {
 	t.Helper()
+	if res := c.inDialog(t, sip.BYE, "", ""); res.StatusCode != 200 {
+		t.Fatalf("BYE answered %d %s", res.StatusCode, res.Reason)
+	}
+}
+
+// inDialog sends a request inside the call (body of contentType, when
+// set) and returns Parley's final response to it.
+func (c *rawCaller) inDialog(t *testing.T, method sip.RequestMethod, contentType, body string) *sip.Response {
+	t.Helper()
 	c.cseq++
-	c.send(fmt.Sprintf("BYE %s SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bK%sbye;rport\r\nMax-Forwards: 70\r\nFrom: \"E2E caller\" <sip:%s@127.0.0.1>;tag=%s\r\nTo: <sip:%s@%s>;tag=%s\r\nCall-ID: %s\r\nCSeq: %d BYE\r\nContent-Length: 0\r\n\r\n",
-		c.target, c.sipConn.LocalAddr(), strconv.FormatInt(time.Now().UnixNano(), 36), callerNumber, c.fromTag, c.user, c.server, c.toTag, c.callID, c.cseq))
+	var hdr string
+	if contentType != "" {
+		hdr = "Content-Type: " + contentType + "\r\n"
+	}
+	c.send(fmt.Sprintf("%s %s SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bK%s%s;rport\r\nMax-Forwards: 70\r\nFrom: \"E2E caller\" <sip:%s@127.0.0.1>;tag=%s\r\nTo: <sip:%s@%s>;tag=%s\r\nCall-ID: %s\r\nCSeq: %d %s\r\n%sContent-Length: %d\r\n\r\n%s",
+		method, c.target, c.sipConn.LocalAddr(), strconv.FormatInt(time.Now().UnixNano(), 36), strings.ToLower(string(method)), callerNumber, c.fromTag, c.user, c.server, c.toTag, c.callID, c.cseq, method, hdr, len(body), body))
 	deadline := time.After(5 * time.Second)
 	for {
 		select {
 		case res := <-c.responses:
-			if res.CSeq() != nil && res.CSeq().MethodName == sip.BYE {
-				if res.StatusCode != 200 {
-					t.Fatalf("BYE answered %d %s", res.StatusCode, res.Reason)
-				}
-				return
+			if res.CSeq() != nil && res.CSeq().MethodName == method && int(res.CSeq().SeqNo) == c.cseq && res.StatusCode >= 200 {
+				return res
 			}
 		case <-deadline:
-			t.Fatal("no answer to BYE")
+			t.Fatalf("no final answer to %s", method)
 		}
 	}
+}
+
+// received returns the in-dialog requests of method Parley sent.
+func (c *rawCaller) received(method sip.RequestMethod) []*sip.Request {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []*sip.Request
+	for _, r := range c.requests {
+		if r.Method == method {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 func (c *rawCaller) close() {

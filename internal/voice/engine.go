@@ -148,6 +148,9 @@ func (e *Engine) Route(ctx context.Context, in telephony.Inbound) (telephony.Han
 		}
 		return nil, &telephony.Reject{Code: 480, Reason: "Temporarily Unavailable"}
 	}
+	if rt.agent != nil {
+		row.AgentID, row.AgentName = &rt.agent.ID, &rt.agent.Name
+	}
 	h := &handler{e: e, row: row, plan: rt.plan, log: log, number: num, speakOnly: rt.speakOnly}
 	h.hooks = e.newCallHooks(rt.plan.hook, row, rt.plan.doc)
 	evs := h.hooks.status(call.StatusRinging, "", "")

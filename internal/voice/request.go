@@ -3,6 +3,7 @@ package voice
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -22,6 +23,9 @@ type routing struct {
 	speakOnly string
 	// why the call cannot be answered at all, when non-empty.
 	why string
+	// agent is the saved assistant the webhook chose instead of the
+	// number's (assistant_id), recorded on the call.
+	agent *store.Doc
 }
 
 // resolve picks the call's assistant: the number's, adjusted or replaced
@@ -63,7 +67,7 @@ func (e *Engine) resolve(ctx context.Context, num *store.Number, row *store.Call
 		return e.planRouting(ctx, num.OrgID, base, 0)
 	}
 
-	body, maxDur, errMsg, err := e.assistantRequest(ctx, num, row, target, base)
+	body, agent, maxDur, errMsg, err := e.assistantRequest(ctx, num, row, target, base)
 	switch {
 	case err != nil && base == nil:
 		return routing{why: "assistant-request webhook failed and the number has no assistant: " + err.Error()}
@@ -80,7 +84,9 @@ func (e *Engine) resolve(ctx context.Context, num *store.Number, row *store.Call
 		}
 		return r
 	}
-	return e.planRouting(ctx, num.OrgID, body, maxDur)
+	r := e.planRouting(ctx, num.OrgID, body, maxDur)
+	r.agent = agent
+	return r
 }
 
 func (e *Engine) planRouting(ctx context.Context, orgID string, doc json.RawMessage, maxDur int) routing {
@@ -95,8 +101,9 @@ func (e *Engine) planRouting(ctx context.Context, orgID string, doc json.RawMess
 }
 
 // assistantRequest asks the webhook which assistant answers. It returns
-// the resolved assistant document, a duration cap, or the error to speak.
-func (e *Engine) assistantRequest(ctx context.Context, num *store.Number, row *store.Call, t *hookTarget, base json.RawMessage) (json.RawMessage, int, string, error) {
+// the resolved assistant document (and the saved assistant it came from
+// when the answer named one), a duration cap, or the error to speak.
+func (e *Engine) assistantRequest(ctx context.Context, num *store.Number, row *store.Call, t *hookTarget, base json.RawMessage) (doc json.RawMessage, agent *store.Doc, maxDur int, refusal string, err error) {
 	hooks := e.newCallHooks(t, row, nil)
 	hooks.number["name"] = num.Name
 	payload := hooks.payload(evAssistantRequest, call.StatusRinging, nil)
@@ -104,7 +111,7 @@ func (e *Engine) assistantRequest(ctx context.Context, num *store.Number, row *s
 	defer cancel()
 	res, err := e.post(rctx, num.OrgID, &row.ID, t, evAssistantRequest, payload)
 	if err != nil {
-		return nil, 0, "", fmt.Errorf("assistant-request: %w", err)
+		return nil, nil, 0, "", fmt.Errorf("assistant-request: %w", err)
 	}
 	var ans struct {
 		Assistant   map[string]json.RawMessage `json:"assistant"`
@@ -115,13 +122,12 @@ func (e *Engine) assistantRequest(ctx context.Context, num *store.Number, row *s
 	}
 	if len(res.Body) > 0 {
 		if err := json.Unmarshal(res.Body, &ans); err != nil {
-			return nil, 0, "", fmt.Errorf("assistant-request answer is not the documented JSON: %w", err)
+			return nil, nil, 0, "", fmt.Errorf("assistant-request answer is not the documented JSON: %w", err)
 		}
 	}
 	if ans.Error != nil && *ans.Error != "" {
-		return nil, 0, *ans.Error, nil
+		return nil, nil, 0, *ans.Error, nil
 	}
-	maxDur := 0
 	if ans.MaxDuration != nil && *ans.MaxDuration > 0 {
 		maxDur = *ans.MaxDuration
 	}
@@ -129,29 +135,38 @@ func (e *Engine) assistantRequest(ctx context.Context, num *store.Number, row *s
 	if ans.AssistantID != nil {
 		d, err := e.db.GetDoc(ctx, store.Assistants, num.OrgID, *ans.AssistantID)
 		if err != nil {
-			return nil, 0, "", fmt.Errorf("assistant-request named assistant %s: %w", *ans.AssistantID, err)
+			return nil, nil, 0, "", fmt.Errorf("assistant-request named assistant %s: %w", *ans.AssistantID, err)
 		}
-		doc, over = d.Body, ans.Override
+		if !d.Active {
+			return nil, nil, 0, "", fmt.Errorf("assistant-request named assistant %s (%s), which is inactive", d.ID, d.Name)
+		}
+		doc, over, agent = d.Body, ans.Override, d
 	}
-	if len(over) == 0 && doc != nil {
-		return doc, maxDur, "", nil
+	if len(over) == 0 {
+		if doc == nil {
+			return nil, nil, 0, "", errors.New("assistant-request answered without an assistant or assistant_id")
+		}
+		return doc, agent, maxDur, "", nil
 	}
 	merged := map[string]json.RawMessage{}
 	if doc != nil {
 		if err := json.Unmarshal(doc, &merged); err != nil {
-			return nil, 0, "", err
+			return nil, nil, 0, "", fmt.Errorf("read assistant: %w", err)
 		}
 	}
 	for k, v := range over {
 		merged[k] = v
 	}
 	if e.cfg.Validator == nil {
-		return nil, 0, "", fmt.Errorf("no assistant validator configured")
+		return nil, nil, 0, "", errors.New("no assistant validator configured")
 	}
 	norm, err := e.cfg.Validator.Normalize(merged, assistant.Options{Transient: true})
 	if err != nil {
-		return nil, 0, "", fmt.Errorf("assistant-request returned an invalid assistant: %w", err)
+		return nil, nil, 0, "", fmt.Errorf("assistant-request returned an invalid assistant: %w", err)
 	}
 	out, err := json.Marshal(norm)
-	return out, maxDur, "", err
+	if err != nil {
+		return nil, nil, 0, "", fmt.Errorf("encode assistant: %w", err)
+	}
+	return out, agent, maxDur, "", nil
 }
