@@ -35,7 +35,6 @@ type dtmfSender struct {
 	startTS uint32
 	frame   int // packets sent for the current digit
 	gap     int // gap frames left before the next digit
-	notify  chan struct{}
 }
 
 // SendDTMF queues digits (0-9, *, #, A-D) as RFC 4733 telephone-events. The

@@ -96,6 +96,12 @@ func scanEvent(row interface{ Scan(...any) error }) (*OutboxEvent, error) {
 // attempt the caller is about to make. Concurrent claimers, in one process or
 // several, get disjoint events (PostgreSQL skips rows another claim holds;
 // SQLite has one writer).
+//
+// One call's events to one URL go out one at a time, in seq order: an
+// event is not claimed while an earlier one of its call and URL is still
+// pending (due later, or claimed and in flight). Receivers see a call's
+// status changes in the order they happened; once an event is delivered or
+// has failed for good, the next one goes.
 func (db *DB) ClaimEvents(ctx context.Context, now time.Time, limit int, lease time.Duration) ([]OutboxEvent, error) {
 	if limit <= 0 {
 		return nil, nil
@@ -107,8 +113,11 @@ func (db *DB) ClaimEvents(ctx context.Context, now time.Time, limit int, lease t
 	var out []OutboxEvent
 	err := db.tx(ctx, func(tx *sql.Tx) error {
 		out = out[:0]
-		rows, err := tx.QueryContext(ctx, db.q(`SELECT `+eventColumns+` FROM webhook_outbox
+		rows, err := tx.QueryContext(ctx, db.q(`SELECT `+eventColumns+` FROM webhook_outbox o
 			WHERE delivered_at IS NULL AND failed_at IS NULL AND next_attempt_at <= ?
+			AND (call_id IS NULL OR NOT EXISTS (SELECT 1 FROM webhook_outbox p
+				WHERE p.call_id = o.call_id AND p.url = o.url AND p.seq < o.seq
+				AND p.delivered_at IS NULL AND p.failed_at IS NULL))
 			ORDER BY next_attempt_at, created_at, seq, id LIMIT ? `+db.drv.SkipLocked()), ms(now), limit)
 		if err != nil {
 			return fmt.Errorf("select due webhook events: %w", err)

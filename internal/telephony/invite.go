@@ -33,21 +33,28 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		s.reject(tx, req, &Reject{Code: 503, Reason: "Service Unavailable", RetryAfter: s.cfg.RetryAfter})
 		return
 	}
+	// The slot is given back before any refusal is sent, so a caller
+	// that retries at once finds it free.
+	release := sync.OnceFunc(func() { s.active.Add(-1) })
 	started := false
 	defer func() {
 		if !started {
-			s.active.Add(-1)
+			release()
 		}
 	}()
+	refuse := func(rj *Reject) {
+		release()
+		s.reject(tx, req, rj)
+	}
 
 	offer, rej := s.readOffer(req)
 	if rej != nil {
-		s.reject(tx, req, rej)
+		refuse(rej)
 		return
 	}
 	in := inboundFrom(req)
 	if in.Dialled == "" {
-		s.reject(tx, req, &Reject{Code: 404, Reason: "Not Found"})
+		refuse(&Reject{Code: 404, Reason: "Not Found"})
 		return
 	}
 	var cancelOnce sync.Once
@@ -63,14 +70,14 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 			s.log.Error("sip route failed", "sip_call_id", in.SIPCallID, "error", err)
 			rj = &Reject{Code: 500, Reason: "Server Internal Error"}
 		}
-		s.reject(tx, req, rj)
+		refuse(rj)
 		return
 	}
 
 	sess, err := media.Listen(s.cfg.Media)
 	if err != nil {
 		s.log.Error("sip media allocation failed", "sip_call_id", in.SIPCallID, "error", err)
-		s.reject(tx, req, &Reject{Code: 503, Reason: "Service Unavailable", RetryAfter: s.cfg.RetryAfter})
+		refuse(&Reject{Code: 503, Reason: "Service Unavailable", RetryAfter: s.cfg.RetryAfter})
 		h.NotAnswered(s.callsCtx, err)
 		return
 	}

@@ -132,13 +132,15 @@ func (d *Dispatcher) Notify() {
 // though ctx has ended. Run a Dispatcher once at a time.
 func (d *Dispatcher) Run(ctx context.Context) error {
 	jobs := make(chan store.OutboxEvent)
-	done := make(chan struct{}, d.cfg.Workers)
+	// done reports a finished delivery, and whether it was a call's event
+	// (which may have let the call's next event go: see ClaimEvents).
+	done := make(chan bool, d.cfg.Workers)
 	var wg sync.WaitGroup
 	for range d.cfg.Workers {
 		wg.Go(func() {
 			for ev := range jobs {
 				d.deliver(ctx, ev)
-				done <- struct{}{}
+				done <- ev.CallID != nil
 			}
 		})
 	}
@@ -172,8 +174,9 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-done:
+		case next := <-done:
 			idle++
+			look = look || next
 		case <-d.wake:
 			look = true
 		case <-poll.C:

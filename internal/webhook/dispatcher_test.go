@@ -3,9 +3,13 @@ package webhook_test
 import (
 	"context"
 	"crypto/rand"
+	"encoding/json"
+	"fmt"
 	"io"
+	mrand "math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -427,5 +431,77 @@ func TestDispatcherStopBoundedByTimeout(t *testing.T) {
 	}
 	if ds := e.deliveries(t, ev.ID); len(ds) != 1 || ds[0].StatusCode != nil || ds[0].Error == nil || ds[0].Duration < timeout/2 {
 		t.Fatalf("deliveries = %+v", ds)
+	}
+}
+
+// TestDispatcherKeepsCallOrder: several calls' events enqueued at once, 4
+// workers, a receiver that is slow by a random few milliseconds. Each
+// call's events must arrive in seq order, even when some attempts fail
+// and are retried; and a call's next event goes as soon as the one before
+// it is delivered, not at the next poll.
+func TestDispatcherKeepsCallOrder(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		calls int
+		cfg   webhook.DispatcherConfig
+		fail  func(n int) bool
+	}{
+		// Fewer calls than workers: no claim comes back full, so only the
+		// end of a delivery can prompt the next claim.
+		{"next event without waiting for a poll", 2, webhook.DispatcherConfig{Workers: 4, Poll: time.Minute, Timeout: 2 * time.Second}, func(int) bool { return false }},
+		{"retries keep the order", 6, fast(webhook.DispatcherConfig{Workers: 4}), func(n int) bool { return n%5 == 0 }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, func(n int, _ *http.Request) int {
+				time.Sleep(time.Duration(mrand.IntN(3000)) * time.Microsecond)
+				if tc.fail(n) {
+					return http.StatusInternalServerError
+				}
+				return http.StatusOK
+			})
+			calls, perCall := tc.calls, 8
+			var evs []store.OutboxEvent
+			for c := range calls {
+				callID := fmt.Sprintf("call-%d", c)
+				for seq := 1; seq <= perCall; seq++ {
+					evs = append(evs, store.OutboxEvent{OrgID: e.org.ID, CallID: &callID, Seq: seq, EventType: "status-update", URL: e.rc.srv.URL + "/hook",
+						Payload: []byte(fmt.Sprintf(`{"message":{"call":{"id":%q},"seq":%d}}`, callID, seq))})
+				}
+			}
+			if err := e.db.EnqueueEvents(context.Background(), evs...); err != nil {
+				t.Fatal(err)
+			}
+			e.run(t, nil, tc.cfg)
+			for _, ev := range evs {
+				e.wait(t, ev.ID, 10*time.Second, func(ev *store.OutboxEvent) bool { return ev.DeliveredAt != nil })
+			}
+			// What each call's receiver saw, successful attempts only.
+			got := map[string][]int{}
+			var n int
+			for _, r := range e.rc.requests() {
+				n++
+				if tc.fail(n) {
+					continue
+				}
+				var m struct {
+					Message struct {
+						Call struct {
+							ID string `json:"id"`
+						} `json:"call"`
+						Seq int `json:"seq"`
+					} `json:"message"`
+				}
+				if err := json.Unmarshal(r.body, &m); err != nil {
+					t.Fatal(err)
+				}
+				got[m.Message.Call.ID] = append(got[m.Message.Call.ID], m.Message.Seq)
+			}
+			for c := range calls {
+				id := fmt.Sprintf("call-%d", c)
+				if want := []int{1, 2, 3, 4, 5, 6, 7, 8}; !slices.Equal(got[id], want) {
+					t.Fatalf("%s delivered as seq %v, want %v", id, got[id], want)
+				}
+			}
+		})
 	}
 }

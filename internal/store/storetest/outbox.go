@@ -66,7 +66,9 @@ func testOutbox(t *testing.T, db *store.DB) {
 		t.Fatal("ClaimEvents accepted a zero lease")
 	}
 
-	// Limit and due order: e3 (due a minute early) before e1.
+	// Limit and due order: e3 (due a minute early) before e1. e2 is due
+	// too, but it is e1's call's next event to the same URL: it waits
+	// until e1 is delivered or has failed.
 	t1 := base.Add(time.Second)
 	got := claim(t1, 2)
 	mustIDs(t, "first claim", got, e3, e1)
@@ -76,12 +78,11 @@ func testOutbox(t *testing.T, db *store.DB) {
 		c.OrgID != a.ID || c.URL != "https://example.com/hook" || c.EventType != "status-update" || !c.CreatedAt.Equal(base) {
 		t.Fatalf("claimed event = %+v (payload %q)", c, c.Payload)
 	}
-	mustIDs(t, "second claim", claim(t1, 10), e2)
-	mustIDs(t, "claim while leased", claim(t1, 10))
+	mustIDs(t, "claim while leased (e2 behind e1)", claim(t1, 10))
 	mustIDs(t, "claim just before the lease ends", claim(t1.Add(lease-time.Millisecond), 10))
 	// A worker that died holding the claim: the events come back with attempts 2.
 	got = claim(t1.Add(lease), 10)
-	mustIDs(t, "claim after the lease", got, e3, e1, e2)
+	mustIDs(t, "claim after the lease", got, e3, e1)
 	for _, e := range got {
 		if e.Attempts != 2 {
 			t.Fatalf("reclaimed event %s has attempts %d, want 2", e.ID, e.Attempts)
@@ -99,6 +100,7 @@ func testOutbox(t *testing.T, db *store.DB) {
 	if err := db.FailEvent(ctx, e3, t2, "receiver answered 410"); err != nil {
 		t.Fatal(err)
 	}
+	mustIDs(t, "claim after e1 was delivered", claim(t2, 10), e2)
 	if err := db.RetryEvent(ctx, e2, base.Add(5*time.Minute), "receiver answered 500"); err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +110,7 @@ func testOutbox(t *testing.T, db *store.DB) {
 	if e, err := db.GetEvent(ctx, b.ID, e3); err != nil || e.FailedAt == nil || !e.FailedAt.Equal(t2) || e.DeliveredAt != nil || e.LastError == nil || *e.LastError != "receiver answered 410" {
 		t.Fatalf("failed event = %+v, %v", e, err)
 	}
-	if e, err := db.GetEvent(ctx, a.ID, e2); err != nil || !e.NextAttemptAt.Equal(base.Add(5*time.Minute)) || e.LastError == nil || *e.LastError != "receiver answered 500" || e.Attempts != 2 || e.DeliveredAt != nil || e.FailedAt != nil {
+	if e, err := db.GetEvent(ctx, a.ID, e2); err != nil || !e.NextAttemptAt.Equal(base.Add(5*time.Minute)) || e.LastError == nil || *e.LastError != "receiver answered 500" || e.Attempts != 1 || e.DeliveredAt != nil || e.FailedAt != nil {
 		t.Fatalf("retried event = %+v, %v", e, err)
 	}
 	// Late reports from a slow worker do not resurrect or fail a finished event.
@@ -128,8 +130,8 @@ func testOutbox(t *testing.T, db *store.DB) {
 	mustIDs(t, "claim before retry time", claim(base.Add(4*time.Minute), 10))
 	got = claim(base.Add(2*time.Hour), 10)
 	mustIDs(t, "claim after retry time", got, e2, e4)
-	if got[0].Attempts != 3 || got[1].Attempts != 1 {
-		t.Fatalf("attempts = %d, %d; want 3, 1", got[0].Attempts, got[1].Attempts)
+	if got[0].Attempts != 2 || got[1].Attempts != 1 {
+		t.Fatalf("attempts = %d, %d; want 2, 1", got[0].Attempts, got[1].Attempts)
 	}
 
 	// Organization scoping and lists.
@@ -264,4 +266,77 @@ func testOutbox(t *testing.T, db *store.DB) {
 		t.Fatalf("concurrent claims returned %d events, want the %d due", len(all), len(want))
 	}
 	mustIDs(t, "claim after the concurrent claims", claim(now, 100))
+}
+
+// testOutboxOrder: one call's events to one URL are claimed one at a time
+// in seq order, whatever their due times; another URL, another call and
+// events without a call do not wait; a failed event lets the next go.
+func testOutboxOrder(t *testing.T, db *store.DB) {
+	ctx := context.Background()
+	org := newOrg(t, db, "Order")
+	base := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+	const lease = time.Minute
+	x, y := "call-x", "call-y"
+	ev := func(call *string, seq int, url string, due time.Duration) store.OutboxEvent {
+		return store.OutboxEvent{OrgID: org.ID, CallID: call, Seq: seq, EventType: "status-update", URL: url, Payload: []byte(`{}`),
+			NextAttemptAt: base.Add(due), CreatedAt: base}
+	}
+	const u, v = "https://a.example/hook", "https://b.example/hook"
+	evs := []store.OutboxEvent{
+		ev(&x, 3, u, 0),           // x1: due first, but third in its call
+		ev(&x, 1, u, time.Second), // x2
+		ev(&x, 2, u, 0),           // x3
+		ev(&x, 4, v, 0),           // x4: the same call to another URL
+		ev(&y, 1, u, 0),           // y1: another call
+		ev(nil, 0, u, 0),          // n1: no call
+		ev(nil, 0, u, 0),          // n2
+	}
+	if err := db.EnqueueEvents(ctx, evs...); err != nil {
+		t.Fatal(err)
+	}
+	xSeq3, xSeq1, xSeq2, xv, y1, n1, n2 := evs[0].ID, evs[1].ID, evs[2].ID, evs[3].ID, evs[4].ID, evs[5].ID, evs[6].ID
+	claimIDs := func(now time.Time) map[string]bool {
+		t.Helper()
+		got, err := db.ClaimEvents(ctx, now, 100, lease)
+		if err != nil {
+			t.Fatalf("ClaimEvents: %v", err)
+		}
+		out := map[string]bool{}
+		for _, e := range got {
+			out[e.ID] = true
+		}
+		return out
+	}
+	want := func(what string, got map[string]bool, ids ...string) {
+		t.Helper()
+		if len(got) != len(ids) {
+			t.Fatalf("%s claimed %v, want %v", what, got, ids)
+		}
+		for _, id := range ids {
+			if !got[id] {
+				t.Fatalf("%s claimed %v, want %v", what, got, ids)
+			}
+		}
+	}
+	// At base, x's seq 1 is not due yet, so nothing of x to u goes; seq 4
+	// to v does not wait for u's events.
+	t0 := base
+	want("at base", claimIDs(t0), xv, y1, n1, n2)
+	t1 := base.Add(time.Second)
+	want("once seq 1 is due", claimIDs(t1), xSeq1)
+	want("while seq 1 is in flight", claimIDs(t1))
+	if err := db.MarkDelivered(ctx, xSeq1, t1); err != nil {
+		t.Fatal(err)
+	}
+	want("after seq 1 was delivered", claimIDs(t1), xSeq2)
+	if err := db.FailEvent(ctx, xSeq2, t1, "receiver answered 410"); err != nil {
+		t.Fatal(err)
+	}
+	want("after seq 2 failed", claimIDs(t1), xSeq3)
+	// A retry due later holds back nothing else: only the call's own later
+	// events to that URL, and there are none.
+	if err := db.RetryEvent(ctx, xSeq3, base.Add(time.Hour), "receiver answered 500"); err != nil {
+		t.Fatal(err)
+	}
+	want("with seq 3 waiting to retry", claimIDs(t1))
 }

@@ -30,6 +30,7 @@ func Run(t *testing.T, open Opener) {
 		{"Usage", testUsage},
 		{"BYOK", testBYOK},
 		{"Outbox", testOutbox},
+		{"OutboxOrder", testOutboxOrder},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
