@@ -598,6 +598,59 @@ func TestEndCallToolGoodbyeRefusesCommands(t *testing.T) {
 	}
 }
 
+// TestHangUpOrTransferReplyNotInterruptible: once the model's reply is
+// known to end the call (end_call) or hand it on (transfer_call), the
+// caller talking over the rest of it does not cut it short and so drop the
+// hang-up or transfer: the reply plays in full and the call ends as the
+// model decided.
+func TestHangUpOrTransferReplyNotInterruptible(t *testing.T) {
+	t.Parallel()
+	const goodbye = "Thank you so much for calling the clinic today, it was a pleasure. Goodbye and take care."
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+		tool llm.ToolCall
+		want Ending
+		said string
+	}{
+		{"end_call", Config{EndCallTool: true}, llm.ToolCall{Name: "end_call", Arguments: "{}"},
+			Ending{Reason: call.EndAssistantHangup}, goodbye},
+		{"transfer_call", Config{Transfers: []TransferDestination{{Number: "+31201234567", Description: "the front desk", Message: "Connecting you now."}}},
+			llm.ToolCall{Name: "transfer_call", Arguments: `{"destination":"+31201234567"}`},
+			Ending{Reason: call.EndTransferred, TransferTo: "+31201234567"}, goodbye + " Connecting you now."},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			cfg := tc.cfg
+			cfg.Turn = DefaultTurnTaking()
+			cfg.Turn.EndpointingMinDelay = 100 * time.Millisecond
+			cfg.Turn.InterruptionMinWords = 1
+			chat := openaifake.Config{Replies: []openaifake.Reply{{Text: goodbye, ToolCalls: []llm.ToolCall{tc.tool}}, {Text: "Yes?"}}}
+			r := newRig(t, cfg, []string{"that is all thanks", "wait one more thing"}, chat)
+			rn := r.start(t, 20*time.Second)
+			r.say(700*time.Millisecond, 0)
+			waitFor(t, 8*time.Second, "the goodbye to play", func() bool {
+				return r.audioTicks(time.Time{}) > 10 // no first message: this is the goodbye
+			})
+			r.say(1200*time.Millisecond, 0) // talk over it
+			if _, err := rn.wait(t, 15*time.Second); err != nil {
+				t.Fatalf("Run error %v", err)
+			}
+			if r.end != tc.want {
+				t.Fatalf("Run = %+v, want %+v", r.end, tc.want)
+			}
+			msgs := r.rec.messages()
+			last := msgs[len(msgs)-1]
+			if last.Role != llm.Assistant || last.Content != tc.said || last.Interrupted {
+				t.Fatalf("transcript %q; want it to end with the whole reply, not interrupted", r.transcriptMarked())
+			}
+			if n := len(r.oa.Requests()); n != 1 {
+				t.Errorf("%d model requests, want 1", n)
+			}
+		})
+	}
+}
+
 func TestTransferCommand(t *testing.T) {
 	t.Parallel()
 	t.Run("with message", func(t *testing.T) {

@@ -105,7 +105,7 @@ type Conversation struct {
 	endpoint  *time.Timer
 	minDurT   *time.Timer
 	falseT    *time.Timer
-	closing   bool
+	closing   bool  // the call is ending: no interruptions, commands or keys
 	failErr   error // the provider failure being apologised for
 	// transferTo is where an ending transfer goes.
 	transferTo string
@@ -326,6 +326,12 @@ func (c *Conversation) handle(ctx context.Context, ev event) (call.EndReason, er
 		if res.transfer != "" && r.endAfter == "" {
 			r.endAfter, c.transferTo = call.EndTransferred, res.transfer
 		}
+		if res.endCall || res.transfer != "" {
+			// The model hung up or handed the caller on: the rest of
+			// this reply is a goodbye, said in full like a closing, so
+			// talking over it cannot drop the hang-up or transfer.
+			c.closing = true
+		}
 	case evAudioDone:
 		r.audio = true
 		if reason, done := c.onPlayout(ctx); done {
@@ -454,9 +460,11 @@ func (c *Conversation) startReply(ctx context.Context, kind replyKind, fixed str
 	}()
 }
 
-// interruptible reports whether caller speech may cut the current reply.
+// interruptible reports whether caller speech may cut the current reply:
+// not once the call is closing (a closing reply, or a model reply that
+// ends the call).
 func (c *Conversation) interruptible() bool {
-	return c.cur != nil && c.cur.kind != kindClosing
+	return c.cur != nil && c.cur.kind != kindClosing && !c.closing
 }
 
 // checkInterruption decides whether the caller's speech interrupts the reply.

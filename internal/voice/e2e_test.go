@@ -61,6 +61,9 @@ import (
 	"github.com/parley-voice/parley/internal/webhook"
 )
 
+// numberName is the name of every number the tests store.
+const numberName = "E2E line"
+
 // hookSecret signs the assistants' webhooks in these tests.
 const hookSecret = "whsec_e2e_7f3a9c"
 
@@ -122,6 +125,9 @@ func TestE2EOutboundDigestTrunk(t *testing.T) {
 	}
 	if a, _ := last["assistant"].(map[string]any); a == nil || a["webhook_secret"] != nil || a["first_message"] != first {
 		t.Fatalf("assistant echoed in the webhook: %v (the secret must be redacted)", last["assistant"])
+	}
+	if pn, _ := last["phone_number"].(map[string]any); pn["id"] != num.ID || pn["number"] != num.PhoneNumber || pn["name"] != numberName {
+		t.Fatalf("ended webhook phone_number = %v", last["phone_number"])
 	}
 }
 
@@ -564,7 +570,7 @@ func TestE2EAssistantRequestError(t *testing.T) {
 	if len(reqs) != 1 || reqs[0].msg["type"] != "assistant-request" || callOf(reqs[0].msg) != id {
 		t.Fatalf("assistant-request webhooks: %+v", reqs)
 	}
-	if pn, _ := reqs[0].msg["phone_number"].(map[string]any); pn["number"] != num.PhoneNumber {
+	if pn, _ := reqs[0].msg["phone_number"].(map[string]any); pn["number"] != num.PhoneNumber || pn["name"] != numberName {
 		t.Fatalf("assistant-request phone_number = %v", reqs[0].msg["phone_number"])
 	}
 	got := e.waitStatuses(t, id, 3, 10*time.Second)
@@ -1004,7 +1010,8 @@ func (e *e2e) trunk(t *testing.T, name, addr, user, password string) string {
 
 func (e *e2e) number(t *testing.T, phone string, assistantID, trunkID *string) *store.Number {
 	t.Helper()
-	n := &store.Number{OrgID: e.org.ID, PhoneNumber: phone, AssistantID: assistantID, TransferTrunkID: trunkID, IsActive: true}
+	name := numberName
+	n := &store.Number{OrgID: e.org.ID, PhoneNumber: phone, Name: &name, AssistantID: assistantID, TransferTrunkID: trunkID, IsActive: true}
 	if err := e.db.CreateNumber(context.Background(), n); err != nil {
 		t.Fatal(err)
 	}

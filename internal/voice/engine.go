@@ -152,7 +152,7 @@ func (e *Engine) Route(ctx context.Context, in telephony.Inbound) (telephony.Han
 		row.AgentID, row.AgentName = &rt.agent.ID, &rt.agent.Name
 	}
 	h := &handler{e: e, row: row, plan: rt.plan, log: log, number: num, speakOnly: rt.speakOnly}
-	h.hooks = e.newCallHooks(rt.plan.hook, row, rt.plan.doc)
+	h.hooks = e.newCallHooks(rt.plan.hook, row, num, rt.plan.doc)
 	evs := h.hooks.status(call.StatusRinging, "", "")
 	if err := e.db.CreateCall(ctx, row, evs...); err != nil {
 		rt.plan.close()

@@ -89,14 +89,16 @@ type callHooks struct {
 	seq int
 }
 
-func (e *Engine) newCallHooks(t *hookTarget, row *store.Call, assistant json.RawMessage) *callHooks {
+// newCallHooks builds the webhooks of a call on num (whose number and
+// name every payload carries).
+func (e *Engine) newCallHooks(t *hookTarget, row *store.Call, num *store.Number, assistant json.RawMessage) *callHooks {
 	h := &callHooks{e: e, target: t, orgID: row.OrgID, callID: row.ID, assistant: redactAssistant(assistant)}
 	h.callType = "inbound_phone_call"
 	if row.Direction == call.Outbound {
 		h.callType = "outbound_phone_call"
 	}
 	// caller_phone is the other party either way: the caller, or the callee.
-	h.number = map[string]any{"id": row.NumberID, "number": row.PhoneNumber, "name": nil}
+	h.number = map[string]any{"id": num.ID, "number": num.PhoneNumber, "name": num.Name}
 	h.customer = map[string]any{"number": row.CallerPhone}
 	return h
 }

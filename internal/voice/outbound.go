@@ -56,7 +56,7 @@ func (e *Engine) Dial(ctx context.Context, d call.Dial) (string, error) {
 	}
 	log := e.log.With("call_id", row.ID, "org_id", d.OrgID)
 	h := &handler{e: e, row: row, plan: p, log: log, number: num}
-	h.hooks = e.newCallHooks(p.hook, row, p.doc)
+	h.hooks = e.newCallHooks(p.hook, row, num, p.doc)
 	evs := h.hooks.status(call.StatusDialing, "", "")
 	if err := e.db.CreateCall(ctx, row, evs...); err != nil {
 		p.close()

@@ -104,8 +104,7 @@ func (e *Engine) planRouting(ctx context.Context, orgID string, doc json.RawMess
 // the resolved assistant document (and the saved assistant it came from
 // when the answer named one), a duration cap, or the error to speak.
 func (e *Engine) assistantRequest(ctx context.Context, num *store.Number, row *store.Call, t *hookTarget, base json.RawMessage) (doc json.RawMessage, agent *store.Doc, maxDur int, refusal string, err error) {
-	hooks := e.newCallHooks(t, row, nil)
-	hooks.number["name"] = num.Name
+	hooks := e.newCallHooks(t, row, num, nil)
 	payload := hooks.payload(evAssistantRequest, call.StatusRinging, nil)
 	rctx, cancel := context.WithTimeout(ctx, assistantRequestTimeout)
 	defer cancel()
