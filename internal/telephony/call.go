@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -192,10 +194,24 @@ func (c *Call) request(method sip.RequestMethod) *sip.Request {
 }
 
 func (c *Call) do(ctx context.Context, req *sip.Request) (*sip.Response, error) {
+	c.srv.fromListener(req)
 	if c.uac != nil {
 		return c.uac.Do(ctx, req)
 	}
 	return c.srv.client.Do(ctx, req)
+}
+
+// fromListener makes a UDP request leave from the listening socket, the
+// address peers send to: a NAT or firewall in front of a peer lets back in
+// only what comes from there, and a peer that answers to the source port
+// instead of Via (rport) answers a port we read. sipgo would otherwise
+// open an ephemeral socket per destination.
+func (s *Server) fromListener(req *sip.Request) {
+	if t := req.Transport(); t != "" && !strings.EqualFold(t, "udp") {
+		return
+	}
+	a := s.udp.LocalAddr().(*net.UDPAddr)
+	req.Laddr = sip.Addr{IP: a.IP, Port: a.Port}
 }
 
 // routable reports whether a Contact host can be dialled directly.

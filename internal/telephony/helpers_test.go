@@ -24,6 +24,8 @@ type peer struct {
 	server *net.UDPAddr
 	parser *sip.Parser
 	rtp    *net.UDPConn
+	// from is where the last message recv returned came from.
+	from *net.UDPAddr
 }
 
 func newPeer(t *testing.T, srv *Server) *peer {
@@ -55,10 +57,11 @@ func (p *peer) recv(timeout time.Duration) sip.Message {
 	p.t.Helper()
 	buf := make([]byte, 65535)
 	p.conn.SetReadDeadline(time.Now().Add(timeout))
-	n, _, err := p.conn.ReadFromUDP(buf)
+	n, from, err := p.conn.ReadFromUDP(buf)
 	if err != nil {
 		return nil
 	}
+	p.from = from
 	m, err := p.parser.ParseSIP(buf[:n])
 	if err != nil {
 		p.t.Fatalf("unparseable message from server: %v\n%s", err, buf[:n])

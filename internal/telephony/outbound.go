@@ -131,6 +131,7 @@ func (s *Server) Dial(ctx context.Context, o Outbound, h Handler) (*Call, error)
 		}
 	})
 	defer ringTimer.Stop()
+	s.fromListener(req)
 	dlg, err := ua.WriteInvite(dctx, req)
 	if err != nil {
 		sess.Close()

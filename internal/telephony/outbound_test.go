@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	osexec "os/exec"
 	"path/filepath"
@@ -167,6 +168,7 @@ func TestDialFailures(t *testing.T) {
 	defer trunk.Close()
 	p := &peer{t: t, conn: trunk, server: net.UDPAddrFromAddrPort(srv.UDPAddr())}
 	addr := trunk.LocalAddr().String()
+	inviteFrom := make(chan netip.AddrPort, 16)
 	answer := func(code int, reason string) {
 		go func() {
 			buf := make([]byte, 65535)
@@ -178,6 +180,9 @@ func TestDialFailures(t *testing.T) {
 				}
 				msg := string(buf[:n])
 				if len(msg) > 6 && msg[:6] == "INVITE" {
+					inviteFrom <- from.AddrPort()
+					// Answer the source, not Via: a trunk behind NAT
+					// handling, or one that applies rport.
 					p.server = from
 					p.send(reply(msg, code, reason))
 				}
@@ -194,6 +199,11 @@ func TestDialFailures(t *testing.T) {
 		var de *DialError
 		if !errors.As(err, &de) || de.Code != 486 {
 			t.Fatalf("err = %v, want 486", err)
+		}
+		// The INVITE left from the listening socket, where the trunk's
+		// later requests (BYE) and NAT bindings point.
+		if got := <-inviteFrom; got != srv.UDPAddr() {
+			t.Fatalf("INVITE sent from %s, want the listening socket %s", got, srv.UDPAddr())
 		}
 	})
 }

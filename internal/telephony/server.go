@@ -248,16 +248,32 @@ func (s *Server) TCPAddr() net.Addr { return s.tcp.Addr() }
 // ActiveCalls is the number of calls in progress.
 func (s *Server) ActiveCalls() int { return int(s.active.Load()) }
 
+// awaitUDPListener waits (briefly) for sipgo to register the listening
+// UDP socket, which it does on ServeUDP's goroutine: until then a request
+// cannot be sent from it (fromListener).
+func (s *Server) awaitUDPListener() {
+	pool := s.ua.TransportLayer().Pool("udp")
+	addr := s.udp.LocalAddr().String()
+	for range 1000 {
+		if pool.Get(addr) != nil {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+	s.log.Warn("sip udp listener not registered after 1s; requests may leave from other ports")
+}
+
 // Serve handles SIP until ctx ends, then refuses new calls, lets live ones
 // finish for up to DrainTimeout, hangs up the rest and returns.
 func (s *Server) Serve(ctx context.Context) error {
 	// Calls outlive ctx by the drain period, so they hang off a context of
 	// their own that keeps ctx's values but not its cancellation.
 	s.callsCtx, s.cancelCalls = context.WithCancelCause(context.WithoutCancel(ctx))
-	close(s.serving)
 	errc := make(chan error, 2)
 	go func() { errc <- s.srv.ServeUDP(s.udp) }()
 	go func() { errc <- s.srv.ServeTCP(s.tcp) }()
+	s.awaitUDPListener()
+	close(s.serving)
 	s.log.Info("sip listening", "udp", s.UDPAddr().String(), "tcp", s.TCPAddr().String(), "public", net.JoinHostPort(s.publicHost, strconv.Itoa(s.publicPort)))
 	var serveErr error
 	select {

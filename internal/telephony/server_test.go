@@ -98,6 +98,11 @@ func TestHandlerHangsUpWithBye(t *testing.T) {
 			if tag, _ := req.To().Params.Get("tag"); tag != d.fromTag {
 				t.Fatalf("BYE To tag %q, want %q", tag, d.fromTag)
 			}
+			// From the port the caller sends to, which a NAT in front
+			// of the caller lets back in.
+			if got := p.from.AddrPort(); got != s.UDPAddr() {
+				t.Fatalf("BYE sent from %s, want the listening socket %s", got, s.UDPAddr())
+			}
 			res := sip.NewResponseFromRequest(req, 200, "OK", nil)
 			p.send(res.String())
 			break
