@@ -1069,6 +1069,55 @@ func TestToolAsync(t *testing.T) {
 	}
 }
 
+// TestToolAsyncOutlivesTheCall: hanging up while an asynchronous tool runs
+// neither cancels it nor holds up the end of the call; Background waits
+// for it.
+func TestToolAsyncOutlivesTheCall(t *testing.T) {
+	t.Parallel()
+	started, release := make(chan struct{}), make(chan struct{})
+	var ctxErr error
+	runner := toolFunc(func(ctx context.Context, tc llm.ToolCall) string {
+		close(started)
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+		ctxErr = ctx.Err()
+		return `{"status":"sent"}`
+	})
+	sms := llm.ToolSpec{Name: "send_sms", Description: "Text the caller.", Parameters: json.RawMessage(`{"type":"object"}`)}
+	chat := openaifake.Config{Replies: []openaifake.Reply{{Text: "Sure.", ToolCalls: []llm.ToolCall{{Name: "send_sms", Arguments: `{}`}}}}}
+	r, _ := newControlRig(t, Config{Tools: []Tool{{Spec: sms, Message: "Sending it now.", Async: true}}}, []string{"text me the address"}, chat, Deps{Tools: runner})
+	rn := r.start(t, 12*time.Second)
+	r.say(700*time.Millisecond, 0)
+	select {
+	case <-started:
+	case <-time.After(8 * time.Second):
+		t.Fatal("the async tool was never run")
+	}
+	hung := time.Now()
+	rn.stop()
+	if d := time.Since(hung); d > time.Second {
+		t.Errorf("Run returned %s after the hang-up: it waited for the async tool", d)
+	}
+	waited := make(chan struct{})
+	go func() { r.conv.Background(); close(waited) }()
+	select {
+	case <-waited:
+		t.Fatal("Background returned while the tool was still running")
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(release)
+	select {
+	case <-waited:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Background did not return after the tool finished")
+	}
+	if ctxErr != nil {
+		t.Errorf("the hang-up cancelled the async tool: %v", ctxErr)
+	}
+}
+
 func TestToolNotAvailable(t *testing.T) {
 	t.Parallel()
 	calls := 0

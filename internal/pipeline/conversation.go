@@ -88,7 +88,9 @@ type Conversation struct {
 	events chan event
 	stt    atomic.Pointer[sttHolder]
 	vad    *audio.VAD // media receive goroutine only
-	wg     sync.WaitGroup
+	wg     sync.WaitGroup // Run's helpers: STT reader, replies
+	// bg holds asynchronous tool calls, which may outlive Run (Background).
+	bg sync.WaitGroup
 
 	// Run's goroutine only:
 	history   []llm.Message
@@ -173,6 +175,12 @@ func (c *Conversation) post(ctx context.Context, ev event) {
 	case <-ctx.Done():
 	}
 }
+
+// Background waits for the asynchronous tool calls the conversation
+// started, each bounded by the tool timeout. Run does not wait for them, so
+// a call's end is recorded when it happens; the call's owner waits here
+// before closing what the tools use.
+func (c *Conversation) Background() { c.bg.Wait() }
 
 // Run holds the conversation until the call ends. It returns how the
 // conversation ended the call, with an empty Reason when ctx ended it.

@@ -219,11 +219,12 @@ func (c *Conversation) runTools(ctx context.Context, reply int, ts tts.Stream, c
 			waited = true
 			out[i].Content = jsonError("tool " + tc.Name + " is not available")
 		case tool.Async:
-			// Started in the background: a barge-in must not cancel it.
+			// Started in the background: a barge-in or hang-up must not
+			// cancel it, nor the call's end wait for it (Background).
 			actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), toolTimeout)
-			c.wg.Add(1)
+			c.bg.Add(1)
 			go func() {
-				defer c.wg.Done()
+				defer c.bg.Done()
 				defer cancel()
 				c.deps.Tools.Run(actx, tc)
 			}()

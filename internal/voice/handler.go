@@ -92,6 +92,7 @@ func (h *handler) ServeCall(ctx context.Context, c *telephony.Call) {
 		status, reason, errMsg = call.StatusRejected, call.EndWebhookRejected, h.speakOnly
 	}
 	h.finish(ctx, c, rec, started, status, reason, errMsg)
+	conv.Background() // async tools may still use the plan's MCP sessions
 }
 
 // sayAndHangUp plays the conversation's first message and ends the call.
