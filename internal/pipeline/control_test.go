@@ -1118,6 +1118,49 @@ func TestToolAsyncOutlivesTheCall(t *testing.T) {
 	}
 }
 
+// TestToolsAlongsideEndCallStillRun: the model books and hangs up in one
+// reply. The call ends as the model decided, without a further model round
+// and without waiting for the booking, which still runs (detached).
+func TestToolsAlongsideEndCallStillRun(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	called := make(chan llm.ToolCall, 4)
+	runner := toolFunc(func(ctx context.Context, tc llm.ToolCall) string {
+		called <- tc
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+		return `{"status":"booked"}`
+	})
+	book := llm.ToolSpec{Name: "book_appointment", Description: "Book a visit.", Parameters: json.RawMessage(`{"type":"object"}`)}
+	chat := openaifake.Config{Replies: []openaifake.Reply{{Text: "You are booked for Tuesday. Goodbye.", ToolCalls: []llm.ToolCall{
+		{Name: "book_appointment", Arguments: `{"day":"tuesday"}`}, {Name: "end_call", Arguments: `{}`},
+	}}}}
+	r, _ := newControlRig(t, Config{EndCallTool: true, Tools: []Tool{{Spec: book}}}, []string{"book me for tuesday"}, chat, Deps{Tools: runner})
+	rn := r.start(t, 12*time.Second)
+	r.say(700*time.Millisecond, 0)
+	if _, err := rn.wait(t, 10*time.Second); err != nil {
+		t.Fatalf("Run error %v", err)
+	}
+	if r.end.Reason != call.EndAssistantHangup {
+		t.Fatalf("Run = %+v, want assistant_hangup", r.end)
+	}
+	select {
+	case tc := <-called:
+		if tc.Name != "book_appointment" || tc.Arguments != `{"day":"tuesday"}` {
+			t.Errorf("runner got %+v", tc)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("the booking called alongside end_call was dropped")
+	}
+	if n := len(r.oa.Requests()); n != 1 {
+		t.Errorf("%d model requests, want 1", n)
+	}
+	close(release)
+	r.conv.Background()
+}
+
 func TestToolNotAvailable(t *testing.T) {
 	t.Parallel()
 	calls := 0

@@ -87,9 +87,9 @@ type Conversation struct {
 
 	events chan event
 	stt    atomic.Pointer[sttHolder]
-	vad    *audio.VAD // media receive goroutine only
+	vad    *audio.VAD     // media receive goroutine only
 	wg     sync.WaitGroup // Run's helpers: STT reader, replies
-	// bg holds asynchronous tool calls, which may outlive Run (Background).
+	// bg holds detached tool calls, which may outlive Run (Background).
 	bg sync.WaitGroup
 
 	// Run's goroutine only:
@@ -176,10 +176,11 @@ func (c *Conversation) post(ctx context.Context, ev event) {
 	}
 }
 
-// Background waits for the asynchronous tool calls the conversation
-// started, each bounded by the tool timeout. Run does not wait for them, so
-// a call's end is recorded when it happens; the call's owner waits here
-// before closing what the tools use.
+// Background waits for the detached tool calls the conversation started
+// (asynchronous tools, and tools the model called alongside a hang-up or
+// transfer), each bounded by the tool timeout. Run does not wait for them,
+// so a call ends when it ends; the call's owner waits here before closing
+// what the tools use.
 func (c *Conversation) Background() { c.bg.Wait() }
 
 // Run holds the conversation until the call ends. It returns how the

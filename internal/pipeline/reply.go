@@ -172,7 +172,18 @@ func (c *Conversation) generate(ctx context.Context, job replyJob, ts tts.Stream
 			}
 		}
 		res.text = strings.TrimSpace(all.String())
-		if len(other) == 0 || res.endCall || res.transfer != "" || round+1 >= maxToolRounds {
+		if res.endCall || res.transfer != "" {
+			// The call is ending, but tools called alongside the hang-up
+			// or transfer still run for their effects (an SMS, a
+			// booking): detached, their results unread.
+			for _, tc := range other {
+				if c.tool(tc.Name) != nil && c.deps.Tools != nil {
+					c.runDetached(ctx, tc)
+				}
+			}
+			return res, nil
+		}
+		if len(other) == 0 || round+1 >= maxToolRounds {
 			return res, nil
 		}
 		call := llm.Message{Role: llm.Assistant, Content: text.String(), ToolCalls: other}
@@ -219,15 +230,7 @@ func (c *Conversation) runTools(ctx context.Context, reply int, ts tts.Stream, c
 			waited = true
 			out[i].Content = jsonError("tool " + tc.Name + " is not available")
 		case tool.Async:
-			// Started in the background: a barge-in or hang-up must not
-			// cancel it, nor the call's end wait for it (Background).
-			actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), toolTimeout)
-			c.bg.Add(1)
-			go func() {
-				defer c.bg.Done()
-				defer cancel()
-				c.deps.Tools.Run(actx, tc)
-			}()
+			c.runDetached(ctx, tc)
 			out[i].Content = `{"status":"started","note":"the tool runs in the background; no result will follow"}`
 			if tool.Message == "" {
 				waited = true
@@ -248,6 +251,19 @@ func (c *Conversation) runTools(ctx context.Context, reply int, ts tts.Stream, c
 		return nil, false, ctx.Err()
 	}
 	return out, waited, nil
+}
+
+// runDetached runs a tool call in the background: neither a barge-in nor
+// the call's end cancels it or waits for it, the tool timeout bounds it,
+// and Background waits for it.
+func (c *Conversation) runDetached(ctx context.Context, tc llm.ToolCall) {
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), toolTimeout)
+	c.bg.Add(1)
+	go func() {
+		defer c.bg.Done()
+		defer cancel()
+		c.deps.Tools.Run(actx, tc)
+	}()
 }
 
 func (c *Conversation) tool(name string) *Tool {

@@ -521,6 +521,61 @@ func TestE2EToolCallRoundTrip(t *testing.T) {
 	}
 }
 
+// TestE2ESlowToolDoesNotHoldTheHangUp: the model texts the caller (an
+// async webhook tool whose backend takes 5 s) and hangs up in the same
+// reply. Parley's BYE follows the goodbye at once, the call's end and
+// duration are not stretched by the tool, and the tool call still reaches
+// its webhook.
+func TestE2ESlowToolDoesNotHoldTheHangUp(t *testing.T) {
+	const goodbye = "I have texted you the address. Goodbye."
+	e := newE2E(t, e2eOptions{
+		transcripts: []string{"Can you text me the address?"},
+		chat: openaifake.Config{Replies: []openaifake.Reply{{Text: goodbye, ToolCalls: []llm.ToolCall{
+			{Name: "send_sms", Arguments: `{"text":"Main street 1"}`}, {Name: "end_call", Arguments: `{}`},
+		}}}},
+		answer: func(ev hookEvent) any {
+			if ev.path == "/sms" {
+				select { // a slow SMS gateway
+				case <-time.After(5 * time.Second):
+				case <-ev.ctx.Done():
+				}
+				return map[string]any{"result": "sent"}
+			}
+			return nil
+		},
+	})
+	sms := map[string]any{"type": "function", "async": true,
+		"function": map[string]any{"name": "send_sms", "description": "Text the caller.", "parameters": map[string]any{"type": "object", "properties": map[string]any{"text": map[string]any{"type": "string"}}}},
+		"server":   map[string]any{"url": e.hooks.url("/sms")}}
+	aid, _ := e.assistant(t, map[string]any{"name": "Texter", "llm_config": llmConfig(sms, map[string]any{"type": "end_call"})})
+	num := e.number(t, "+31201230011", &aid, nil)
+	c := dialRaw(t, e.srv, num.PhoneNumber)
+	id := e.waitLive(t, 10*time.Second)
+	time.Sleep(300 * time.Millisecond)
+	c.speak(800 * time.Millisecond)
+	waitFor(t, 10*time.Second, "the send_sms webhook", func() bool {
+		return len(e.hooks.find(func(ev hookEvent) bool { return ev.path == "/sms" })) == 1
+	})
+	toolAt := time.Now()
+	select {
+	case <-c.bye:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Parley did not hang up")
+	}
+	byeAfter := time.Since(toolAt)
+	row := e.waitFinal(t, id, 5*time.Second)
+	if row.Status != call.StatusEnded || deref(row.EndReason) != string(call.EndAssistantHangup) {
+		t.Fatalf("call ended as %s / %s", row.Status, deref(row.EndReason))
+	}
+	if row.EndedAt == nil || row.EndedAt.Sub(toolAt) > 4500*time.Millisecond || byeAfter > 4500*time.Millisecond {
+		t.Fatalf("BYE %s and end %v after the tool started: the slow tool held the hang-up", byeAfter, row.EndedAt)
+	}
+	if !hasEntry(transcript(t, row), "assistant", goodbye) {
+		t.Fatalf("transcript %s", row.Messages)
+	}
+	t.Logf("BYE %s after the tool call started (the tool takes 5 s)", byeAfter.Round(time.Millisecond))
+}
+
 // ---------------------------------------------------------------------------
 // Test 4: assistant-request answered with an error.
 

@@ -35,7 +35,8 @@ type handler struct {
 const finishTimeout = 10 * time.Second
 
 func (h *handler) ServeCall(ctx context.Context, c *telephony.Call) {
-	defer h.plan.close()
+	var conv *pipeline.Conversation
+	defer func() { h.release(conv) }()
 	started := c.AnsweredAt
 	evs := h.hooks.status(call.StatusInProgress, "", "")
 	if err := h.e.db.StartCall(ctx, h.row.OrgID, h.row.ID, started, evs...); err != nil {
@@ -49,7 +50,7 @@ func (h *handler) ServeCall(ctx context.Context, c *telephony.Call) {
 	}
 	deps := pipeline.Deps{Providers: h.plan.providers, Recorder: rec, Logger: h.log,
 		Tools: &toolRunner{e: h.e, hooks: h.hooks, routes: h.plan.routes}, Keypad: keypad{c}}
-	conv := pipeline.New(cfg, deps)
+	conv = pipeline.New(cfg, deps)
 	c.Media.SetSink(conv)
 	c.Media.SetSource(conv)
 	c.Media.SetDTMFSink(conv)
@@ -92,7 +93,22 @@ func (h *handler) ServeCall(ctx context.Context, c *telephony.Call) {
 		status, reason, errMsg = call.StatusRejected, call.EndWebhookRejected, h.speakOnly
 	}
 	h.finish(ctx, c, rec, started, status, reason, errMsg)
-	conv.Background() // async tools may still use the plan's MCP sessions
+}
+
+// release closes the call's plan (MCP sessions) once the conversation's
+// detached tool calls are done. That wait is the engine's, so the call's
+// BYE and its end are not held up by a slow tool.
+func (h *handler) release(conv *pipeline.Conversation) {
+	if conv == nil {
+		h.plan.close()
+		return
+	}
+	h.e.wg.Add(1)
+	go func() {
+		defer h.e.wg.Done()
+		conv.Background()
+		h.plan.close()
+	}()
 }
 
 // sayAndHangUp plays the conversation's first message and ends the call.
