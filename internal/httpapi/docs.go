@@ -186,20 +186,26 @@ func (s *Server) buildAssistant(ctx context.Context, org string, merged, _ objec
 	if err != nil {
 		return nil, err
 	}
+	if err := s.checkMCPRefs(ctx, org, canon, "llm_config.tools"); err != nil {
+		return nil, err
+	}
+	return docFrom(canon)
+}
+
+// checkMCPRefs fails, naming field, when an assistant's mcp tools refer to
+// MCP servers the organization does not have.
+func (s *Server) checkMCPRefs(ctx context.Context, org string, canon map[string]json.RawMessage, field string) error {
 	var f fault.Fields
 	for _, id := range assistant.MCPServerIDs(canon) {
 		ok, err := s.db.DocExists(ctx, store.MCPServers, org, id)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if !ok {
-			f.Add("llm_config.tools", "invalid_reference", fmt.Sprintf("references MCP server %s, which does not exist in this organization", id))
+			f.Add(field, "invalid_reference", fmt.Sprintf("references MCP server %s, which does not exist in this organization", id))
 		}
 	}
-	if err := f.Err(); err != nil {
-		return nil, err
-	}
-	return docFrom(canon)
+	return f.Err()
 }
 
 // --- tool templates ---

@@ -248,17 +248,7 @@ func (s *Server) resolveAssistant(ctx context.Context, org string, req *outbound
 		}
 		return nil, under(path, err)
 	}
-	var f fault.Fields
-	for _, id := range assistant.MCPServerIDs(canon) {
-		ok, err := s.db.DocExists(ctx, store.MCPServers, org, id)
-		if err != nil {
-			return nil, err
-		}
-		if !ok {
-			f.Add(path+".llm_config.tools", "invalid_reference", fmt.Sprintf("references MCP server %s, which does not exist in this organization", id))
-		}
-	}
-	if err := f.Err(); err != nil {
+	if err := s.checkMCPRefs(ctx, org, canon, path+".llm_config.tools"); err != nil {
 		return nil, err
 	}
 	var buf bytes.Buffer

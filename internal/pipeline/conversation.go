@@ -470,10 +470,10 @@ func (c *Conversation) startReply(ctx context.Context, kind replyKind, fixed str
 }
 
 // interruptible reports whether caller speech may cut the current reply:
-// not once the call is closing (a closing reply, or a model reply that
-// ends the call).
+// not once the call is closing (a closing reply is only started with
+// closing set, and a model reply that ends the call sets it).
 func (c *Conversation) interruptible() bool {
-	return c.cur != nil && c.cur.kind != kindClosing && !c.closing
+	return c.cur != nil && !c.closing
 }
 
 // checkInterruption decides whether the caller's speech interrupts the reply.

@@ -66,7 +66,6 @@ func TestE2EMCPTools(t *testing.T) {
 		return openaifake.Reply{Text: "Hello."}
 	}
 	e := newE2E(t, e2eOptions{transcripts: []string{"When is my appointment? My name is Ada."}, chat: openaifake.Config{Respond: respond}})
-	ctx := context.Background()
 	recordsID := e.mcpServer(t, "Clinic records", recordsURL, "streamable_http", map[string]string{"Authorization": "Bearer mcp-records-token"})
 	insuranceID := e.mcpServer(t, "Insurance", insuranceURL, "sse", nil)
 	offlineID := e.mcpServer(t, "Offline CRM", deadURL(t), "streamable_http", nil)
@@ -81,10 +80,7 @@ func TestE2EMCPTools(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	c.speak(800 * time.Millisecond)
 
-	waitFor(t, 15*time.Second, "the reply built on the MCP results", func() bool {
-		row, err := e.db.GetCall(ctx, e.org.ID, id)
-		return err == nil && hasEntry(transcriptOf(row), "assistant", "Your appointment is on Tuesday at ten, and it is covered.")
-	})
+	e.waitSaid(t, id, "Your appointment is on Tuesday at ten, and it is covered.", 15*time.Second)
 	c.hangup(t)
 	row := e.waitFinal(t, id, 10*time.Second)
 	if row.Status != call.StatusEnded || deref(row.EndReason) != string(call.EndUserHangup) {

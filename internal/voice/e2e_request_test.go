@@ -52,13 +52,9 @@ func newRequestRig(t *testing.T, answer func(hookEvent, *requestRig) any) *reque
 // call's row after the caller hung up.
 func (r *requestRig) greeted(t *testing.T, number, greeting string) *store.Call {
 	t.Helper()
-	ctx := context.Background()
 	c := dialRaw(t, r.srv, number)
 	id := r.onlyCall(t)
-	waitFor(t, 10*time.Second, "the greeting "+greeting, func() bool {
-		row, err := r.db.GetCall(ctx, r.org.ID, id)
-		return err == nil && hasEntry(transcriptOf(row), "assistant", greeting)
-	})
+	r.waitSaid(t, id, greeting, 10*time.Second)
 	c.hangup(t)
 	row := r.waitFinal(t, id, 10*time.Second)
 	if !r.ttsSaid(greeting) {

@@ -298,10 +298,7 @@ func TestE2ELiveControl(t *testing.T) {
 	}
 	waitFor(t, 5*time.Second, "ElevenLabs to be asked to say "+strconv.Quote(said), func() bool { return e.ttsSaid(said) })
 	// The transcript is written turn by turn: the say is in it once played.
-	waitFor(t, 10*time.Second, "the said text in the live transcript", func() bool {
-		row, err := e.db.GetCall(ctx, e.org.ID, id)
-		return err == nil && hasEntry(transcriptOf(row), "assistant", said)
-	})
+	e.waitSaid(t, id, said, 10*time.Second)
 	if n := len(e.oa.Requests()); n != 0 {
 		t.Fatalf("the model was asked %d times; inject-context without trigger_response and say must not call it", n)
 	}
@@ -720,7 +717,6 @@ func TestE2EBridgedTransfer(t *testing.T) {
 // send_dtmf, which reaches the caller as a telephone-event.
 func TestE2EDTMFIn(t *testing.T) {
 	e := newE2E(t, e2eOptions{chat: openaifake.Config{Respond: keypadModel("9", "Pressed nine.")}})
-	ctx := context.Background()
 	aid, _ := e.assistant(t, map[string]any{"name": "Keypad"})
 	num := e.number(t, "+31201230007", &aid, nil)
 	c := dialRaw(t, e.srv, num.PhoneNumber)
@@ -739,10 +735,7 @@ func TestE2EDTMFIn(t *testing.T) {
 		return false
 	})
 	waitFor(t, 10*time.Second, "digit 9 from send_dtmf at the caller", func() bool { return slices.Contains(c.digitsReceived(), '9') })
-	waitFor(t, 10*time.Second, "the reply after send_dtmf in the transcript", func() bool {
-		row, err := e.db.GetCall(ctx, e.org.ID, id)
-		return err == nil && hasEntry(transcriptOf(row), "assistant", "Pressed nine.")
-	})
+	e.waitSaid(t, id, "Pressed nine.", 10*time.Second)
 	c.hangup(t)
 	row := e.waitFinal(t, id, 10*time.Second)
 	msgs := transcript(t, row)
@@ -761,7 +754,6 @@ func TestE2EDTMFIn(t *testing.T) {
 // caller as SIP INFO too, since RTP events were not negotiated.
 func TestE2EDTMFSIPInfo(t *testing.T) {
 	e := newE2E(t, e2eOptions{chat: openaifake.Config{Respond: keypadModel("9*", "Pressed nine and star.")}})
-	ctx := context.Background()
 	aid, _ := e.assistant(t, map[string]any{"name": "Keypad by INFO"})
 	num := e.number(t, "+31201230008", &aid, nil)
 	c := dialRaw(t, e.srv, num.PhoneNumber, rawOptions{noTelephoneEvent: true})
@@ -796,10 +788,7 @@ func TestE2EDTMFSIPInfo(t *testing.T) {
 			t.Fatalf("INFO %s %q answered %d %s, want 200", key.ct, key.body, res.StatusCode, res.Reason)
 		}
 	}
-	waitFor(t, 10*time.Second, "the reply after send_dtmf in the transcript", func() bool {
-		row, err := e.db.GetCall(ctx, e.org.ID, id)
-		return err == nil && hasEntry(transcriptOf(row), "assistant", "Pressed nine and star.")
-	})
+	e.waitSaid(t, id, "Pressed nine and star.", 10*time.Second)
 	// send_dtmf went out as one INFO per key, in order, in the dialog.
 	infos := c.received(sip.INFO)
 	var sent []string
@@ -1086,6 +1075,16 @@ func (e *e2e) waitFinal(t *testing.T, id string, timeout time.Duration) *store.C
 		return r.Status.Final()
 	})
 	return row
+}
+
+// waitSaid polls the call's transcript until the assistant has said text
+// (one whole entry).
+func (e *e2e) waitSaid(t *testing.T, id, text string, timeout time.Duration) {
+	t.Helper()
+	waitFor(t, timeout, fmt.Sprintf("the assistant to say %q", text), func() bool {
+		row, err := e.db.GetCall(context.Background(), e.org.ID, id)
+		return err == nil && hasEntry(transcriptOf(row), "assistant", text)
+	})
 }
 
 // onlyCall waits for the organization's one call and returns its id.

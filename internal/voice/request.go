@@ -67,25 +67,25 @@ func (e *Engine) resolve(ctx context.Context, num *store.Number, row *store.Call
 		return e.planRouting(ctx, num.OrgID, base, 0)
 	}
 
-	body, agent, maxDur, errMsg, err := e.assistantRequest(ctx, num, row, target, base)
+	ans, err := e.assistantRequest(ctx, num, row, target, base)
 	switch {
 	case err != nil && base == nil:
 		return routing{why: "assistant-request webhook failed and the number has no assistant: " + err.Error()}
 	case err != nil:
 		log.Warn("assistant-request failed; using the number's assistant", "error", err)
 		return e.planRouting(ctx, num.OrgID, base, 0)
-	case errMsg != "":
+	case ans.refusal != "":
 		if base == nil {
-			return routing{why: "assistant-request refused the call: " + errMsg}
+			return routing{why: "assistant-request refused the call: " + ans.refusal}
 		}
 		r := e.planRouting(ctx, num.OrgID, base, 0)
 		if r.why == "" {
-			r.speakOnly = errMsg
+			r.speakOnly = ans.refusal
 		}
 		return r
 	}
-	r := e.planRouting(ctx, num.OrgID, body, maxDur)
-	r.agent = agent
+	r := e.planRouting(ctx, num.OrgID, ans.doc, ans.maxDur)
+	r.agent = ans.agent
 	return r
 }
 
@@ -100,17 +100,24 @@ func (e *Engine) planRouting(ctx context.Context, orgID string, doc json.RawMess
 	return routing{plan: p}
 }
 
-// assistantRequest asks the webhook which assistant answers. It returns
-// the resolved assistant document (and the saved assistant it came from
-// when the answer named one), a duration cap, or the error to speak.
-func (e *Engine) assistantRequest(ctx context.Context, num *store.Number, row *store.Call, t *hookTarget, base json.RawMessage) (doc json.RawMessage, agent *store.Doc, maxDur int, refusal string, err error) {
+// requestAnswer is what an assistant-request webhook decided.
+type requestAnswer struct {
+	doc    json.RawMessage // the resolved assistant document
+	agent  *store.Doc      // the saved assistant it came from, when the answer named one
+	maxDur int             // a duration cap in seconds (0: none)
+	// refusal is the error to speak before hanging up, when set.
+	refusal string
+}
+
+// assistantRequest asks the webhook which assistant answers.
+func (e *Engine) assistantRequest(ctx context.Context, num *store.Number, row *store.Call, t *hookTarget, base json.RawMessage) (requestAnswer, error) {
 	hooks := e.newCallHooks(t, row, num, nil)
 	payload := hooks.payload(evAssistantRequest, call.StatusRinging, nil)
 	rctx, cancel := context.WithTimeout(ctx, assistantRequestTimeout)
 	defer cancel()
 	res, err := e.post(rctx, num.OrgID, &row.ID, t, evAssistantRequest, payload)
 	if err != nil {
-		return nil, nil, 0, "", fmt.Errorf("assistant-request: %w", err)
+		return requestAnswer{}, fmt.Errorf("assistant-request: %w", err)
 	}
 	var ans struct {
 		Assistant   map[string]json.RawMessage `json:"assistant"`
@@ -121,51 +128,52 @@ func (e *Engine) assistantRequest(ctx context.Context, num *store.Number, row *s
 	}
 	if len(res.Body) > 0 {
 		if err := json.Unmarshal(res.Body, &ans); err != nil {
-			return nil, nil, 0, "", fmt.Errorf("assistant-request answer is not the documented JSON: %w", err)
+			return requestAnswer{}, fmt.Errorf("assistant-request answer is not the documented JSON: %w", err)
 		}
 	}
 	if ans.Error != nil && *ans.Error != "" {
-		return nil, nil, 0, *ans.Error, nil
+		return requestAnswer{refusal: *ans.Error}, nil
 	}
+	var out requestAnswer
 	if ans.MaxDuration != nil && *ans.MaxDuration > 0 {
-		maxDur = *ans.MaxDuration
+		out.maxDur = *ans.MaxDuration
 	}
 	doc, over := base, ans.Assistant
 	if ans.AssistantID != nil {
 		d, err := e.db.GetDoc(ctx, store.Assistants, num.OrgID, *ans.AssistantID)
 		if err != nil {
-			return nil, nil, 0, "", fmt.Errorf("assistant-request named assistant %s: %w", *ans.AssistantID, err)
+			return requestAnswer{}, fmt.Errorf("assistant-request named assistant %s: %w", *ans.AssistantID, err)
 		}
 		if !d.Active {
-			return nil, nil, 0, "", fmt.Errorf("assistant-request named assistant %s (%s), which is inactive", d.ID, d.Name)
+			return requestAnswer{}, fmt.Errorf("assistant-request named assistant %s (%s), which is inactive", d.ID, d.Name)
 		}
-		doc, over, agent = d.Body, ans.Override, d
+		doc, over, out.agent = d.Body, ans.Override, d
 	}
 	if len(over) == 0 {
 		if doc == nil {
-			return nil, nil, 0, "", errors.New("assistant-request answered without an assistant or assistant_id")
+			return requestAnswer{}, errors.New("assistant-request answered without an assistant or assistant_id")
 		}
-		return doc, agent, maxDur, "", nil
+		out.doc = doc
+		return out, nil
 	}
 	merged := map[string]json.RawMessage{}
 	if doc != nil {
 		if err := json.Unmarshal(doc, &merged); err != nil {
-			return nil, nil, 0, "", fmt.Errorf("read assistant: %w", err)
+			return requestAnswer{}, fmt.Errorf("read assistant: %w", err)
 		}
 	}
 	for k, v := range over {
 		merged[k] = v
 	}
 	if e.cfg.Validator == nil {
-		return nil, nil, 0, "", errors.New("no assistant validator configured")
+		return requestAnswer{}, errors.New("no assistant validator configured")
 	}
 	norm, err := e.cfg.Validator.Normalize(merged, assistant.Options{Transient: true})
 	if err != nil {
-		return nil, nil, 0, "", fmt.Errorf("assistant-request returned an invalid assistant: %w", err)
+		return requestAnswer{}, fmt.Errorf("assistant-request returned an invalid assistant: %w", err)
 	}
-	out, err := json.Marshal(norm)
-	if err != nil {
-		return nil, nil, 0, "", fmt.Errorf("encode assistant: %w", err)
+	if out.doc, err = json.Marshal(norm); err != nil {
+		return requestAnswer{}, fmt.Errorf("encode assistant: %w", err)
 	}
-	return out, agent, maxDur, "", nil
+	return out, nil
 }
