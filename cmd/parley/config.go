@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"net/url"
+	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -42,8 +43,32 @@ type config struct {
 
 	WebhookTimeout time.Duration // per delivery attempt
 	WebhookLease   time.Duration // how long a claimed webhook event is held before it is due again
+
+	// NodeID names this node among the nodes sharing a database (its jobs,
+	// its recordings waiting for upload); default: the host name.
+	NodeID string
+	// PublicURL is where clients reach the API; signed links start with it.
+	PublicURL string
+	// RecordingsDir keeps recordings when no S3 bucket is set; SpoolDir
+	// holds this node's recordings in progress and waiting for upload.
+	RecordingsDir   string
+	SpoolDir        string
+	S3              s3Setting
+	RecordingURLTTL time.Duration
+	// Post-call work: model requests in flight per node, the timeout of
+	// each, and per-provider post-call models (overriding the catalog's).
+	PostcallConcurrency int
+	PostcallTimeout     time.Duration
+	PostcallModels      map[string]string
 	// Providers holds each provider's endpoint and server-wide key.
 	Providers map[string]*providerSetting
+}
+
+// s3Setting is an S3-compatible object store for recordings.
+type s3Setting struct {
+	Endpoint, Bucket, Region, Prefix string
+	AccessKeyID, SecretAccessKey     string
+	Insecure                         bool
 }
 
 // providerSetting is one provider's PARLEY_<NAME>_BASE_URL and _API_KEY.
@@ -74,7 +99,76 @@ type setting struct {
 }
 
 func settings() []setting {
-	return append(coreSettings(), providerSettings()...)
+	return append(append(coreSettings(), providerSettings()...), postcallSettings()...)
+}
+
+// llmProviders are the text model providers (their post-call model can be set).
+var llmProviders = []string{"openai", "xai", "mistral", "google"}
+
+func postcallSettings() []setting {
+	out := []setting{
+		{env: "PARLEY_NODE_ID", flag: "node-id", def: "", help: "this node's name among the nodes sharing one database, stable across restarts (default: the host name)",
+			set: func(c *config, v string) error {
+				c.NodeID = v
+				if strings.ContainsAny(v, " \t\r\n") {
+					return errors.New("must not contain spaces")
+				}
+				return nil
+			}},
+		{env: "PARLEY_PUBLIC_URL", flag: "public-url", def: "", help: "URL clients reach the API at, used in signed recording links (default: http://<PARLEY_HTTP_ADDR>)",
+			set: func(c *config, v string) error {
+				c.PublicURL = strings.TrimRight(v, "/")
+				if v == "" {
+					return nil
+				}
+				return checkURL(v)
+			}},
+		{env: "PARLEY_RECORDINGS_DIR", flag: "recordings-dir", def: "", help: "where call recordings are kept when no S3 bucket is set (default: <data-dir>/recordings)",
+			set: func(c *config, v string) error { c.RecordingsDir = v; return nil }},
+		{env: "PARLEY_SPOOL_DIR", flag: "spool-dir", def: "", help: "this node's local directory for recordings in progress and waiting for upload (default: <data-dir>/spool)",
+			set: func(c *config, v string) error { c.SpoolDir = v; return nil }},
+		{env: "PARLEY_S3_ENDPOINT", flag: "s3-endpoint", def: "", help: "S3-compatible object store (host:port) for recordings, instead of the recordings directory; needed when several nodes share a database",
+			set: func(c *config, v string) error { c.S3.Endpoint = v; return nil }},
+		{env: "PARLEY_S3_BUCKET", flag: "s3-bucket", def: "", help: "bucket for recordings (must exist)",
+			set: func(c *config, v string) error { c.S3.Bucket = v; return nil }},
+		{env: "PARLEY_S3_REGION", flag: "s3-region", def: "", help: "bucket region (e.g. eu-central-1)",
+			set: func(c *config, v string) error { c.S3.Region = v; return nil }},
+		{env: "PARLEY_S3_PREFIX", flag: "s3-prefix", def: "", help: "key prefix for Parley's objects in the bucket",
+			set: func(c *config, v string) error { c.S3.Prefix = v; return nil }},
+		{env: "PARLEY_S3_ACCESS_KEY_ID", flag: "s3-access-key-id", def: "", help: "S3 access key id",
+			set: func(c *config, v string) error { c.S3.AccessKeyID = v; return nil }},
+		{env: "PARLEY_S3_SECRET_ACCESS_KEY", flag: "s3-secret-access-key", def: "", secret: true, help: "S3 secret access key",
+			set: func(c *config, v string) error { c.S3.SecretAccessKey = v; return nil }},
+		{env: "PARLEY_S3_INSECURE", flag: "s3-insecure", def: "false", help: "talk to the S3 endpoint over plain http (a store on a private network)",
+			set: func(c *config, v string) error {
+				b, err := strconv.ParseBool(v)
+				c.S3.Insecure = b
+				if err != nil {
+					return errors.New("must be true or false")
+				}
+				return nil
+			}},
+		{env: "PARLEY_RECORDING_URL_TTL", flag: "recording-url-ttl", def: "24h", help: "how long a recording_url works without an API key",
+			set: func(c *config, v string) error { return duration(v, &c.RecordingURLTTL, time.Minute) }},
+		{env: "PARLEY_POSTCALL_CONCURRENCY", flag: "postcall-concurrency", def: "8", help: "summary and analysis requests to models in flight at once on this node",
+			set: func(c *config, v string) error { return positiveInt(v, &c.PostcallConcurrency) }},
+		{env: "PARLEY_POSTCALL_TIMEOUT", flag: "postcall-timeout", def: "60s", help: "timeout of one summary or analysis request",
+			set: func(c *config, v string) error { return duration(v, &c.PostcallTimeout, time.Second) }},
+	}
+	for _, name := range llmProviders {
+		out = append(out, setting{env: "PARLEY_" + strings.ToUpper(name) + "_POSTCALL_MODEL", flag: name + "-postcall-model", def: "",
+			help: "model for call summaries and analysis on " + name + " (default: the catalog's post-call model; set it for a self-hosted server)",
+			set: func(c *config, v string) error {
+				if v != "" {
+					if c.PostcallModels == nil {
+						c.PostcallModels = map[string]string{}
+					}
+					c.PostcallModels[name] = v
+				}
+				return nil
+			}})
+	}
+	return out
 }
 
 func providerSettings() []setting {
@@ -267,6 +361,25 @@ func loadConfig(name string, args, env []string, stderr io.Writer, extra func(*f
 	}
 	if c.MasterKeyFile == "" {
 		c.MasterKeyFile = filepath.Join(c.DataDir, "master.key")
+	}
+	if c.RecordingsDir == "" {
+		c.RecordingsDir = filepath.Join(c.DataDir, "recordings")
+	}
+	if c.SpoolDir == "" {
+		c.SpoolDir = filepath.Join(c.DataDir, "spool")
+	}
+	if c.PublicURL == "" {
+		c.PublicURL = "http://" + c.HTTPAddr
+	}
+	if c.NodeID == "" {
+		host, err := os.Hostname()
+		if err != nil || host == "" {
+			host = "parley"
+		}
+		c.NodeID = host
+	}
+	if c.S3.Endpoint != "" && c.S3.Bucket == "" {
+		return nil, nil, errors.New("PARLEY_S3_ENDPOINT is set but PARLEY_S3_BUCKET is not: name the bucket for recordings")
 	}
 	return c, fset.Args(), nil
 }

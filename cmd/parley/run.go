@@ -170,12 +170,19 @@ func serve(ctx context.Context, args, env []string, stderr io.Writer) error {
 		return err
 	}
 	out := newOutgoing(c, db, keys, log)
-	sip, engine, err := startTelephony(c, db, keys, cat, out, log)
+	after, err := newAfterCall(ctx, c, db, keys, out.dispatcher, log)
 	if err != nil {
 		return err
 	}
-	deps := httpapi.Deps{Store: db, Keyring: keys, Catalog: cat, Validator: assistant.NewValidator(cat), Voices: &localVoices{}, TestMCP: out.testMCP, Logger: log}
-	if engine != nil {
+	engine := newEngine(c, db, keys, cat, out, after.post, log)
+	after.post.Attach(after.queue, engine)
+	sip, err := startTelephony(c, engine, log)
+	if err != nil {
+		return err
+	}
+	deps := httpapi.Deps{Store: db, Keyring: keys, Catalog: cat, Validator: assistant.NewValidator(cat), Voices: &localVoices{},
+		TestMCP: out.testMCP, Recordings: after.rec, Logger: log}
+	if sip != nil {
 		deps.Calls = engine
 	}
 	api := httpapi.NewServer(httpapi.Config{Version: version, RateLimit: c.RateLimit, MaxBodyBytes: c.MaxBodyBytes, AllowPrivateURLs: c.AllowPrivateURLs}, deps)
@@ -195,7 +202,18 @@ func serve(ctx context.Context, args, env []string, stderr io.Writer) error {
 	hooksDone := make(chan error, 1)
 	go func() { hooksDone <- out.dispatcher.Run(hookCtx) }()
 	defer func() { stopHooks(); <-hooksDone }()
-	if engine != nil {
+	// Post-call jobs run until the calls have ended and queued theirs; what
+	// is still running when the grace ends runs again after a restart.
+	jobCtx := context.WithoutCancel(ctx)
+	if err := after.queue.Start(jobCtx); err != nil {
+		return err
+	}
+	defer func() {
+		if err := after.queue.Stop(jobCtx, jobGrace); err != nil {
+			log.Warn("stop post-call jobs", "error", err)
+		}
+	}()
+	if sip != nil {
 		engine.Attach(sipCtx, sip)
 		defer engine.Wait()
 	}
@@ -219,6 +237,9 @@ func serve(ctx context.Context, args, env []string, stderr io.Writer) error {
 	<-errc
 	return sipErr
 }
+
+// jobGrace is how long running post-call jobs may finish at shutdown.
+const jobGrace = 10 * time.Second
 
 // ensureBootstrapKey makes sure an organization authenticates with key.
 func ensureBootstrapKey(ctx context.Context, db *store.DB, keys *secret.Keyring, key string, log *slog.Logger) error {

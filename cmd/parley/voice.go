@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"path/filepath"
 	"time"
 
 	"github.com/parley-voice/parley/internal/assistant"
@@ -21,6 +22,7 @@ import (
 	"github.com/parley-voice/parley/internal/provider/elevenlabs"
 	"github.com/parley-voice/parley/internal/provider/local"
 	"github.com/parley-voice/parley/internal/provider/openai"
+	"github.com/parley-voice/parley/internal/recording"
 	"github.com/parley-voice/parley/internal/secret"
 	"github.com/parley-voice/parley/internal/store"
 	"github.com/parley-voice/parley/internal/stt"
@@ -110,19 +112,26 @@ func (o *outgoing) testMCP(ctx context.Context, url, transport string, headers m
 	return out, nil
 }
 
-// startTelephony builds the voice engine and the SIP server and binds it;
-// nil, nil when SIP is off.
-func startTelephony(c *config, db *store.DB, keys *secret.Keyring, cat *catalog.Catalog, out *outgoing, log *slog.Logger) (*telephony.Server, *voice.Engine, error) {
-	if c.SIPAddr == "off" {
-		return nil, nil, nil
-	}
-	engine := voice.New(db, keys, voice.Config{
+// newEngine builds the voice engine. It runs calls when the SIP server is on,
+// and picks post-call models either way.
+func newEngine(c *config, db *store.DB, keys *secret.Keyring, cat *catalog.Catalog, out *outgoing, after voice.AfterCall, log *slog.Logger) *voice.Engine {
+	return voice.New(db, keys, voice.Config{
 		Catalog: cat, Providers: providers(c, log), Validator: assistant.NewValidator(cat),
 		Webhooks: out.sender, Outbox: out.dispatcher, HTTP: out.mcpHTTP, Logger: log,
+		AfterCall: after, PostcallModels: c.PostcallModels,
+		Recordings: &recording.Config{Dir: filepath.Join(c.SpoolDir, "recordings"), Logger: log.With("component", "recording")},
 	})
+}
+
+// startTelephony builds the SIP server in front of the engine and binds it;
+// nil when SIP is off.
+func startTelephony(c *config, engine *voice.Engine, log *slog.Logger) (*telephony.Server, error) {
+	if c.SIPAddr == "off" {
+		return nil, nil
+	}
 	ap, err := netip.ParseAddrPort(c.SIPAddr)
 	if err != nil {
-		return nil, nil, fmt.Errorf("PARLEY_SIP_ADDR: %w", err)
+		return nil, fmt.Errorf("PARLEY_SIP_ADDR: %w", err)
 	}
 	srv, err := telephony.New(telephony.Config{
 		ListenAddr:   c.SIPAddr,
@@ -134,12 +143,12 @@ func startTelephony(c *config, db *store.DB, keys *secret.Keyring, cat *catalog.
 		Logger:       log.With("component", "sip"),
 	}, engine)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if err := srv.Listen(); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return srv, engine, nil
+	return srv, nil
 }
 
 // serveTelephony runs the SIP server until ctx ends.

@@ -121,6 +121,8 @@ func assistantFields() (head, transient []*catalog.Field) {
 		withDefault(&catalog.Field{Name: "voicemail_detection", Type: catalog.Bool}, jsonFalse),
 		nullable(&catalog.Field{Name: "voicemail_message", Type: catalog.String}),
 		withDefault(&catalog.Field{Name: "gdpr_mode", Type: catalog.Bool}, jsonFalse),
+		// Parley's own: record the call (a two-channel WAV, recording_url).
+		withDefault(&catalog.Field{Name: "recording_enabled", Type: catalog.Bool}, jsonFalse),
 		nullable(&catalog.Field{Name: "webhook_url", Type: catalog.String, Format: catalog.FormatURL}),
 		nullable(&catalog.Field{Name: "webhook_secret", Type: catalog.String}),
 		nullable(&catalog.Field{Name: "webhook_events", Type: catalog.List, Unique: true,

@@ -12,7 +12,7 @@ const defaultsDoc = `{
 	"recording_consent": null, "first_message": null, "is_active": true,
 	"max_duration_seconds": null, "autonomous_silence_handling": false,
 	"silence_timeout_seconds": 8, "voicemail_detection": false, "voicemail_message": null,
-	"gdpr_mode": false, "webhook_url": null, "webhook_secret": null, "webhook_events": null,
+	"gdpr_mode": false, "recording_enabled": false, "webhook_url": null, "webhook_secret": null, "webhook_events": null,
 	"analysis_plan": null,
 	"stt_config": {"provider":"deepgram","model":"nova-3","language":"en"},
 	"llm_config": {"provider":"openai","model":"gpt-5.4","temperature":0.7,"messages":[]},
@@ -213,7 +213,7 @@ func TestMultipleErrors(t *testing.T) {
 		"speech_config":{"turn_taking":{"endpointing_min_delay":1,"endpointing_max_delay":0.5},"silence":{"max_attempts":11}}}`
 	e := invalid(t, mustFail(v.Normalize(parseDoc(t, in), Options{})))
 	wantDetails := []string{
-		"nmae is not a known field of an assistant; allowed: name, business_name, notification_email, notification_emails, recording_consent, first_message, is_active, max_duration_seconds, autonomous_silence_handling, silence_timeout_seconds, voicemail_detection, voicemail_message, gdpr_mode, webhook_url, webhook_secret, webhook_events, analysis_plan, stt_config, llm_config, tts_config, speech_config",
+		"nmae is not a known field of an assistant; allowed: name, business_name, notification_email, notification_emails, recording_consent, first_message, is_active, max_duration_seconds, autonomous_silence_handling, silence_timeout_seconds, voicemail_detection, voicemail_message, gdpr_mode, recording_enabled, webhook_url, webhook_secret, webhook_events, analysis_plan, stt_config, llm_config, tts_config, speech_config",
 		"name is required",
 		"notification_emails[1] \"nope\" is not a valid email address (expected e.g. ops@example.com)",
 		"is_active must be a boolean (true or false)",

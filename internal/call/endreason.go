@@ -26,6 +26,20 @@ const (
 	// Rejected by the assistant-request webhook's error.
 	EndWebhookRejected EndReason = "assistant_request_rejected"
 
+	// Inbound calls Parley could not answer (status rejected).
+	EndNumberInactive         EndReason = "number_inactive"
+	EndNoAssistant            EndReason = "no_assistant"
+	EndAssistantInactive      EndReason = "assistant_inactive"
+	EndAssistantUnavailable   EndReason = "assistant_unavailable"
+	EndAssistantRequestFailed EndReason = "assistant_request_failed"
+
+	// Recording consent (spec §12.8): the caller pressed 2, or no key at all.
+	EndConsentDeclined EndReason = "consent_declined"
+	EndConsentTimeout  EndReason = "consent_timeout"
+
+	// An answering machine took the call (voicemail detection).
+	EndVoicemail EndReason = "voicemail"
+
 	// Outbound calls that were never answered.
 	EndBusy        EndReason = "busy"
 	EndNoAnswer    EndReason = "no_answer"

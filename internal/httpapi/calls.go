@@ -39,7 +39,7 @@ func (s *Server) listCalls(w http.ResponseWriter, r *http.Request) error {
 	}
 	out := make([]any, len(calls))
 	for i := range calls {
-		out[i] = callObject(&calls[i])
+		out[i] = s.callObject(&calls[i])
 	}
 	return reply(w, http.StatusOK, map[string]any{"calls": out, "pagination": pagination(p, total)})
 }
@@ -55,7 +55,7 @@ func (s *Server) getCall(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return reply(w, http.StatusOK, callObject(c))
+	return reply(w, http.StatusOK, s.callObject(c))
 }
 
 func (s *Server) listUsage(w http.ResponseWriter, r *http.Request) error {

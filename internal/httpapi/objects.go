@@ -70,18 +70,23 @@ type callJSON struct {
 	AssistantName   *string         `json:"assistant_name"`
 	BusinessName    *string         `json:"business_name"`
 	PhoneNumber     *string         `json:"phone_number"`
-	CreatedAt       string          `json:"created_at"`
-	UpdatedAt       string          `json:"updated_at"`
+	// Parley's additions: why the structured analysis produced nothing,
+	// and the caller's answer to the recording-consent prompt.
+	AnalysisError *string `json:"analysis_error"`
+	Consent       *string `json:"consent"`
+	CreatedAt     string  `json:"created_at"`
+	UpdatedAt     string  `json:"updated_at"`
 }
 
 var jsonNull = json.RawMessage("null")
 
-func callObject(c *store.Call) callJSON {
+func (s *Server) callObject(c *store.Call) callJSON {
 	out := callJSON{
 		ID: c.ID, OrgID: c.OrgID, CallerPhone: c.CallerPhone, AssistantPhone: c.AssistantPhone, AgentPhone: c.AssistantPhone,
 		Status: c.Status.String(), EndReason: c.EndReason, Error: c.Error,
 		StartedAt: tsPtr(c.StartedAt), EndedAt: tsPtr(c.EndedAt), DurationSeconds: c.DurationSeconds,
-		Summary: c.Summary, AnalysisResult: c.AnalysisResult, Messages: c.Messages, RoomName: c.RoomName, RecordingURL: c.RecordingURL, Metrics: c.Metrics,
+		Summary: c.Summary, AnalysisResult: c.AnalysisResult, Messages: c.Messages, RoomName: c.RoomName, RecordingURL: s.recordingURL(c), Metrics: c.Metrics,
+		AnalysisError: c.AnalysisError, Consent: c.Consent,
 		AgentID: c.AgentID, AssistantID: c.AgentID, NumberID: c.NumberID, AgentName: c.AgentName, AssistantName: c.AgentName,
 		BusinessName: c.BusinessName, PhoneNumber: c.PhoneNumber, CreatedAt: ts(c.CreatedAt), UpdatedAt: ts(c.UpdatedAt),
 	}

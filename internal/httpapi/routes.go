@@ -12,6 +12,7 @@ type route struct {
 	method  string
 	pattern string // ServeMux pattern without the method
 	public  bool   // served without an API key
+	signed  bool   // served with an API key, or a valid signed link instead
 	handler http.Handler
 }
 
@@ -104,6 +105,7 @@ func (s *Server) routeTable() []route {
 	add("POST", "/calls/outbound", s.outboundCall)
 	add("GET", "/calls/{id}", s.getCall)
 	add("POST", "/calls/{id}/control", s.controlCall)
+	rs = append(rs, route{method: "GET", pattern: v1 + "/calls/{id}/recording", signed: true, handler: handler(s.getRecording)})
 	add("GET", "/usage", s.listUsage)
 
 	add("GET", "/webhook-deliveries", s.listWebhookDeliveries)

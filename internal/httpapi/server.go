@@ -86,8 +86,11 @@ type Deps struct {
 	Calls Calls
 	// TestMCP backs POST /mcp-servers/{id}/test; nil answers 503.
 	TestMCP MCPTester
-	Logger  *slog.Logger
-	Now     func() time.Time // nil means time.Now
+	// Recordings serves GET /calls/{id}/recording and signs recording_url;
+	// nil: calls have no recordings.
+	Recordings *Recordings
+	Logger     *slog.Logger
+	Now        func() time.Time // nil means time.Now
 }
 
 // controlLimit is how many control commands one call accepts per minute (spec §5).
@@ -103,6 +106,7 @@ type Server struct {
 	voices  VoiceLister
 	calls   Calls
 	testMCP MCPTester
+	rec     *Recordings
 	log     *slog.Logger
 	now     func() time.Time
 	limiter *ratelimit.Limiter
@@ -134,14 +138,20 @@ func NewServer(cfg Config, d Deps) *Server {
 	}
 	s := &Server{
 		cfg: cfg, db: d.Store, keys: d.Keyring, cat: d.Catalog, valid: d.Validator, voices: d.Voices,
-		calls: d.Calls, testMCP: d.TestMCP, log: d.Logger, now: d.Now, mux: http.NewServeMux(),
+		calls: d.Calls, testMCP: d.TestMCP, rec: d.Recordings, log: d.Logger, now: d.Now, mux: http.NewServeMux(),
 		limiter: ratelimit.New(cfg.RateLimit, time.Minute, d.Now), control: ratelimit.New(controlLimit, time.Minute, d.Now),
 	}
 	s.openapiDoc, s.openapiErr = openapi.Document(cfg.Version)
 	s.routes = s.routeTable()
+	if d.Recordings != nil && d.Recordings.LinkTTL <= 0 {
+		d.Recordings.LinkTTL = 24 * time.Hour
+	}
 	for _, rt := range s.routes {
 		h := rt.handler
-		if !rt.public {
+		switch {
+		case rt.signed:
+			h = s.signedOrKey(h)
+		case !rt.public:
 			h = s.authenticate(h)
 		}
 		s.mux.Handle(rt.method+" "+rt.pattern, h)

@@ -48,6 +48,20 @@ type Request struct {
 	Tools       []ToolSpec
 	Temperature *float64
 	MaxTokens   int // 0 = provider default
+	// ResponseFormat, when set, asks for the reply as JSON text constrained
+	// by a JSON Schema; nil means free text. Providers that cannot constrain
+	// their output may ignore it, so callers still validate the reply.
+	ResponseFormat *ResponseFormat
+}
+
+// ResponseFormat asks for a JSON reply.
+type ResponseFormat struct {
+	// Name names the format for the provider (letters, digits, _ and -,
+	// at most 64); "" lets the adapter choose one.
+	Name string
+	// Schema is the JSON Schema the reply must satisfy. Nil asks for any
+	// JSON object.
+	Schema json.RawMessage
 }
 
 // Provider streams completions.

@@ -414,17 +414,18 @@ func wantOperations() []Operation {
 		add("/api/v1"+base, "GET", "POST")
 		add("/api/v1"+base+"/{id}", "GET", "PATCH", "DELETE")
 	}
-	add("/api/v1/health", "GET")              // 1
-	add("/api/openapi.json", "GET")           // 1
-	crud("/assistants")                       // 5
-	crud("/agents")                           // 5
-	crud("/tool-templates")                   // 5
-	crud("/numbers")                          // 5
-	add("/api/v1/calls", "GET")               // 1
-	add("/api/v1/calls/outbound", "POST")     // 1
-	add("/api/v1/calls/{id}", "GET")          // 1
-	add("/api/v1/calls/{id}/control", "POST") // 1
-	add("/api/v1/usage", "GET")               // 1
+	add("/api/v1/health", "GET")               // 1
+	add("/api/openapi.json", "GET")            // 1
+	crud("/assistants")                        // 5
+	crud("/agents")                            // 5
+	crud("/tool-templates")                    // 5
+	crud("/numbers")                           // 5
+	add("/api/v1/calls", "GET")                // 1
+	add("/api/v1/calls/outbound", "POST")      // 1
+	add("/api/v1/calls/{id}", "GET")           // 1
+	add("/api/v1/calls/{id}/control", "POST")  // 1
+	add("/api/v1/calls/{id}/recording", "GET") // 1
+	add("/api/v1/usage", "GET")                // 1
 	add("/api/v1/sip-trunks", "GET", "POST")
 	add("/api/v1/sip-trunks/{id}", "GET", "DELETE") // 4
 	add("/api/v1/voices", "GET")                    // 1
@@ -451,7 +452,7 @@ func wantOperations() []Operation {
 }
 
 func TestOperationCount(t *testing.T) {
-	const want = 67
+	const want = 68
 	ops := Operations()
 	if len(ops) != want {
 		t.Errorf("%d operations, want %d", len(ops), want)

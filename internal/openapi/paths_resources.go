@@ -16,6 +16,18 @@ func callPaths(ps pathSet) {
 	ps.add(apiBase+"/calls/{id}", []*parameter{pathParam("CallID")}, get(op("getCall", "Calls", "Get a call").
 		desc("Returns the bare call object (no wrapper). Call ids may contain `+`: percent-encode the id (`+` as `%2B`); a literal `+` is never read as a space.").
 		reply("200", "The call.", ref("Call"))))
+	recOp := op("getCallRecording", "Calls", "Download a call's recording").
+		desc("Parley extension. The call's recording as a two-channel WAV (16-bit PCM, 8 kHz): the caller on the left channel, "+
+			"the assistant on the right as the caller heard it. Range requests are supported. "+
+			"Authenticate with an API key, or use the call's `recording_url` as given: it is signed (`org`, `expires`, `signature`) "+
+			"and works without a key until it expires (24 hours by default); an expired or altered link answers 401. "+
+			"404 when the call has no recording (not recorded, still being stored, or deleted by retention).").
+		queryParam("org", "Signed links only: the organization.", str()).
+		queryParam("expires", "Signed links only: Unix time the link stops working.", integer()).
+		queryParam("signature", "Signed links only: the link's signature.", str())
+	recOp.Responses["200"] = &response{Description: "The recording.", Content: map[string]*mediaType{"audio/wav": {Schema: &schema{Type: "string", Format: "binary"}}}}
+	recOp.Responses["206"] = &response{Description: "Part of the recording (a Range request).", Content: map[string]*mediaType{"audio/wav": {Schema: &schema{Type: "string", Format: "binary"}}}}
+	ps.add(apiBase+"/calls/{id}/recording", []*parameter{pathParam("CallID")}, get(recOp))
 	ps.add(apiBase+"/usage", nil, get(op("getUsage", "Usage", "Get usage logs").
 		desc("Usage logs, newest first, with totals over every log matching the date filter.").
 		query("Limit", "Offset", "StartDate", "EndDate").

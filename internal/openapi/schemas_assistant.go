@@ -20,15 +20,18 @@ func assistantFields() props {
 		"silence_timeout_seconds": integer().between(1, 600).def(8).d("Older single silence timer, in seconds."),
 		"voicemail_detection":     boolean().nullable().def(false).d("Outbound calls only."),
 		"voicemail_message":       str().nullable().d("Left on voicemail; null hangs up silently."),
-		"gdpr_mode":               boolean().def(false),
-		"webhook_url":             uri().nullable().d("Receives the webhook events below."),
-		"webhook_secret":          str().nullable().d("HMAC secret used to sign webhook deliveries."),
-		"webhook_events":          array(ref("WebhookEventType")).uniqueItems().nullable(),
-		"analysis_plan":           ref("AnalysisPlan").nullable(),
-		"stt_config":              ref("STTConfig").nullable().d("Null (or omitted) for realtime (speech-to-speech) assistants."),
-		"llm_config":              ref("LLMConfig"),
-		"tts_config":              ref("TTSConfig").nullable().d("Null for realtime (speech-to-speech) assistants."),
-		"speech_config":           ref("SpeechConfig").nullable(),
+		"gdpr_mode": boolean().def(false).
+			d("No recording; transcript, summary and analysis kept only for the organization's content retention (30 days when unset); the caller's number masked in logs and call ids."),
+		"recording_enabled": boolean().def(false).
+			d("Parley: record the call as a two-channel WAV (caller left, assistant right), linked from the call's `recording_url`. Calls whose caller agrees to `recording_consent` are recorded too; `gdpr_mode` turns recording off."),
+		"webhook_url":    uri().nullable().d("Receives the webhook events below."),
+		"webhook_secret": str().nullable().d("HMAC secret used to sign webhook deliveries."),
+		"webhook_events": array(ref("WebhookEventType")).uniqueItems().nullable(),
+		"analysis_plan":  ref("AnalysisPlan").nullable(),
+		"stt_config":     ref("STTConfig").nullable().d("Null (or omitted) for realtime (speech-to-speech) assistants."),
+		"llm_config":     ref("LLMConfig"),
+		"tts_config":     ref("TTSConfig").nullable().d("Null for realtime (speech-to-speech) assistants."),
+		"speech_config":  ref("SpeechConfig").nullable(),
 	}
 }
 
@@ -48,7 +51,7 @@ func assistantSchemas(c map[string]*schema) {
 	c["WebhookEventType"] = enum("assistant-request", "tool-calls", "status-update", "end-of-call-report")
 	c["RecordingConsent"] = object(props{
 		"enabled": boolean(),
-		"message": str().length(1, -1).d("Announcement played before the call; the caller confirms with a key press."),
+		"message": str().length(1, -1).d("Announcement played before the call, in the assistant's voice: the caller presses 1 to agree (the call is recorded and the conversation starts) or 2 to decline (the call ends); without a key for 10 s it is said once more, then the call ends."),
 	}, "enabled", "message").d("Recording consent prompt for inbound phone calls.")
 
 	c["AnalysisMessage"] = object(props{

@@ -64,7 +64,20 @@ type CallEnd struct {
 	Usage *UsageLog
 	// Events are queued in the same transaction (status-update, end-of-call-report).
 	Events []OutboxEvent
+	// Recording is RecordingPending when the call left a recording to upload.
+	Recording RecordingState
+	// Consent is the caller's recording-consent answer, when asked.
+	Consent string
+	// ContentExpiresAt, when set, is when the call's content is deleted.
+	ContentExpiresAt *time.Time
+	// InTx runs inside the transaction after the writes above (the engine
+	// queues the call's post-call jobs there), so they commit together.
+	InTx TxFunc
 }
+
+// TxFunc does more work inside a store transaction, so that it commits or
+// rolls back with the store's own writes (a job queued with a state change).
+type TxFunc func(ctx context.Context, tx *sql.Tx) error
 
 // EndCall writes a call's final state, its usage log and its webhook events atomically.
 func (db *DB) EndCall(ctx context.Context, e CallEnd) error {
@@ -80,10 +93,16 @@ func (db *DB) EndCall(ctx context.Context, e CallEnd) error {
 		if e.Error != "" {
 			errS = &e.Error
 		}
+		var consent *string
+		if e.Consent != "" {
+			consent = &e.Consent
+		}
 		res, err := tx.ExecContext(ctx, db.q(`UPDATE calls SET status = ?, end_reason = ?, error = ?, ended_at = ?, duration_seconds = ?,
-			messages = COALESCE(?, messages), metrics = COALESCE(?, metrics), updated_at = ? WHERE id = ? AND org_id = ?`),
+			messages = COALESCE(?, messages), metrics = COALESCE(?, metrics), recording_state = COALESCE(?, recording_state),
+			consent = COALESCE(?, consent), content_expires_at = COALESCE(?, content_expires_at), updated_at = ? WHERE id = ? AND org_id = ?`),
 			e.Status.String(), nullStr(reason), nullStr(errS), ms(e.EndedAt), nullInt(e.Duration),
-			rawOrNil(e.Messages), rawOrNil(e.Metrics), ms(db.now()), e.ID, e.OrgID)
+			rawOrNil(e.Messages), rawOrNil(e.Metrics), emptyNil(string(e.Recording)), nullStr(consent), msPtr(e.ContentExpiresAt),
+			ms(db.now()), e.ID, e.OrgID)
 		if err := oneRow(res, err, "end call", e.ID); err != nil {
 			return err
 		}
@@ -95,7 +114,13 @@ func (db *DB) EndCall(ctx context.Context, e CallEnd) error {
 				return err
 			}
 		}
-		return db.insertEvents(ctx, tx, e.Events)
+		if err := db.insertEvents(ctx, tx, e.Events); err != nil {
+			return err
+		}
+		if e.InTx != nil {
+			return e.InTx(ctx, tx)
+		}
+		return nil
 	})
 }
 

@@ -38,9 +38,39 @@ type Call struct {
 	PhoneNumber     *string
 	SIPCallID       *string         // the SIP Call-ID of a phone call
 	Metrics         json.RawMessage // JSON array of per-turn latency figures, or nil
-	CreatedAt       time.Time
-	UpdatedAt       time.Time
+	// Assistant is the resolved assistant the call ran with (overrides and
+	// metadata applied, secrets removed): what post-call work reads and the
+	// end-of-call report echoes.
+	Assistant json.RawMessage
+	// Webhook is where the call's webhooks go, as the engine resolved it at
+	// the start (opaque JSON owned by the engine; the secret in it is sealed).
+	Webhook json.RawMessage
+	// AnalysisError says why the structured analysis produced no result.
+	AnalysisError *string
+	// RecordingKey names the recording in the object store once it is there.
+	RecordingKey   *string
+	RecordingState RecordingState
+	// Consent is the caller's answer to the recording-consent prompt.
+	Consent *string
+	// ContentExpiresAt is when the call's content (transcript, summary,
+	// analysis, recording) is deleted; set for GDPR-mode calls.
+	ContentExpiresAt *time.Time
+	CreatedAt        time.Time
+	UpdatedAt        time.Time
 }
+
+// RecordingState is where a call's recording is: "" (none), pending
+// (written on the node that ran the call, waiting for upload), ready (in
+// the object store) or failed.
+type RecordingState string
+
+// Recording states.
+const (
+	RecordingNone    RecordingState = ""
+	RecordingPending RecordingState = "pending"
+	RecordingReady   RecordingState = "ready"
+	RecordingFailed  RecordingState = "failed"
+)
 
 // CallFilter selects calls for a list.
 type CallFilter struct {
@@ -50,19 +80,29 @@ type CallFilter struct {
 	Page   Page
 }
 
-const callColumns = `id, org_id, direction, status, caller_phone, assistant_phone, end_reason, error, started_at, ended_at, duration_seconds, summary, analysis_result, messages, room_name, recording_url, agent_id, number_id, agent_name, business_name, phone_number, sip_call_id, metrics, created_at, updated_at`
+const callColumns = `id, org_id, direction, status, caller_phone, assistant_phone, end_reason, error, started_at, ended_at, duration_seconds, summary, analysis_result, messages, room_name, recording_url, agent_id, number_id, agent_name, business_name, phone_number, sip_call_id, metrics, assistant_snapshot, webhook_target, analysis_error, recording_key, recording_state, consent, content_expires_at, created_at, updated_at`
 
 func scanCall(row interface{ Scan(...any) error }) (*Call, error) {
 	var c Call
 	var dir, status string
 	var dirN sql.NullString
 	var caller, aphone, reason, errS, summary, analysis, messages, room, rec, agent, number, aname, bname, phone, sipID, metrics sql.NullString
-	var started, ended sql.NullInt64
+	var snapshot, hook, analysisErr, recKey, recState, consent sql.NullString
+	var started, ended, expires sql.NullInt64
 	var dur sql.NullInt64
 	var cr, up int64
-	if err := row.Scan(&c.ID, &c.OrgID, &dirN, &status, &caller, &aphone, &reason, &errS, &started, &ended, &dur, &summary, &analysis, &messages, &room, &rec, &agent, &number, &aname, &bname, &phone, &sipID, &metrics, &cr, &up); err != nil {
+	if err := row.Scan(&c.ID, &c.OrgID, &dirN, &status, &caller, &aphone, &reason, &errS, &started, &ended, &dur, &summary, &analysis, &messages, &room, &rec, &agent, &number, &aname, &bname, &phone, &sipID, &metrics,
+		&snapshot, &hook, &analysisErr, &recKey, &recState, &consent, &expires, &cr, &up); err != nil {
 		return nil, err
 	}
+	if snapshot.Valid {
+		c.Assistant = json.RawMessage(snapshot.String)
+	}
+	if hook.Valid {
+		c.Webhook = json.RawMessage(hook.String)
+	}
+	c.AnalysisError, c.RecordingKey, c.RecordingState, c.Consent = strPtr(analysisErr), strPtr(recKey), RecordingState(recState.String), strPtr(consent)
+	c.ContentExpiresAt = fromNullMS(expires)
 	dir = dirN.String
 	c.Direction, _ = call.ParseDirection(dir)
 	c.Status, _ = call.ParseStatus(status)
@@ -89,6 +129,14 @@ func rawOrNil(r json.RawMessage) any {
 		return nil
 	}
 	return string(r)
+}
+
+// emptyNil stores "" as NULL.
+func emptyNil(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
 }
 
 func dirOrNil(d call.Direction) any {
@@ -118,11 +166,12 @@ func (db *DB) CreateCall(ctx context.Context, c *Call, evs ...OutboxEvent) error
 }
 
 func (db *DB) insertCall(ctx context.Context, q querier, c *Call, now time.Time) error {
-	_, err := q.ExecContext(ctx, db.q(`INSERT INTO calls (`+callColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+	_, err := q.ExecContext(ctx, db.q(`INSERT INTO calls (`+callColumns+`) VALUES (`+strings.Repeat("?, ", 31)+`?)`),
 		c.ID, c.OrgID, dirOrNil(c.Direction), c.Status.String(), nullStr(c.CallerPhone), nullStr(c.AssistantPhone), nullStr(c.EndReason), nullStr(c.Error),
 		msPtr(c.StartedAt), msPtr(c.EndedAt), nullInt(c.DurationSeconds), nullStr(c.Summary), rawOrNil(c.AnalysisResult), rawOrNil(c.Messages),
 		nullStr(c.RoomName), nullStr(c.RecordingURL), nullStr(c.AgentID), nullStr(c.NumberID), nullStr(c.AgentName), nullStr(c.BusinessName), nullStr(c.PhoneNumber),
-		nullStr(c.SIPCallID), rawOrNil(c.Metrics), ms(c.CreatedAt), ms(now))
+		nullStr(c.SIPCallID), rawOrNil(c.Metrics), rawOrNil(c.Assistant), rawOrNil(c.Webhook), nullStr(c.AnalysisError), nullStr(c.RecordingKey),
+		emptyNil(string(c.RecordingState)), nullStr(c.Consent), msPtr(c.ContentExpiresAt), ms(c.CreatedAt), ms(now))
 	if err != nil {
 		if db.drv.IsUniqueViolation(err) {
 			return fault.Conflictf("call_exists", "call %s already exists", c.ID)

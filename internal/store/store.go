@@ -84,6 +84,11 @@ func Open(drv Driver, cfg Config) *DB {
 // Driver returns the driver's name.
 func (db *DB) Driver() string { return db.drv.Name() }
 
+// Writer is the connection pool every write goes through (one connection on
+// SQLite). The job queue shares it, so that jobs are queued in the store's
+// own transactions and, on SQLite, writers never contend for the file lock.
+func (db *DB) Writer() *sql.DB { return db.write }
+
 // Close closes the connection pools.
 func (db *DB) Close() error {
 	if db.readDB == db.write {

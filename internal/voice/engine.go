@@ -21,6 +21,7 @@ import (
 	"github.com/parley-voice/parley/internal/catalog"
 	"github.com/parley-voice/parley/internal/fault"
 	"github.com/parley-voice/parley/internal/llm"
+	"github.com/parley-voice/parley/internal/recording"
 	"github.com/parley-voice/parley/internal/secret"
 	"github.com/parley-voice/parley/internal/store"
 	"github.com/parley-voice/parley/internal/stt"
@@ -82,6 +83,17 @@ type Config struct {
 	HTTP *http.Client
 	// RingTimeout bounds outbound ringing (default 60 s).
 	RingTimeout time.Duration
+	// AfterCall queues each answered call's post-call work; nil: none.
+	AfterCall AfterCall
+	// Recordings configures call recordings (the spool; finished files go
+	// to its done/ directory until uploaded); nil: calls are not recorded.
+	Recordings *recording.Config
+	// PostcallModels overrides the catalog's post-call model per text
+	// provider (a self-hosted OpenAI-compatible server has other models).
+	PostcallModels map[string]string
+	// ConsentWait is how long the consent prompt waits for a key (default
+	// 10 s, spec §12.8).
+	ConsentWait time.Duration
 	Logger      *slog.Logger
 	Now         func() time.Time
 }
@@ -140,27 +152,68 @@ func (e *Engine) Route(ctx context.Context, in telephony.Inbound) (telephony.Han
 	log := e.log.With("call_id", row.ID, "org_id", num.OrgID, "sip_call_id", in.SIPCallID)
 	rt := e.resolve(ctx, num, row, log)
 	if rt.why != "" {
-		log.Info("inbound call rejected", "reason", rt.why)
-		now := e.now()
-		row.Status, row.Error, row.EndedAt = call.StatusRejected, &rt.why, &now
-		if err := e.db.CreateCall(ctx, row); err != nil {
-			log.Error("record rejected call", "error", err)
-		}
+		e.reject(ctx, row, num, rt, log)
 		return nil, &telephony.Reject{Code: 480, Reason: "Temporarily Unavailable"}
 	}
 	if rt.agent != nil {
 		row.AgentID, row.AgentName = &rt.agent.ID, &rt.agent.Name
 	}
+	if rt.plan.gdpr {
+		// GDPR mode: the caller's number stays out of the call id and
+		// the logs (the call row keeps it for the customer).
+		row.ID = callID(maskNumber(in.Caller))
+		log = e.log.With("call_id", row.ID, "org_id", num.OrgID, "sip_call_id", in.SIPCallID)
+	}
 	h := &handler{e: e, row: row, plan: rt.plan, log: log, number: num, speakOnly: rt.speakOnly}
 	h.hooks = e.newCallHooks(rt.plan.hook, row, num, rt.plan.doc)
+	row.Assistant, row.Webhook = h.hooks.env.Assistant, rt.plan.hook.stored(e.keys, num.OrgID)
 	evs := h.hooks.status(call.StatusRinging, "", "")
 	if err := e.db.CreateCall(ctx, row, evs...); err != nil {
 		rt.plan.close()
 		return nil, fmt.Errorf("create call row: %w", err)
 	}
 	e.committed(evs)
-	log.Info("inbound call ringing", "caller", in.Caller, "number", num.PhoneNumber)
+	caller := in.Caller
+	if rt.plan.gdpr {
+		caller = maskNumber(caller)
+	}
+	log.Info("inbound call ringing", "caller", caller, "number", num.PhoneNumber)
 	return h, nil
+}
+
+// reject records an inbound call Parley cannot answer: a rejected row with
+// the reason, and its status-update to the assistant's webhook when the
+// routing got as far as an assistant, else to the organization's.
+func (e *Engine) reject(ctx context.Context, row *store.Call, num *store.Number, rt routing, log *slog.Logger) {
+	log.Info("inbound call rejected", "reason", rt.why, "end_reason", string(rt.reason))
+	now := e.now()
+	reason := string(rt.reason)
+	row.Status, row.Error, row.EndedAt, row.EndReason = call.StatusRejected, &rt.why, &now, &reason
+	target := assistantHook(rt.doc)
+	if target == nil {
+		t, err := e.orgHook(ctx, num.OrgID)
+		if err != nil {
+			log.Warn("load organization webhook", "error", err)
+		}
+		target = t
+	}
+	hooks := e.newCallHooks(target, row, num, rt.doc)
+	row.Assistant, row.Webhook = hooks.env.Assistant, target.stored(e.keys, num.OrgID)
+	evs := hooks.status(call.StatusRejected, rt.reason, rt.why)
+	if err := e.db.CreateCall(ctx, row, evs...); err != nil {
+		log.Error("record rejected call", "error", err)
+		return
+	}
+	e.committed(evs)
+}
+
+// maskNumber keeps the first four and last two characters of a number:
+// +31612345678 → +316xxxxxx78.
+func maskNumber(n string) string {
+	if len(n) <= 6 {
+		return strings.Repeat("x", len(n))
+	}
+	return n[:4] + strings.Repeat("x", len(n)-6) + n[len(n)-2:]
 }
 
 // findNumber looks the dialled user part up as given and as E.164.

@@ -2,16 +2,21 @@ package voice
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"log/slog"
 	"math"
+	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/parley-voice/parley/internal/call"
+	"github.com/parley-voice/parley/internal/consent"
 	"github.com/parley-voice/parley/internal/media"
 	"github.com/parley-voice/parley/internal/pipeline"
+	"github.com/parley-voice/parley/internal/recording"
 	"github.com/parley-voice/parley/internal/store"
 	"github.com/parley-voice/parley/internal/telephony"
 )
@@ -43,18 +48,34 @@ func (h *handler) ServeCall(ctx context.Context, c *telephony.Call) {
 		h.log.Error("mark call in progress", "error", err)
 	}
 	h.e.committed(evs)
-	rec := newRecorder(ctx, h.e.db, h.row.OrgID, h.row.ID, h.log)
+	tr := newRecorder(ctx, h.e.db, h.row.OrgID, h.row.ID, h.log)
+	out := outcome{status: call.StatusEnded}
+
+	if h.askConsent() {
+		answer, err := h.consent(ctx, c)
+		if ended := h.consentEnding(ctx, answer, err, &out); ended {
+			h.finish(ctx, c, tr, nil, started, out)
+			return
+		}
+	}
+	audio := h.startRecording()
+
 	cfg := h.plan.cfg
 	if h.speakOnly != "" {
 		cfg.FirstMessage = "" // the refusal is said instead (sayAndHangUp)
 	}
-	deps := pipeline.Deps{Providers: h.plan.providers, Recorder: rec, Logger: h.log,
+	deps := pipeline.Deps{Providers: h.plan.providers, Recorder: tr, Logger: h.log,
 		Tools: &toolRunner{e: h.e, hooks: h.hooks, routes: h.plan.routes}, Keypad: keypad{c}}
 	conv = pipeline.New(cfg, deps)
-	c.Media.SetSink(conv)
-	c.Media.SetSource(conv)
+	var sink media.Sink = conv
+	var source media.Source = conv
+	if audio != nil {
+		sink, source = audio.Sink(conv), audio.Source(conv)
+	}
+	c.Media.SetSink(sink)
+	c.Media.SetSource(source)
 	c.Media.SetDTMFSink(conv)
-	h.log.Info("call answered", "codec", c.Media.Codec().Name, "direction", h.row.Direction.String())
+	h.log.Info("call answered", "codec", c.Media.Codec().Name, "direction", h.row.Direction.String(), "recording", audio != nil)
 
 	live := &liveCall{orgID: h.row.OrgID, conv: conv}
 	h.e.track(h.row.ID, live)
@@ -73,26 +94,101 @@ func (h *handler) ServeCall(ctx context.Context, c *telephony.Call) {
 	if reason == "" {
 		reason = causeReason(context.Cause(ctx))
 	}
-	status := call.StatusEnded
-	errMsg := ""
+	out.reason = reason
 	if reason.ProviderFailure() && err != nil {
-		errMsg = err.Error()
+		out.errMsg = err.Error()
 	}
 	if reason == call.EndTransferred {
 		if terr := h.transfer(ctx, c, end.TransferTo); terr != nil {
 			h.log.Warn("transfer failed", "destination", end.TransferTo, "error", terr)
-			reason, errMsg = call.EndTransferFailed, terr.Error()
+			out.reason, out.errMsg = call.EndTransferFailed, terr.Error()
 		} else {
-			status = call.StatusTransferred
+			out.status = call.StatusTransferred
 		}
 	}
-	if reason.ProviderFailure() {
-		status = call.StatusEndedWithError
+	if out.reason.ProviderFailure() {
+		out.status = call.StatusEndedWithError
 	}
 	if h.speakOnly != "" {
-		status, reason, errMsg = call.StatusRejected, call.EndWebhookRejected, h.speakOnly
+		out.status, out.reason, out.errMsg = call.StatusRejected, call.EndWebhookRejected, h.speakOnly
 	}
-	h.finish(ctx, c, rec, started, status, reason, errMsg)
+	h.finish(ctx, c, tr, audio, started, out)
+}
+
+// outcome is how a call ended.
+type outcome struct {
+	status  call.Status
+	reason  call.EndReason
+	errMsg  string
+	consent string // the caller's recording-consent answer, when asked
+}
+
+// askConsent reports whether the call starts with the recording-consent
+// prompt (spec §12.8: inbound phone calls whose assistant enables it).
+func (h *handler) askConsent() bool {
+	return h.plan.consent != "" && h.row.Direction == call.Inbound && h.speakOnly == ""
+}
+
+// consent plays the consent message in the assistant's voice and waits for
+// the caller's key. Until the caller agrees, nothing of theirs reaches
+// speech-to-text, the model or the recording: the media session has no
+// sink meanwhile.
+func (h *handler) consent(ctx context.Context, c *telephony.Call) (consent.Decision, error) {
+	p := consent.New(consent.Config{Message: h.plan.consent, TTS: h.plan.providers.TTS, Voice: h.plan.cfg.TTS,
+		Wait: h.e.cfg.ConsentWait, Logger: h.log})
+	c.Media.SetSink(nil)
+	c.Media.SetSource(p)
+	c.Media.SetDTMFSink(p)
+	defer func() {
+		c.Media.SetDTMFSink(nil)
+		c.Media.SetSource(nil)
+	}()
+	d, err := p.Run(ctx)
+	h.log.Info("recording consent", "answer", d.String(), "error", err)
+	return d, err
+}
+
+// consentEnding folds the consent answer into the call's outcome and
+// reports whether the call ends here.
+func (h *handler) consentEnding(ctx context.Context, d consent.Decision, err error, out *outcome) bool {
+	switch {
+	case ctx.Err() != nil:
+		out.reason = causeReason(context.Cause(ctx))
+		return true
+	case err != nil:
+		out.status, out.reason, out.errMsg = call.StatusEndedWithError, call.EndTTSError, err.Error()
+		return true
+	}
+	out.consent = d.String()
+	switch d {
+	case consent.Declined:
+		out.reason = call.EndConsentDeclined
+		return true
+	case consent.NoAnswer:
+		out.reason = call.EndConsentTimeout
+		return true
+	}
+	return false
+}
+
+// startRecording starts the call's audio recording when its assistant
+// records (recording_enabled) or its caller agreed to be recorded, unless
+// the assistant is in GDPR mode. A recording that cannot start is logged;
+// the call goes on without it.
+func (h *handler) startRecording() *recording.Recorder {
+	rc := h.e.cfg.Recordings
+	if rc == nil || h.plan.gdpr || h.speakOnly != "" {
+		return nil
+	}
+	if !h.plan.record && !(h.askConsent()) {
+		return nil
+	}
+	r, err := recording.Start(*rc, h.row.ID)
+	if err != nil {
+		h.log.Error("start recording; the call goes on unrecorded", "error", err)
+		return nil
+	}
+	return r
 }
 
 // release closes the call's plan (MCP sessions) once the conversation's
@@ -126,13 +222,16 @@ func (h *handler) sayAndHangUp(ctx context.Context, conv *pipeline.Conversation)
 	return end, err
 }
 
-// finish records the call's end: status, transcript, usage and webhook, in one transaction.
-func (h *handler) finish(ctx context.Context, c *telephony.Call, rec *recorder, started time.Time, status call.Status, reason call.EndReason, errMsg string) {
+// finish records the call's end: status, transcript, usage, the webhook and
+// the post-call jobs, in one transaction. The recording is finished first
+// (into a file the upload job moves to the object store).
+func (h *handler) finish(ctx context.Context, c *telephony.Call, tr *recorder, audio *recording.Recorder, started time.Time, out outcome) {
 	ended := h.e.now()
-	msgs, metrics := rec.close()
+	msgs, metrics := tr.close()
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
 	defer cancel()
-	end := store.CallEnd{OrgID: h.row.OrgID, ID: h.row.ID, Status: status, EndReason: reason, Error: errMsg, EndedAt: ended, Messages: msgs, Metrics: metrics}
+	end := store.CallEnd{OrgID: h.row.OrgID, ID: h.row.ID, Status: out.status, EndReason: out.reason, Error: out.errMsg,
+		EndedAt: ended, Messages: msgs, Metrics: metrics, Consent: out.consent}
 	secs := int(math.Ceil(ended.Sub(started).Seconds()))
 	end.Duration = &secs
 	end.Usage = &store.UsageLog{
@@ -140,14 +239,71 @@ func (h *handler) finish(ctx context.Context, c *telephony.Call, rec *recorder, 
 		BYOKSTT: h.plan.byok.stt, BYOKLLM: h.plan.byok.llm, BYOKTTS: h.plan.byok.tts,
 		PhoneNumber: h.row.PhoneNumber, AgentName: h.row.AgentName, BusinessName: h.row.BusinessName,
 	}
-	end.Events = h.hooks.status(status, reason, errMsg)
+	file := h.finishRecording(audio)
+	if file != "" {
+		end.Recording = store.RecordingPending
+	}
+	if h.plan.gdpr {
+		end.ContentExpiresAt = h.contentExpiry(fctx, ended)
+	}
+	end.Events = h.hooks.status(out.status, out.reason, out.errMsg)
+	if ac := h.e.cfg.AfterCall; ac != nil {
+		end.InTx = func(ctx context.Context, tx *sql.Tx) error {
+			return ac.Schedule(ctx, tx, h.row.OrgID, h.row.ID, file)
+		}
+	}
 	if err := h.e.db.EndCall(fctx, end); err != nil {
 		h.log.Error("record call end", "error", err)
 	}
 	h.e.committed(end.Events)
 	st := c.Media.Stats()
-	h.log.Info("call ended", "status", status.String(), "end_reason", string(reason), "duration_s", secs,
+	h.log.Info("call ended", "status", out.status.String(), "end_reason", string(out.reason), "duration_s", secs,
 		"rtp_sent", st.PacketsSent, "rtp_received", st.PacketsReceived, "rtp_lost", st.PacketsLost, "jitter", st.Jitter)
+}
+
+// finishRecording writes the call's WAV where the upload job finds it and
+// returns its path ("" when the call was not recorded or writing failed).
+func (h *handler) finishRecording(audio *recording.Recorder) string {
+	if audio == nil {
+		return ""
+	}
+	path := filepath.Join(h.e.cfg.Recordings.Dir, "done", fileStem(h.row.ID)+".wav")
+	info, err := audio.FinishFile(path)
+	if err != nil {
+		h.log.Error("finish recording; the call has none", "error", err)
+		audio.Abort()
+		return ""
+	}
+	h.log.Debug("recording written", "file", path, "duration", info.Duration, "bytes", info.Size)
+	return path
+}
+
+// fileStem makes a call id safe as a file name.
+func fileStem(id string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '+' || r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' {
+			return r
+		}
+		return '_'
+	}, id)
+}
+
+// defaultContentRetention is how long a GDPR-mode call keeps its content
+// when the organization sets no content retention (the shortest period the
+// API offers).
+const defaultContentRetention = 30
+
+// contentExpiry is when a GDPR-mode call's content is deleted: its end plus
+// the organization's content retention.
+func (h *handler) contentExpiry(ctx context.Context, ended time.Time) *time.Time {
+	days := defaultContentRetention
+	if org, err := h.e.db.GetOrg(ctx, h.row.OrgID); err != nil {
+		h.log.Warn("load organization retention; using the default", "error", err, "days", days)
+	} else if org.ContentRetentionDays != nil && *org.ContentRetentionDays > 0 {
+		days = *org.ContentRetentionDays
+	}
+	at := ended.Add(time.Duration(days) * 24 * time.Hour)
+	return &at
 }
 
 func (h *handler) NotAnswered(ctx context.Context, err error) {

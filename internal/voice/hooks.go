@@ -16,9 +16,9 @@ import (
 
 // Webhook event types (spec §9).
 const (
-	evAssistantRequest = "assistant-request"
-	evToolCalls        = "tool-calls"
-	evStatusUpdate     = "status-update"
+	evAssistantRequest = webhook.EventAssistantRequest
+	evToolCalls        = webhook.EventToolCalls
+	evStatusUpdate     = webhook.EventStatusUpdate
 )
 
 // hookTarget is where a call's webhooks go (spec §9.1): the assistant's
@@ -31,6 +31,20 @@ type hookTarget struct {
 
 func (t *hookTarget) wants(event string) bool {
 	return t != nil && t.url != "" && (t.events == nil || slices.Contains(t.events, event))
+}
+
+// stored is the target as the call row keeps it (webhook.Target, secret
+// sealed), for the work done after the call; nil when there is none.
+func (t *hookTarget) stored(keys *secret.Keyring, orgID string) json.RawMessage {
+	if t == nil || t.url == "" {
+		return nil
+	}
+	w := webhook.Target{URL: t.url, Events: t.events}
+	if t.secret != "" {
+		w.Secret = keys.Seal([]byte(t.secret), webhook.SecretBinding(orgID))
+	}
+	b, _ := json.Marshal(w)
+	return b
 }
 
 // orgHook is the organization's own webhook, if it has one.
@@ -76,14 +90,11 @@ func assistantHook(doc json.RawMessage) *hookTarget {
 
 // callHooks builds a call's webhook payloads and numbers its events.
 type callHooks struct {
-	e         *Engine
-	target    *hookTarget
-	orgID     string
-	callID    string
-	callType  string // inbound_phone_call, outbound_phone_call
-	number    map[string]any
-	customer  map[string]any
-	assistant json.RawMessage // the resolved assistant, echoed in payloads
+	e      *Engine
+	target *hookTarget
+	orgID  string
+	callID string
+	env    webhook.Envelope
 
 	mu  sync.Mutex
 	seq int
@@ -92,15 +103,23 @@ type callHooks struct {
 // newCallHooks builds the webhooks of a call on num (whose number and
 // name every payload carries).
 func (e *Engine) newCallHooks(t *hookTarget, row *store.Call, num *store.Number, assistant json.RawMessage) *callHooks {
-	h := &callHooks{e: e, target: t, orgID: row.OrgID, callID: row.ID, assistant: redactAssistant(assistant)}
-	h.callType = "inbound_phone_call"
-	if row.Direction == call.Outbound {
-		h.callType = "outbound_phone_call"
+	h := &callHooks{e: e, target: t, orgID: row.OrgID, callID: row.ID}
+	h.env = webhook.Envelope{
+		Call:        webhook.CallInfo{ID: row.ID, Type: callType(row.Direction), Pipeline: "standard"},
+		PhoneNumber: webhook.NumberInfo{ID: &num.ID, Number: &num.PhoneNumber, Name: num.Name},
+		// caller_phone is the other party either way: the caller, or the callee.
+		Customer:  row.CallerPhone,
+		Assistant: redactAssistant(assistant),
 	}
-	// caller_phone is the other party either way: the caller, or the callee.
-	h.number = map[string]any{"id": num.ID, "number": num.PhoneNumber, "name": num.Name}
-	h.customer = map[string]any{"number": row.CallerPhone}
 	return h
+}
+
+// callType is message.call.type for a call's direction.
+func callType(d call.Direction) string {
+	if d == call.Outbound {
+		return "outbound_phone_call"
+	}
+	return "inbound_phone_call"
 }
 
 // redactAssistant drops the webhook secret from the assistant echoed in payloads.
@@ -132,21 +151,9 @@ func redactAssistant(doc json.RawMessage) json.RawMessage {
 
 // payload is the common envelope (spec §9.3) plus extra members.
 func (h *callHooks) payload(event string, status call.Status, extra map[string]any) []byte {
-	msg := map[string]any{
-		"type":         event,
-		"timestamp":    h.e.now().UTC().Format("2006-01-02T15:04:05.000Z"),
-		"call":         map[string]any{"id": h.callID, "type": h.callType, "status": status.String(), "pipeline": "standard"},
-		"phone_number": h.number,
-		"customer":     h.customer,
-	}
-	if event != evAssistantRequest && len(h.assistant) > 0 {
-		msg["assistant"] = h.assistant
-	}
-	for k, v := range extra {
-		msg[k] = v
-	}
-	b, _ := json.Marshal(map[string]any{"message": msg})
-	return b
+	env := h.env
+	env.Call.Status = status.String()
+	return env.Body(event, h.e.now(), extra)
 }
 
 // status returns the status-update event for a change, or nil when nobody

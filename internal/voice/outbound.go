@@ -57,13 +57,18 @@ func (e *Engine) Dial(ctx context.Context, d call.Dial) (string, error) {
 	log := e.log.With("call_id", row.ID, "org_id", d.OrgID)
 	h := &handler{e: e, row: row, plan: p, log: log, number: num}
 	h.hooks = e.newCallHooks(p.hook, row, num, p.doc)
+	row.Assistant, row.Webhook = h.hooks.env.Assistant, p.hook.stored(e.keys, d.OrgID)
 	evs := h.hooks.status(call.StatusDialing, "", "")
 	if err := e.db.CreateCall(ctx, row, evs...); err != nil {
 		p.close()
 		return "", fmt.Errorf("create call row: %w", err)
 	}
 	e.committed(evs)
-	log.Info("outbound call dialing", "destination", d.Destination, "number", num.PhoneNumber, "trunk", trunk.Address)
+	dest := d.Destination
+	if p.gdpr {
+		dest = maskNumber(dest)
+	}
+	log.Info("outbound call dialing", "destination", dest, "number", num.PhoneNumber, "trunk", trunk.Address)
 	e.wg.Add(1)
 	go func() {
 		defer e.wg.Done()

@@ -30,6 +30,14 @@ type plan struct {
 	// firstOutbound is speech_config.first_message_outbound: the opening
 	// line of outbound calls when set.
 	firstOutbound string
+	// record is recording_enabled: the call is recorded (unless gdpr).
+	record bool
+	// consent is recording_consent.message when the consent prompt is on
+	// (inbound calls only).
+	consent string
+	// gdpr is gdpr_mode: no recording, content kept only for the
+	// organization's content retention, the caller's number masked in logs.
+	gdpr bool
 }
 
 // close releases the plan's MCP connections.
@@ -43,7 +51,13 @@ func (p *plan) close() {
 // assistantDoc is the part of a stored (normalised) assistant the pipeline
 // runs on; see internal/assistant for the full shape.
 type assistantDoc struct {
-	FirstMessage       *string        `json:"first_message"`
+	FirstMessage     *string `json:"first_message"`
+	RecordingEnabled bool    `json:"recording_enabled"`
+	GDPRMode         bool    `json:"gdpr_mode"`
+	RecordingConsent *struct {
+		Enabled bool   `json:"enabled"`
+		Message string `json:"message"`
+	} `json:"recording_consent"`
 	MaxDurationSeconds *int           `json:"max_duration_seconds"`
 	STT                map[string]any `json:"stt_config"`
 	TTS                map[string]any `json:"tts_config"`
@@ -181,6 +195,10 @@ func (e *Engine) plan(ctx context.Context, orgID string, body []byte) (*plan, er
 	}
 	if a.FirstMessage != nil {
 		c.FirstMessage = *a.FirstMessage
+	}
+	p.record, p.gdpr = a.RecordingEnabled, a.GDPRMode
+	if rc := a.RecordingConsent; rc != nil && rc.Enabled && strings.TrimSpace(rc.Message) != "" {
+		p.consent = rc.Message
 	}
 	if a.MaxDurationSeconds != nil && *a.MaxDurationSeconds > 0 {
 		c.MaxDuration = time.Duration(*a.MaxDurationSeconds) * time.Second

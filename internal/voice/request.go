@@ -21,8 +21,13 @@ type routing struct {
 	plan *plan
 	// speakOnly: say this and hang up (the webhook's error).
 	speakOnly string
-	// why the call cannot be answered at all, when non-empty.
-	why string
+	// why the call cannot be answered at all, when non-empty, and the
+	// end reason saying so.
+	why    string
+	reason call.EndReason
+	// doc is the assistant the routing got as far as (a rejected call's
+	// status-update goes to its webhook, else to the organization's).
+	doc json.RawMessage
 	// agent is the saved assistant the webhook chose instead of the
 	// number's (assistant_id), recorded on the call.
 	agent *store.Doc
@@ -34,17 +39,17 @@ type routing struct {
 // organization's for numbers without an assistant.
 func (e *Engine) resolve(ctx context.Context, num *store.Number, row *store.Call, log *slog.Logger) routing {
 	if !num.IsActive {
-		return routing{why: "number " + num.PhoneNumber + " is inactive"}
+		return routing{why: "number " + num.PhoneNumber + " is inactive", reason: call.EndNumberInactive}
 	}
 	var base json.RawMessage
 	if num.AssistantID != nil {
 		doc, err := e.db.GetDoc(ctx, store.Assistants, num.OrgID, *num.AssistantID)
 		if err != nil {
 			log.Error("load assistant", "error", err)
-			return routing{why: "assistant " + *num.AssistantID + " could not be loaded"}
+			return routing{why: "assistant " + *num.AssistantID + " could not be loaded", reason: call.EndAssistantUnavailable}
 		}
 		if !doc.Active {
-			return routing{why: "assistant " + doc.Name + " is inactive"}
+			return routing{why: "assistant " + doc.Name + " is inactive", reason: call.EndAssistantInactive, doc: doc.Body}
 		}
 		base = doc.Body
 	}
@@ -62,7 +67,7 @@ func (e *Engine) resolve(ctx context.Context, num *store.Number, row *store.Call
 	}
 	if target == nil {
 		if base == nil {
-			return routing{why: "number " + num.PhoneNumber + " has no assistant and the organization has no webhook for assistant-request"}
+			return routing{why: "number " + num.PhoneNumber + " has no assistant and the organization has no webhook for assistant-request", reason: call.EndNoAssistant}
 		}
 		return e.planRouting(ctx, num.OrgID, base, 0)
 	}
@@ -70,13 +75,13 @@ func (e *Engine) resolve(ctx context.Context, num *store.Number, row *store.Call
 	ans, err := e.assistantRequest(ctx, num, row, target, base)
 	switch {
 	case err != nil && base == nil:
-		return routing{why: "assistant-request webhook failed and the number has no assistant: " + err.Error()}
+		return routing{why: "assistant-request webhook failed and the number has no assistant: " + err.Error(), reason: call.EndAssistantRequestFailed}
 	case err != nil:
 		log.Warn("assistant-request failed; using the number's assistant", "error", err)
 		return e.planRouting(ctx, num.OrgID, base, 0)
 	case ans.refusal != "":
 		if base == nil {
-			return routing{why: "assistant-request refused the call: " + ans.refusal}
+			return routing{why: "assistant-request refused the call: " + ans.refusal, reason: call.EndWebhookRejected}
 		}
 		r := e.planRouting(ctx, num.OrgID, base, 0)
 		if r.why == "" {
@@ -92,7 +97,7 @@ func (e *Engine) resolve(ctx context.Context, num *store.Number, row *store.Call
 func (e *Engine) planRouting(ctx context.Context, orgID string, doc json.RawMessage, maxDur int) routing {
 	p, err := e.plan(ctx, orgID, doc)
 	if err != nil {
-		return routing{why: err.Error()}
+		return routing{why: err.Error(), reason: call.EndAssistantUnavailable, doc: doc}
 	}
 	if maxDur > 0 {
 		p.cfg.MaxDuration = time.Duration(maxDur) * time.Second

@@ -23,6 +23,8 @@ type toolRoute struct {
 	hook   *hookTarget
 	mcp    *mcp.Session
 	remote string
+	// why the tool cannot be sent anywhere, when hook is nil on purpose.
+	why string
 }
 
 // planTools turns llm_config.tools into the pipeline's tools and routes:
@@ -52,6 +54,12 @@ func (e *Engine) planTools(ctx context.Context, orgID string, p *plan, tools []d
 				continue
 			}
 			route := toolRoute{hook: p.hook}
+			if p.hook != org && !p.hook.wants(evToolCalls) {
+				// The assistant's webhook does not subscribe to tool-calls
+				// (webhook_events): it is not sent them.
+				route.hook = nil
+				route.why = "tool " + t.Function.Name + " has no URL of its own and the assistant's webhook_events do not include tool-calls"
+			}
 			if t.Server != nil && t.Server.URL != "" {
 				route.hook = &hookTarget{url: t.Server.URL}
 				if t.Server.Secret != nil {
@@ -60,7 +68,7 @@ func (e *Engine) planTools(ctx context.Context, orgID string, p *plan, tools []d
 					route.hook.secret = p.hook.secret
 				}
 			}
-			if route.hook == nil {
+			if route.hook == nil && route.why == "" {
 				route.hook = org
 			}
 			pt := pipeline.Tool{Spec: llm.ToolSpec{Name: t.Function.Name, Description: t.Function.Description, Parameters: t.Function.Parameters}, Async: t.Async}
@@ -169,6 +177,9 @@ func (r *toolRunner) Run(ctx context.Context, tc llm.ToolCall) string {
 			return string(res.Structured)
 		}
 		return res.Text
+	}
+	if route.why != "" && (route.hook == nil || route.hook.url == "") {
+		return toolError(route.why)
 	}
 	if route.hook == nil || route.hook.url == "" {
 		return toolError("tool " + tc.Name + " has no URL: set the tool's url, the assistant's webhook_url or the organization's webhook")

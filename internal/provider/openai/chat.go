@@ -188,6 +188,20 @@ type (
 		Stream        bool               `json:"stream"`
 		StreamOptions *wireStreamOptions `json:"stream_options,omitempty"`
 		Temperature   *float64           `json:"temperature,omitempty"`
+		// ResponseFormat is sent only when the request asks for JSON.
+		ResponseFormat *wireResponseFormat `json:"response_format,omitempty"`
+	}
+	wireResponseFormat struct {
+		Type       string          `json:"type"` // "json_schema" or "json_object"
+		JSONSchema *wireJSONSchema `json:"json_schema,omitempty"`
+	}
+	wireJSONSchema struct {
+		Name   string          `json:"name"`
+		Schema json.RawMessage `json:"schema"`
+		// Strict is false: strict mode accepts only a subset of JSON
+		// Schema (every property required, no additionalProperties), and
+		// callers validate the reply themselves.
+		Strict bool `json:"strict"`
 	}
 	wireStreamOptions struct {
 		IncludeUsage bool `json:"include_usage"`
@@ -221,14 +235,34 @@ type (
 // emptyParameters is the schema sent for a tool that takes no parameters.
 const emptyParameters = `{"type":"object","properties":{}}`
 
+// defaultFormatName names a response format given without a name.
+const defaultFormatName = "response"
+
+// responseFormat is the wire form of rf: json_schema with a schema,
+// json_object without one, nothing for nil.
+func responseFormat(rf *llm.ResponseFormat) *wireResponseFormat {
+	if rf == nil {
+		return nil
+	}
+	if len(bytes.TrimSpace(rf.Schema)) == 0 || string(bytes.TrimSpace(rf.Schema)) == "null" {
+		return &wireResponseFormat{Type: "json_object"}
+	}
+	name := rf.Name
+	if name == "" {
+		name = defaultFormatName
+	}
+	return &wireResponseFormat{Type: "json_schema", JSONSchema: &wireJSONSchema{Name: name, Schema: rf.Schema}}
+}
+
 // encode builds the JSON body for req.
 func (c *Chat) encode(req *llm.Request) ([]byte, error) {
 	wr := wireRequest{
-		Model:         req.Model,
-		Messages:      make([]wireMessage, len(req.Messages)),
-		Stream:        true,
-		StreamOptions: &wireStreamOptions{IncludeUsage: true},
-		Temperature:   req.Temperature,
+		Model:          req.Model,
+		Messages:       make([]wireMessage, len(req.Messages)),
+		Stream:         true,
+		StreamOptions:  &wireStreamOptions{IncludeUsage: true},
+		Temperature:    req.Temperature,
+		ResponseFormat: responseFormat(req.ResponseFormat),
 	}
 	for i := range req.Messages {
 		m := &req.Messages[i]

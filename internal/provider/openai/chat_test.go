@@ -343,6 +343,37 @@ func TestRequestFields(t *testing.T) {
 		{name: "no cap", modify: func(r *llm.Request) { r.MaxTokens = 0 }, absent: []string{"max_tokens", "max_completion_tokens"}},
 		{name: "no tools", modify: func(r *llm.Request) { r.Tools = nil }, absent: []string{"tools", "tool_choice"}},
 		{name: "no temperature", modify: func(r *llm.Request) { r.Temperature = nil }, absent: []string{"temperature"}},
+		{name: "no response format", absent: []string{"response_format"}},
+		{name: "response format with a schema",
+			modify: func(r *llm.Request) {
+				r.ResponseFormat = &llm.ResponseFormat{Name: "call_analysis", Schema: json.RawMessage(`{"type":"object","properties":{"ok":{"type":"boolean"}}}`)}
+			},
+			check: func(t *testing.T, b map[string]any) {
+				want := map[string]any{"type": "json_schema", "json_schema": map[string]any{
+					"name": "call_analysis", "strict": false,
+					"schema": map[string]any{"type": "object", "properties": map[string]any{"ok": map[string]any{"type": "boolean"}}},
+				}}
+				if !reflect.DeepEqual(b["response_format"], want) {
+					t.Errorf("response_format = %v, want %v", b["response_format"], want)
+				}
+			}},
+		{name: "response format without a name",
+			modify: func(r *llm.Request) {
+				r.ResponseFormat = &llm.ResponseFormat{Schema: json.RawMessage(`{"type":"object"}`)}
+			},
+			check: func(t *testing.T, b map[string]any) {
+				js, _ := b["response_format"].(map[string]any)["json_schema"].(map[string]any)
+				if js["name"] != "response" {
+					t.Errorf("response_format = %v, want the default name", b["response_format"])
+				}
+			}},
+		{name: "response format without a schema asks for a JSON object",
+			modify: func(r *llm.Request) { r.ResponseFormat = &llm.ResponseFormat{Name: "x"} },
+			check: func(t *testing.T, b map[string]any) {
+				if want := map[string]any{"type": "json_object"}; !reflect.DeepEqual(b["response_format"], want) {
+					t.Errorf("response_format = %v, want %v", b["response_format"], want)
+				}
+			}},
 		{name: "temperature zero is sent", modify: func(r *llm.Request) { r.Temperature = &zero }, present: []string{"temperature"}},
 		{name: "assistant text with tool calls keeps its text",
 			modify: func(r *llm.Request) { r.Messages[2].Content = "Let me book that." },
@@ -378,6 +409,32 @@ func TestRequestFields(t *testing.T) {
 				tc.check(t, m)
 			}
 		})
+	}
+}
+
+// TestResponseFormatReachesFake checks the format end to end: the fake
+// records what the adapter sent.
+func TestResponseFormatReachesFake(t *testing.T) {
+	fake, srv := fakeServer(t, openaifake.Config{Replies: []openaifake.Reply{{Text: `{"ok":true}`}}})
+	req := userRequest("")
+	schema := `{"type":"object","properties":{"ok":{"type":"boolean"}},"required":["ok"]}`
+	req.ResponseFormat = &llm.ResponseFormat{Name: "call_analysis", Schema: json.RawMessage(schema)}
+	st, err := chatFor(srv, Config{}).Stream(context.Background(), req)
+	if err != nil {
+		t.Fatalf("Stream: %v", err)
+	}
+	got := summarize(t, st)
+	st.Close()
+	if got.text != `{"ok":true}` {
+		t.Errorf("text = %q", got.text)
+	}
+	reqs := fake.Requests()
+	if len(reqs) != 1 {
+		t.Fatalf("fake saw %d requests", len(reqs))
+	}
+	want := `{"type":"json_schema","json_schema":{"name":"call_analysis","schema":` + schema + `,"strict":false}}`
+	if !reflect.DeepEqual(normalJSON(t, reqs[0].ResponseFormat), normalJSON(t, []byte(want))) {
+		t.Errorf("response_format = %s, want %s", reqs[0].ResponseFormat, want)
 	}
 }
 

@@ -66,6 +66,22 @@ func OpenSQLite(t testing.TB) *store.DB {
 // store in it, and drops the schema when the test ends.
 func OpenPostgres(t testing.TB) *store.DB {
 	t.Helper()
+	db, err := postgres.Open(context.Background(), postgres.Config{URL: PostgresSchema(t), MaxConns: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if _, err := db.Migrate(context.Background()); err != nil {
+		t.Fatal(fmt.Errorf("migrate: %w", err))
+	}
+	return db
+}
+
+// PostgresSchema creates an empty schema of its own on the test server and
+// returns a URL that uses it (search_path); the schema is dropped when the
+// test ends. It skips the test when no server is configured.
+func PostgresSchema(t testing.TB) string {
+	t.Helper()
 	base := PostgresURL(t)
 	if base == "" {
 		t.Skip("PARLEY_TEST_POSTGRES_URL not set")
@@ -94,13 +110,5 @@ func OpenPostgres(t testing.TB) *store.DB {
 	q := u.Query()
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
-	db, err := postgres.Open(ctx, postgres.Config{URL: u.String(), MaxConns: 8})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if _, err := db.Migrate(ctx); err != nil {
-		t.Fatal(fmt.Errorf("migrate: %w", err))
-	}
-	return db
+	return u.String()
 }

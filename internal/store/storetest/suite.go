@@ -31,6 +31,7 @@ func Run(t *testing.T, open Opener) {
 		{"BYOK", testBYOK},
 		{"Outbox", testOutbox},
 		{"OutboxOrder", testOutboxOrder},
+		{"Postcall", testPostcall},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -91,6 +91,10 @@ type Request struct {
 	// it ("max_completion_tokens" or "max_tokens"); 0 and "" when absent.
 	MaxTokens      int
 	MaxTokensField string
+	// ResponseFormat is the response_format member as sent (e.g.
+	// {"type":"json_schema","json_schema":{…}}), nil when absent or null.
+	// The fake does not constrain its replies by it.
+	ResponseFormat json.RawMessage
 }
 
 // Server is the fake, an http.Handler serving POST /v1/chat/completions and
@@ -242,9 +246,10 @@ type (
 		StreamOptions *struct {
 			IncludeUsage bool `json:"include_usage"`
 		} `json:"stream_options"`
-		Temperature         *float64 `json:"temperature"`
-		MaxTokens           *int     `json:"max_tokens"`
-		MaxCompletionTokens *int     `json:"max_completion_tokens"`
+		Temperature         *float64        `json:"temperature"`
+		MaxTokens           *int            `json:"max_tokens"`
+		MaxCompletionTokens *int            `json:"max_completion_tokens"`
+		ResponseFormat      json.RawMessage `json:"response_format"`
 	}
 	wireMessage struct {
 		Role       string          `json:"role"`
@@ -286,6 +291,9 @@ func decodeRequest(body io.Reader) (*Request, string, string) {
 		req.MaxTokens, req.MaxTokensField = *wr.MaxCompletionTokens, "max_completion_tokens"
 	case wr.MaxTokens != nil:
 		req.MaxTokens, req.MaxTokensField = *wr.MaxTokens, "max_tokens"
+	}
+	if rf := bytes.TrimSpace(wr.ResponseFormat); len(rf) > 0 && string(rf) != "null" {
+		req.ResponseFormat = rf
 	}
 	if tc := bytes.TrimSpace(wr.ToolChoice); len(tc) > 0 {
 		var s string

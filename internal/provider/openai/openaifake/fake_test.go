@@ -428,6 +428,45 @@ func TestRequestsRecorded(t *testing.T) {
 	}
 }
 
+func TestResponseFormatRecorded(t *testing.T) {
+	fake, srv := start(t, Config{})
+	format := `{"type":"json_schema","json_schema":{"name":"call_analysis","schema":{"type":"object","properties":{"ok":{"type":"boolean"}}},"strict":false}}`
+	bodies := []string{
+		`{"model":"gpt-test","messages":[{"role":"user","content":"hi"}],"stream":true,"response_format":` + format + `}`,
+		`{"model":"gpt-test","messages":[{"role":"user","content":"hi"}],"stream":true,"response_format":{"type":"json_object"}}`,
+		`{"model":"gpt-test","messages":[{"role":"user","content":"hi"}],"stream":true,"response_format":null}`,
+		streamBody,
+	}
+	for _, b := range bodies {
+		if got := replyText(t, post(t, srv, "/v1/chat/completions", "", b)); got != "You said: hi" && got != "You said: hello there" {
+			t.Errorf("reply = %q", got)
+		}
+	}
+	reqs := fake.Requests()
+	if len(reqs) != len(bodies) {
+		t.Fatalf("%d requests recorded, want %d", len(reqs), len(bodies))
+	}
+	want := []string{format, `{"type":"json_object"}`, "", ""}
+	for i, w := range want {
+		if got := string(reqs[i].ResponseFormat); got != w {
+			t.Errorf("request %d: ResponseFormat = %q, want %q", i, got, w)
+		}
+	}
+	var decoded struct {
+		Type       string `json:"type"`
+		JSONSchema struct {
+			Name   string          `json:"name"`
+			Schema json.RawMessage `json:"schema"`
+		} `json:"json_schema"`
+	}
+	if err := json.Unmarshal(reqs[0].ResponseFormat, &decoded); err != nil {
+		t.Fatalf("recorded format is not JSON: %v", err)
+	}
+	if decoded.Type != "json_schema" || decoded.JSONSchema.Name != "call_analysis" || !strings.Contains(string(decoded.JSONSchema.Schema), `"ok"`) {
+		t.Errorf("decoded format = %+v", decoded)
+	}
+}
+
 func TestReplySelection(t *testing.T) {
 	t.Run("scripted replies cycle", func(t *testing.T) {
 		_, srv := start(t, Config{Replies: []Reply{{Text: "one"}, {Text: "two"}}})
