@@ -59,6 +59,7 @@ type options struct {
 	calls  int
 	ramp   time.Duration
 	turns  int
+	record bool
 }
 
 func run() error {
@@ -67,6 +68,7 @@ func run() error {
 	flag.IntVar(&o.calls, "calls", 100, "concurrent calls")
 	flag.DurationVar(&o.ramp, "ramp", 5*time.Second, "spread call starts over this long")
 	flag.IntVar(&o.turns, "turns", 2, "caller turns per call")
+	flag.BoolVar(&o.record, "record", false, "record every call (assistant recording_enabled): two-channel WAVs, uploaded to the recordings directory after each call")
 	flag.Parse()
 	if o.parley == "" {
 		return errors.New("-parley is required")
@@ -88,7 +90,7 @@ func run() error {
 		return err
 	}
 	defer srv.stop()
-	if err := srv.configure(); err != nil {
+	if err := srv.configure(o.record); err != nil {
 		return err
 	}
 	time.Sleep(time.Second)
@@ -130,7 +132,7 @@ func run() error {
 	close(stopSampling)
 	sampleWG.Wait()
 	busy := srv.sample()
-	time.Sleep(2 * time.Second) // call rows are finished after the BYE
+	time.Sleep(2 * time.Second) // call rows are finished after the BYE, recordings uploaded by jobs
 	return report(o, srv, results, idle, peak, busy, wall)
 }
 
@@ -204,9 +206,13 @@ func (s *server) api(method, path, body string, out any) error {
 	return nil
 }
 
-func (s *server) configure() error {
+func (s *server) configure(record bool) error {
 	var a struct{ Assistant struct{ ID string } }
-	err := s.api("POST", "/assistants", `{"name":"Load","first_message":"Hello.",
+	rec := ""
+	if record {
+		rec = `"recording_enabled":true,`
+	}
+	err := s.api("POST", "/assistants", `{"name":"Load","first_message":"Hello.",`+rec+`
 		"llm_config":{"provider":"openai","model":"gpt-4.1","messages":[{"role":"system","content":"Be brief."}]},
 		"stt_config":{"provider":"deepgram","model":"nova-3","language":"en","endpointing":300},
 		"tts_config":{"provider":"elevenlabs","voice_id":"loadvoice"},
@@ -428,8 +434,9 @@ func report(o options, srv *server, results []*callResult, idle, peak, busy usag
 	}
 	var list struct {
 		Calls []struct {
-			Status    string `json:"status"`
-			EndReason string `json:"end_reason"`
+			Status       string  `json:"status"`
+			EndReason    string  `json:"end_reason"`
+			RecordingURL *string `json:"recording_url"`
 			Messages  []any  `json:"messages"`
 			Metrics   []struct {
 				FinalToFirst int64 `json:"stt_final_to_first_packet_ms"`
@@ -441,8 +448,11 @@ func report(o options, srv *server, results []*callResult, idle, peak, busy usag
 		return err
 	}
 	var platform, firstPkt []time.Duration
-	complete := 0
+	complete, recorded := 0, 0
 	for _, c := range list.Calls {
+		if c.RecordingURL != nil {
+			recorded++
+		}
 		if c.Status == "ended" && c.EndReason == "user_hangup" && len(c.Messages) == 1+2*o.turns {
 			complete++
 		}
@@ -452,7 +462,7 @@ func report(o options, srv *server, results []*callResult, idle, peak, busy usag
 		}
 	}
 	cpu := busy.cpu - idle.cpu
-	fmt.Printf("calls: %d placed, %d failed, %d recorded with the full transcript (%d rows)\n", o.calls, len(failed), complete, len(list.Calls))
+	fmt.Printf("calls: %d placed, %d failed, %d recorded with the full transcript (%d rows); %d with a stored recording\n", o.calls, len(failed), complete, len(list.Calls), recorded)
 	for _, f := range failed[:min(len(failed), 5)] {
 		fmt.Println("  ", f)
 	}

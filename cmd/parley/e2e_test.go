@@ -88,7 +88,13 @@ type e2eServer struct {
 
 func startE2E(t *testing.T, replies []openaifake.Reply) *e2eServer {
 	t.Helper()
-	llm := openaifake.New(openaifake.Config{Replies: replies})
+	return startE2EWith(t, openaifake.Config{Replies: replies})
+}
+
+// startE2EWith runs the server with a model scripted by cfg and extra settings.
+func startE2EWith(t *testing.T, cfg openaifake.Config, extraEnv ...string) *e2eServer {
+	t.Helper()
+	llm := openaifake.New(cfg)
 	llmSrv := httptest.NewServer(llm)
 	t.Cleanup(llmSrv.Close)
 	dir := t.TempDir()
@@ -98,6 +104,7 @@ func startE2E(t *testing.T, replies []openaifake.Reply) *e2eServer {
 		"PARLEY_BOOTSTRAP_API_KEY=" + e2eKey, "PARLEY_OPENAI_BASE_URL=" + llmSrv.URL + "/v1", "PARLEY_OPENAI_API_KEY=fake",
 		"PARLEY_RTP_PORTS=40000-40999", "PARLEY_LOG_LEVEL=debug",
 	}
+	env = append(env, extraEnv...)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, []string{"serve"}, env, io.Discard, s.stderr) }()
@@ -145,13 +152,14 @@ func (s *e2eServer) api(t *testing.T, method, path, body string, out any) {
 	}
 }
 
-// setupNumber creates a local-model assistant and routes +15550100 to it.
-func (s *e2eServer) setupNumber(t *testing.T, speech string) {
+// setupNumber creates a local-model assistant and routes +15550100 to it;
+// extra is more assistant members (JSON, starting with a comma).
+func (s *e2eServer) setupNumber(t *testing.T, extra string) {
 	var a struct{ Assistant struct{ ID string } }
 	s.api(t, "POST", "/assistants", `{"name":"Front desk","first_message":"Hello, this is the dental office.",
 		"llm_config":{"provider":"openai","model":"gpt-4.1","messages":[{"role":"system","content":"You book appointments."}]},
 		"stt_config":{"provider":"local","model":"pocketsphinx","language":"en","keyterms":["book an appointment for tomorrow morning","transfer me to a human","what is the weather"]},
-		"tts_config":{"provider":"local","model":"espeak-ng","voice_id":"en-us"}`+speech+`}`, &a)
+		"tts_config":{"provider":"local","model":"espeak-ng","voice_id":"en-us"}`+extra+`}`, &a)
 	s.api(t, "POST", "/numbers", `{"phone_number":"+15550100","assistant_id":"`+a.Assistant.ID+`"}`, nil)
 }
 
@@ -300,6 +308,18 @@ snd_path %s
 	return pcm
 }
 
+// conversationRequests counts the model requests of the conversation itself
+// (the assistant's model), not the summary and analysis after the call.
+func conversationRequests(f *openaifake.Server) int {
+	n := 0
+	for _, r := range f.Requests() {
+		if r.Model == "gpt-4.1" {
+			n++
+		}
+	}
+	return n
+}
+
 func tail(s string, n int) string {
 	if len(s) > n {
 		return s[len(s)-n:]
@@ -382,8 +402,8 @@ func TestE2EBaresipConversation(t *testing.T) {
 	if speechIn(p, 6.5, 9.0) < 0.6 {
 		t.Errorf("reply not heard after the caller's turn")
 	}
-	if n := len(s.llm.Requests()); n != 1 {
-		t.Errorf("%d model requests, want 1", n)
+	if n := conversationRequests(s.llm); n != 1 {
+		t.Errorf("%d model requests in the conversation, want 1", n)
 	}
 	var usage struct {
 		Logs []struct {
@@ -406,7 +426,7 @@ func TestE2EBaresipInterruption(t *testing.T) {
 	short := "Okay, I will transfer you."
 	s := startE2E(t, []openaifake.Reply{{Text: long}, {Text: short}})
 	// Interruption as soon as the caller has talked for 0.3 s.
-	s.setupNumber(t, `,"speech_config":{"turn_taking":{"false_interruption_timeout":null}}`)
+	s.setupNumber(t, `,"recording_enabled":true,"speech_config":{"turn_taking":{"false_interruption_timeout":null}}`)
 	wav := callerWAV(t, t.TempDir(), []segment{
 		{silence: 4 * time.Second}, {say: "book an appointment for tomorrow morning"},
 		{silence: 3 * time.Second}, {say: "transfer me to a human"}, {silence: 6 * time.Second},
@@ -439,5 +459,38 @@ func TestE2EBaresipInterruption(t *testing.T) {
 	}
 	if rest := speechIn(p, callerStart+0.6, float64(len(p))/10) * (float64(len(p))/10 - callerStart - 0.6); rest > 3 {
 		t.Errorf("%.1f s of assistant audio after the interruption: the stale reply played on", rest)
+	}
+
+	// The recording's assistant channel is what the caller heard: the long
+	// reply cut where the caller talked over it.
+	var rec string
+	deadline := time.Now().Add(10 * time.Second)
+	for rec == "" && time.Now().Before(deadline) {
+		var list struct {
+			Calls []struct {
+				RecordingURL *string `json:"recording_url"`
+			}
+		}
+		s.api(t, "GET", "/calls", "", &list)
+		if len(list.Calls) == 1 && list.Calls[0].RecordingURL != nil {
+			rec = *list.Calls[0].RecordingURL
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if rec == "" {
+		t.Fatal("no recording_url")
+	}
+	got := httpGet(t, rec, "")
+	if got.status != 200 {
+		t.Fatalf("recording: %d", got.status)
+	}
+	_, right := splitStereo(t, got.body)
+	rp := speechProfile(right)
+	t.Logf("recording, assistant channel: %s", spans(rp))
+	if a, shift := bestAgreement(rp, p, 5); a < 0.9 {
+		t.Errorf("the recording's assistant channel matches what the caller heard in %.0f%% of windows (shift %d)", a*100, shift)
+	}
+	if rest := speechIn(rp, callerStart+0.6, float64(len(rp))/10) * (float64(len(rp))/10 - callerStart - 0.6); rest > 3 {
+		t.Errorf("%.1f s of assistant audio in the recording after the interruption", rest)
 	}
 }

@@ -39,6 +39,13 @@ func TestConfigErrors(t *testing.T) {
 		{"bad rtp ports", []string{"migrate"}, []string{"PARLEY_RTP_PORTS=20000-10000"}, "PARLEY_RTP_PORTS"},
 		{"bad provider url", []string{"migrate"}, []string{"PARLEY_DEEPGRAM_BASE_URL=ftp://x"}, "PARLEY_DEEPGRAM_BASE_URL"},
 		{"bad media timeout", []string{"migrate"}, []string{"PARLEY_MEDIA_TIMEOUT=0s"}, "PARLEY_MEDIA_TIMEOUT"},
+		{"s3 without a bucket", []string{"migrate"}, []string{"PARLEY_S3_ENDPOINT=minio:9000"}, "PARLEY_S3_BUCKET"},
+		{"bad postcall concurrency", []string{"migrate"}, []string{"PARLEY_POSTCALL_CONCURRENCY=0"}, "PARLEY_POSTCALL_CONCURRENCY"},
+		{"bad public url", []string{"migrate"}, []string{"PARLEY_PUBLIC_URL=voice.example.com"}, "PARLEY_PUBLIC_URL"},
+		{"node id with a space", []string{"migrate"}, []string{"PARLEY_NODE_ID=node one"}, "PARLEY_NODE_ID"},
+		{"short recording url ttl", []string{"migrate"}, []string{"PARLEY_RECORDING_URL_TTL=10s"}, "PARLEY_RECORDING_URL_TTL"},
+		{"unreachable s3", []string{"serve"}, []string{"PARLEY_HTTP_ADDR=127.0.0.1:0", "PARLEY_SIP_ADDR=off", "PARLEY_S3_ENDPOINT=127.0.0.1:1", "PARLEY_S3_BUCKET=rec",
+			"PARLEY_S3_ACCESS_KEY_ID=a", "PARLEY_S3_SECRET_ACCESS_KEY=b", "PARLEY_S3_INSECURE=true"}, "recording storage"},
 		{"public addr not an ip", []string{"serve"}, []string{"PARLEY_HTTP_ADDR=127.0.0.1:0", "PARLEY_SIP_ADDR=127.0.0.1:0", "PARLEY_SIP_PUBLIC_ADDR=sip.example.com"}, "PARLEY_SIP_PUBLIC_ADDR"},
 	}
 	for _, tc := range tests {

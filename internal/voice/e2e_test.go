@@ -52,6 +52,7 @@ import (
 	"github.com/parley-voice/parley/internal/provider/elevenlabs/elevenlabsfake"
 	"github.com/parley-voice/parley/internal/provider/openai"
 	"github.com/parley-voice/parley/internal/provider/openai/openaifake"
+	"github.com/parley-voice/parley/internal/recording"
 	"github.com/parley-voice/parley/internal/secret"
 	"github.com/parley-voice/parley/internal/store"
 	"github.com/parley-voice/parley/internal/store/storetest"
@@ -859,6 +860,8 @@ type e2eOptions struct {
 	answer func(hookEvent) any
 	// ringTimeout is the engine's (default 10 s).
 	ringTimeout time.Duration
+	// consentWait is how long the consent prompt waits for a key (default 10 s).
+	consentWait time.Duration
 }
 
 type e2e struct {
@@ -870,7 +873,10 @@ type e2e struct {
 	srv    *telephony.Server
 	oa     *openaifake.Server
 	el     *elevenlabsfake.Server
+	dg     *deepgramfake.Server
 	hooks  *receiver
+	// spool is the recordings spool: finished recordings are in spool/done.
+	spool string
 }
 
 func newE2E(t *testing.T, o e2eOptions) *e2e {
@@ -917,6 +923,7 @@ func newE2E(t *testing.T, o e2eOptions) *e2e {
 	t.Cleanup(func() { el.Close(); fakes.Close() })
 
 	hooks := newReceiver(t, o.answer)
+	spool := t.TempDir()
 
 	guard := netguard.New(netguard.Config{AllowLoopback: true})
 	client := guard.Client(15 * time.Second)
@@ -946,6 +953,8 @@ func newE2E(t *testing.T, o e2eOptions) *e2e {
 		Outbox:      disp,
 		HTTP:        client,
 		RingTimeout: cmp.Or(o.ringTimeout, 10*time.Second),
+		Recordings:  &recording.Config{Dir: spool, Logger: log},
+		ConsentWait: o.consentWait,
 		Logger:      log,
 	})
 	srv, err := telephony.New(telephony.Config{
@@ -971,7 +980,7 @@ func newE2E(t *testing.T, o e2eOptions) *e2e {
 		}
 		engine.Wait()
 	})
-	return &e2e{db: db, keys: keys, org: org, valid: assistant.NewValidator(cat), engine: engine, srv: srv, oa: oa, el: el, hooks: hooks}
+	return &e2e{db: db, keys: keys, org: org, valid: assistant.NewValidator(cat), engine: engine, srv: srv, oa: oa, el: el, dg: dg, hooks: hooks, spool: spool}
 }
 
 // assistant stores an assistant built from a base document (deepgram,

@@ -149,8 +149,8 @@ func TestRoute(t *testing.T) {
 		t.Fatalf("%d rejected calls recorded, want 4 (unknown numbers have no owner)", len(calls))
 	}
 	for _, c := range calls {
-		if c.Status != call.StatusRejected || c.Error == nil {
-			t.Fatalf("rejected call row %+v", c)
+		if c.Status != call.StatusRejected || c.Error == nil || c.EndReason == nil {
+			t.Fatalf("rejected call row %+v (status, error and end_reason)", c)
 		}
 	}
 

@@ -252,7 +252,14 @@ func (h *handler) finish(ctx context.Context, c *telephony.Call, tr *recorder, a
 			return ac.Schedule(ctx, tx, h.row.OrgID, h.row.ID, file)
 		}
 	}
-	if err := h.e.db.EndCall(fctx, end); err != nil {
+	err := h.e.db.EndCall(fctx, end)
+	if err != nil && end.InTx != nil {
+		// The end itself matters most: record it without its post-call work.
+		h.log.Error("record call end with its post-call work; recording the end alone", "error", err)
+		end.InTx = nil
+		err = h.e.db.EndCall(fctx, end)
+	}
+	if err != nil {
 		h.log.Error("record call end", "error", err)
 	}
 	h.e.committed(end.Events)
