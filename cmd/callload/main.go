@@ -437,8 +437,8 @@ func report(o options, srv *server, results []*callResult, idle, peak, busy usag
 			Status       string  `json:"status"`
 			EndReason    string  `json:"end_reason"`
 			RecordingURL *string `json:"recording_url"`
-			Messages  []any  `json:"messages"`
-			Metrics   []struct {
+			Messages     []any   `json:"messages"`
+			Metrics      []struct {
 				FinalToFirst int64 `json:"stt_final_to_first_packet_ms"`
 				FirstPacket  int64 `json:"first_packet_ms"`
 			} `json:"metrics"`

@@ -112,7 +112,7 @@ func TestE2EBaresipEndOfCallReport(t *testing.T) {
 
 	var msg struct {
 		Message struct {
-			Type            string          `json:"type"`
+			Type            string `json:"type"`
 			Call            struct{ ID, Status string }
 			Summary         string          `json:"summary"`
 			Analysis        json.RawMessage `json:"analysis"`

@@ -415,4 +415,3 @@ func openDB(ctx context.Context, u, dir string) (*store.DB, func(), error) {
 	}
 	return db, func() { db.Close(); drop() }, nil
 }
-
