@@ -79,7 +79,7 @@ func (d *Dir) Put(ctx context.Context, key string, r io.Reader, size int64, cont
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("blob: put %s: %w", key, err)
 	}
-	tmp, err := writeTemp(dir, &ctxReader{ctx: ctx, r: r}, size)
+	tmp, err := writeTemp(dir, ContextReader(ctx, r), size)
 	if err != nil {
 		return fmt.Errorf("blob: put %s: %w", key, err)
 	}
@@ -155,7 +155,10 @@ func syncDir(dir string) {
 	}
 }
 
-// ctxReader stops reading when ctx ends.
+// ContextReader reads r until ctx ends, then fails with ctx's error: an
+// upload whose context is cancelled stops mid-body instead of storing it.
+func ContextReader(ctx context.Context, r io.Reader) io.Reader { return &ctxReader{ctx: ctx, r: r} }
+
 type ctxReader struct {
 	ctx context.Context
 	r   io.Reader

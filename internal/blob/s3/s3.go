@@ -232,7 +232,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, co
 	}); {
 	case size < 0:
 		opts.PartSize = unknownSizePart
-		r = &ctxReader{ctx: ctx, r: r}
+		r = blob.ContextReader(ctx, r)
 	case size == 0:
 		r = bytes.NewReader(nil) // sent with "Content-Length: 0"
 	case ok:
@@ -250,7 +250,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, co
 		}
 		r = &ctxSection{ctx: ctx, SectionReader: io.NewSectionReader(ra, off, size)}
 	default:
-		r = &ctxReader{ctx: ctx, r: io.LimitReader(r, size)}
+		r = blob.ContextReader(ctx, io.LimitReader(r, size))
 		opts.DisableMultipart = true
 	}
 	if _, err := s.client.PutObject(ctx, s.bucket, name, r, size, opts); err != nil {
@@ -305,19 +305,6 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 		return fmt.Errorf("s3: delete %s: %w", key, describe(err))
 	}
 	return nil
-}
-
-// ctxReader stops reading when ctx ends.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c *ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
 
 // ctxSection is a SectionReader that stops reading when ctx ends.
