@@ -82,6 +82,10 @@ type CallFilter struct {
 
 const callColumns = `id, org_id, direction, status, caller_phone, assistant_phone, end_reason, error, started_at, ended_at, duration_seconds, summary, analysis_result, messages, room_name, recording_url, agent_id, number_id, agent_name, business_name, phone_number, sip_call_id, metrics, assistant_snapshot, webhook_target, analysis_error, recording_key, recording_state, consent, content_expires_at, created_at, updated_at`
 
+// callListColumns are callColumns without what only the post-call work
+// reads (the resolved assistant and the webhook target), for lists.
+var callListColumns = strings.Replace(callColumns, "assistant_snapshot, webhook_target,", "NULL AS assistant_snapshot, NULL AS webhook_target,", 1)
+
 func scanCall(row interface{ Scan(...any) error }) (*Call, error) {
 	var c Call
 	var dir, status string
@@ -193,7 +197,9 @@ func (db *DB) GetCall(ctx context.Context, orgID, id string) (*Call, error) {
 	return c, nil
 }
 
-// ListCalls returns the organization's calls matching f, newest first, and the total that match.
+// ListCalls returns the organization's calls matching f, newest first, and
+// the total that match. Listed calls leave Assistant and Webhook out (GetCall
+// has them).
 func (db *DB) ListCalls(ctx context.Context, orgID string, f CallFilter) ([]Call, int, error) {
 	where := []string{"org_id = ?"}
 	args := []any{orgID}
@@ -211,7 +217,7 @@ func (db *DB) ListCalls(ctx context.Context, orgID string, f CallFilter) ([]Call
 	if err := db.read.QueryRowContext(ctx, db.q(`SELECT COUNT(*) FROM calls WHERE `+cond), args...).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("count calls: %w", err)
 	}
-	rows, err := db.read.QueryContext(ctx, db.q(`SELECT `+callColumns+` FROM calls WHERE `+cond+` ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`), append(args, f.Page.Limit, f.Page.Offset)...)
+	rows, err := db.read.QueryContext(ctx, db.q(`SELECT `+callListColumns+` FROM calls WHERE `+cond+` ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`), append(args, f.Page.Limit, f.Page.Offset)...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("list calls: %w", err)
 	}

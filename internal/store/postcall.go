@@ -120,11 +120,11 @@ func (db *DB) ExpiredContent(ctx context.Context, now time.Time, limit int) ([]E
 	return out, rows.Err()
 }
 
-// ClearContent deletes a call's content: transcript, per-turn figures,
-// summary, analysis and the recording reference. What the call was (who,
-// when, how long, how it ended) stays.
+// ClearContent deletes a call's content (spec §12.8): transcript, summary,
+// analysis and the recording reference. What the call was (who, when, how
+// long, how it ended, its latency figures) stays.
 func (db *DB) ClearContent(ctx context.Context, orgID, id string) error {
-	res, err := db.write.ExecContext(ctx, db.q(`UPDATE calls SET messages = NULL, metrics = NULL, summary = NULL, analysis_result = NULL,
+	res, err := db.write.ExecContext(ctx, db.q(`UPDATE calls SET messages = NULL, summary = NULL, analysis_result = NULL,
 		analysis_error = NULL, recording_key = NULL, recording_state = NULL, updated_at = ? WHERE id = ? AND org_id = ?`), ms(db.now()), id, orgID)
 	return oneRow(res, err, "clear content of call", id)
 }

@@ -62,6 +62,13 @@ func TestRejectedCallsAnnounced(t *testing.T) {
 		if c.Status != call.StatusRejected || deref(c.EndReason) != string(w.reason) || c.Error == nil || c.EndedAt == nil {
 			t.Errorf("%s: %s/%s (%v), want rejected/%s", *c.AssistantPhone, c.Status, deref(c.EndReason), c.Error, w.reason)
 		}
+		full, err := f.db.GetCall(ctx, f.org.ID, c.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(full.Assistant), "s3cret") || strings.Contains(string(full.Webhook), "s3cret") {
+			t.Errorf("%s: the webhook secret is stored in clear on the call: %s %s", *c.AssistantPhone, full.Assistant, full.Webhook)
+		}
 		evs, _, err := f.db.ListEvents(ctx, f.org.ID, store.EventFilter{CallID: c.ID, Page: store.Page{Limit: 10}})
 		if err != nil {
 			t.Fatal(err)

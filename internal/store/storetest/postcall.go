@@ -30,6 +30,9 @@ func testPostcall(t *testing.T, db *store.DB) {
 	if err != nil || !jsonSame(got.Assistant, c.Assistant) || !jsonSame(got.Webhook, c.Webhook) || got.RecordingState != store.RecordingNone {
 		t.Fatalf("snapshot columns: %+v, %v", got, err)
 	}
+	if list, _, err := db.ListCalls(ctx, a.ID, store.CallFilter{Page: store.Page{Limit: 10}}); err != nil || len(list) != 1 || list[0].Assistant != nil || list[0].ID != c.ID {
+		t.Fatalf("listed calls carry the snapshot (or are missing): %+v, %v", list, err)
+	}
 
 	// The end, with a pending recording, consent, expiry and a hook whose
 	// failure rolls the whole end back.
@@ -126,7 +129,7 @@ func testPostcall(t *testing.T, db *store.DB) {
 	}
 	got, _ = db.GetCall(ctx, a.ID, c.ID)
 	if got.Messages != nil || got.Summary != nil || got.AnalysisResult != nil || got.RecordingKey != nil || got.RecordingState != store.RecordingNone ||
-		got.Status != call.StatusEnded || got.EndedAt == nil {
+		got.Status != call.StatusEnded || got.EndedAt == nil || got.Metrics == nil {
 		t.Fatalf("after ClearContent: %+v", got)
 	}
 	if exp, _ := db.ExpiredContent(ctx, expires.Add(time.Hour), 10); len(exp) != 0 {
