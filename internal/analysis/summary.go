@@ -32,7 +32,7 @@ const summaryPrompt = "You summarize phone calls between a person (User) and an 
 // sentences in the call's language and the transcript; its trimmed answer
 // is returned, and an empty answer is an error.
 func Summarize(ctx context.Context, m Model, c Call) (string, error) {
-	if s, ok := fixedSummary(c); ok {
+	if s, ok := FixedSummary(c); ok {
 		return s, nil
 	}
 	if err := m.check(); err != nil {
@@ -55,9 +55,9 @@ func Summarize(ctx context.Context, m Model, c Call) (string, error) {
 	return text, nil
 }
 
-// fixedSummary is the summary of a voicemail call or of a call without
-// conversation.
-func fixedSummary(c Call) (string, bool) {
+// FixedSummary is the summary of a voicemail call or of a call without
+// conversation, which needs no model; false for every other call.
+func FixedSummary(c Call) (string, bool) {
 	if c.Voicemail != nil {
 		if msg := strings.TrimSpace(*c.Voicemail); msg != "" {
 			return voicemailPrefix + msg, true

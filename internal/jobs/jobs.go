@@ -27,7 +27,6 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
-	"slices"
 	"strings"
 	"time"
 
@@ -73,7 +72,7 @@ type Queue struct {
 	client *river.Client[*sql.Tx]
 }
 
-// nodeQueue keeps queue names within River's rules.
+// queueName is what River accepts as a queue name.
 var queueName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
 
 // NodeQueue returns the name of a queue only the given node works, for jobs
@@ -311,14 +310,5 @@ func (q *Queue) Count(ctx context.Context, states []rivertype.JobState, kinds ..
 	}
 }
 
-// Subscribe delivers job events of the kinds given (completed, failed, …)
-// until cancel is called; for tests and benchmarks.
-func (q *Queue) Subscribe(kinds ...river.EventKind) (<-chan *river.Event, func()) {
-	return q.client.Subscribe(kinds...)
-}
-
 // Pending is the set of unfinished states.
 var Pending = []rivertype.JobState{rivertype.JobStateAvailable, rivertype.JobStateRunning, rivertype.JobStateRetryable, rivertype.JobStateScheduled, rivertype.JobStatePending}
-
-// Finished reports whether st is final.
-func Finished(st rivertype.JobState) bool { return !slices.Contains(Pending, st) }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -174,9 +173,8 @@ func (s *Service) model(ctx context.Context, c *store.Call) (analysis.Model, fun
 }
 
 func (s *Service) summarize(ctx context.Context, c *store.Call, in analysis.Call) (string, error) {
-	if !conversational(in) {
-		// A fixed sentence: no model, no slot, no key needed.
-		return analysis.Summarize(ctx, analysis.Model{}, in)
+	if s, ok := analysis.FixedSummary(in); ok {
+		return s, nil // no model, no slot, no key needed
 	}
 	m, release, err := s.model(ctx, c)
 	if err != nil {
@@ -186,19 +184,6 @@ func (s *Service) summarize(ctx context.Context, c *store.Call, in analysis.Call
 	mctx, cancel := context.WithTimeout(ctx, s.cfg.ModelTimeout)
 	defer cancel()
 	return analysis.Summarize(mctx, m, in)
-}
-
-// conversational reports whether the summary needs the model.
-func conversational(in analysis.Call) bool {
-	if in.Voicemail != nil {
-		return false
-	}
-	for _, m := range in.Messages {
-		if (m.Role == "user" || m.Role == "assistant") && strings.TrimSpace(m.Content) != "" {
-			return true
-		}
-	}
-	return false
 }
 
 // analyze runs the assistant's analysis plan; nil result and error when
@@ -250,7 +235,7 @@ func (s *Service) report(ctx context.Context, c *store.Call) error {
 		return nil
 	}
 	env := webhook.Envelope{
-		Call:        webhook.CallInfo{ID: c.ID, Type: callType(c.Direction), Status: c.Status.String(), Pipeline: "standard"},
+		Call:        webhook.CallInfo{ID: c.ID, Type: webhook.CallType(c.Direction), Status: c.Status.String(), Pipeline: "standard"},
 		PhoneNumber: webhook.NumberInfo{ID: c.NumberID, Number: c.PhoneNumber},
 		Customer:    c.CallerPhone,
 		Assistant:   c.Assistant,
@@ -307,17 +292,6 @@ func (s *Service) report(ctx context.Context, c *store.Call) error {
 		s.cfg.Outbox.Notify()
 	}
 	return nil
-}
-
-// callType is message.call.type for a call's direction.
-func callType(d call.Direction) string {
-	switch d {
-	case call.Outbound:
-		return "outbound_phone_call"
-	case call.Web:
-		return "web_call"
-	}
-	return "inbound_phone_call"
 }
 
 func tsPtr(t *time.Time) any {

@@ -191,7 +191,7 @@ func Start(cfg Config, name string) (*Recorder, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("recording: creating spool directory: %w", err)
 	}
-	stem := sanitize(name)
+	stem := Sanitize(name)
 	dir, err := os.MkdirTemp(cfg.Dir, stem+"-*")
 	if err != nil {
 		return nil, fmt.Errorf("recording: creating spool for %s: %w", stem, err)
@@ -226,10 +226,10 @@ func Start(cfg Config, name string) (*Recorder, error) {
 	return r, nil
 }
 
-// sanitize reduces name to a safe file stem: letters, digits, '-', '_' and
+// Sanitize reduces name to a safe file stem: letters, digits, '-', '_' and
 // '.', nothing else, no leading '.' or '_', at most 64 bytes; "recording"
 // when nothing is left.
-func sanitize(name string) string {
+func Sanitize(name string) string {
 	var b strings.Builder
 	for _, c := range name {
 		if b.Len() >= 64 {

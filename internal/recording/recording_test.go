@@ -767,8 +767,8 @@ func TestSanitizeName(t *testing.T) {
 		"été":                   "t",
 		strings.Repeat("x", 99): strings.Repeat("x", 64),
 	} {
-		if got := sanitize(in); got != want {
-			t.Errorf("sanitize(%q) = %q, want %q", in, got, want)
+		if got := Sanitize(in); got != want {
+			t.Errorf("Sanitize(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"encoding/binary"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -62,7 +61,7 @@ func (e *e2e) ttsTexts() []string {
 // recordingOf reads the finished recording the call left in the spool.
 func (e *e2e) recordingOf(t *testing.T, id string) (left, right []int16) {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(e.spool, "done", fileStem(id)+".wav"))
+	b, err := os.ReadFile(doneFile(e.spool, id))
 	if err != nil {
 		t.Fatalf("recording of %s: %v", id, err)
 	}
@@ -185,7 +184,7 @@ func TestE2EConsentDecline(t *testing.T) {
 	if texts := e.ttsTexts(); strings.Join(texts, "|") != consentMessage {
 		t.Fatalf("the voice said %q, want only the consent message", texts)
 	}
-	if _, err := os.Stat(filepath.Join(e.spool, "done", fileStem(id)+".wav")); !os.IsNotExist(err) {
+	if _, err := os.Stat(doneFile(e.spool, id)); !os.IsNotExist(err) {
 		t.Fatalf("a declined call left a recording (%v)", err)
 	}
 }
@@ -246,7 +245,7 @@ func TestE2EGDPRModeNotRecorded(t *testing.T) {
 	if row.RecordingState != store.RecordingNone {
 		t.Fatalf("GDPR-mode call recording state %q", row.RecordingState)
 	}
-	if _, err := os.Stat(filepath.Join(e.spool, "done", fileStem(id)+".wav")); !os.IsNotExist(err) {
+	if _, err := os.Stat(doneFile(e.spool, id)); !os.IsNotExist(err) {
 		t.Fatalf("a GDPR-mode call left a recording (%v)", err)
 	}
 	if row.ContentExpiresAt == nil || row.ContentExpiresAt.Sub(*row.EndedAt) != 30*24*time.Hour {

@@ -158,10 +158,12 @@ func (e *Engine) Route(ctx context.Context, in telephony.Inbound) (telephony.Han
 	if rt.agent != nil {
 		row.AgentID, row.AgentName = &rt.agent.ID, &rt.agent.Name
 	}
+	caller := in.Caller
 	if rt.plan.gdpr {
 		// GDPR mode: the caller's number stays out of the call id and
 		// the logs (the call row keeps it for the customer).
-		row.ID = callID(maskNumber(in.Caller))
+		caller = maskNumber(caller)
+		row.ID = callID(caller)
 		log = e.log.With("call_id", row.ID, "org_id", num.OrgID, "sip_call_id", in.SIPCallID)
 	}
 	h := &handler{e: e, row: row, plan: rt.plan, log: log, number: num, speakOnly: rt.speakOnly}
@@ -173,10 +175,6 @@ func (e *Engine) Route(ctx context.Context, in telephony.Inbound) (telephony.Han
 		return nil, fmt.Errorf("create call row: %w", err)
 	}
 	e.committed(evs)
-	caller := in.Caller
-	if rt.plan.gdpr {
-		caller = maskNumber(caller)
-	}
 	log.Info("inbound call ringing", "caller", caller, "number", num.PhoneNumber)
 	return h, nil
 }

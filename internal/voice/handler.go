@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"math"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -180,7 +179,7 @@ func (h *handler) startRecording() *recording.Recorder {
 	if rc == nil || h.plan.gdpr || h.speakOnly != "" {
 		return nil
 	}
-	if !h.plan.record && !(h.askConsent()) {
+	if !h.plan.record && !h.askConsent() {
 		return nil
 	}
 	r, err := recording.Start(*rc, h.row.ID)
@@ -274,7 +273,7 @@ func (h *handler) finishRecording(audio *recording.Recorder) string {
 	if audio == nil {
 		return ""
 	}
-	path := filepath.Join(h.e.cfg.Recordings.Dir, "done", fileStem(h.row.ID)+".wav")
+	path := doneFile(h.e.cfg.Recordings.Dir, h.row.ID)
 	info, err := audio.FinishFile(path)
 	if err != nil {
 		h.log.Error("finish recording; the call has none", "error", err)
@@ -285,14 +284,10 @@ func (h *handler) finishRecording(audio *recording.Recorder) string {
 	return path
 }
 
-// fileStem makes a call id safe as a file name.
-func fileStem(id string) string {
-	return strings.Map(func(r rune) rune {
-		if r == '+' || r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' {
-			return r
-		}
-		return '_'
-	}, id)
+// doneFile is where a call's finished recording waits for its upload job,
+// under the recordings spool.
+func doneFile(spool, callID string) string {
+	return filepath.Join(spool, "done", recording.Sanitize(callID)+".wav")
 }
 
 // defaultContentRetention is how long a GDPR-mode call keeps its content

@@ -105,21 +105,13 @@ type callHooks struct {
 func (e *Engine) newCallHooks(t *hookTarget, row *store.Call, num *store.Number, assistant json.RawMessage) *callHooks {
 	h := &callHooks{e: e, target: t, orgID: row.OrgID, callID: row.ID}
 	h.env = webhook.Envelope{
-		Call:        webhook.CallInfo{ID: row.ID, Type: callType(row.Direction), Pipeline: "standard"},
+		Call:        webhook.CallInfo{ID: row.ID, Type: webhook.CallType(row.Direction), Pipeline: "standard"},
 		PhoneNumber: webhook.NumberInfo{ID: &num.ID, Number: &num.PhoneNumber, Name: num.Name},
 		// caller_phone is the other party either way: the caller, or the callee.
 		Customer:  row.CallerPhone,
 		Assistant: redactAssistant(assistant),
 	}
 	return h
-}
-
-// callType is message.call.type for a call's direction.
-func callType(d call.Direction) string {
-	if d == call.Outbound {
-		return "outbound_phone_call"
-	}
-	return "inbound_phone_call"
 }
 
 // redactAssistant drops the webhook secret from the assistant echoed in payloads.

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/parley-voice/parley/internal/call"
 )
 
 // Event types (spec §9).
@@ -44,6 +46,17 @@ func ParseTarget(raw json.RawMessage) (*Target, error) {
 		return nil, err
 	}
 	return &t, nil
+}
+
+// CallType is message.call.type for a call's direction.
+func CallType(d call.Direction) string {
+	switch d {
+	case call.Outbound:
+		return "outbound_phone_call"
+	case call.Web:
+		return "web_call"
+	}
+	return "inbound_phone_call"
 }
 
 // CallInfo is message.call in a payload.
