@@ -30,17 +30,22 @@ func migrate(ctx context.Context, args, env []string, stdout, stderr io.Writer) 
 // admin runs the org and key subcommands against the configured database.
 func admin(ctx context.Context, cmd string, args, env []string, stdout, stderr io.Writer) error {
 	var name, parent, orgID, keyID, key string
-	var minutes float64
-	var minutesSet bool
+	var minutes, add float64
+	var minutesSet, addSet bool
 	extra := func(fs *flag.FlagSet) {
 		fs.StringVar(&name, "name", "", "name of the organization or key")
 		fs.StringVar(&parent, "parent", "", "parent organization id")
 		fs.StringVar(&orgID, "org", "", "organization id")
 		fs.StringVar(&keyID, "id", "", "API key id (as printed by key create / key list)")
 		fs.StringVar(&key, "key", "", "the API key itself")
-		fs.Func("minutes", "minutes balance", func(v string) error {
+		fs.Func("minutes", "minutes balance (org balance: set it to this)", func(v string) error {
 			_, err := fmt.Sscan(v, &minutes)
 			minutesSet = err == nil
+			return err
+		})
+		fs.Func("add", "org balance: minutes to add to the balance (negative to take)", func(v string) error {
+			_, err := fmt.Sscan(v, &add)
+			addSet = err == nil
 			return err
 		})
 	}
@@ -84,10 +89,14 @@ func admin(ctx context.Context, cmd string, args, env []string, stdout, stderr i
 		}
 		return tw.Flush()
 	case "org balance":
-		if orgID == "" || !minutesSet {
-			return errors.New("org balance: --org and --minutes are required")
+		if orgID == "" || minutesSet == addSet {
+			return errors.New("org balance: --org and one of --minutes (set the balance) or --add (add to it) are required")
 		}
-		if err := db.SetMinutesBalance(ctx, orgID, minutes); err != nil {
+		if addSet {
+			if minutes, err = db.AddMinutes(ctx, orgID, add); err != nil {
+				return fmt.Errorf("org balance: %w", err)
+			}
+		} else if err := db.SetMinutesBalance(ctx, orgID, minutes); err != nil {
 			return fmt.Errorf("org balance: %w", err)
 		}
 		fmt.Fprintf(stdout, "organization %s now has %g minutes\n", orgID, minutes)

@@ -26,6 +26,7 @@ type config struct {
 	DataDir          string
 	DatabaseURL      string
 	BootstrapAPIKey  string
+	BootstrapMinutes float64
 	MasterKey        string
 	MasterKeyFile    string
 	RateLimit        int
@@ -62,6 +63,23 @@ type config struct {
 	PostcallModels      map[string]string
 	// Providers holds each provider's endpoint and server-wide key.
 	Providers map[string]*providerSetting
+
+	// Capacity: call setups at once, setups per second (0: no cap), and
+	// the scheduler latency and store write latency above which new calls
+	// are refused with 503 (negative: that limit is off).
+	MaxSetups       int
+	MaxCPS          float64
+	MaxSchedLatency time.Duration
+	MaxWriteLatency time.Duration
+	SIPRetryAfter   time.Duration
+	// UnavailableAudio is a WAV file played to callers of an organization
+	// with no minutes left ("" plays the built-in message).
+	UnavailableAudio string
+	// NodeDeadAfter is how stale a node's heartbeat is before other nodes
+	// end its calls.
+	NodeDeadAfter time.Duration
+	// RetentionInterval is how often retention periods are enforced.
+	RetentionInterval time.Duration
 }
 
 // s3Setting is an S3-compatible object store for recordings.
@@ -99,7 +117,7 @@ type setting struct {
 }
 
 func settings() []setting {
-	return append(append(coreSettings(), providerSettings()...), postcallSettings()...)
+	return append(append(append(coreSettings(), providerSettings()...), postcallSettings()...), accountingSettings()...)
 }
 
 // llmProviders are the text model providers (their post-call model can be set).
@@ -214,6 +232,15 @@ func coreSettings() []setting {
 				if v != "" && (len(v) < 16 || strings.ContainsAny(v, " \t\r\n")) {
 					return errors.New("must be at least 16 characters without spaces")
 				}
+				return nil
+			}},
+		{env: "PARLEY_BOOTSTRAP_MINUTES", flag: "bootstrap-minutes", def: "1000", help: "the minutes balance the bootstrap organization starts with (calls are billed per second; at zero inbound calls are refused)",
+			set: func(c *config, v string) error {
+				f, err := strconv.ParseFloat(v, 64)
+				if err != nil || f < 0 {
+					return errors.New("must be a number of minutes, 0 or more")
+				}
+				c.BootstrapMinutes = f
 				return nil
 			}},
 		{env: "PARLEY_MASTER_KEY", flag: "master-key", def: "", secret: true, help: "32-byte key (64 hex characters or base64) that encrypts secrets at rest",
@@ -406,6 +433,45 @@ func nonEmpty(v string) error {
 		return errors.New("must not be empty")
 	}
 	return nil
+}
+
+// accountingSettings are capacity, billing, recovery and retention.
+func accountingSettings() []setting {
+	latency := func(dst *time.Duration) func(c *config, v string) error {
+		return func(c *config, v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				return errors.New("must be a duration such as 30ms (negative: no limit)")
+			}
+			*dst = d
+			return nil
+		}
+	}
+	return []setting{
+		{env: "PARLEY_MAX_SETUPS", flag: "max-setups", def: "128", help: "inbound calls being set up at once before more get 503",
+			set: func(c *config, v string) error { return positiveInt(v, &c.MaxSetups) }},
+		{env: "PARLEY_MAX_CPS", flag: "max-cps", def: "0", help: "inbound call setups per second before more get 503 (0: no fixed cap; the load limits still apply)",
+			set: func(c *config, v string) error {
+				f, err := strconv.ParseFloat(v, 64)
+				if err != nil || f < 0 {
+					return errors.New("must be a number of calls per second, 0 for no cap")
+				}
+				c.MaxCPS = f
+				return nil
+			}},
+		{env: "PARLEY_MAX_SCHED_LATENCY", flag: "max-sched-latency", def: "30ms", help: "refuse new calls (503) while the Go scheduler's p99 latency is above this: the CPU is saturated (negative: off)",
+			set: func(c *config, v string) error { return latency(&c.MaxSchedLatency)(c, v) }},
+		{env: "PARLEY_MAX_WRITE_LATENCY", flag: "max-write-latency", def: "250ms", help: "refuse new calls (503) while the database's write latency is above this (negative: off)",
+			set: func(c *config, v string) error { return latency(&c.MaxWriteLatency)(c, v) }},
+		{env: "PARLEY_SIP_RETRY_AFTER", flag: "sip-retry-after", def: "5s", help: "Retry-After of 503 answers to calls refused over capacity",
+			set: func(c *config, v string) error { return duration(v, &c.SIPRetryAfter, time.Second) }},
+		{env: "PARLEY_UNAVAILABLE_AUDIO", flag: "unavailable-audio", def: "", help: "WAV file callers hear when the organization has no minutes left (default: a built-in English message)",
+			set: func(c *config, v string) error { c.UnavailableAudio = v; return nil }},
+		{env: "PARLEY_NODE_DEAD_AFTER", flag: "node-dead-after", def: "60s", help: "a node whose heartbeat is this old is taken for dead: other nodes end its calls",
+			set: func(c *config, v string) error { return duration(v, &c.NodeDeadAfter, 15*time.Second) }},
+		{env: "PARLEY_RETENTION_INTERVAL", flag: "retention-interval", def: "1h", help: "how often organizations' retention periods are enforced",
+			set: func(c *config, v string) error { return duration(v, &c.RetentionInterval, time.Second) }},
+	}
 }
 
 func positiveInt(v string, dst *int) error {

@@ -133,8 +133,15 @@ func startE2EWith(t *testing.T, cfg openaifake.Config, extraEnv ...string) *e2eS
 
 func (s *e2eServer) api(t *testing.T, method, path, body string, out any) {
 	t.Helper()
-	req, _ := http.NewRequest(method, s.base+"/api/v1"+path, strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+e2eKey)
+	apiRequest(t, s.base, e2eKey, method, path, body, out)
+}
+
+// apiRequest calls the REST API at base with key and decodes the answer
+// into out; an error status fails the test.
+func apiRequest(t *testing.T, base, key, method, path, body string, out any) {
+	t.Helper()
+	req, _ := http.NewRequest(method, base+"/api/v1"+path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+key)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

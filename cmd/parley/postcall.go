@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"path/filepath"
 
 	"github.com/riverqueue/river"
@@ -14,13 +15,14 @@ import (
 	"github.com/parley-voice/parley/internal/jobs"
 	"github.com/parley-voice/parley/internal/postcall"
 	"github.com/parley-voice/parley/internal/recording"
+	"github.com/parley-voice/parley/internal/retention"
 	"github.com/parley-voice/parley/internal/secret"
 	"github.com/parley-voice/parley/internal/signedurl"
 	"github.com/parley-voice/parley/internal/store"
 )
 
-// afterCall is the work done after calls: the post-call jobs, the job queue
-// they run in, and where recordings are kept.
+// afterCall is the work done after calls: the post-call jobs and the
+// retention job, the job queue they run in, and where recordings are kept.
 type afterCall struct {
 	post  *postcall.Service
 	queue *jobs.Queue
@@ -63,11 +65,15 @@ func newAfterCall(ctx context.Context, c *config, db *store.DB, keys *secret.Key
 		NodeID: c.NodeID, Store: db, Blobs: blobs, Links: links, LinkTTL: c.RecordingURLTTL, Outbox: outbox,
 		ModelConcurrency: c.PostcallConcurrency, ModelTimeout: c.PostcallTimeout, Logger: log.With("component", "postcall"),
 	})
+	ret := retention.New(retention.Config{Store: db, Blobs: blobs, Interval: c.RetentionInterval, Logger: log.With("component", "retention")})
 	workers := river.NewWorkers()
 	post.Register(workers)
+	ret.Register(workers)
+	queues := post.Queues()
+	maps.Copy(queues, ret.Queues())
 	q, err := jobs.Open(ctx, jobs.Config{
-		Engine: db.Driver(), DB: db.Writer(), NodeID: c.NodeID, Queues: post.Queues(), Workers: workers,
-		Periodic: post.Periodic(), Logger: log.With("component", "jobs"),
+		Engine: db.Driver(), DB: db.Writer(), NodeID: c.NodeID, Queues: queues, Workers: workers,
+		Periodic: append(post.Periodic(), ret.Periodic()...), Logger: log.With("component", "jobs"),
 	})
 	if err != nil {
 		return nil, err

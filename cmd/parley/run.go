@@ -11,12 +11,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/parley-voice/parley/internal/admission"
 	"github.com/parley-voice/parley/internal/apikey"
 	"github.com/parley-voice/parley/internal/assistant"
 	"github.com/parley-voice/parley/internal/catalog"
 	"github.com/parley-voice/parley/internal/fault"
 	"github.com/parley-voice/parley/internal/httpapi"
 	"github.com/parley-voice/parley/internal/provider/espeak"
+	"github.com/parley-voice/parley/internal/recovery"
 	"github.com/parley-voice/parley/internal/secret"
 	"github.com/parley-voice/parley/internal/store"
 	"github.com/parley-voice/parley/internal/store/postgres"
@@ -34,8 +36,8 @@ Commands:
   org create --name N [--parent ID] [--minutes M]
                                  create an organization and print its first API key
   org list                       list organizations
-  org balance --org ID --minutes M
-                                 set an organization's minutes balance
+  org balance --org ID --minutes M | --add M
+                                 set an organization's minutes balance, or add to it
   key create --org ID [--name N] create an API key (printed once)
   key list --org ID              list an organization's keys (ids only)
   key revoke (--id KEY_ID | --key API_KEY)
@@ -162,7 +164,7 @@ func serve(ctx context.Context, args, env []string, stderr io.Writer) error {
 		return err
 	}
 	defer db.Close()
-	if err := ensureBootstrapKey(ctx, db, keys, c.BootstrapAPIKey, log); err != nil {
+	if err := ensureBootstrapKey(ctx, db, keys, c.BootstrapAPIKey, c.BootstrapMinutes, log); err != nil {
 		return err
 	}
 	cat, err := catalog.Load()
@@ -174,9 +176,26 @@ func serve(ctx context.Context, args, env []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	engine := newEngine(c, db, keys, cat, out, after.post, log)
+	// This process life is recorded before any call, so every call row
+	// names it and a later life can end what a crash leaves live.
+	rec := recovery.New(recovery.Config{
+		NodeID: c.NodeID, Store: db, AfterCall: after.post, Outbox: out.dispatcher, DeadAfter: c.NodeDeadAfter,
+		AdoptUnowned: db.Driver() == "sqlite", Logger: log.With("component", "recovery"),
+	})
+	boot, err := rec.Start(ctx)
+	if err != nil {
+		return err
+	}
+	engine, err := newEngine(c, db, keys, cat, out, after.post, boot, log)
+	if err != nil {
+		return err
+	}
 	after.post.Attach(after.queue, engine)
-	sip, err := startTelephony(c, engine, log)
+	adm := admission.New(admission.Config{
+		MaxSetups: c.MaxSetups, MaxRate: c.MaxCPS, MaxSchedLatency: c.MaxSchedLatency, MaxWriteLatency: c.MaxWriteLatency,
+		Store: db, Logger: log.With("component", "admission"),
+	})
+	sip, err := startTelephony(c, engine, adm, log)
 	if err != nil {
 		return err
 	}
@@ -213,6 +232,23 @@ func serve(ctx context.Context, args, env []string, stderr io.Writer) error {
 			log.Warn("stop post-call jobs", "error", err)
 		}
 	}()
+	// Orphaned calls are ended from the start; the boot is marked stopped
+	// once this life's calls have ended.
+	recCtx, stopRec := context.WithCancel(context.WithoutCancel(ctx))
+	recDone := make(chan error, 1)
+	go func() { recDone <- rec.Run(recCtx) }()
+	defer func() {
+		stopRec()
+		<-recDone
+		stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := rec.Stop(stopCtx); err != nil {
+			log.Warn("record clean stop", "error", err)
+		}
+	}()
+	admDone := make(chan error, 1)
+	go func() { admDone <- adm.Run(sipCtx) }()
+	defer func() { stopSIP(); <-admDone }()
 	if sip != nil {
 		engine.Attach(sipCtx, sip)
 		defer engine.Wait()
@@ -242,7 +278,7 @@ func serve(ctx context.Context, args, env []string, stderr io.Writer) error {
 const jobGrace = 10 * time.Second
 
 // ensureBootstrapKey makes sure an organization authenticates with key.
-func ensureBootstrapKey(ctx context.Context, db *store.DB, keys *secret.Keyring, key string, log *slog.Logger) error {
+func ensureBootstrapKey(ctx context.Context, db *store.DB, keys *secret.Keyring, key string, minutes float64, log *slog.Logger) error {
 	if key == "" {
 		return nil
 	}
@@ -257,7 +293,7 @@ func ensureBootstrapKey(ctx context.Context, db *store.DB, keys *secret.Keyring,
 	case fault.KindOf(err) != fault.NotFound:
 		return err
 	}
-	org := &store.Org{Name: "Bootstrap", HasLocalModelsAccess: true}
+	org := &store.Org{Name: "Bootstrap", MinutesBalance: minutes, HasLocalModelsAccess: true}
 	if err := db.CreateOrg(ctx, org, &store.APIKey{ID: ident.ID, Hash: ident.Hash, Prefix: ident.Prefix, Name: "bootstrap"}); err != nil {
 		return fmt.Errorf("create bootstrap organization: %w", err)
 	}

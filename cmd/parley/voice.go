@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/parley-voice/parley/internal/announce"
 	"github.com/parley-voice/parley/internal/assistant"
 	"github.com/parley-voice/parley/internal/httpapi"
 	"github.com/parley-voice/parley/internal/mcp"
@@ -114,20 +115,27 @@ func (o *outgoing) testMCP(ctx context.Context, url, transport string, headers m
 
 // newEngine builds the voice engine. It runs calls when the SIP server is on,
 // and picks post-call models either way.
-func newEngine(c *config, db *store.DB, keys *secret.Keyring, cat *catalog.Catalog, out *outgoing, after voice.AfterCall, log *slog.Logger) *voice.Engine {
+func newEngine(c *config, db *store.DB, keys *secret.Keyring, cat *catalog.Catalog, out *outgoing, after voice.AfterCall, boot string, log *slog.Logger) (*voice.Engine, error) {
+	unavailable, err := announce.Unavailable()
+	if c.UnavailableAudio != "" {
+		unavailable, err = announce.Load(c.UnavailableAudio)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("PARLEY_UNAVAILABLE_AUDIO: %w", err)
+	}
 	return voice.New(db, keys, voice.Config{
 		Catalog: cat, Providers: providers(c, log), Validator: assistant.NewValidator(cat),
 		Webhooks: out.sender, Outbox: out.dispatcher, HTTP: out.mcpHTTP, Logger: log,
-		AfterCall: after, PostcallModels: c.PostcallModels,
+		AfterCall: after, PostcallModels: c.PostcallModels, BootID: boot, Unavailable: unavailable,
 		// Rings of a second per channel, flushed twice a second: a small,
 		// fixed amount of memory per recorded call.
 		Recordings: &recording.Config{Dir: filepath.Join(c.SpoolDir, "recordings"), FlushInterval: 500 * time.Millisecond, Logger: log.With("component", "recording")},
-	})
+	}), nil
 }
 
 // startTelephony builds the SIP server in front of the engine and binds it;
 // nil when SIP is off.
-func startTelephony(c *config, engine *voice.Engine, log *slog.Logger) (*telephony.Server, error) {
+func startTelephony(c *config, engine *voice.Engine, adm telephony.Admission, log *slog.Logger) (*telephony.Server, error) {
 	if c.SIPAddr == "off" {
 		return nil, nil
 	}
@@ -140,6 +148,8 @@ func startTelephony(c *config, engine *voice.Engine, log *slog.Logger) (*telepho
 		PublicAddr:   c.SIPPublicAddr,
 		Media:        media.Config{BindIP: ap.Addr(), Ports: c.RTPPorts, Timeout: c.MediaTimeout},
 		MaxCalls:     c.MaxCalls,
+		Admission:    adm,
+		RetryAfter:   c.SIPRetryAfter,
 		DrainTimeout: c.DrainTimeout,
 		UserAgent:    "Parley/" + version,
 		Logger:       log.With("component", "sip"),

@@ -11,6 +11,9 @@ const (
 	EndMediaTimeout    EndReason = "media_timeout"
 	EndNoACK           EndReason = "no_ack"
 	EndShutdown        EndReason = "server_shutdown"
+	// The process running the call died (a crash, a kill, a lost machine);
+	// another life of the server ended the call (package recovery).
+	EndServerLost      EndReason = "server_stopped_unexpectedly"
 	EndSTTError        EndReason = "stt_error"
 	EndLLMError        EndReason = "llm_error"
 	EndTTSError        EndReason = "tts_error"
@@ -33,6 +36,9 @@ const (
 	EndAssistantUnavailable   EndReason = "assistant_unavailable"
 	EndAssistantRequestFailed EndReason = "assistant_request_failed"
 
+	// The paying organization had no minutes left (spec §12.11): the caller
+	// heard a short message and no model was used.
+	EndInsufficientCredits EndReason = "insufficient-credits"
 	// Recording consent (spec §12.8): the caller pressed 2, or no key at all.
 	EndConsentDeclined EndReason = "consent_declined"
 	EndConsentTimeout  EndReason = "consent_timeout"

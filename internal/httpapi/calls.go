@@ -78,11 +78,17 @@ func (s *Server) listUsage(w http.ResponseWriter, r *http.Request) error {
 			"id": u.ID, "call_id": u.CallID, "duration_sec": u.DurationSec, "call_type": u.CallType,
 			"byok_stt": u.BYOKSTT, "byok_llm": u.BYOKLLM, "byok_tts": u.BYOKTTS,
 			"phone_number": u.PhoneNumber, "agent_name": u.AgentName, "business_name": u.BusinessName, "created_at": ts(u.CreatedAt),
+			"minutes_used": minutes(u.MinutesUsed), "billed_org_id": u.BilledOrgID,
 		}
 	}
 	return reply(w, http.StatusOK, map[string]any{
 		"logs": out, "pagination": pagination(p, total),
 		"summary": map[string]any{"total_calls": sum.TotalCalls, "total_duration_seconds": sum.TotalDurationSeconds,
-			"total_duration_minutes": math.Round(float64(sum.TotalDurationSeconds)/60*100) / 100},
+			"total_duration_minutes": math.Round(float64(sum.TotalDurationSeconds)/60*100) / 100,
+			"total_minutes_used":     minutes(sum.TotalMinutesUsed)},
 	})
 }
+
+// minutes shows a figure of minutes billed per second to four decimal
+// places (a second is 0.0167 minutes), without float noise.
+func minutes(m float64) float64 { return math.Round(m*1e4) / 1e4 }

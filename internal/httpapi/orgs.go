@@ -24,7 +24,7 @@ func (s *Server) orgObject(r *http.Request, withChildren bool) (map[string]any, 
 		return nil, err
 	}
 	out := map[string]any{
-		"id": o.ID, "name": o.Name, "minutes_balance": o.MinutesBalance,
+		"id": o.ID, "name": o.Name, "minutes_balance": minutes(o.MinutesBalance),
 		"monthly_usage_minutes": math.Round(st.MonthlyUsageMinutes*100) / 100,
 		"active_numbers":        st.ActiveNumbers, "active_agents": st.ActiveAgents, "active_calls": st.ActiveCalls,
 		"has_local_models_access": o.HasLocalModelsAccess, "parent_org_id": o.ParentID,

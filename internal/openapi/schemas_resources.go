@@ -120,12 +120,15 @@ func callSchemas(c map[string]*schema) {
 		"agent_name":    str().nullable(),
 		"business_name": str().nullable(),
 		"created_at":    timestamp(),
-	}, "id", "duration_sec", "call_type", "byok_stt", "byok_llm", "byok_tts", "created_at")
+		"minutes_used":  number().atLeast(0).d("What the call cost: calls are billed per second, so duration_sec / 60, shown to four decimal places."),
+		"billed_org_id": str().nullable().d("The organization whose minutes_balance paid: this one, or its parent for a child organization."),
+	}, "id", "duration_sec", "call_type", "byok_stt", "byok_llm", "byok_tts", "created_at", "minutes_used")
 	c["UsageSummary"] = object(props{
 		"total_calls":            integer().atLeast(0),
 		"total_duration_seconds": integer().atLeast(0),
 		"total_duration_minutes": number().atLeast(0),
-	}, "total_calls", "total_duration_seconds", "total_duration_minutes").d("Totals over every log matching the filter, not just this page.")
+		"total_minutes_used":     number().atLeast(0).d("Minutes billed for these calls (per second; four decimal places)."),
+	}, "total_calls", "total_duration_seconds", "total_duration_minutes", "total_minutes_used").d("Totals over every log matching the filter, not just this page.")
 }
 
 func trunkSchemas(c map[string]*schema) {

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -87,6 +88,35 @@ func defaultModel(req openaifake.Request) openaifake.Reply {
 	return openaifake.Reply{Text: "The caller booked a cleaning for Tuesday."}
 }
 
+// countingTransport counts model requests in flight and their peak.
+type countingTransport struct {
+	base http.RoundTripper
+	r    *rig
+}
+
+func (t *countingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	n := t.r.inflight.Add(1)
+	for p := t.r.peak.Load(); n > p && !t.r.peak.CompareAndSwap(p, n); p = t.r.peak.Load() {
+	}
+	res, err := t.base.RoundTrip(req)
+	if err != nil {
+		t.r.inflight.Add(-1)
+		return nil, err
+	}
+	res.Body = &countedBody{ReadCloser: res.Body, done: sync.OnceFunc(func() { t.r.inflight.Add(-1) })}
+	return res, nil
+}
+
+type countedBody struct {
+	io.ReadCloser
+	done func()
+}
+
+func (b *countedBody) Close() error {
+	b.done()
+	return b.ReadCloser.Close()
+}
+
 func newRig(t *testing.T, db *store.DB, o options) *rig {
 	t.Helper()
 	if o.respond == nil {
@@ -104,13 +134,7 @@ func newRig(t *testing.T, db *store.DB, o options) *rig {
 		t.Fatal(err)
 	}
 	r.fake = openaifake.New(openaifake.Config{Respond: o.respond})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		n := r.inflight.Add(1)
-		for p := r.peak.Load(); n > p && !r.peak.CompareAndSwap(p, n); p = r.peak.Load() {
-		}
-		defer r.inflight.Add(-1)
-		r.fake.ServeHTTP(w, req)
-	}))
+	srv := httptest.NewServer(r.fake)
 	t.Cleanup(srv.Close)
 	if r.blobs, err = blob.NewDir(filepath.Join(r.dir, "recordings")); err != nil {
 		t.Fatal(err)
@@ -132,7 +156,12 @@ func newRig(t *testing.T, db *store.DB, o options) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	chat := openai.NewChat(openai.Config{BaseURL: srv.URL + "/v1", HTTPClient: srv.Client()})
+	// Requests in flight are counted on the client side, from the request
+	// to the close of its response body: the server's handler may still be
+	// returning after the client has read the whole answer.
+	client := srv.Client()
+	client.Transport = &countingTransport{base: client.Transport, r: r}
+	chat := openai.NewChat(openai.Config{BaseURL: srv.URL + "/v1", HTTPClient: client})
 	r.svc.Attach(r.queue, models{analysis.Model{Provider: chat, Name: "gpt-5.4-mini", APIKey: "k"}})
 	if err := r.queue.Start(context.Background()); err != nil {
 		t.Fatal(err)

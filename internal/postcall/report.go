@@ -234,19 +234,15 @@ func (s *Service) report(ctx context.Context, c *store.Call) error {
 	if !target.Wants(webhook.EventEndOfCallReport) {
 		return nil
 	}
-	env := webhook.Envelope{
-		Call:        webhook.CallInfo{ID: c.ID, Type: webhook.CallType(c.Direction), Status: c.Status.String(), Pipeline: "standard"},
-		PhoneNumber: webhook.NumberInfo{ID: c.NumberID, Number: c.PhoneNumber},
-		Customer:    c.CallerPhone,
-		Assistant:   c.Assistant,
-	}
+	var numberName *string
 	if c.NumberID != nil {
 		if n, err := s.cfg.Store.GetNumber(ctx, c.OrgID, *c.NumberID); err == nil {
-			env.PhoneNumber.Name = n.Name
+			numberName = n.Name
 		} else if fault.KindOf(err) != fault.NotFound {
 			return fmt.Errorf("load the call's number: %w", err)
 		}
 	}
+	env := webhook.StoredEnvelope(c, numberName)
 	extra := map[string]any{
 		"duration_seconds": 0,
 		"summary":          "",

@@ -23,7 +23,7 @@ type BYOKKey struct {
 // PutBYOKKey adds or replaces a provider key; a replaced key gets a new SecretID.
 func (db *DB) PutBYOKKey(ctx context.Context, k *BYOKKey) error {
 	now := ms(db.now())
-	_, err := db.write.ExecContext(ctx, db.q(`INSERT INTO byok_keys (org_id, provider, secret_id, sealed, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+	_, err := db.exec(ctx, db.q(`INSERT INTO byok_keys (org_id, provider, secret_id, sealed, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)
 		ON CONFLICT (org_id, provider) DO UPDATE SET secret_id = excluded.secret_id, sealed = excluded.sealed, updated_at = excluded.updated_at`),
 		k.OrgID, k.Provider, k.SecretID, k.Sealed, now, now)
 	if err != nil {
@@ -34,7 +34,7 @@ func (db *DB) PutBYOKKey(ctx context.Context, k *BYOKKey) error {
 
 // DeleteBYOKKey removes a provider key and that provider's settings.
 func (db *DB) DeleteBYOKKey(ctx context.Context, orgID, provider string) error {
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, db.q(`DELETE FROM byok_keys WHERE org_id = ? AND provider = ?`), orgID, provider)
 		if err != nil {
 			return fmt.Errorf("delete byok key: %w", err)
@@ -92,7 +92,7 @@ func (db *DB) BYOKConfigs(ctx context.Context, orgID string) (map[string][]byte,
 // fault.Invalid when the organization has no key for provider.
 func (db *DB) UpdateBYOKConfig(ctx context.Context, orgID, provider string, merge func(old []byte) ([]byte, error)) ([]byte, error) {
 	var out []byte
-	err := db.tx(ctx, func(tx *sql.Tx) error {
+	err := db.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var n int
 		if err := tx.QueryRowContext(ctx, db.q(`SELECT COUNT(*) FROM byok_keys WHERE org_id = ? AND provider = ?`), orgID, provider).Scan(&n); err != nil {
 			return fmt.Errorf("check byok key: %w", err)

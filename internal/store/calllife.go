@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -16,7 +17,7 @@ import (
 
 // StartCall marks an answered call in progress and queues evs with it.
 func (db *DB) StartCall(ctx context.Context, orgID, id string, at time.Time, evs ...OutboxEvent) error {
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, db.q(`UPDATE calls SET status = ?, started_at = ?, updated_at = ? WHERE id = ? AND org_id = ?`),
 			call.StatusInProgress.String(), ms(at), ms(db.now()), id, orgID)
 		if err := oneRow(res, err, "start call", id); err != nil {
@@ -32,7 +33,7 @@ func (db *DB) SetCallStatus(ctx context.Context, orgID, id string, st call.Statu
 	if st.Final() {
 		return fmt.Errorf("set call status %s: %s is final; use EndCall", id, st)
 	}
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, db.q(`UPDATE calls SET status = ?, updated_at = ? WHERE id = ? AND org_id = ?`), st.String(), ms(db.now()), id, orgID)
 		if err := oneRow(res, err, "set call status", id); err != nil {
 			return err
@@ -44,7 +45,7 @@ func (db *DB) SetCallStatus(ctx context.Context, orgID, id string, st call.Statu
 // SaveTranscript stores the transcript and turn figures so far; the engine
 // calls it as each turn completes, so a crash loses at most the turn in flight.
 func (db *DB) SaveTranscript(ctx context.Context, orgID, id string, messages, metrics json.RawMessage) error {
-	res, err := db.write.ExecContext(ctx, db.q(`UPDATE calls SET messages = ?, metrics = ?, updated_at = ? WHERE id = ? AND org_id = ?`),
+	res, err := db.exec(ctx, db.q(`UPDATE calls SET messages = ?, metrics = ?, updated_at = ? WHERE id = ? AND org_id = ?`),
 		rawOrNil(messages), rawOrNil(metrics), ms(db.now()), id, orgID)
 	return oneRow(res, err, "save transcript", id)
 }
@@ -60,10 +61,14 @@ type CallEnd struct {
 	Duration *int
 	Messages json.RawMessage
 	Metrics  json.RawMessage
-	// Usage is written in the same transaction (answered calls are billed).
+	// Usage is written in the same transaction, and its minutes are taken
+	// from the paying organization's balance (answered calls are billed).
 	Usage *UsageLog
 	// Events are queued in the same transaction (status-update, end-of-call-report).
 	Events []OutboxEvent
+	// BootID, when set, ends the call only while that process life of a
+	// node still owns it (crash recovery ending an orphan).
+	BootID string
 	// Recording is RecordingPending when the call left a recording to upload.
 	Recording RecordingState
 	// Consent is the caller's recording-consent answer, when asked.
@@ -79,12 +84,28 @@ type CallEnd struct {
 // rolls back with the store's own writes (a job queued with a state change).
 type TxFunc func(ctx context.Context, tx *sql.Tx) error
 
-// EndCall writes a call's final state, its usage log and its webhook events atomically.
+// ErrEnded is returned (wrapped) by EndCall when the call had already ended:
+// its end was recorded before, by this engine or by crash recovery.
+var ErrEnded = errors.New("call has already ended")
+
+// liveStatuses are the statuses of a call that has not ended.
+const liveStatuses = `('connecting', 'ringing', 'dialing', 'in-progress')`
+
+// BilledMinutes is what a call of secs seconds costs: calls are billed per
+// second (their duration is rounded up to the whole second when it is
+// measured), in minutes.
+func BilledMinutes(secs int) float64 { return float64(secs) / 60 }
+
+// EndCall writes a call's final state, its usage log, the deduction from the
+// paying organization's balance and its webhook events atomically. Only a
+// live call is ended: a second EndCall of the same call (a retry whose first
+// commit succeeded, or a race with crash recovery) changes nothing and
+// returns ErrEnded, so a call is never billed twice.
 func (db *DB) EndCall(ctx context.Context, e CallEnd) error {
 	if !e.Status.Final() {
 		return fmt.Errorf("end call %s: status %s is not final", e.ID, e.Status)
 	}
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var reason, errS *string
 		if e.EndReason != "" {
 			r := string(e.EndReason)
@@ -97,20 +118,33 @@ func (db *DB) EndCall(ctx context.Context, e CallEnd) error {
 		if e.Consent != "" {
 			consent = &e.Consent
 		}
-		res, err := tx.ExecContext(ctx, db.q(`UPDATE calls SET status = ?, end_reason = ?, error = ?, ended_at = ?, duration_seconds = ?,
+		query := `UPDATE calls SET status = ?, end_reason = ?, error = ?, ended_at = ?, duration_seconds = ?,
 			messages = COALESCE(?, messages), metrics = COALESCE(?, metrics), recording_state = COALESCE(?, recording_state),
-			consent = COALESCE(?, consent), content_expires_at = COALESCE(?, content_expires_at), updated_at = ? WHERE id = ? AND org_id = ?`),
-			e.Status.String(), nullStr(reason), nullStr(errS), ms(e.EndedAt), nullInt(e.Duration),
+			consent = COALESCE(?, consent), content_expires_at = COALESCE(?, content_expires_at), updated_at = ?
+			WHERE id = ? AND org_id = ? AND status IN ` + liveStatuses
+		args := []any{e.Status.String(), nullStr(reason), nullStr(errS), ms(e.EndedAt), nullInt(e.Duration),
 			rawOrNil(e.Messages), rawOrNil(e.Metrics), emptyNil(string(e.Recording)), nullStr(consent), msPtr(e.ContentExpiresAt),
-			ms(db.now()), e.ID, e.OrgID)
-		if err := oneRow(res, err, "end call", e.ID); err != nil {
-			return err
+			ms(db.now()), e.ID, e.OrgID}
+		if e.BootID != "" {
+			query, args = query+` AND boot_id = ?`, append(args, e.BootID)
+		}
+		res, err := tx.ExecContext(ctx, db.q(query), args...)
+		if err != nil {
+			return fmt.Errorf("end call %s: %w", e.ID, err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			var st string
+			err := tx.QueryRowContext(ctx, db.q(`SELECT status FROM calls WHERE id = ? AND org_id = ?`), e.ID, e.OrgID).Scan(&st)
+			if errors.Is(err, sql.ErrNoRows) {
+				return fault.NotFoundf("call %s not found", e.ID)
+			}
+			if err != nil {
+				return fmt.Errorf("end call %s: %w", e.ID, err)
+			}
+			return fmt.Errorf("end call %s (%s): %w", e.ID, st, ErrEnded)
 		}
 		if e.Usage != nil {
-			if e.Usage.CreatedAt.IsZero() {
-				e.Usage.CreatedAt = e.EndedAt
-			}
-			if err := db.insertUsage(ctx, tx, e.Usage); err != nil {
+			if err := db.bill(ctx, tx, e.Usage, e.EndedAt); err != nil {
 				return err
 			}
 		}
@@ -122,6 +156,31 @@ func (db *DB) EndCall(ctx context.Context, e CallEnd) error {
 		}
 		return nil
 	})
+}
+
+// bill takes a call's minutes from the paying organization (a child
+// organization's parent) and writes its usage log with the figures.
+func (db *DB) bill(ctx context.Context, tx *sql.Tx, u *UsageLog, at time.Time) error {
+	if u.CreatedAt.IsZero() {
+		u.CreatedAt = at
+	}
+	var payer string
+	if err := tx.QueryRowContext(ctx, db.q(`SELECT COALESCE(parent_id, id) FROM organizations WHERE id = ?`), u.OrgID).Scan(&payer); err != nil {
+		return fmt.Errorf("find the organization that pays for call %s: %w", deref(u.CallID), err)
+	}
+	u.MinutesUsed, u.BilledOrgID = BilledMinutes(u.DurationSec), &payer
+	if _, err := tx.ExecContext(ctx, db.q(`UPDATE organizations SET minutes_balance = minutes_balance - ?, updated_at = ? WHERE id = ?`),
+		u.MinutesUsed, ms(db.now()), payer); err != nil {
+		return fmt.Errorf("deduct the minutes of call %s: %w", deref(u.CallID), err)
+	}
+	return db.insertUsage(ctx, tx, u)
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }
 
 func oneRow(res sql.Result, err error, what, id string) error {

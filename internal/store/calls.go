@@ -55,8 +55,11 @@ type Call struct {
 	// ContentExpiresAt is when the call's content (transcript, summary,
 	// analysis, recording) is deleted; set for GDPR-mode calls.
 	ContentExpiresAt *time.Time
-	CreatedAt        time.Time
-	UpdatedAt        time.Time
+	// BootID is the process life of the node running the call (crash
+	// recovery ends the live calls of a life that is over).
+	BootID    *string
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // RecordingState is where a call's recording is: "" (none), pending
@@ -80,7 +83,7 @@ type CallFilter struct {
 	Page   Page
 }
 
-const callColumns = `id, org_id, direction, status, caller_phone, assistant_phone, end_reason, error, started_at, ended_at, duration_seconds, summary, analysis_result, messages, room_name, recording_url, agent_id, number_id, agent_name, business_name, phone_number, sip_call_id, metrics, assistant_snapshot, webhook_target, analysis_error, recording_key, recording_state, consent, content_expires_at, created_at, updated_at`
+const callColumns = `id, org_id, direction, status, caller_phone, assistant_phone, end_reason, error, started_at, ended_at, duration_seconds, summary, analysis_result, messages, room_name, recording_url, agent_id, number_id, agent_name, business_name, phone_number, sip_call_id, metrics, assistant_snapshot, webhook_target, analysis_error, recording_key, recording_state, consent, content_expires_at, boot_id, created_at, updated_at`
 
 // callListColumns are callColumns without what only the post-call work
 // reads (the resolved assistant and the webhook target), for lists.
@@ -91,12 +94,12 @@ func scanCall(row interface{ Scan(...any) error }) (*Call, error) {
 	var dir, status string
 	var dirN sql.NullString
 	var caller, aphone, reason, errS, summary, analysis, messages, room, rec, agent, number, aname, bname, phone, sipID, metrics sql.NullString
-	var snapshot, hook, analysisErr, recKey, recState, consent sql.NullString
+	var snapshot, hook, analysisErr, recKey, recState, consent, boot sql.NullString
 	var started, ended, expires sql.NullInt64
 	var dur sql.NullInt64
 	var cr, up int64
 	if err := row.Scan(&c.ID, &c.OrgID, &dirN, &status, &caller, &aphone, &reason, &errS, &started, &ended, &dur, &summary, &analysis, &messages, &room, &rec, &agent, &number, &aname, &bname, &phone, &sipID, &metrics,
-		&snapshot, &hook, &analysisErr, &recKey, &recState, &consent, &expires, &cr, &up); err != nil {
+		&snapshot, &hook, &analysisErr, &recKey, &recState, &consent, &expires, &boot, &cr, &up); err != nil {
 		return nil, err
 	}
 	if snapshot.Valid {
@@ -106,7 +109,7 @@ func scanCall(row interface{ Scan(...any) error }) (*Call, error) {
 		c.Webhook = json.RawMessage(hook.String)
 	}
 	c.AnalysisError, c.RecordingKey, c.RecordingState, c.Consent = strPtr(analysisErr), strPtr(recKey), RecordingState(recState.String), strPtr(consent)
-	c.ContentExpiresAt = fromNullMS(expires)
+	c.ContentExpiresAt, c.BootID = fromNullMS(expires), strPtr(boot)
 	dir = dirN.String
 	c.Direction, _ = call.ParseDirection(dir)
 	c.Status, _ = call.ParseStatus(status)
@@ -161,7 +164,7 @@ func (db *DB) CreateCall(ctx context.Context, c *Call, evs ...OutboxEvent) error
 		c.CreatedAt = now
 	}
 	c.UpdatedAt = now
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if err := db.insertCall(ctx, tx, c, now); err != nil {
 			return err
 		}
@@ -170,12 +173,12 @@ func (db *DB) CreateCall(ctx context.Context, c *Call, evs ...OutboxEvent) error
 }
 
 func (db *DB) insertCall(ctx context.Context, q querier, c *Call, now time.Time) error {
-	_, err := q.ExecContext(ctx, db.q(`INSERT INTO calls (`+callColumns+`) VALUES (`+strings.Repeat("?, ", 31)+`?)`),
+	_, err := q.ExecContext(ctx, db.q(`INSERT INTO calls (`+callColumns+`) VALUES (`+strings.Repeat("?, ", 32)+`?)`),
 		c.ID, c.OrgID, dirOrNil(c.Direction), c.Status.String(), nullStr(c.CallerPhone), nullStr(c.AssistantPhone), nullStr(c.EndReason), nullStr(c.Error),
 		msPtr(c.StartedAt), msPtr(c.EndedAt), nullInt(c.DurationSeconds), nullStr(c.Summary), rawOrNil(c.AnalysisResult), rawOrNil(c.Messages),
 		nullStr(c.RoomName), nullStr(c.RecordingURL), nullStr(c.AgentID), nullStr(c.NumberID), nullStr(c.AgentName), nullStr(c.BusinessName), nullStr(c.PhoneNumber),
 		nullStr(c.SIPCallID), rawOrNil(c.Metrics), rawOrNil(c.Assistant), rawOrNil(c.Webhook), nullStr(c.AnalysisError), nullStr(c.RecordingKey),
-		emptyNil(string(c.RecordingState)), nullStr(c.Consent), msPtr(c.ContentExpiresAt), ms(c.CreatedAt), ms(now))
+		emptyNil(string(c.RecordingState)), nullStr(c.Consent), msPtr(c.ContentExpiresAt), nullStr(c.BootID), ms(c.CreatedAt), ms(now))
 	if err != nil {
 		if db.drv.IsUniqueViolation(err) {
 			return fault.Conflictf("call_exists", "call %s already exists", c.ID)
@@ -246,13 +249,19 @@ type UsageLog struct {
 	PhoneNumber  *string
 	AgentName    *string
 	BusinessName *string
-	CreatedAt    time.Time
+	// MinutesUsed is what the call cost (BilledMinutes of its duration),
+	// taken from BilledOrgID's balance: the organization's own, or its
+	// parent's for a child organization. Set by EndCall.
+	MinutesUsed float64
+	BilledOrgID *string
+	CreatedAt   time.Time
 }
 
 // UsageSummary totals the usage logs that match a filter.
 type UsageSummary struct {
 	TotalCalls           int
 	TotalDurationSeconds int
+	TotalMinutesUsed     float64
 }
 
 // UsageFilter selects usage logs.
@@ -262,9 +271,11 @@ type UsageFilter struct {
 	Page  Page
 }
 
+const usageColumns = `id, org_id, call_id, duration_sec, call_type, byok_stt, byok_llm, byok_tts, phone_number, agent_name, business_name, minutes_used, billed_org_id, created_at`
+
 // CreateUsageLog inserts a usage log row.
 func (db *DB) CreateUsageLog(ctx context.Context, u *UsageLog) error {
-	return db.insertUsage(ctx, db.write, u)
+	return db.tx(ctx, func(ctx context.Context, tx *sql.Tx) error { return db.insertUsage(ctx, tx, u) })
 }
 
 func (db *DB) insertUsage(ctx context.Context, q querier, u *UsageLog) error {
@@ -274,8 +285,9 @@ func (db *DB) insertUsage(ctx context.Context, q querier, u *UsageLog) error {
 	if u.CreatedAt.IsZero() {
 		u.CreatedAt = db.now().UTC().Truncate(time.Millisecond)
 	}
-	_, err := q.ExecContext(ctx, db.q(`INSERT INTO usage_logs (id, org_id, call_id, duration_sec, call_type, byok_stt, byok_llm, byok_tts, phone_number, agent_name, business_name, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-		u.ID, u.OrgID, nullStr(u.CallID), u.DurationSec, u.CallType, u.BYOKSTT, u.BYOKLLM, u.BYOKTTS, nullStr(u.PhoneNumber), nullStr(u.AgentName), nullStr(u.BusinessName), ms(u.CreatedAt))
+	_, err := q.ExecContext(ctx, db.q(`INSERT INTO usage_logs (`+usageColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		u.ID, u.OrgID, nullStr(u.CallID), u.DurationSec, u.CallType, u.BYOKSTT, u.BYOKLLM, u.BYOKTTS, nullStr(u.PhoneNumber), nullStr(u.AgentName), nullStr(u.BusinessName),
+		u.MinutesUsed, nullStr(u.BilledOrgID), ms(u.CreatedAt))
 	if err != nil {
 		return fmt.Errorf("insert usage log: %w", err)
 	}
@@ -295,11 +307,12 @@ func (db *DB) ListUsage(ctx context.Context, orgID string, f UsageFilter) ([]Usa
 	cond := strings.Join(where, " AND ")
 	var sum UsageSummary
 	var secs sql.NullInt64
-	if err := db.read.QueryRowContext(ctx, db.q(`SELECT COUNT(*), SUM(duration_sec) FROM usage_logs WHERE `+cond), args...).Scan(&sum.TotalCalls, &secs); err != nil {
+	var mins sql.NullFloat64
+	if err := db.read.QueryRowContext(ctx, db.q(`SELECT COUNT(*), SUM(duration_sec), SUM(minutes_used) FROM usage_logs WHERE `+cond), args...).Scan(&sum.TotalCalls, &secs, &mins); err != nil {
 		return nil, 0, sum, fmt.Errorf("summarise usage: %w", err)
 	}
-	sum.TotalDurationSeconds = int(secs.Int64)
-	rows, err := db.read.QueryContext(ctx, db.q(`SELECT id, org_id, call_id, duration_sec, call_type, byok_stt, byok_llm, byok_tts, phone_number, agent_name, business_name, created_at FROM usage_logs WHERE `+cond+` ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`), append(args, f.Page.Limit, f.Page.Offset)...)
+	sum.TotalDurationSeconds, sum.TotalMinutesUsed = int(secs.Int64), mins.Float64
+	rows, err := db.read.QueryContext(ctx, db.q(`SELECT `+usageColumns+` FROM usage_logs WHERE `+cond+` ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`), append(args, f.Page.Limit, f.Page.Offset)...)
 	if err != nil {
 		return nil, 0, sum, fmt.Errorf("list usage: %w", err)
 	}
@@ -307,12 +320,14 @@ func (db *DB) ListUsage(ctx context.Context, orgID string, f UsageFilter) ([]Usa
 	out := []UsageLog{}
 	for rows.Next() {
 		var u UsageLog
-		var callID, phone, aname, bname sql.NullString
+		var callID, phone, aname, bname, payer sql.NullString
+		var minutes sql.NullFloat64
 		var c int64
-		if err := rows.Scan(&u.ID, &u.OrgID, &callID, &u.DurationSec, &u.CallType, &u.BYOKSTT, &u.BYOKLLM, &u.BYOKTTS, &phone, &aname, &bname, &c); err != nil {
+		if err := rows.Scan(&u.ID, &u.OrgID, &callID, &u.DurationSec, &u.CallType, &u.BYOKSTT, &u.BYOKLLM, &u.BYOKTTS, &phone, &aname, &bname, &minutes, &payer, &c); err != nil {
 			return nil, 0, sum, fmt.Errorf("list usage: %w", err)
 		}
 		u.CallID, u.PhoneNumber, u.AgentName, u.BusinessName, u.CreatedAt = strPtr(callID), strPtr(phone), strPtr(aname), strPtr(bname), fromMS(c)
+		u.MinutesUsed, u.BilledOrgID = minutes.Float64, strPtr(payer)
 		out = append(out, u)
 	}
 	return out, sum.TotalCalls, sum, rows.Err()

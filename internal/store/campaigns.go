@@ -74,7 +74,7 @@ func (db *DB) CreateCampaign(ctx context.Context, c *Campaign, leads []Lead) err
 		c.ID = NewID()
 	}
 	c.CreatedAt, c.UpdatedAt = now, now
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if err := db.checkRef(ctx, tx, Assistants, c.OrgID, c.AgentID, "agent_id"); err != nil {
 			return err
 		}
@@ -154,7 +154,7 @@ func (db *DB) ListCampaigns(ctx context.Context, orgID string) ([]Campaign, erro
 // UpdateCampaign applies change to the stored campaign and writes it back atomically.
 func (db *DB) UpdateCampaign(ctx context.Context, orgID, id string, change func(c *Campaign) error) (*Campaign, error) {
 	var out *Campaign
-	err := db.tx(ctx, func(tx *sql.Tx) error {
+	err := db.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		c, err := db.getCampaign(ctx, tx, orgID, id)
 		if err != nil {
 			return err
@@ -176,7 +176,7 @@ func (db *DB) UpdateCampaign(ctx context.Context, orgID, id string, change func(
 // DeleteCampaign deletes a campaign and its leads. A campaign with a lead being
 // called is a conflict: pause or cancel it and wait for the call to end.
 func (db *DB) DeleteCampaign(ctx context.Context, orgID, id string) error {
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if _, err := db.getCampaign(ctx, tx, orgID, id); err != nil {
 			return err
 		}
@@ -199,7 +199,7 @@ func (db *DB) DeleteCampaign(ctx context.Context, orgID, id string) error {
 
 // AddLead adds a lead to a campaign that is not finished.
 func (db *DB) AddLead(ctx context.Context, orgID, campaignID string, l *Lead) error {
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		c, err := db.getCampaign(ctx, tx, orgID, campaignID)
 		if err != nil {
 			return err
@@ -258,7 +258,7 @@ func (db *DB) ListLeads(ctx context.Context, orgID, campaignID string, p Page) (
 
 // DeleteLead removes a lead that is not being called.
 func (db *DB) DeleteLead(ctx context.Context, orgID, campaignID, leadID string) error {
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		l, err := scanLead(tx.QueryRowContext(ctx, db.q(`SELECT `+leadColumns+` FROM campaign_leads WHERE id = ? AND campaign_id = ? AND org_id = ?`), leadID, campaignID, orgID))
 		if errors.Is(err, sql.ErrNoRows) {
 			return fault.NotFoundf("lead %s not found", leadID)
@@ -284,7 +284,7 @@ func (db *DB) SetLeadStatus(ctx context.Context, orgID, leadID string, status ca
 	if status == campaign.LeadCalling {
 		inc, last = 1, now
 	}
-	res, err := db.write.ExecContext(ctx, db.q(`UPDATE campaign_leads SET status = ?, call_id = COALESCE(?, call_id), attempts = attempts + ?,
+	res, err := db.exec(ctx, db.q(`UPDATE campaign_leads SET status = ?, call_id = COALESCE(?, call_id), attempts = attempts + ?,
 		last_attempt_at = COALESCE(?, last_attempt_at), updated_at = ? WHERE id = ? AND org_id = ?`),
 		status.String(), nullStr(callID), inc, last, now, leadID, orgID)
 	if err != nil {

@@ -75,7 +75,7 @@ func (db *DB) CreateDoc(ctx context.Context, d *Doc) error {
 		d.ID = NewID()
 	}
 	d.CreatedAt, d.UpdatedAt = now, now
-	_, err := db.write.ExecContext(ctx, db.q(`INSERT INTO `+d.Kind.String()+` (`+docColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
+	_, err := db.exec(ctx, db.q(`INSERT INTO `+d.Kind.String()+` (`+docColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
 		d.ID, d.OrgID, d.Name, d.Active, string(d.Body), nullStr(d.Secret), ms(now), ms(now))
 	if err != nil {
 		if db.drv.IsUniqueViolation(err) {
@@ -143,7 +143,7 @@ func (db *DB) ListDocsPage(ctx context.Context, k Kind, orgID string, p Page) ([
 // The ID, OrgID, Kind and CreatedAt of the result are kept from the stored row.
 func (db *DB) UpdateDoc(ctx context.Context, k Kind, orgID, id string, change func(cur *Doc) (*Doc, error)) (*Doc, error) {
 	var out *Doc
-	err := db.tx(ctx, func(tx *sql.Tx) error {
+	err := db.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		cur, err := scanDoc(k, tx.QueryRowContext(ctx, db.q(`SELECT `+docColumns+` FROM `+k.String()+` WHERE id = ? AND org_id = ?`), id, orgID))
 		if errors.Is(err, sql.ErrNoRows) {
 			return fault.NotFoundf("%s %s not found", k.Noun(), id)
@@ -176,7 +176,7 @@ func (db *DB) UpdateDoc(ctx context.Context, k Kind, orgID, id string, change fu
 // assistant's tools, an assistant that a campaign still to be finished uses.
 // Deleting an assistant or a SIP trunk detaches it from numbers.
 func (db *DB) DeleteDoc(ctx context.Context, k Kind, orgID, id string) error {
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		ok, err := db.docExists(ctx, tx, k, orgID, id)
 		if err != nil {
 			return err

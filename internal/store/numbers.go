@@ -83,7 +83,7 @@ func (db *DB) CreateNumber(ctx context.Context, n *Number) error {
 		n.ID = NewID()
 	}
 	n.CreatedAt, n.UpdatedAt = now, now
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if err := db.checkRefs(ctx, tx, n); err != nil {
 			return err
 		}
@@ -148,7 +148,7 @@ func (db *DB) ListNumbers(ctx context.Context, orgID string) ([]Number, error) {
 // UpdateNumber applies change to the stored number and writes it back atomically.
 func (db *DB) UpdateNumber(ctx context.Context, orgID, id string, change func(n *Number) error) (*Number, error) {
 	var out *Number
-	err := db.tx(ctx, func(tx *sql.Tx) error {
+	err := db.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		n, err := db.getNumber(ctx, tx, orgID, id)
 		if err != nil {
 			return err
@@ -176,7 +176,7 @@ func (db *DB) UpdateNumber(ctx context.Context, orgID, id string, change func(n 
 
 // DeleteNumber removes one of the organization's numbers.
 func (db *DB) DeleteNumber(ctx context.Context, orgID, id string) error {
-	res, err := db.write.ExecContext(ctx, db.q(`DELETE FROM numbers WHERE id = ? AND org_id = ?`), id, orgID)
+	res, err := db.exec(ctx, db.q(`DELETE FROM numbers WHERE id = ? AND org_id = ?`), id, orgID)
 	if err != nil {
 		return fmt.Errorf("delete number: %w", err)
 	}

@@ -53,7 +53,7 @@ func (db *DB) CreateOrg(ctx context.Context, o *Org, key *APIKey) error {
 		o.ID = NewID()
 	}
 	o.CreatedAt, o.UpdatedAt = now.UTC().Truncate(time.Millisecond), now.UTC().Truncate(time.Millisecond)
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if o.ParentID != nil {
 			var n int
 			if err := tx.QueryRowContext(ctx, db.q(`SELECT COUNT(*) FROM organizations WHERE id = ?`), *o.ParentID).Scan(&n); err != nil {
@@ -92,7 +92,7 @@ func (db *DB) insertKey(ctx context.Context, tx querier, k *APIKey) error {
 
 // CreateAPIKey stores a new key for an existing organization.
 func (db *DB) CreateAPIKey(ctx context.Context, k *APIKey) error {
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var n int
 		if err := tx.QueryRowContext(ctx, db.q(`SELECT COUNT(*) FROM organizations WHERE id = ?`), k.OrgID).Scan(&n); err != nil {
 			return fmt.Errorf("check organization: %w", err)
@@ -144,7 +144,7 @@ func (db *DB) ListAPIKeys(ctx context.Context, orgID string) ([]APIKey, error) {
 
 // RevokeAPIKey marks a key revoked. Revoking twice is not an error.
 func (db *DB) RevokeAPIKey(ctx context.Context, id string) error {
-	res, err := db.write.ExecContext(ctx, db.q(`UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?`), ms(db.now()), id)
+	res, err := db.exec(ctx, db.q(`UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?`), ms(db.now()), id)
 	if err != nil {
 		return fmt.Errorf("revoke api key: %w", err)
 	}
@@ -211,7 +211,7 @@ func (db *DB) listOrgs(ctx context.Context, query string, args ...any) ([]Org, e
 
 // SetMinutesBalance sets an organization's balance.
 func (db *DB) SetMinutesBalance(ctx context.Context, orgID string, minutes float64) error {
-	res, err := db.write.ExecContext(ctx, db.q(`UPDATE organizations SET minutes_balance = ?, updated_at = ? WHERE id = ?`), minutes, ms(db.now()), orgID)
+	res, err := db.exec(ctx, db.q(`UPDATE organizations SET minutes_balance = ?, updated_at = ? WHERE id = ?`), minutes, ms(db.now()), orgID)
 	if err != nil {
 		return fmt.Errorf("set minutes balance: %w", err)
 	}
@@ -221,9 +221,40 @@ func (db *DB) SetMinutesBalance(ctx context.Context, orgID string, minutes float
 	return nil
 }
 
+// AddMinutes adds minutes (negative: takes them) to an organization's
+// balance and returns the new balance.
+func (db *DB) AddMinutes(ctx context.Context, orgID string, minutes float64) (float64, error) {
+	var balance float64
+	err := db.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, db.q(`UPDATE organizations SET minutes_balance = minutes_balance + ?, updated_at = ? WHERE id = ?`), minutes, ms(db.now()), orgID)
+		if err != nil {
+			return fmt.Errorf("add minutes: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fault.NotFoundf("organization %s not found", orgID)
+		}
+		return tx.QueryRowContext(ctx, db.q(`SELECT minutes_balance FROM organizations WHERE id = ?`), orgID).Scan(&balance)
+	})
+	return balance, err
+}
+
+// PayerBalance is the balance calls of an organization are billed against:
+// its own, or its parent's for a child organization.
+func (db *DB) PayerBalance(ctx context.Context, orgID string) (float64, error) {
+	var balance float64
+	err := db.read.QueryRowContext(ctx, db.q(`SELECT p.minutes_balance FROM organizations o JOIN organizations p ON p.id = COALESCE(o.parent_id, o.id) WHERE o.id = ?`), orgID).Scan(&balance)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, fault.NotFoundf("organization %s not found", orgID)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read the paying organization's balance: %w", err)
+	}
+	return balance, nil
+}
+
 // SetWebhook sets (nil clears) the organization's webhook URL and sealed secret.
 func (db *DB) SetWebhook(ctx context.Context, orgID string, url, sealedSecret *string) error {
-	res, err := db.write.ExecContext(ctx, db.q(`UPDATE organizations SET webhook_url = ?, webhook_secret = ?, updated_at = ? WHERE id = ?`), nullStr(url), nullStr(sealedSecret), ms(db.now()), orgID)
+	res, err := db.exec(ctx, db.q(`UPDATE organizations SET webhook_url = ?, webhook_secret = ?, updated_at = ? WHERE id = ?`), nullStr(url), nullStr(sealedSecret), ms(db.now()), orgID)
 	if err != nil {
 		return fmt.Errorf("set webhook: %w", err)
 	}
@@ -235,7 +266,7 @@ func (db *DB) SetWebhook(ctx context.Context, orgID string, url, sealedSecret *s
 
 // SetRetention sets an organization's retention periods in days.
 func (db *DB) SetRetention(ctx context.Context, orgID string, contentDays, metadataDays int) error {
-	res, err := db.write.ExecContext(ctx, db.q(`UPDATE organizations SET content_retention_days = ?, metadata_retention_days = ?, updated_at = ? WHERE id = ?`), contentDays, metadataDays, ms(db.now()), orgID)
+	res, err := db.exec(ctx, db.q(`UPDATE organizations SET content_retention_days = ?, metadata_retention_days = ?, updated_at = ? WHERE id = ?`), contentDays, metadataDays, ms(db.now()), orgID)
 	if err != nil {
 		return fmt.Errorf("set retention: %w", err)
 	}

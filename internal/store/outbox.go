@@ -49,6 +49,14 @@ func (db *DB) insertEvents(ctx context.Context, q querier, evs []OutboxEvent) er
 		if e.NextAttemptAt.IsZero() {
 			e.NextAttemptAt = e.CreatedAt
 		}
+		if e.CallID != nil && e.Seq == 0 {
+			// Numbered after the call's last event, so it is delivered after them.
+			var last sql.NullInt64
+			if err := q.QueryRowContext(ctx, db.q(`SELECT MAX(seq) FROM webhook_outbox WHERE call_id = ?`), *e.CallID).Scan(&last); err != nil {
+				return fmt.Errorf("number webhook event of call %s: %w", *e.CallID, err)
+			}
+			e.Seq = int(last.Int64) + 1
+		}
 		_, err := q.ExecContext(ctx, db.q(`INSERT INTO webhook_outbox (id, org_id, call_id, seq, event_type, url, secret, payload, attempts, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)`),
 			e.ID, e.OrgID, nullStr(e.CallID), e.Seq, e.EventType, e.URL, nullStr(e.Secret), string(e.Payload), ms(e.NextAttemptAt), ms(e.CreatedAt))
 		if err != nil {
@@ -111,7 +119,7 @@ func (db *DB) ClaimEvents(ctx context.Context, now time.Time, limit int, lease t
 	}
 	until := now.Add(lease)
 	var out []OutboxEvent
-	err := db.tx(ctx, func(tx *sql.Tx) error {
+	err := db.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		out = out[:0]
 		rows, err := tx.QueryContext(ctx, db.q(`SELECT `+eventColumns+` FROM webhook_outbox o
 			WHERE delivered_at IS NULL AND failed_at IS NULL AND next_attempt_at <= ?
@@ -169,7 +177,7 @@ func (db *DB) ClaimEvents(ctx context.Context, now time.Time, limit int, lease t
 // failed, which it leaves alone: with at-least-once delivery a slow worker may
 // report on an event another worker has finished since.
 func (db *DB) finishEvent(ctx context.Context, what, id, query string, args ...any) error {
-	res, err := db.write.ExecContext(ctx, db.q(query), args...)
+	res, err := db.exec(ctx, db.q(query), args...)
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", what, id, err)
 	}
@@ -286,7 +294,7 @@ func (db *DB) LogDelivery(ctx context.Context, d *Delivery) error {
 	if d.CreatedAt.IsZero() {
 		d.CreatedAt = db.now().UTC().Truncate(time.Millisecond)
 	}
-	_, err := db.write.ExecContext(ctx, db.q(`INSERT INTO webhook_deliveries (`+deliveryColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+	_, err := db.exec(ctx, db.q(`INSERT INTO webhook_deliveries (`+deliveryColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		d.ID, d.OrgID, d.EventID, d.EventType, nullStr(d.CallID), d.URL, d.Attempt, nullInt(d.StatusCode), nullStr(d.Error), d.Duration.Milliseconds(), ms(d.CreatedAt))
 	if err != nil {
 		return fmt.Errorf("log webhook delivery of event %s: %w", d.EventID, err)

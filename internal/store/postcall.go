@@ -14,7 +14,7 @@ import (
 
 // SaveSummary stores the call's AI summary.
 func (db *DB) SaveSummary(ctx context.Context, orgID, id, summary string) error {
-	res, err := db.write.ExecContext(ctx, db.q(`UPDATE calls SET summary = ?, updated_at = ? WHERE id = ? AND org_id = ?`),
+	res, err := db.exec(ctx, db.q(`UPDATE calls SET summary = ?, updated_at = ? WHERE id = ? AND org_id = ?`),
 		summary, ms(db.now()), id, orgID)
 	return oneRow(res, err, "save summary of call", id)
 }
@@ -27,7 +27,7 @@ func (db *DB) SaveAnalysis(ctx context.Context, orgID, id string, result json.Ra
 	if errMsg != "" {
 		e, result = &errMsg, nil
 	}
-	res, err := db.write.ExecContext(ctx, db.q(`UPDATE calls SET analysis_result = ?, analysis_error = ?, updated_at = ? WHERE id = ? AND org_id = ?`),
+	res, err := db.exec(ctx, db.q(`UPDATE calls SET analysis_result = ?, analysis_error = ?, updated_at = ? WHERE id = ? AND org_id = ?`),
 		rawOrNil(result), nullStr(e), ms(db.now()), id, orgID)
 	return oneRow(res, err, "save analysis of call", id)
 }
@@ -38,7 +38,7 @@ func (db *DB) FinishRecording(ctx context.Context, orgID, id string, state Recor
 	if state != RecordingReady && state != RecordingFailed {
 		return fmt.Errorf("finish recording of call %s: state %q is not final", id, state)
 	}
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, db.q(`UPDATE calls SET recording_state = ?, recording_key = ?, updated_at = ? WHERE id = ? AND org_id = ?`),
 			string(state), nullStr(key), ms(db.now()), id, orgID)
 		if err := oneRow(res, err, "finish recording of call", id); err != nil {
@@ -61,19 +61,12 @@ func (db *DB) InsertEventOnce(ctx context.Context, ev OutboxEvent, also TxFunc) 
 		return false, fmt.Errorf("insert webhook event once: the event needs its id")
 	}
 	inserted := false
-	err := db.tx(ctx, func(tx *sql.Tx) error {
+	err := db.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var n int
 		if err := tx.QueryRowContext(ctx, db.q(`SELECT COUNT(*) FROM webhook_outbox WHERE id = ?`), ev.ID).Scan(&n); err != nil {
 			return fmt.Errorf("look for webhook event %s: %w", ev.ID, err)
 		}
 		if n == 0 {
-			if ev.CallID != nil && ev.Seq == 0 {
-				var last sql.NullInt64
-				if err := tx.QueryRowContext(ctx, db.q(`SELECT MAX(seq) FROM webhook_outbox WHERE call_id = ?`), *ev.CallID).Scan(&last); err != nil {
-					return fmt.Errorf("number webhook event of call %s: %w", *ev.CallID, err)
-				}
-				ev.Seq = int(last.Int64) + 1
-			}
 			if err := db.insertEvents(ctx, tx, []OutboxEvent{ev}); err != nil {
 				return err
 			}
@@ -124,7 +117,7 @@ func (db *DB) ExpiredContent(ctx context.Context, now time.Time, limit int) ([]E
 // analysis and the recording reference. What the call was (who, when, how
 // long, how it ended, its latency figures) stays.
 func (db *DB) ClearContent(ctx context.Context, orgID, id string) error {
-	res, err := db.write.ExecContext(ctx, db.q(`UPDATE calls SET messages = NULL, summary = NULL, analysis_result = NULL,
+	res, err := db.exec(ctx, db.q(`UPDATE calls SET messages = NULL, summary = NULL, analysis_result = NULL,
 		analysis_error = NULL, recording_key = NULL, recording_state = NULL, updated_at = ? WHERE id = ? AND org_id = ?`), ms(db.now()), id, orgID)
 	return oneRow(res, err, "clear content of call", id)
 }

@@ -39,6 +39,9 @@ type Driver interface {
 	IsUniqueViolation(err error) bool
 	// Migrations holds NNNN_name.sql files, applied in order, each in its own transaction.
 	Migrations() fs.FS
+	// IsTransient reports whether err is worth retrying as it is: a
+	// deadlock or serialization failure, a busy database.
+	IsTransient(err error) bool
 	// SkipLocked is appended to a SELECT that claims rows inside a write
 	// transaction, so concurrent claimers take disjoint rows without waiting:
 	// "FOR UPDATE SKIP LOCKED" on PostgreSQL; "" on SQLite, whose single
@@ -54,6 +57,12 @@ type DB struct {
 	read   *stmtCache // prepared read statements over readDB
 	now    func() time.Time
 
+	// commits group-commits writes on a single-connection database; nil
+	// when every write has a transaction of its own.
+	commits      *committer
+	writeTimeout time.Duration
+	stats        writeStats
+
 	mu      sync.Mutex
 	rebound map[string]string
 }
@@ -66,11 +75,22 @@ type Config struct {
 	Read *sql.DB
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// GroupCommit batches concurrent write transactions into one commit
+	// (each in its own savepoint). Set it when Write has one connection.
+	GroupCommit bool
+	// WriteTimeout bounds a write transaction; zero means WriteTimeout.
+	WriteTimeout time.Duration
 }
 
 // Open wraps connections opened by a driver package. It does not migrate; call Migrate.
 func Open(drv Driver, cfg Config) *DB {
-	db := &DB{drv: drv, write: cfg.Write, readDB: cfg.Read, now: cfg.Now, rebound: map[string]string{}}
+	db := &DB{drv: drv, write: cfg.Write, readDB: cfg.Read, now: cfg.Now, writeTimeout: cfg.WriteTimeout, rebound: map[string]string{}}
+	if db.writeTimeout <= 0 {
+		db.writeTimeout = WriteTimeout
+	}
+	if cfg.GroupCommit {
+		db.commits = newCommitter(db.write)
+	}
 	if db.readDB == nil {
 		db.readDB = db.write
 	}
@@ -89,8 +109,11 @@ func (db *DB) Driver() string { return db.drv.Name() }
 // own transactions and, on SQLite, writers never contend for the file lock.
 func (db *DB) Writer() *sql.DB { return db.write }
 
-// Close closes the connection pools.
+// Close commits the writes still queued and closes the connection pools.
 func (db *DB) Close() error {
+	if db.commits != nil {
+		db.commits.stop()
+	}
 	if db.readDB == db.write {
 		return db.read.close()
 	}
@@ -137,22 +160,6 @@ type querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-// tx runs fn in a write transaction and commits it when fn returns nil.
-func (db *DB) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := db.write.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("begin transaction: %w", err)
-	}
-	if err := fn(tx); err != nil {
-		tx.Rollback()
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	return nil
-}
-
 // Migrate applies the driver's migrations that have not run yet and returns how many ran.
 func (db *DB) Migrate(ctx context.Context) (int, error) {
 	if _, err := db.write.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)`); err != nil {
@@ -177,7 +184,7 @@ func (db *DB) Migrate(ctx context.Context) (int, error) {
 	sort.Slice(migs, func(i, j int) bool { return migs[i].version < migs[j].version })
 	applied := 0
 	for _, m := range migs {
-		err := db.tx(ctx, func(tx *sql.Tx) error {
+		err := db.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 			var n int
 			if err := tx.QueryRowContext(ctx, db.q(`SELECT COUNT(*) FROM schema_migrations WHERE version = ?`), m.version).Scan(&n); err != nil {
 				return err

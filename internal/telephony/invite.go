@@ -28,6 +28,17 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		s.reject(tx, req, &Reject{Code: 503, Reason: "Service Unavailable", RetryAfter: s.cfg.RetryAfter})
 		return
 	}
+	setupDone := func() {}
+	if s.cfg.Admission != nil {
+		done, why := s.cfg.Admission.Admit()
+		if why != "" {
+			s.log.Debug("sip call refused: over capacity", "sip_call_id", req.CallID().Value(), "reason", why)
+			s.reject(tx, req, &Reject{Code: 503, Reason: "Service Unavailable", RetryAfter: s.cfg.RetryAfter})
+			return
+		}
+		setupDone = done
+	}
+	defer setupDone()
 	if n := s.active.Add(1); s.cfg.MaxCalls > 0 && n > int64(s.cfg.MaxCalls) {
 		s.active.Add(-1)
 		s.reject(tx, req, &Reject{Code: 503, Reason: "Service Unavailable", RetryAfter: s.cfg.RetryAfter})
@@ -126,6 +137,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	started = true
 	s.wg.Add(1)
 	go s.runCall(ctx, c, h)
+	setupDone()
 	s.awaitACK(c, tx)
 }
 

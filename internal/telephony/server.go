@@ -35,6 +35,9 @@ type Config struct {
 	Media media.Config
 	// MaxCalls caps concurrent calls; more get 503 with Retry-After. 0 = no cap.
 	MaxCalls int
+	// Admission, when set, is asked before each inbound call is set up;
+	// a refusal answers 503 with Retry-After before anything is created.
+	Admission Admission
 	// RetryAfter is what 503 answers suggest (default 30 s).
 	RetryAfter time.Duration
 	// DrainTimeout is how long Serve lets live calls finish after its
@@ -51,6 +54,12 @@ type Config struct {
 // the call with a SIP status; any other error answers 500.
 type Router interface {
 	Route(ctx context.Context, in Inbound) (Handler, error)
+}
+
+// Admission decides whether one more call is set up. Admit returns a func
+// to call when the setup is over, or the reason it refuses.
+type Admission interface {
+	Admit() (done func(), reason string)
 }
 
 // Handler runs one answered call.

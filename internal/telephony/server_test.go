@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -369,4 +370,69 @@ func TestInviteOverTCP(t *testing.T) {
 	case <-time.After(2 * time.Second):
 		t.Fatal("call not started")
 	}
+}
+
+// gate is an Admission that refuses while closed and counts setups.
+type gate struct {
+	mu       sync.Mutex
+	open     bool
+	inflight int
+	peak     int
+}
+
+func (g *gate) Admit() (func(), string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.open {
+		return nil, "closed"
+	}
+	g.inflight++
+	g.peak = max(g.peak, g.inflight)
+	return sync.OnceFunc(func() {
+		g.mu.Lock()
+		g.inflight--
+		g.mu.Unlock()
+	}), ""
+}
+
+// TestAdmissionRefusesBeforeRouting: a setup the admission refuses gets 503
+// with Retry-After and never reaches the router (nothing is created); an
+// admitted setup is released once answered, not when the call ends.
+func TestAdmissionRefusesBeforeRouting(t *testing.T) {
+	r := &fakeRouter{}
+	g := &gate{}
+	s := startServer(t, r, func(c *Config) { c.Admission = g; c.RetryAfter = 5 * time.Second })
+	p := newPeer(t, s)
+	p.invite("100")
+	busy := p.response(503, 2*time.Second)
+	if h := busy.GetHeader("Retry-After"); h == nil || h.Value() != "5" {
+		t.Fatalf("503 without Retry-After 5: %v", busy)
+	}
+	if r.last() != nil {
+		t.Fatal("a refused setup reached the router")
+	}
+	g.mu.Lock()
+	g.open = true
+	g.mu.Unlock()
+	d := p.invite("100")
+	ok := p.response(200, 2*time.Second)
+	d.toTag, _ = ok.To().Params.Get("tag")
+	p.send(p.inDialog(d, "ACK", 1))
+	waitHandler(t, r)
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		g.mu.Lock()
+		n := g.inflight
+		g.mu.Unlock()
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the setup was not released after the answer")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	p.send(p.inDialog(d, "BYE", 2))
+	p.response(200, time.Second)
+	waitIdle(t, s)
 }

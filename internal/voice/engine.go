@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/parley-voice/parley/internal/announce"
 	"github.com/parley-voice/parley/internal/assistant"
 	"github.com/parley-voice/parley/internal/call"
 	"github.com/parley-voice/parley/internal/catalog"
@@ -41,6 +42,7 @@ type Store interface {
 	EndCall(ctx context.Context, e store.CallEnd) error
 	SetCallStatus(ctx context.Context, orgID, id string, st call.Status, evs ...store.OutboxEvent) error
 	GetOrg(ctx context.Context, id string) (*store.Org, error)
+	PayerBalance(ctx context.Context, orgID string) (float64, error)
 	GetNumber(ctx context.Context, orgID, id string) (*store.Number, error)
 	LogDelivery(ctx context.Context, d *store.Delivery) error
 }
@@ -91,6 +93,12 @@ type Config struct {
 	// PostcallModels overrides the catalog's post-call model per text
 	// provider (a self-hosted OpenAI-compatible server has other models).
 	PostcallModels map[string]string
+	// BootID is this process life of the node (package recovery); every
+	// call row names it, so a later life can end the calls a crash left.
+	BootID string
+	// Unavailable is what a caller hears when the organization has no
+	// minutes left; nil refuses such calls with SIP 480 instead.
+	Unavailable *announce.Clip
 	// ConsentWait is how long the consent prompt waits for a key (default
 	// 10 s, spec §12.8).
 	ConsentWait time.Duration
@@ -147,9 +155,12 @@ func (e *Engine) Route(ctx context.Context, in telephony.Inbound) (telephony.Han
 		ID: callID(in.Caller), OrgID: num.OrgID, Direction: call.Inbound, Status: call.StatusRinging,
 		CallerPhone: strPtr(in.Caller), AssistantPhone: strPtr(num.PhoneNumber), NumberID: &num.ID,
 		PhoneNumber: strPtr(num.PhoneNumber), AgentID: num.AssistantID, AgentName: num.AssistantName,
-		BusinessName: num.BusinessName, SIPCallID: strPtr(in.SIPCallID),
+		BusinessName: num.BusinessName, SIPCallID: strPtr(in.SIPCallID), BootID: strPtr(e.cfg.BootID),
 	}
 	log := e.log.With("call_id", row.ID, "org_id", num.OrgID, "sip_call_id", in.SIPCallID)
+	if h, err := e.checkCredits(ctx, num, row, log); h != nil || err != nil {
+		return h, err
+	}
 	rt := e.resolve(ctx, num, row, log)
 	if rt.why != "" {
 		e.reject(ctx, row, num, rt, log)
@@ -203,6 +214,31 @@ func (e *Engine) reject(ctx context.Context, row *store.Call, num *store.Number,
 		return
 	}
 	e.committed(evs)
+}
+
+// checkCredits refuses a call to an organization whose paying organization
+// has no minutes left (spec §12.11): the call is recorded as rejected
+// (insufficient-credits) and the caller hears a short message; no model
+// runs. It returns nil, nil when the call may go ahead.
+func (e *Engine) checkCredits(ctx context.Context, num *store.Number, row *store.Call, log *slog.Logger) (telephony.Handler, error) {
+	balance, err := e.db.PayerBalance(ctx, num.OrgID)
+	if err != nil {
+		return nil, fmt.Errorf("read the organization's balance: %w", err)
+	}
+	if balance > 0 {
+		return nil, nil
+	}
+	rt := routing{why: "the organization has no minutes left", reason: call.EndInsufficientCredits}
+	if num.AssistantID != nil {
+		if doc, err := e.db.GetDoc(ctx, store.Assistants, num.OrgID, *num.AssistantID); err == nil {
+			rt.doc = doc.Body // its webhook hears of the refusal
+		}
+	}
+	e.reject(ctx, row, num, rt, log)
+	if e.cfg.Unavailable == nil {
+		return nil, &telephony.Reject{Code: 480, Reason: "Temporarily Unavailable"}
+	}
+	return &announcement{clip: e.cfg.Unavailable, log: log}, nil
 }
 
 // maskNumber keeps the first four and last two characters of a number:

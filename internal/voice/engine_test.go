@@ -3,6 +3,7 @@ package voice
 import (
 	"context"
 	"errors"
+	"github.com/parley-voice/parley/internal/announce"
 	"reflect"
 	"strings"
 	"testing"
@@ -72,7 +73,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	org := &store.Org{Name: "Dental"}
+	org := &store.Org{Name: "Dental", MinutesBalance: 100}
 	if err := db.CreateOrg(context.Background(), org, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -202,5 +203,81 @@ func TestCauseReason(t *testing.T) {
 		if got := causeReason(cause); got != want {
 			t.Errorf("causeReason(%v) = %q, want %q", cause, got, want)
 		}
+	}
+}
+
+// TestInsufficientCredits: an inbound call to an organization whose paying
+// organization (itself, or its parent) is at or below zero minutes is
+// recorded as rejected (insufficient-credits) and answered only to play the
+// unavailable message; no conversation is planned, so no model runs.
+func TestInsufficientCredits(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	clip, err := announce.Unavailable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.engine.cfg.Unavailable = clip
+	good := f.assistant(t, localBody, true)
+	f.number(t, "+31200000001", &good, true)
+
+	for _, balance := range []float64{0, -2.5} {
+		if err := f.db.SetMinutesBalance(ctx, f.org.ID, balance); err != nil {
+			t.Fatal(err)
+		}
+		h, err := f.engine.Route(ctx, telephony.Inbound{Dialled: "+31200000001", Caller: "+15550001111", SIPCallID: "sip-c"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := h.(*announcement); !ok {
+			t.Fatalf("balance %v: handler %T, want the announcement", balance, h)
+		}
+	}
+	calls, _, _ := f.db.ListCalls(ctx, f.org.ID, store.CallFilter{Page: store.Page{Limit: 10}})
+	if len(calls) != 2 {
+		t.Fatalf("%d calls recorded, want 2", len(calls))
+	}
+	for _, c := range calls {
+		if c.Status != call.StatusRejected || c.EndReason == nil || *c.EndReason != "insufficient-credits" || c.EndedAt == nil {
+			t.Fatalf("call row: status %s, reason %v", c.Status, c.EndReason)
+		}
+	}
+	if _, _, sum, _ := f.db.ListUsage(ctx, f.org.ID, store.UsageFilter{Page: store.Page{Limit: 1}}); sum.TotalCalls != 0 {
+		t.Fatal("a refused call was billed")
+	}
+
+	// Without a message configured the call is refused in SIP.
+	f.engine.cfg.Unavailable = nil
+	_, err = f.engine.Route(ctx, telephony.Inbound{Dialled: "+31200000001", Caller: "+15550001111"})
+	var rj *telephony.Reject
+	if !errors.As(err, &rj) || rj.Code != 480 {
+		t.Fatalf("Route without a message = %v, want 480", err)
+	}
+
+	// A child organization bills against its parent: minutes of its own
+	// do not help when the parent has none.
+	f.engine.cfg.Unavailable = clip
+	child := &store.Org{Name: "Client", ParentID: &f.org.ID, MinutesBalance: 50}
+	if err := f.db.CreateOrg(ctx, child, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.db.CreateNumber(ctx, &store.Number{OrgID: child.ID, PhoneNumber: "+31200000009", IsActive: true}); err != nil {
+		t.Fatal(err)
+	}
+	if h, err := f.engine.Route(ctx, telephony.Inbound{Dialled: "+31200000009", Caller: "+15550001111"}); err != nil {
+		t.Fatal(err)
+	} else if _, ok := h.(*announcement); !ok {
+		t.Fatalf("child of a parent without minutes: handler %T", h)
+	}
+	// Minutes added to the parent: calls go ahead again.
+	if _, err := f.db.AddMinutes(ctx, f.org.ID, 10); err != nil {
+		t.Fatal(err)
+	}
+	h, err := f.engine.Route(ctx, telephony.Inbound{Dialled: "+31200000001", Caller: "+15550001111"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := h.(*handler); !ok {
+		t.Fatalf("after a top-up: handler %T, want a conversation", h)
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/parley-voice/parley/internal/call"
 	"github.com/parley-voice/parley/internal/consent"
+	"github.com/parley-voice/parley/internal/fault"
 	"github.com/parley-voice/parley/internal/media"
 	"github.com/parley-voice/parley/internal/pipeline"
 	"github.com/parley-voice/parley/internal/recording"
@@ -35,8 +36,45 @@ type handler struct {
 	speakOnly string
 }
 
-// finishTimeout bounds the final writes after a call ends.
+// finishTimeout bounds a write made as a call ends (a transcript save).
 const finishTimeout = 10 * time.Second
+
+// endTimeout is how long recording a call's end is retried before the
+// engine gives up on it (the database is down). Should the process stop
+// meanwhile, crash recovery ends the call on the next start.
+const endTimeout = 5 * time.Minute
+
+// recordEnd writes a call's end, retrying with backoff until it is written,
+// the call is found ended already, or ctx ends. Writes that record what
+// happened are not dropped on a first failure.
+func (e *Engine) recordEnd(ctx context.Context, end store.CallEnd, log *slog.Logger) error {
+	wait := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := e.db.EndCall(ctx, end)
+		if err == nil {
+			return nil
+		}
+		if endSettled(err) {
+			log.Warn("call end already recorded", "error", err)
+			return err
+		}
+		log.Error("record call end; retrying", "error", err, "attempt", attempt, "retry_in", wait)
+		select {
+		case <-ctx.Done():
+			log.Error("record call end: giving up", "error", err, "attempts", attempt)
+			return err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
+}
+
+// endSettled reports whether an EndCall error means there is nothing left to
+// write: the call had ended already (recorded earlier, or by recovery), or
+// it is gone.
+func endSettled(err error) bool {
+	return errors.Is(err, store.ErrEnded) || fault.KindOf(err) == fault.NotFound
+}
 
 func (h *handler) ServeCall(ctx context.Context, c *telephony.Call) {
 	var conv *pipeline.Conversation
@@ -227,7 +265,7 @@ func (h *handler) sayAndHangUp(ctx context.Context, conv *pipeline.Conversation)
 func (h *handler) finish(ctx context.Context, c *telephony.Call, tr *recorder, audio *recording.Recorder, started time.Time, out outcome) {
 	ended := h.e.now()
 	msgs, metrics := tr.close()
-	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), endTimeout)
 	defer cancel()
 	end := store.CallEnd{OrgID: h.row.OrgID, ID: h.row.ID, Status: out.status, EndReason: out.reason, Error: out.errMsg,
 		EndedAt: ended, Messages: msgs, Metrics: metrics, Consent: out.consent}
@@ -252,16 +290,15 @@ func (h *handler) finish(ctx context.Context, c *telephony.Call, tr *recorder, a
 		}
 	}
 	err := h.e.db.EndCall(fctx, end)
-	if err != nil && end.InTx != nil {
+	if err != nil && end.InTx != nil && !endSettled(err) {
 		// The end itself matters most: record it without its post-call work.
 		h.log.Error("record call end with its post-call work; recording the end alone", "error", err)
 		end.InTx = nil
-		err = h.e.db.EndCall(fctx, end)
+		err = h.e.recordEnd(fctx, end, h.log)
 	}
-	if err != nil {
-		h.log.Error("record call end", "error", err)
+	if err == nil {
+		h.e.committed(end.Events)
 	}
-	h.e.committed(end.Events)
 	st := c.Media.Stats()
 	h.log.Info("call ended", "status", out.status.String(), "end_reason", string(out.reason), "duration_s", secs,
 		"rtp_sent", st.PacketsSent, "rtp_received", st.PacketsReceived, "rtp_lost", st.PacketsLost, "jitter", st.Jitter)

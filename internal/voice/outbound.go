@@ -44,7 +44,7 @@ func (e *Engine) Dial(ctx context.Context, d call.Dial) (string, error) {
 	row := &store.Call{
 		ID: outboundID(), OrgID: d.OrgID, Direction: call.Outbound, Status: call.StatusDialing,
 		CallerPhone: strPtr(d.Destination), AssistantPhone: strPtr(num.PhoneNumber), NumberID: &num.ID,
-		PhoneNumber: strPtr(num.PhoneNumber), BusinessName: num.BusinessName,
+		PhoneNumber: strPtr(num.PhoneNumber), BusinessName: num.BusinessName, BootID: strPtr(e.cfg.BootID),
 	}
 	if d.AssistantID != "" {
 		row.AgentID = &d.AssistantID
@@ -116,14 +116,13 @@ func onceRinging(f func(int)) func(int) {
 // inbound cancelled or failed before the answer).
 func (h *handler) failed(ctx context.Context, reason call.EndReason, msg string) {
 	defer h.plan.close()
-	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), endTimeout)
 	defer cancel()
 	end := store.CallEnd{OrgID: h.row.OrgID, ID: h.row.ID, Status: call.StatusFailed, EndReason: reason, Error: msg, EndedAt: h.e.now()}
 	end.Events = h.hooks.status(end.Status, reason, msg)
-	if err := h.e.db.EndCall(fctx, end); err != nil {
-		h.log.Error("record failed call", "error", err)
+	if err := h.e.recordEnd(fctx, end, h.log); err == nil {
+		h.e.committed(end.Events)
 	}
-	h.e.committed(end.Events)
 }
 
 // dialOutcome maps a dial failure to an end reason and a message a user can act on.

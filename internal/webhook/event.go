@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/parley-voice/parley/internal/call"
+	"github.com/parley-voice/parley/internal/store"
 )
 
 // Event types (spec §9).
@@ -83,6 +84,18 @@ type Envelope struct {
 	// Assistant is the resolved assistant, secrets removed; left out of
 	// assistant-request payloads.
 	Assistant json.RawMessage
+}
+
+// StoredEnvelope is the envelope of webhooks about a stored call, sent by
+// work done away from the live call (the end-of-call report, crash
+// recovery); numberName is its number's name when known.
+func StoredEnvelope(c *store.Call, numberName *string) Envelope {
+	return Envelope{
+		Call:        CallInfo{ID: c.ID, Type: CallType(c.Direction), Status: c.Status.String(), Pipeline: "standard"},
+		PhoneNumber: NumberInfo{ID: c.NumberID, Number: c.PhoneNumber, Name: numberName},
+		Customer:    c.CallerPhone,
+		Assistant:   c.Assistant,
+	}
 }
 
 // Body returns the JSON body {"message": {...}} of event at the given time,

@@ -41,6 +41,13 @@ func (Driver) IsUniqueViolation(err error) bool {
 	return errors.As(err, &pg) && pg.Code == "23505"
 }
 
+// IsTransient implements store.Driver: a serialization failure or a
+// deadlock, which succeed when run again.
+func (Driver) IsTransient(err error) bool {
+	var pg *pgconn.PgError
+	return errors.As(err, &pg) && (pg.Code == "40001" || pg.Code == "40P01")
+}
+
 // Migrations implements store.Driver.
 func (Driver) Migrations() fs.FS {
 	sub, err := fs.Sub(migrations, "migrations")
@@ -58,7 +65,7 @@ type Config struct {
 	// URL is a postgres:// connection URL. Extra query parameters such as
 	// search_path are passed to the server as run-time parameters.
 	URL string
-	// MaxConns caps the pool. Zero means 16.
+	// MaxConns caps the pool. Zero means 32.
 	MaxConns int
 }
 
@@ -70,7 +77,7 @@ func Open(ctx context.Context, cfg Config) (*store.DB, error) {
 	}
 	n := cfg.MaxConns
 	if n == 0 {
-		n = 16
+		n = 32
 	}
 	db.SetMaxOpenConns(n)
 	db.SetMaxIdleConns(n)

@@ -58,6 +58,13 @@ func (Driver) Migrations() fs.FS {
 	return sub
 }
 
+// IsTransient implements store.Driver: the database was busy (another
+// process held the file lock past the busy timeout).
+func (Driver) IsTransient(err error) bool {
+	var coded interface{ Code() int }
+	return errors.As(err, &coded) && coded.Code()&0xff == 5 // SQLITE_BUSY and its extended codes
+}
+
 // SkipLocked implements store.Driver: write transactions begin IMMEDIATE on
 // the single writer connection, so claims never overlap.
 func (Driver) SkipLocked() string { return "" }
@@ -104,5 +111,5 @@ func Open(ctx context.Context, cfg Config) (*store.DB, error) {
 	}
 	read.SetMaxOpenConns(n)
 	read.SetMaxIdleConns(n)
-	return store.Open(Driver{}, store.Config{Write: write, Read: read}), nil
+	return store.Open(Driver{}, store.Config{Write: write, Read: read, GroupCommit: true}), nil
 }

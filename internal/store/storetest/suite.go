@@ -32,6 +32,10 @@ func Run(t *testing.T, open Opener) {
 		{"Outbox", testOutbox},
 		{"OutboxOrder", testOutboxOrder},
 		{"Postcall", testPostcall},
+		{"Retention", testRetention},
+		{"Billing", testBilling},
+		{"Boots", testBoots},
+		{"Writes", testWrites},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
