@@ -25,6 +25,7 @@ type config struct {
 	HTTPAddr         string
 	DataDir          string
 	DatabaseURL      string
+	DatabaseConns    int
 	BootstrapAPIKey  string
 	BootstrapMinutes float64
 	MasterKey        string
@@ -80,6 +81,8 @@ type config struct {
 	NodeDeadAfter time.Duration
 	// RetentionInterval is how often retention periods are enforced.
 	RetentionInterval time.Duration
+	// DebugAddr serves Go's profiler (net/http/pprof) when set.
+	DebugAddr string
 }
 
 // s3Setting is an S3-compatible object store for recordings.
@@ -226,6 +229,8 @@ func coreSettings() []setting {
 			set: func(c *config, v string) error { c.DataDir = v; return nonEmpty(v) }},
 		{env: "PARLEY_DATABASE_URL", flag: "database-url", def: "", help: "database: empty for SQLite in the data directory, sqlite:///path/file.db, or postgres://user:pass@host/db",
 			set: func(c *config, v string) error { c.DatabaseURL = v; return checkDatabaseURL(v) }},
+		{env: "PARLEY_DATABASE_MAX_CONNS", flag: "database-max-conns", def: "16", help: "PostgreSQL connections in the pool (about twice the database server's cores is a good start)",
+			set: func(c *config, v string) error { return positiveInt(v, &c.DatabaseConns) }},
 		{env: "PARLEY_BOOTSTRAP_API_KEY", flag: "bootstrap-api-key", def: "", secret: true, help: "ensure an organization exists that authenticates with exactly this key (automation, tests)",
 			set: func(c *config, v string) error {
 				c.BootstrapAPIKey = v
@@ -302,7 +307,7 @@ func coreSettings() []setting {
 				c.RTPPorts = r
 				return err
 			}},
-		{env: "PARLEY_MAX_CALLS", flag: "max-calls", def: "500", help: "concurrent calls before new ones get 503",
+		{env: "PARLEY_MAX_CALLS", flag: "max-calls", def: "1000", help: "concurrent calls before new ones get 503",
 			set: func(c *config, v string) error { return positiveInt(v, &c.MaxCalls) }},
 		{env: "PARLEY_MEDIA_TIMEOUT", flag: "media-timeout", def: "20s", help: "end a call after this long without RTP from the caller",
 			set: func(c *config, v string) error { return duration(v, &c.MediaTimeout, time.Second) }},
@@ -469,6 +474,14 @@ func accountingSettings() []setting {
 			set: func(c *config, v string) error { c.UnavailableAudio = v; return nil }},
 		{env: "PARLEY_NODE_DEAD_AFTER", flag: "node-dead-after", def: "60s", help: "a node whose heartbeat is this old is taken for dead: other nodes end its calls",
 			set: func(c *config, v string) error { return duration(v, &c.NodeDeadAfter, 15*time.Second) }},
+		{env: "PARLEY_DEBUG_ADDR", flag: "debug-addr", def: "", help: "serve Go's profiler (/debug/pprof/) on this address, e.g. 127.0.0.1:6060 (keep it private)",
+			set: func(c *config, v string) error {
+				c.DebugAddr = v
+				if v == "" {
+					return nil
+				}
+				return checkAddr(v)
+			}},
 		{env: "PARLEY_RETENTION_INTERVAL", flag: "retention-interval", def: "1h", help: "how often organizations' retention periods are enforced",
 			set: func(c *config, v string) error { return duration(v, &c.RetentionInterval, time.Second) }},
 	}

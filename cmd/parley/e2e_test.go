@@ -378,10 +378,19 @@ func TestE2EBaresipConversation(t *testing.T) {
 	reply := "Sure, I can book tomorrow morning for you."
 	s := startE2E(t, []openaifake.Reply{{Text: reply}})
 	s.setupNumber(t, "")
+	var before, after struct {
+		MinutesBalance float64 `json:"minutes_balance"`
+	}
+	s.api(t, "GET", "/organizations", "", &before)
 	wav := callerWAV(t, t.TempDir(), []segment{{silence: 4 * time.Second}, {say: "book an appointment for tomorrow morning"}, {silence: 7 * time.Second}})
 	heard := dial(t, s, wav)
 	time.Sleep(300 * time.Millisecond) // the BYE is processed before the call row is final
 	c := s.onlyCall(t)
+	// Billed per second, from the organization's balance, with the end.
+	s.api(t, "GET", "/organizations", "", &after)
+	if got := (before.MinutesBalance - after.MinutesBalance) * 60; math.Abs(got-float64(c.DurationSeconds)) > 0.01 {
+		t.Errorf("balance %v → %v: %.3f s billed for a %d s call", before.MinutesBalance, after.MinutesBalance, got, c.DurationSeconds)
+	}
 	if c.Status != "ended" || c.EndReason != "user_hangup" {
 		t.Fatalf("call status %q, end_reason %q", c.Status, c.EndReason)
 	}
@@ -422,6 +431,46 @@ func TestE2EBaresipConversation(t *testing.T) {
 	s.api(t, "GET", "/usage", "", &usage)
 	if len(usage.Logs) != 1 || usage.Logs[0].DurationSec != c.DurationSeconds || usage.Logs[0].CallType != "phone" {
 		t.Errorf("usage logs %+v for a %d s call", usage.Logs, c.DurationSeconds)
+	}
+}
+
+// TestE2EBaresipInsufficientCredits: a call to an organization with no
+// minutes left is answered only to play the unavailable message, then hung
+// up; it is recorded as rejected (insufficient-credits), unbilled, and no
+// model is used.
+func TestE2EBaresipInsufficientCredits(t *testing.T) {
+	if inNetns(t) {
+		return
+	}
+	s := startE2EWith(t, openaifake.Config{Replies: []openaifake.Reply{{Text: "You should not hear this."}}}, "PARLEY_BOOTSTRAP_MINUTES=0")
+	s.setupNumber(t, "")
+	wav := callerWAV(t, t.TempDir(), []segment{{silence: 15 * time.Second}})
+	start := time.Now()
+	heard := dial(t, s, wav)
+	took := time.Since(start)
+	time.Sleep(300 * time.Millisecond)
+	c := s.onlyCall(t)
+	if c.Status != "rejected" || c.EndReason != "insufficient-credits" {
+		t.Fatalf("call status %q, end_reason %q", c.Status, c.EndReason)
+	}
+	p := speechProfile(heard)
+	t.Logf("heard (100 ms windows): %s; call over after %v", spans(p), took.Round(100*time.Millisecond))
+	if speechIn(p, 0.3, 5.5) < 0.5 {
+		t.Errorf("the unavailable message was not heard")
+	}
+	if speechIn(p, 8.0, float64(len(p))/10) > 0.05 {
+		t.Errorf("audio after the message")
+	}
+	if took > 12*time.Second {
+		t.Errorf("the server did not hang up after the message (call lasted %v)", took)
+	}
+	if n := len(s.llm.Requests()); n != 0 {
+		t.Errorf("%d model requests for a refused call", n)
+	}
+	var usage struct{ Logs []any }
+	s.api(t, "GET", "/usage", "", &usage)
+	if len(usage.Logs) != 0 {
+		t.Errorf("a refused call was billed: %v", usage.Logs)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/riverqueue/river"
 
+	"github.com/parley-voice/parley/internal/billing"
 	"github.com/parley-voice/parley/internal/blob"
 	"github.com/parley-voice/parley/internal/blob/s3"
 	"github.com/parley-voice/parley/internal/httpapi"
@@ -21,8 +22,8 @@ import (
 	"github.com/parley-voice/parley/internal/store"
 )
 
-// afterCall is the work done after calls: the post-call jobs and the
-// retention job, the job queue they run in, and where recordings are kept.
+// afterCall is the work done after calls: the post-call jobs, the retention
+// and billing jobs, the job queue they run in, and where recordings are kept.
 type afterCall struct {
 	post  *postcall.Service
 	queue *jobs.Queue
@@ -66,14 +67,22 @@ func newAfterCall(ctx context.Context, c *config, db *store.DB, keys *secret.Key
 		ModelConcurrency: c.PostcallConcurrency, ModelTimeout: c.PostcallTimeout, Logger: log.With("component", "postcall"),
 	})
 	ret := retention.New(retention.Config{Store: db, Blobs: blobs, Interval: c.RetentionInterval, Logger: log.With("component", "retention")})
+	bill := billing.New(billing.Config{Store: db, Logger: log.With("component", "billing")})
 	workers := river.NewWorkers()
-	post.Register(workers)
-	ret.Register(workers)
-	queues := post.Queues()
-	maps.Copy(queues, ret.Queues())
+	queues := map[string]int{}
+	var periodic []*river.PeriodicJob
+	for _, svc := range []interface {
+		Register(*river.Workers)
+		Queues() map[string]int
+		Periodic() []*river.PeriodicJob
+	}{post, ret, bill} {
+		svc.Register(workers)
+		maps.Copy(queues, svc.Queues())
+		periodic = append(periodic, svc.Periodic()...)
+	}
 	q, err := jobs.Open(ctx, jobs.Config{
 		Engine: db.Driver(), DB: db.Writer(), NodeID: c.NodeID, Queues: queues, Workers: workers,
-		Periodic: append(post.Periodic(), ret.Periodic()...), Logger: log.With("component", "jobs"),
+		Periodic: periodic, Logger: log.With("component", "jobs"),
 	})
 	if err != nil {
 		return nil, err

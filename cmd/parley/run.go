@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 	"time"
 
@@ -94,7 +95,7 @@ func openStore(ctx context.Context, c *config, log *slog.Logger) (*store.DB, err
 	var err error
 	switch {
 	case strings.HasPrefix(c.DatabaseURL, "postgres://"), strings.HasPrefix(c.DatabaseURL, "postgresql://"):
-		db, err = postgres.Open(ctx, postgres.Config{URL: c.DatabaseURL})
+		db, err = postgres.Open(ctx, postgres.Config{URL: c.DatabaseURL, MaxConns: c.DatabaseConns})
 	default:
 		path := strings.TrimPrefix(c.DatabaseURL, "sqlite://")
 		if path == "" {
@@ -211,6 +212,13 @@ func serve(ctx context.Context, args, env []string, stderr io.Writer) error {
 	}
 	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	if c.DebugAddr != "" {
+		stop, err := serveDebug(c.DebugAddr, log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	log.Info("parley listening", "url", "http://"+ln.Addr().String(), "database", db.Driver(), "version", version)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -313,4 +321,26 @@ func (l *localVoices) LocalVoices(ctx context.Context) ([]httpapi.Voice, error) 
 		out[i] = httpapi.Voice{ID: v.ID, Name: v.Name, Provider: "local", Language: v.Language}
 	}
 	return out, err
+}
+
+// serveDebug serves the Go profiler on addr until stop is called.
+func serveDebug(addr string, log *slog.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("PARLEY_DEBUG_ADDR: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		srv.Serve(ln)
+	}()
+	log.Info("profiler listening", "url", "http://"+ln.Addr().String()+"/debug/pprof/")
+	return func() { srv.Close(); <-done }, nil
 }

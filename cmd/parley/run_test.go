@@ -162,6 +162,17 @@ func TestAdminCommands(t *testing.T) {
 	if list := runOK("org", "list"); !strings.Contains(list, "-3") {
 		t.Fatalf("balance not set: %q", list)
 	}
+	if out := runOK("org", "balance", "--org", org, "--add", "10.25"); !strings.Contains(out, "now has 7.25 minutes") {
+		t.Fatalf("balance --add printed %q", out)
+	}
+	if out := runOK("org", "balance", "--org", org, "--add", "-0.25"); !strings.Contains(out, "now has 7 minutes") {
+		t.Fatalf("balance --add -0.25 printed %q", out)
+	}
+	for _, bad := range [][]string{{"--org", org}, {"--org", org, "--add", "1", "--minutes", "2"}, {"--org", "nope", "--add", "1"}} {
+		if err := run(context.Background(), append([]string{"org", "balance"}, bad...), env, &bytes.Buffer{}, &bytes.Buffer{}); err == nil {
+			t.Fatalf("org balance %v succeeded", bad)
+		}
+	}
 	out2 := runOK("key", "create", "--org", org, "--name", "ci")
 	if !strings.Contains(out2, "api_key: fl_live_") {
 		t.Fatalf("key create printed %q", out2)

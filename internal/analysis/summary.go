@@ -13,6 +13,7 @@ const (
 	voicemailPrefix    = "Voicemail detected. Left message: "
 	voicemailNoMessage = "Voicemail detected. No message left."
 	noConversation     = "No conversation took place."
+	callerSilent       = "The caller did not speak; only the assistant did."
 )
 
 // summaryPrompt is the system prompt of a summary request; %s is the
@@ -55,8 +56,9 @@ func Summarize(ctx context.Context, m Model, c Call) (string, error) {
 	return text, nil
 }
 
-// FixedSummary is the summary of a voicemail call or of a call without
-// conversation, which needs no model; false for every other call.
+// FixedSummary is the summary of a voicemail call, of a call without
+// conversation, or of one where only the assistant spoke, which needs no
+// model; false for every other call.
 func FixedSummary(c Call) (string, bool) {
 	if c.Voicemail != nil {
 		if msg := strings.TrimSpace(*c.Voicemail); msg != "" {
@@ -65,12 +67,26 @@ func FixedSummary(c Call) (string, bool) {
 		return voicemailNoMessage, true
 	}
 	if conversational(c.Messages) > 0 {
+		if !callerSpoke(c.Messages) {
+			return callerSilent, true
+		}
 		return "", false
 	}
 	if r := strings.TrimSpace(c.EndedReason); r != "" {
 		return strings.TrimSuffix(noConversation, ".") + " (ended: " + r + ").", true
 	}
 	return noConversation, true
+}
+
+// callerSpoke reports whether the other party said anything: without it a
+// summary has nothing to tell but that.
+func callerSpoke(msgs []Message) bool {
+	for _, m := range msgs {
+		if m.Role == "user" && strings.TrimSpace(m.Content) != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // summaryMessages is the conversation of a summary request.

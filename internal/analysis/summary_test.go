@@ -112,6 +112,9 @@ func TestFixedSummaries(t *testing.T) {
 		{name: "only context and blank turns", call: Call{EndedReason: "silence_timeout",
 			Messages: []Message{{Role: "system", Content: "VIP"}, {Role: "user", Content: " "}, {Role: "assistant", Content: ""}}},
 			want: "No conversation took place (ended: silence_timeout)."},
+		{name: "only the assistant spoke", call: Call{EndedReason: "user_hangup",
+			Messages: []Message{{Role: "assistant", Content: "Hello, this is the dental office."}, {Role: "user", Content: "  "}}},
+			want: "The caller did not speak; only the assistant did."},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

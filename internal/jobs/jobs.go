@@ -154,8 +154,10 @@ func Open(ctx context.Context, cfg Config) (*Queue, error) {
 		JobTimeout:           cfg.JobTimeout,
 		RescueStuckJobsAfter: cfg.RescueAfter,
 		PeriodicJobs:         cfg.Periodic,
-		// Finished jobs are kept a day for inspection, failed ones a week.
-		CompletedJobRetentionPeriod: 24 * time.Hour,
+		// Finished jobs are kept an hour (their results live on the call
+		// rows; the billing job alone finishes every few seconds), failed
+		// ones a week for inspection.
+		CompletedJobRetentionPeriod: time.Hour,
 		DiscardedJobRetentionPeriod: 7 * 24 * time.Hour,
 	}
 	if len(queues) > 0 {

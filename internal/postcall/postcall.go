@@ -38,6 +38,7 @@ import (
 	"github.com/parley-voice/parley/internal/recording"
 	"github.com/parley-voice/parley/internal/signedurl"
 	"github.com/parley-voice/parley/internal/store"
+	"github.com/parley-voice/parley/internal/webhook"
 )
 
 // Store is what the post-call jobs need from storage.
@@ -201,6 +202,31 @@ func (s *Service) Schedule(ctx context.Context, tx *sql.Tx, orgID, callID, recor
 	args := reportArgs{OrgID: orgID, CallID: callID}
 	return s.queue.InsertTx(ctx, tx, args, &river.InsertOpts{Queue: QueueReports, MaxAttempts: s.cfg.MaxAttempts,
 		UniqueOpts: river.UniqueOpts{ByArgs: true}})
+}
+
+// Settled returns the summary of an ended call that needs no post-call work
+// at all, and true: nothing recorded to upload, no webhook taking its
+// end-of-call report, no analysis plan, and a summary that needs no model
+// (no conversation took place, or voicemail). The engine writes that summary
+// with the call's end instead of queueing a job, which at a burst of short
+// calls (spam, hang-ups during the greeting) is most of the cost of the end.
+// c is the call as it ends: messages, end reason, duration, the assistant
+// snapshot, the webhook target and the recording state.
+func (s *Service) Settled(c *store.Call) (string, bool) {
+	if c.RecordingState == store.RecordingPending {
+		return "", false
+	}
+	if t, err := webhook.ParseTarget(c.Webhook); err != nil || t.Wants(webhook.EventEndOfCallReport) {
+		return "", false
+	}
+	var snap snapshot
+	if json.Unmarshal(c.Assistant, &snap) != nil {
+		return "", false
+	}
+	if len(snap.AnalysisPlan) > 0 && string(snap.AnalysisPlan) != "null" {
+		return "", false
+	}
+	return analysis.FixedSummary(callInput(c, snap))
 }
 
 // RecordingKey is the object key of a call's recording.

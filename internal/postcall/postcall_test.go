@@ -593,3 +593,36 @@ func sameJSON(a json.RawMessage, b string) bool {
 	jb, _ := json.Marshal(y)
 	return bytes.Equal(ja, jb)
 }
+
+// TestSettled: an ending call needs no post-call job only when nothing is
+// recorded, nobody takes its report, it has no analysis plan and its
+// summary needs no model.
+func TestSettled(t *testing.T) {
+	s := postcall.New(postcall.Config{})
+	talk := json.RawMessage(`[{"role":"assistant","content":"Hello."},{"role":"user","content":"I need an appointment."}]`)
+	greeting := json.RawMessage(`[{"role":"assistant","content":"Hello."}]`)
+	hook := func(events string) json.RawMessage {
+		return json.RawMessage(`{"url":"https://hooks.example.com/h","events":` + events + `}`)
+	}
+	reason := "user_hangup"
+	vm := "voicemail"
+	for _, tc := range []struct {
+		name string
+		c    store.Call
+		want bool
+	}{
+		{"greeting only, no webhook", store.Call{Messages: greeting, Assistant: json.RawMessage(`{"name":"A"}`)}, true},
+		{"status updates only", store.Call{Messages: greeting, Assistant: json.RawMessage(`{}`), Webhook: hook(`["status-update"]`)}, true},
+		{"voicemail", store.Call{Messages: talk, EndReason: &vm, Assistant: json.RawMessage(`{"voicemail_message":"Call us back."}`)}, true},
+		{"a conversation", store.Call{Messages: talk, EndReason: &reason, Assistant: json.RawMessage(`{}`)}, false},
+		{"report subscriber", store.Call{Messages: greeting, Assistant: json.RawMessage(`{}`), Webhook: hook(`null`)}, false},
+		{"analysis plan", store.Call{Messages: greeting, Assistant: json.RawMessage(`{"analysis_plan":{"structured_data_schema":{"type":"object"}}}`)}, false},
+		{"recording to upload", store.Call{Messages: greeting, Assistant: json.RawMessage(`{}`), RecordingState: store.RecordingPending}, false},
+		{"unreadable snapshot", store.Call{Messages: greeting, Assistant: json.RawMessage(`{`)}, false},
+	} {
+		sum, ok := s.Settled(&tc.c)
+		if ok != tc.want || ok && sum == "" {
+			t.Errorf("%s: Settled = %q, %v; want settled %v", tc.name, sum, ok, tc.want)
+		}
+	}
+}

@@ -26,7 +26,19 @@ type Boot struct {
 func (db *DB) StartBoot(ctx context.Context, nodeID string) (*Boot, error) {
 	now := db.now().UTC().Truncate(time.Millisecond)
 	b := &Boot{ID: NewID(), NodeID: nodeID, StartedAt: now, HeartbeatAt: now}
-	_, err := db.exec(ctx, db.q(`INSERT INTO node_boots (id, node_id, started_at, heartbeat_at) VALUES (?, ?, ?, ?)`), b.ID, nodeID, ms(now), ms(now))
+	err := db.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		// A node's lives are ordered by their start: a later life starts
+		// at least a millisecond after the one before, clock or not.
+		var last sql.NullInt64
+		if err := db.w(tx).QueryRowContext(ctx, db.q(`SELECT MAX(started_at) FROM node_boots WHERE node_id = ?`), nodeID).Scan(&last); err != nil {
+			return err
+		}
+		if last.Valid && last.Int64 >= ms(b.StartedAt) {
+			b.StartedAt = fromMS(last.Int64 + 1)
+		}
+		_, err := db.w(tx).ExecContext(ctx, db.q(`INSERT INTO node_boots (id, node_id, started_at, heartbeat_at) VALUES (?, ?, ?, ?)`), b.ID, nodeID, ms(b.StartedAt), ms(now))
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("record the start of node %s: %w", nodeID, err)
 	}

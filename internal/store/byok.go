@@ -35,14 +35,14 @@ func (db *DB) PutBYOKKey(ctx context.Context, k *BYOKKey) error {
 // DeleteBYOKKey removes a provider key and that provider's settings.
 func (db *DB) DeleteBYOKKey(ctx context.Context, orgID, provider string) error {
 	return db.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, db.q(`DELETE FROM byok_keys WHERE org_id = ? AND provider = ?`), orgID, provider)
+		res, err := db.w(tx).ExecContext(ctx, db.q(`DELETE FROM byok_keys WHERE org_id = ? AND provider = ?`), orgID, provider)
 		if err != nil {
 			return fmt.Errorf("delete byok key: %w", err)
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
 			return fault.NotFoundf("no %s key is configured", provider)
 		}
-		if _, err := tx.ExecContext(ctx, db.q(`DELETE FROM byok_configs WHERE org_id = ? AND provider = ?`), orgID, provider); err != nil {
+		if _, err := db.w(tx).ExecContext(ctx, db.q(`DELETE FROM byok_configs WHERE org_id = ? AND provider = ?`), orgID, provider); err != nil {
 			return fmt.Errorf("delete byok config: %w", err)
 		}
 		return nil
@@ -94,14 +94,14 @@ func (db *DB) UpdateBYOKConfig(ctx context.Context, orgID, provider string, merg
 	var out []byte
 	err := db.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var n int
-		if err := tx.QueryRowContext(ctx, db.q(`SELECT COUNT(*) FROM byok_keys WHERE org_id = ? AND provider = ?`), orgID, provider).Scan(&n); err != nil {
+		if err := db.w(tx).QueryRowContext(ctx, db.q(`SELECT COUNT(*) FROM byok_keys WHERE org_id = ? AND provider = ?`), orgID, provider).Scan(&n); err != nil {
 			return fmt.Errorf("check byok key: %w", err)
 		}
 		if n == 0 {
 			return fault.Invalidf("provider", "has no key configured; add one with POST /byok before setting %s options", provider)
 		}
 		var old sql.NullString
-		err := tx.QueryRowContext(ctx, db.q(`SELECT config FROM byok_configs WHERE org_id = ? AND provider = ?`), orgID, provider).Scan(&old)
+		err := db.w(tx).QueryRowContext(ctx, db.q(`SELECT config FROM byok_configs WHERE org_id = ? AND provider = ?`), orgID, provider).Scan(&old)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("read byok config: %w", err)
 		}
@@ -113,7 +113,7 @@ func (db *DB) UpdateBYOKConfig(ctx context.Context, orgID, provider string, merg
 		if err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, db.q(`INSERT INTO byok_configs (org_id, provider, config, updated_at) VALUES (?, ?, ?, ?)
+		_, err = db.w(tx).ExecContext(ctx, db.q(`INSERT INTO byok_configs (org_id, provider, config, updated_at) VALUES (?, ?, ?, ?)
 			ON CONFLICT (org_id, provider) DO UPDATE SET config = excluded.config, updated_at = excluded.updated_at`), orgID, provider, string(out), ms(db.now()))
 		if err != nil {
 			return fmt.Errorf("store byok config: %w", err)

@@ -17,13 +17,18 @@ import (
 
 // StartCall marks an answered call in progress and queues evs with it.
 func (db *DB) StartCall(ctx context.Context, orgID, id string, at time.Time, evs ...OutboxEvent) error {
+	query, args := db.q(`UPDATE calls SET status = ?, started_at = ?, updated_at = ? WHERE id = ? AND org_id = ?`),
+		[]any{call.StatusInProgress.String(), ms(at), ms(db.now()), id, orgID}
+	if len(evs) == 0 {
+		res, err := db.exec(ctx, query, args...)
+		return oneRow(res, err, "start call", id)
+	}
 	return db.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, db.q(`UPDATE calls SET status = ?, started_at = ?, updated_at = ? WHERE id = ? AND org_id = ?`),
-			call.StatusInProgress.String(), ms(at), ms(db.now()), id, orgID)
+		res, err := db.w(tx).ExecContext(ctx, query, args...)
 		if err := oneRow(res, err, "start call", id); err != nil {
 			return err
 		}
-		return db.insertEvents(ctx, tx, evs)
+		return db.insertEvents(ctx, db.w(tx), evs)
 	})
 }
 
@@ -34,11 +39,11 @@ func (db *DB) SetCallStatus(ctx context.Context, orgID, id string, st call.Statu
 		return fmt.Errorf("set call status %s: %s is final; use EndCall", id, st)
 	}
 	return db.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, db.q(`UPDATE calls SET status = ?, updated_at = ? WHERE id = ? AND org_id = ?`), st.String(), ms(db.now()), id, orgID)
+		res, err := db.w(tx).ExecContext(ctx, db.q(`UPDATE calls SET status = ?, updated_at = ? WHERE id = ? AND org_id = ?`), st.String(), ms(db.now()), id, orgID)
 		if err := oneRow(res, err, "set call status", id); err != nil {
 			return err
 		}
-		return db.insertEvents(ctx, tx, evs)
+		return db.insertEvents(ctx, db.w(tx), evs)
 	})
 }
 
@@ -75,6 +80,9 @@ type CallEnd struct {
 	Consent string
 	// ContentExpiresAt, when set, is when the call's content is deleted.
 	ContentExpiresAt *time.Time
+	// Summary, when set, is written with the end (a summary that needs no
+	// model, for a call with no post-call work).
+	Summary string
 	// InTx runs inside the transaction after the writes above (the engine
 	// queues the call's post-call jobs there), so they commit together.
 	InTx TxFunc
@@ -96,8 +104,8 @@ const liveStatuses = `('connecting', 'ringing', 'dialing', 'in-progress')`
 // measured), in minutes.
 func BilledMinutes(secs int) float64 { return float64(secs) / 60 }
 
-// EndCall writes a call's final state, its usage log, the deduction from the
-// paying organization's balance and its webhook events atomically. Only a
+// EndCall writes a call's final state, its usage log (which takes its minutes
+// from the paying organization's balance) and its webhook events atomically. Only a
 // live call is ended: a second EndCall of the same call (a retry whose first
 // commit succeeded, or a race with crash recovery) changes nothing and
 // returns ErrEnded, so a call is never billed twice.
@@ -120,21 +128,21 @@ func (db *DB) EndCall(ctx context.Context, e CallEnd) error {
 		}
 		query := `UPDATE calls SET status = ?, end_reason = ?, error = ?, ended_at = ?, duration_seconds = ?,
 			messages = COALESCE(?, messages), metrics = COALESCE(?, metrics), recording_state = COALESCE(?, recording_state),
-			consent = COALESCE(?, consent), content_expires_at = COALESCE(?, content_expires_at), updated_at = ?
+			consent = COALESCE(?, consent), content_expires_at = COALESCE(?, content_expires_at), summary = COALESCE(?, summary), updated_at = ?
 			WHERE id = ? AND org_id = ? AND status IN ` + liveStatuses
 		args := []any{e.Status.String(), nullStr(reason), nullStr(errS), ms(e.EndedAt), nullInt(e.Duration),
 			rawOrNil(e.Messages), rawOrNil(e.Metrics), emptyNil(string(e.Recording)), nullStr(consent), msPtr(e.ContentExpiresAt),
-			ms(db.now()), e.ID, e.OrgID}
+			emptyNil(e.Summary), ms(db.now()), e.ID, e.OrgID}
 		if e.BootID != "" {
 			query, args = query+` AND boot_id = ?`, append(args, e.BootID)
 		}
-		res, err := tx.ExecContext(ctx, db.q(query), args...)
+		res, err := db.w(tx).ExecContext(ctx, db.q(query), args...)
 		if err != nil {
 			return fmt.Errorf("end call %s: %w", e.ID, err)
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
 			var st string
-			err := tx.QueryRowContext(ctx, db.q(`SELECT status FROM calls WHERE id = ? AND org_id = ?`), e.ID, e.OrgID).Scan(&st)
+			err := db.w(tx).QueryRowContext(ctx, db.q(`SELECT status FROM calls WHERE id = ? AND org_id = ?`), e.ID, e.OrgID).Scan(&st)
 			if errors.Is(err, sql.ErrNoRows) {
 				return fault.NotFoundf("call %s not found", e.ID)
 			}
@@ -143,37 +151,45 @@ func (db *DB) EndCall(ctx context.Context, e CallEnd) error {
 			}
 			return fmt.Errorf("end call %s (%s): %w", e.ID, st, ErrEnded)
 		}
-		if e.Usage != nil {
-			if err := db.bill(ctx, tx, e.Usage, e.EndedAt); err != nil {
-				return err
-			}
-		}
-		if err := db.insertEvents(ctx, tx, e.Events); err != nil {
+		if err := db.insertEvents(ctx, db.w(tx), e.Events); err != nil {
 			return err
 		}
 		if e.InTx != nil {
-			return e.InTx(ctx, tx)
+			if err := e.InTx(ctx, tx); err != nil {
+				return err
+			}
+		}
+		if e.Usage != nil {
+			return db.bill(ctx, tx, e.Usage, e.EndedAt)
 		}
 		return nil
 	})
 }
 
-// bill takes a call's minutes from the paying organization (a child
-// organization's parent) and writes its usage log with the figures.
+// bill writes a call's usage log with its figures: what it cost and which
+// organization pays (a child organization's parent). The log lowers the
+// payer's balance at once (the balance is the stored one minus unsettled
+// usage; SettleUsage folds it in later), so ending a call never waits for a
+// lock on its organization's row, which every other call's end would want.
 func (db *DB) bill(ctx context.Context, tx *sql.Tx, u *UsageLog, at time.Time) error {
 	if u.CreatedAt.IsZero() {
 		u.CreatedAt = at
 	}
+	if u.ID == "" {
+		u.ID = NewID()
+	}
+	u.MinutesUsed = BilledMinutes(u.DurationSec)
+	// The payer is found by the insert itself: one statement, one round trip.
 	var payer string
-	if err := tx.QueryRowContext(ctx, db.q(`SELECT COALESCE(parent_id, id) FROM organizations WHERE id = ?`), u.OrgID).Scan(&payer); err != nil {
-		return fmt.Errorf("find the organization that pays for call %s: %w", deref(u.CallID), err)
+	err := db.w(tx).QueryRowContext(ctx, db.q(`INSERT INTO usage_logs (`+usageColumns+`)
+		SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, COALESCE(parent_id, id), ? FROM organizations WHERE id = ? RETURNING billed_org_id`),
+		u.ID, u.OrgID, nullStr(u.CallID), u.DurationSec, u.CallType, u.BYOKSTT, u.BYOKLLM, u.BYOKTTS, nullStr(u.PhoneNumber), nullStr(u.AgentName), nullStr(u.BusinessName),
+		u.MinutesUsed, ms(u.CreatedAt), u.OrgID).Scan(&payer)
+	if err != nil {
+		return fmt.Errorf("bill call %s: %w", deref(u.CallID), err)
 	}
-	u.MinutesUsed, u.BilledOrgID = BilledMinutes(u.DurationSec), &payer
-	if _, err := tx.ExecContext(ctx, db.q(`UPDATE organizations SET minutes_balance = minutes_balance - ?, updated_at = ? WHERE id = ?`),
-		u.MinutesUsed, ms(db.now()), payer); err != nil {
-		return fmt.Errorf("deduct the minutes of call %s: %w", deref(u.CallID), err)
-	}
-	return db.insertUsage(ctx, tx, u)
+	u.BilledOrgID = &payer
+	return nil
 }
 
 func deref(s *string) string {

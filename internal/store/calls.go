@@ -164,12 +164,31 @@ func (db *DB) CreateCall(ctx context.Context, c *Call, evs ...OutboxEvent) error
 		c.CreatedAt = now
 	}
 	c.UpdatedAt = now
+	if len(evs) == 0 && db.commits == nil {
+		return db.insertCall(ctx, execer{db}, c, now) // one statement: no transaction needed
+	}
 	return db.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		if err := db.insertCall(ctx, tx, c, now); err != nil {
+		if err := db.insertCall(ctx, db.w(tx), c, now); err != nil {
 			return err
 		}
-		return db.insertEvents(ctx, tx, evs)
+		return db.insertEvents(ctx, db.w(tx), evs)
 	})
+}
+
+// execer runs a lone write statement with DB.exec (a querier for helpers
+// that take one; they only execute).
+type execer struct{ db *DB }
+
+func (e execer) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return e.db.exec(ctx, query, args...)
+}
+
+func (e execer) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return nil, errors.New("store: execer only executes")
+}
+
+func (e execer) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	return e.db.write.QueryRowContext(ctx, query, args...)
 }
 
 func (db *DB) insertCall(ctx context.Context, q querier, c *Call, now time.Time) error {
@@ -275,7 +294,7 @@ const usageColumns = `id, org_id, call_id, duration_sec, call_type, byok_stt, by
 
 // CreateUsageLog inserts a usage log row.
 func (db *DB) CreateUsageLog(ctx context.Context, u *UsageLog) error {
-	return db.tx(ctx, func(ctx context.Context, tx *sql.Tx) error { return db.insertUsage(ctx, tx, u) })
+	return db.tx(ctx, func(ctx context.Context, tx *sql.Tx) error { return db.insertUsage(ctx, db.w(tx), u) })
 }
 
 func (db *DB) insertUsage(ctx context.Context, q querier, u *UsageLog) error {

@@ -78,7 +78,7 @@ func (db *DB) CreateCampaign(ctx context.Context, c *Campaign, leads []Lead) err
 		if err := db.checkRef(ctx, tx, Assistants, c.OrgID, c.AgentID, "agent_id"); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, db.q(`INSERT INTO campaigns (id, org_id, name, agent_id, status, system_message_template, schedule_start_time, schedule_end_time, timezone, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		_, err := db.w(tx).ExecContext(ctx, db.q(`INSERT INTO campaigns (id, org_id, name, agent_id, status, system_message_template, schedule_start_time, schedule_end_time, timezone, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 			c.ID, c.OrgID, c.Name, c.AgentID, c.Status.String(), nullStr(c.SystemMessageTemplate), c.ScheduleStartTime, c.ScheduleEndTime, c.Timezone, ms(now), ms(now))
 		if err != nil {
 			return fmt.Errorf("insert campaign: %w", err)
@@ -162,7 +162,7 @@ func (db *DB) UpdateCampaign(ctx context.Context, orgID, id string, change func(
 		if err := change(c); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, db.q(`UPDATE campaigns SET name = ?, status = ?, system_message_template = ?, schedule_start_time = ?, schedule_end_time = ?, timezone = ?, updated_at = ? WHERE id = ? AND org_id = ?`),
+		_, err = db.w(tx).ExecContext(ctx, db.q(`UPDATE campaigns SET name = ?, status = ?, system_message_template = ?, schedule_start_time = ?, schedule_end_time = ?, timezone = ?, updated_at = ? WHERE id = ? AND org_id = ?`),
 			c.Name, c.Status.String(), nullStr(c.SystemMessageTemplate), c.ScheduleStartTime, c.ScheduleEndTime, c.Timezone, ms(db.now()), id, orgID)
 		if err != nil {
 			return fmt.Errorf("update campaign: %w", err)
@@ -181,16 +181,16 @@ func (db *DB) DeleteCampaign(ctx context.Context, orgID, id string) error {
 			return err
 		}
 		var calling int
-		if err := tx.QueryRowContext(ctx, db.q(`SELECT COUNT(*) FROM campaign_leads WHERE campaign_id = ? AND status = 'calling'`), id).Scan(&calling); err != nil {
+		if err := db.w(tx).QueryRowContext(ctx, db.q(`SELECT COUNT(*) FROM campaign_leads WHERE campaign_id = ? AND status = 'calling'`), id).Scan(&calling); err != nil {
 			return fmt.Errorf("check calling leads: %w", err)
 		}
 		if calling > 0 {
 			return fault.Conflictf("campaign_calling", "campaign has %d lead(s) being called; pause it and retry when the calls have ended", calling)
 		}
-		if _, err := tx.ExecContext(ctx, db.q(`DELETE FROM campaign_leads WHERE campaign_id = ?`), id); err != nil {
+		if _, err := db.w(tx).ExecContext(ctx, db.q(`DELETE FROM campaign_leads WHERE campaign_id = ?`), id); err != nil {
 			return fmt.Errorf("delete leads: %w", err)
 		}
-		if _, err := tx.ExecContext(ctx, db.q(`DELETE FROM campaigns WHERE id = ? AND org_id = ?`), id, orgID); err != nil {
+		if _, err := db.w(tx).ExecContext(ctx, db.q(`DELETE FROM campaigns WHERE id = ? AND org_id = ?`), id, orgID); err != nil {
 			return fmt.Errorf("delete campaign: %w", err)
 		}
 		return nil
@@ -259,7 +259,7 @@ func (db *DB) ListLeads(ctx context.Context, orgID, campaignID string, p Page) (
 // DeleteLead removes a lead that is not being called.
 func (db *DB) DeleteLead(ctx context.Context, orgID, campaignID, leadID string) error {
 	return db.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		l, err := scanLead(tx.QueryRowContext(ctx, db.q(`SELECT `+leadColumns+` FROM campaign_leads WHERE id = ? AND campaign_id = ? AND org_id = ?`), leadID, campaignID, orgID))
+		l, err := scanLead(db.w(tx).QueryRowContext(ctx, db.q(`SELECT `+leadColumns+` FROM campaign_leads WHERE id = ? AND campaign_id = ? AND org_id = ?`), leadID, campaignID, orgID))
 		if errors.Is(err, sql.ErrNoRows) {
 			return fault.NotFoundf("lead %s not found", leadID)
 		}
@@ -269,7 +269,7 @@ func (db *DB) DeleteLead(ctx context.Context, orgID, campaignID, leadID string) 
 		if l.Status == campaign.LeadCalling {
 			return fault.Conflictf("lead_calling", "lead is being called and cannot be removed until the call ends")
 		}
-		if _, err := tx.ExecContext(ctx, db.q(`DELETE FROM campaign_leads WHERE id = ?`), leadID); err != nil {
+		if _, err := db.w(tx).ExecContext(ctx, db.q(`DELETE FROM campaign_leads WHERE id = ?`), leadID); err != nil {
 			return fmt.Errorf("delete lead: %w", err)
 		}
 		return nil

@@ -43,17 +43,127 @@ type writeReq struct {
 
 // committer group-commits the writes of a single-connection database.
 type committer struct {
-	db    *sql.DB
-	reqs  chan *writeReq
-	quit  chan struct{}
-	done  chan struct{}
-	close sync.Once
+	db       *sql.DB
+	reqs     chan *writeReq
+	quit     chan struct{}
+	done     chan struct{}
+	close    sync.Once
+	prepared *preparedWrites
+	// ctx bounds the committer's own work (preparing statements); it ends
+	// with stop.
+	ctx    context.Context
+	cancel context.CancelFunc
 }
 
 func newCommitter(db *sql.DB) *committer {
-	c := &committer{db: db, reqs: make(chan *writeReq, maxBatch), quit: make(chan struct{}), done: make(chan struct{})}
+	c := &committer{db: db, reqs: make(chan *writeReq, maxBatch), quit: make(chan struct{}), done: make(chan struct{}),
+		prepared: &preparedWrites{m: map[string]*sql.Stmt{}, wanted: map[string]bool{}}}
+	c.ctx, c.cancel = context.WithCancel(context.Background()) // the committer is its own root: DB.Close ends it
 	go c.run()
 	return c
+}
+
+// preparedWrites are the writer connection's prepared statements: SQLite
+// otherwise parses every statement of every write (a tenth of the server's
+// CPU under a burst of calls). A statement cannot be prepared inside a
+// transaction on the single connection (preparing on the pool would wait
+// for the connection the transaction holds), so a statement first runs
+// unprepared and is prepared by the committer between transactions; from
+// then on every transaction uses it (database/sql reuses a statement
+// prepared on the transaction's connection).
+type preparedWrites struct {
+	mu     sync.Mutex
+	m      map[string]*sql.Stmt
+	wanted map[string]bool
+}
+
+// get returns query's prepared statement, or nil and asks for it.
+func (p *preparedWrites) get(query string) *sql.Stmt {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if st := p.m[query]; st != nil {
+		return st
+	}
+	p.wanted[query] = true
+	return nil
+}
+
+// prepare prepares the statements asked for. It runs between transactions.
+func (p *preparedWrites) prepare(ctx context.Context, db *sql.DB) {
+	p.mu.Lock()
+	var qs []string
+	for q := range p.wanted {
+		qs = append(qs, q)
+	}
+	clear(p.wanted)
+	p.mu.Unlock()
+	for _, q := range qs {
+		ctx, cancel := context.WithTimeout(ctx, time.Second)
+		st, err := db.PrepareContext(ctx, q)
+		cancel()
+		if err != nil {
+			continue // it keeps running unprepared
+		}
+		p.mu.Lock()
+		if p.m[q] == nil {
+			p.m[q] = st
+		} else {
+			st.Close()
+		}
+		p.mu.Unlock()
+	}
+}
+
+func (p *preparedWrites) close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, st := range p.m {
+		st.Close()
+	}
+	clear(p.m)
+}
+
+// wtx is a write transaction whose statements use prepared statements
+// when there are some (a querier).
+type wtx struct {
+	tx *sql.Tx
+	p  *preparedWrites // nil: none
+}
+
+func (w wtx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if st := w.stmt(query); st != nil {
+		return w.tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+	}
+	return w.tx.ExecContext(ctx, query, args...)
+}
+
+func (w wtx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if st := w.stmt(query); st != nil {
+		return w.tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+	}
+	return w.tx.QueryContext(ctx, query, args...)
+}
+
+func (w wtx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	if st := w.stmt(query); st != nil {
+		return w.tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
+	}
+	return w.tx.QueryRowContext(ctx, query, args...)
+}
+
+func (w wtx) stmt(query string) *sql.Stmt {
+	if w.p == nil {
+		return nil
+	}
+	return w.p.get(query)
+}
+
+// w wraps a write transaction of this store.
+func (db *DB) w(tx *sql.Tx) wtx {
+	if db.commits == nil {
+		return wtx{tx: tx} // PostgreSQL: pgx caches statements per connection itself
+	}
+	return wtx{tx: tx, p: db.commits.prepared}
 }
 
 // run is the committer's goroutine; stop ends it after the writes already
@@ -86,6 +196,7 @@ func (c *committer) run() {
 		}
 		c.commit(batch)
 		clear(batch)
+		c.prepared.prepare(c.ctx, c.db)
 	}
 }
 
@@ -93,6 +204,8 @@ func (c *committer) run() {
 func (c *committer) stop() {
 	c.close.Do(func() { close(c.quit) })
 	<-c.done
+	c.cancel()
+	c.prepared.close()
 }
 
 // commit runs a batch in one transaction, each write in its own savepoint.
@@ -200,6 +313,46 @@ func (db *DB) WriteLoad() WriteLoad {
 // transaction is detached from ctx's cancellation and bounded by the store's
 // write timeout; fn must use the context it is given.
 func (db *DB) tx(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	return db.write1(ctx, func(ctx context.Context) error {
+		if db.commits != nil {
+			r := &writeReq{ctx: ctx, fn: fn, result: make(chan error, 1)}
+			select {
+			case db.commits.reqs <- r:
+			case <-ctx.Done():
+				return fmt.Errorf("queue write: %w", ctx.Err())
+			}
+			return <-r.result
+		}
+		return db.retry(ctx, func() error { return runTx(ctx, db.write, fn) })
+	})
+}
+
+// exec runs one write statement on its own: group-committed on SQLite; on
+// PostgreSQL in autocommit (one round trip instead of BEGIN, the statement
+// and COMMIT), detached and retried like a transaction.
+func (db *DB) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	var res sql.Result
+	if db.commits != nil {
+		err := db.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+			var err error
+			res, err = db.w(tx).ExecContext(ctx, query, args...)
+			return err
+		})
+		return res, err
+	}
+	err := db.write1(ctx, func(ctx context.Context) error {
+		return db.retry(ctx, func() error {
+			var err error
+			res, err = db.write.ExecContext(ctx, query, args...)
+			return err
+		})
+	})
+	return res, err
+}
+
+// write1 runs one write detached from ctx's cancellation, bounded by the
+// write timeout, and counts it in the write load.
+func (db *DB) write1(ctx context.Context, fn func(ctx context.Context) error) error {
 	start := time.Now()
 	db.stats.inflight.Add(1)
 	defer func() {
@@ -208,18 +361,14 @@ func (db *DB) tx(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) e
 	}()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), db.writeTimeout)
 	defer cancel()
-	if db.commits != nil {
-		r := &writeReq{ctx: ctx, fn: fn, result: make(chan error, 1)}
-		select {
-		case db.commits.reqs <- r:
-		case <-ctx.Done():
-			return fmt.Errorf("queue write: %w", ctx.Err())
-		}
-		return <-r.result
-	}
-	var err error
+	return fn(ctx)
+}
+
+// retry runs fn again, with backoff, while it fails transiently (a deadlock
+// or serialization failure; SQLite busy), at most five times in all.
+func (db *DB) retry(ctx context.Context, fn func() error) error {
 	for attempt := 0; ; attempt++ {
-		err = runTx(ctx, db.write, fn)
+		err := fn()
 		if err == nil || attempt == 4 || !db.drv.IsTransient(err) {
 			return err
 		}
@@ -229,15 +378,4 @@ func (db *DB) tx(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) e
 			return err
 		}
 	}
-}
-
-// exec runs one write statement as a transaction of its own.
-func (db *DB) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	var res sql.Result
-	err := db.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		var err error
-		res, err = tx.ExecContext(ctx, query, args...)
-		return err
-	})
-	return res, err
 }

@@ -144,7 +144,7 @@ func (db *DB) ListDocsPage(ctx context.Context, k Kind, orgID string, p Page) ([
 func (db *DB) UpdateDoc(ctx context.Context, k Kind, orgID, id string, change func(cur *Doc) (*Doc, error)) (*Doc, error) {
 	var out *Doc
 	err := db.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		cur, err := scanDoc(k, tx.QueryRowContext(ctx, db.q(`SELECT `+docColumns+` FROM `+k.String()+` WHERE id = ? AND org_id = ?`), id, orgID))
+		cur, err := scanDoc(k, db.w(tx).QueryRowContext(ctx, db.q(`SELECT `+docColumns+` FROM `+k.String()+` WHERE id = ? AND org_id = ?`), id, orgID))
 		if errors.Is(err, sql.ErrNoRows) {
 			return fault.NotFoundf("%s %s not found", k.Noun(), id)
 		}
@@ -157,7 +157,7 @@ func (db *DB) UpdateDoc(ctx context.Context, k Kind, orgID, id string, change fu
 		}
 		next.Kind, next.ID, next.OrgID, next.CreatedAt = k, cur.ID, cur.OrgID, cur.CreatedAt
 		next.UpdatedAt = db.now().UTC().Truncate(time.Millisecond)
-		_, err = tx.ExecContext(ctx, db.q(`UPDATE `+k.String()+` SET name = ?, is_active = ?, body = ?, secret = ?, updated_at = ? WHERE id = ? AND org_id = ?`),
+		_, err = db.w(tx).ExecContext(ctx, db.q(`UPDATE `+k.String()+` SET name = ?, is_active = ?, body = ?, secret = ?, updated_at = ? WHERE id = ? AND org_id = ?`),
 			next.Name, next.Active, string(next.Body), nullStr(next.Secret), ms(next.UpdatedAt), id, orgID)
 		if err != nil {
 			if db.drv.IsUniqueViolation(err) {
@@ -187,7 +187,7 @@ func (db *DB) DeleteDoc(ctx context.Context, k Kind, orgID, id string) error {
 		if err := db.checkInUse(ctx, tx, k, orgID, id); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, db.q(`DELETE FROM `+k.String()+` WHERE id = ? AND org_id = ?`), id, orgID); err != nil {
+		if _, err := db.w(tx).ExecContext(ctx, db.q(`DELETE FROM `+k.String()+` WHERE id = ? AND org_id = ?`), id, orgID); err != nil {
 			return fmt.Errorf("delete %s: %w", k.Noun(), err)
 		}
 		return nil
@@ -207,7 +207,7 @@ func (db *DB) checkInUse(ctx context.Context, tx *sql.Tx, k Kind, orgID, id stri
 	case MCPServers:
 		// Assistants reference MCP servers from their tools; the id is a UUID, so a
 		// substring match is exact enough to find candidates, and the body is checked.
-		rows, err := tx.QueryContext(ctx, db.q(`SELECT name, body FROM assistants WHERE org_id = ? AND body LIKE ?`), orgID, "%"+id+"%")
+		rows, err := db.w(tx).QueryContext(ctx, db.q(`SELECT name, body FROM assistants WHERE org_id = ? AND body LIKE ?`), orgID, "%"+id+"%")
 		if err != nil {
 			return fmt.Errorf("find assistants using MCP server: %w", err)
 		}

@@ -87,7 +87,7 @@ func (db *DB) CreateNumber(ctx context.Context, n *Number) error {
 		if err := db.checkRefs(ctx, tx, n); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, db.q(`INSERT INTO numbers (id, org_id, phone_number, name, assistant_id, workflow_id, transfer_trunk_id, source, is_active, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		_, err := db.w(tx).ExecContext(ctx, db.q(`INSERT INTO numbers (id, org_id, phone_number, name, assistant_id, workflow_id, transfer_trunk_id, source, is_active, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 			n.ID, n.OrgID, n.PhoneNumber, nullStr(n.Name), nullStr(n.AssistantID), nullStr(n.WorkflowID), nullStr(n.TransferTrunkID), nullStr(n.Source), n.IsActive, ms(now), ms(now))
 		if err != nil {
 			if db.drv.IsUniqueViolation(err) {
@@ -160,7 +160,7 @@ func (db *DB) UpdateNumber(ctx context.Context, orgID, id string, change func(n 
 		if err := db.checkRefs(ctx, tx, n); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, db.q(`UPDATE numbers SET phone_number = ?, name = ?, assistant_id = ?, workflow_id = ?, transfer_trunk_id = ?, source = ?, is_active = ?, updated_at = ? WHERE id = ? AND org_id = ?`),
+		_, err = db.w(tx).ExecContext(ctx, db.q(`UPDATE numbers SET phone_number = ?, name = ?, assistant_id = ?, workflow_id = ?, transfer_trunk_id = ?, source = ?, is_active = ?, updated_at = ? WHERE id = ? AND org_id = ?`),
 			n.PhoneNumber, nullStr(n.Name), nullStr(n.AssistantID), nullStr(n.WorkflowID), nullStr(n.TransferTrunkID), nullStr(n.Source), n.IsActive, ms(db.now()), id, orgID)
 		if err != nil {
 			if db.drv.IsUniqueViolation(err) {

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sort"
 	"time"
 
 	"github.com/parley-voice/parley/internal/fault"
@@ -56,14 +57,14 @@ func (db *DB) CreateOrg(ctx context.Context, o *Org, key *APIKey) error {
 	return db.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if o.ParentID != nil {
 			var n int
-			if err := tx.QueryRowContext(ctx, db.q(`SELECT COUNT(*) FROM organizations WHERE id = ?`), *o.ParentID).Scan(&n); err != nil {
+			if err := db.w(tx).QueryRowContext(ctx, db.q(`SELECT COUNT(*) FROM organizations WHERE id = ?`), *o.ParentID).Scan(&n); err != nil {
 				return fmt.Errorf("check parent organization: %w", err)
 			}
 			if n == 0 {
 				return fault.Invalidf("parent_org_id", "references an organization that does not exist")
 			}
 		}
-		_, err := tx.ExecContext(ctx, db.q(`INSERT INTO organizations (id, name, parent_id, minutes_balance, content_retention_days, metadata_retention_days, has_local_models_access, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		_, err := db.w(tx).ExecContext(ctx, db.q(`INSERT INTO organizations (id, name, parent_id, minutes_balance, content_retention_days, metadata_retention_days, has_local_models_access, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 			o.ID, o.Name, nullStr(o.ParentID), o.MinutesBalance, nullInt(o.ContentRetentionDays), nullInt(o.MetadataRetentionDays), o.HasLocalModelsAccess, ms(now), ms(now))
 		if err != nil {
 			return fmt.Errorf("insert organization: %w", err)
@@ -94,7 +95,7 @@ func (db *DB) insertKey(ctx context.Context, tx querier, k *APIKey) error {
 func (db *DB) CreateAPIKey(ctx context.Context, k *APIKey) error {
 	return db.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var n int
-		if err := tx.QueryRowContext(ctx, db.q(`SELECT COUNT(*) FROM organizations WHERE id = ?`), k.OrgID).Scan(&n); err != nil {
+		if err := db.w(tx).QueryRowContext(ctx, db.q(`SELECT COUNT(*) FROM organizations WHERE id = ?`), k.OrgID).Scan(&n); err != nil {
 			return fmt.Errorf("check organization: %w", err)
 		}
 		if n == 0 {
@@ -154,7 +155,13 @@ func (db *DB) RevokeAPIKey(ctx context.Context, id string) error {
 	return nil
 }
 
-const orgColumns = `id, name, parent_id, minutes_balance, content_retention_days, metadata_retention_days, has_local_models_access, webhook_url, webhook_secret, created_at, updated_at`
+// unsettledMinutes is the usage not yet folded into an organization's stored
+// balance; balanceOf is an organization's balance (o is its alias).
+const unsettledMinutes = `(SELECT COALESCE(SUM(u.minutes_used), 0) FROM usage_logs u WHERE u.billed_org_id = %s.id AND u.settled_at IS NULL)`
+
+func balanceOf(o string) string { return o + ".minutes_balance - " + fmt.Sprintf(unsettledMinutes, o) }
+
+var orgColumns = `id, name, parent_id, ` + balanceOf("organizations") + ` AS minutes_balance, content_retention_days, metadata_retention_days, has_local_models_access, webhook_url, webhook_secret, created_at, updated_at`
 
 func scanOrg(row interface{ Scan(...any) error }) (*Org, error) {
 	var o Org
@@ -211,14 +218,18 @@ func (db *DB) listOrgs(ctx context.Context, query string, args ...any) ([]Org, e
 
 // SetMinutesBalance sets an organization's balance.
 func (db *DB) SetMinutesBalance(ctx context.Context, orgID string, minutes float64) error {
-	res, err := db.exec(ctx, db.q(`UPDATE organizations SET minutes_balance = ?, updated_at = ? WHERE id = ?`), minutes, ms(db.now()), orgID)
-	if err != nil {
-		return fmt.Errorf("set minutes balance: %w", err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return fault.NotFoundf("organization %s not found", orgID)
-	}
-	return nil
+	return db.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		// The stored balance is what is left once unsettled usage is taken.
+		res, err := db.w(tx).ExecContext(ctx, db.q(`UPDATE organizations SET minutes_balance = ? + `+fmt.Sprintf(unsettledMinutes, "organizations")+`, updated_at = ? WHERE id = ?`),
+			minutes, ms(db.now()), orgID)
+		if err != nil {
+			return fmt.Errorf("set minutes balance: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fault.NotFoundf("organization %s not found", orgID)
+		}
+		return nil
+	})
 }
 
 // AddMinutes adds minutes (negative: takes them) to an organization's
@@ -226,14 +237,14 @@ func (db *DB) SetMinutesBalance(ctx context.Context, orgID string, minutes float
 func (db *DB) AddMinutes(ctx context.Context, orgID string, minutes float64) (float64, error) {
 	var balance float64
 	err := db.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, db.q(`UPDATE organizations SET minutes_balance = minutes_balance + ?, updated_at = ? WHERE id = ?`), minutes, ms(db.now()), orgID)
+		res, err := db.w(tx).ExecContext(ctx, db.q(`UPDATE organizations SET minutes_balance = minutes_balance + ?, updated_at = ? WHERE id = ?`), minutes, ms(db.now()), orgID)
 		if err != nil {
 			return fmt.Errorf("add minutes: %w", err)
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
 			return fault.NotFoundf("organization %s not found", orgID)
 		}
-		return tx.QueryRowContext(ctx, db.q(`SELECT minutes_balance FROM organizations WHERE id = ?`), orgID).Scan(&balance)
+		return db.w(tx).QueryRowContext(ctx, db.q(`SELECT `+balanceOf("o")+` FROM organizations o WHERE o.id = ?`), orgID).Scan(&balance)
 	})
 	return balance, err
 }
@@ -242,7 +253,7 @@ func (db *DB) AddMinutes(ctx context.Context, orgID string, minutes float64) (fl
 // its own, or its parent's for a child organization.
 func (db *DB) PayerBalance(ctx context.Context, orgID string) (float64, error) {
 	var balance float64
-	err := db.read.QueryRowContext(ctx, db.q(`SELECT p.minutes_balance FROM organizations o JOIN organizations p ON p.id = COALESCE(o.parent_id, o.id) WHERE o.id = ?`), orgID).Scan(&balance)
+	err := db.read.QueryRowContext(ctx, db.q(`SELECT `+balanceOf("p")+` FROM organizations o JOIN organizations p ON p.id = COALESCE(o.parent_id, o.id) WHERE o.id = ?`), orgID).Scan(&balance)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, fault.NotFoundf("organization %s not found", orgID)
 	}
@@ -250,6 +261,62 @@ func (db *DB) PayerBalance(ctx context.Context, orgID string) (float64, error) {
 		return 0, fmt.Errorf("read the paying organization's balance: %w", err)
 	}
 	return balance, nil
+}
+
+// SettleUsage folds unsettled usage into the paying organizations' stored
+// balances, in one transaction, and returns how many usage logs it settled.
+// The balances people see do not change: they already counted that usage.
+// Concurrent settlers settle each log once (it is marked in the same
+// statement that reads it).
+func (db *DB) SettleUsage(ctx context.Context) (int, error) {
+	n := 0
+	err := db.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		rows, err := db.w(tx).QueryContext(ctx, db.q(`UPDATE usage_logs SET settled_at = ? WHERE settled_at IS NULL AND billed_org_id IS NOT NULL RETURNING billed_org_id, minutes_used`), ms(db.now()))
+		if err != nil {
+			return fmt.Errorf("settle usage: %w", err)
+		}
+		owed := map[string]float64{}
+		for rows.Next() {
+			var org string
+			var m sql.NullFloat64
+			if err := rows.Scan(&org, &m); err != nil {
+				rows.Close()
+				return fmt.Errorf("settle usage: %w", err)
+			}
+			owed[org] += m.Float64
+			n++
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("settle usage: %w", err)
+		}
+		orgs := make([]string, 0, len(owed))
+		for org := range owed {
+			orgs = append(orgs, org)
+		}
+		sort.Strings(orgs) // one lock order for every settler
+		for _, org := range orgs {
+			if _, err := db.w(tx).ExecContext(ctx, db.q(`UPDATE organizations SET minutes_balance = minutes_balance - ? WHERE id = ?`), owed[org], org); err != nil {
+				return fmt.Errorf("settle the usage of organization %s: %w", org, err)
+			}
+		}
+		return nil
+	})
+	return n, err
+}
+
+// OrgWebhook returns the organization's webhook URL and sealed secret (nil
+// when unset), a lighter read than GetOrg for the call path.
+func (db *DB) OrgWebhook(ctx context.Context, orgID string) (url, sealedSecret *string, err error) {
+	var u, sec sql.NullString
+	err = db.read.QueryRowContext(ctx, db.q(`SELECT webhook_url, webhook_secret FROM organizations WHERE id = ?`), orgID).Scan(&u, &sec)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil, fault.NotFoundf("organization %s not found", orgID)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("read the organization's webhook: %w", err)
+	}
+	return strPtr(u), strPtr(sec), nil
 }
 
 // SetWebhook sets (nil clears) the organization's webhook URL and sealed secret.

@@ -121,7 +121,7 @@ func (db *DB) ClaimEvents(ctx context.Context, now time.Time, limit int, lease t
 	var out []OutboxEvent
 	err := db.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		out = out[:0]
-		rows, err := tx.QueryContext(ctx, db.q(`SELECT `+eventColumns+` FROM webhook_outbox o
+		rows, err := db.w(tx).QueryContext(ctx, db.q(`SELECT `+eventColumns+` FROM webhook_outbox o
 			WHERE delivered_at IS NULL AND failed_at IS NULL AND next_attempt_at <= ?
 			AND (call_id IS NULL OR NOT EXISTS (SELECT 1 FROM webhook_outbox p
 				WHERE p.call_id = o.call_id AND p.url = o.url AND p.seq < o.seq
@@ -153,7 +153,7 @@ func (db *DB) ClaimEvents(ctx context.Context, now time.Time, limit int, lease t
 			args = append(args, e.ID)
 		}
 		in := strings.Repeat("?, ", len(out)-1) + "?"
-		res, err := tx.ExecContext(ctx, db.q(`UPDATE webhook_outbox SET attempts = attempts + 1, next_attempt_at = ? WHERE id IN (`+in+`)`), args...)
+		res, err := db.w(tx).ExecContext(ctx, db.q(`UPDATE webhook_outbox SET attempts = attempts + 1, next_attempt_at = ? WHERE id IN (`+in+`)`), args...)
 		if err != nil {
 			return fmt.Errorf("lease webhook events: %w", err)
 		}

@@ -39,7 +39,7 @@ func (db *DB) FinishRecording(ctx context.Context, orgID, id string, state Recor
 		return fmt.Errorf("finish recording of call %s: state %q is not final", id, state)
 	}
 	return db.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, db.q(`UPDATE calls SET recording_state = ?, recording_key = ?, updated_at = ? WHERE id = ? AND org_id = ?`),
+		res, err := db.w(tx).ExecContext(ctx, db.q(`UPDATE calls SET recording_state = ?, recording_key = ?, updated_at = ? WHERE id = ? AND org_id = ?`),
 			string(state), nullStr(key), ms(db.now()), id, orgID)
 		if err := oneRow(res, err, "finish recording of call", id); err != nil {
 			return err
@@ -63,11 +63,11 @@ func (db *DB) InsertEventOnce(ctx context.Context, ev OutboxEvent, also TxFunc) 
 	inserted := false
 	err := db.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var n int
-		if err := tx.QueryRowContext(ctx, db.q(`SELECT COUNT(*) FROM webhook_outbox WHERE id = ?`), ev.ID).Scan(&n); err != nil {
+		if err := db.w(tx).QueryRowContext(ctx, db.q(`SELECT COUNT(*) FROM webhook_outbox WHERE id = ?`), ev.ID).Scan(&n); err != nil {
 			return fmt.Errorf("look for webhook event %s: %w", ev.ID, err)
 		}
 		if n == 0 {
-			if err := db.insertEvents(ctx, tx, []OutboxEvent{ev}); err != nil {
+			if err := db.insertEvents(ctx, db.w(tx), []OutboxEvent{ev}); err != nil {
 				return err
 			}
 			inserted = true

@@ -168,7 +168,7 @@ func (db *DB) PurgeContent(ctx context.Context, orgID, id string, deletedKey *st
 	err := db.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var key, state sql.NullString
 		var purged sql.NullInt64
-		err := tx.QueryRowContext(ctx, db.q(`SELECT recording_key, recording_state, content_purged_at FROM calls
+		err := db.w(tx).QueryRowContext(ctx, db.q(`SELECT recording_key, recording_state, content_purged_at FROM calls
 			WHERE id = ? AND org_id = ? AND ended_at IS NOT NULL`), id, orgID).Scan(&key, &state, &purged)
 		if errors.Is(err, sql.ErrNoRows) {
 			return errNoEndedCall()
@@ -181,12 +181,12 @@ func (db *DB) PurgeContent(ctx context.Context, orgID, id string, deletedKey *st
 			return nil
 		}
 		now := ms(db.now())
-		if _, err := tx.ExecContext(ctx, db.q(`DELETE FROM webhook_outbox WHERE org_id = ? AND call_id = ? AND event_type = ?
+		if _, err := db.w(tx).ExecContext(ctx, db.q(`DELETE FROM webhook_outbox WHERE org_id = ? AND call_id = ? AND event_type = ?
 			AND (delivered_at IS NOT NULL OR failed_at IS NOT NULL)`), orgID, id, eventEndOfCallReport); err != nil {
 			return fmt.Errorf("purge content: delete delivered end-of-call reports: %w", err)
 		}
 		var pending int
-		if err := tx.QueryRowContext(ctx, db.q(`SELECT COUNT(*) FROM webhook_outbox WHERE org_id = ? AND call_id = ? AND event_type = ?`),
+		if err := db.w(tx).QueryRowContext(ctx, db.q(`SELECT COUNT(*) FROM webhook_outbox WHERE org_id = ? AND call_id = ? AND event_type = ?`),
 			orgID, id, eventEndOfCallReport).Scan(&pending); err != nil {
 			return fmt.Errorf("purge content: count pending end-of-call reports: %w", err)
 		}
@@ -196,7 +196,7 @@ func (db *DB) PurgeContent(ctx context.Context, orgID, id string, deletedKey *st
 		if done {
 			mark = now
 		}
-		if _, err := tx.ExecContext(ctx, db.q(`UPDATE calls SET messages = NULL, summary = NULL, analysis_result = NULL, analysis_error = NULL,
+		if _, err := db.w(tx).ExecContext(ctx, db.q(`UPDATE calls SET messages = NULL, summary = NULL, analysis_result = NULL, analysis_error = NULL,
 			recording_url = NULL,
 			recording_key = CASE WHEN ? THEN NULL ELSE recording_key END,
 			recording_state = CASE WHEN ? THEN NULL ELSE recording_state END,
@@ -225,7 +225,7 @@ func (db *DB) PurgeMetadata(ctx context.Context, orgID, id string) (PurgeOutcome
 	var out PurgeOutcome
 	err := db.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var purged sql.NullInt64
-		err := tx.QueryRowContext(ctx, db.q(`SELECT metadata_purged_at FROM calls WHERE id = ? AND org_id = ? AND ended_at IS NOT NULL`),
+		err := db.w(tx).QueryRowContext(ctx, db.q(`SELECT metadata_purged_at FROM calls WHERE id = ? AND org_id = ? AND ended_at IS NOT NULL`),
 			id, orgID).Scan(&purged)
 		if errors.Is(err, sql.ErrNoRows) {
 			return errNoEndedCall()
@@ -238,28 +238,28 @@ func (db *DB) PurgeMetadata(ctx context.Context, orgID, id string) (PurgeOutcome
 			return nil
 		}
 		now := ms(db.now())
-		if _, err := tx.ExecContext(ctx, db.q(`UPDATE campaign_leads SET call_id = NULL, updated_at = ? WHERE org_id = ? AND call_id = ?`),
+		if _, err := db.w(tx).ExecContext(ctx, db.q(`UPDATE campaign_leads SET call_id = NULL, updated_at = ? WHERE org_id = ? AND call_id = ?`),
 			now, orgID, id); err != nil {
 			return fmt.Errorf("purge metadata: unlink the campaign lead: %w", err)
 		}
-		if _, err := tx.ExecContext(ctx, db.q(`DELETE FROM webhook_deliveries WHERE org_id = ? AND call_id = ?
+		if _, err := db.w(tx).ExecContext(ctx, db.q(`DELETE FROM webhook_deliveries WHERE org_id = ? AND call_id = ?
 			AND event_id NOT IN (SELECT id FROM webhook_outbox WHERE org_id = ? AND call_id = ? AND delivered_at IS NULL AND failed_at IS NULL)`),
 			orgID, id, orgID, id); err != nil {
 			return fmt.Errorf("purge metadata: delete webhook delivery attempts: %w", err)
 		}
-		if _, err := tx.ExecContext(ctx, db.q(`DELETE FROM webhook_outbox WHERE org_id = ? AND call_id = ?
+		if _, err := db.w(tx).ExecContext(ctx, db.q(`DELETE FROM webhook_outbox WHERE org_id = ? AND call_id = ?
 			AND (delivered_at IS NOT NULL OR failed_at IS NOT NULL)`), orgID, id); err != nil {
 			return fmt.Errorf("purge metadata: delete webhook events: %w", err)
 		}
 		var pending int
-		if err := tx.QueryRowContext(ctx, db.q(`SELECT COUNT(*) FROM webhook_outbox WHERE org_id = ? AND call_id = ?`), orgID, id).Scan(&pending); err != nil {
+		if err := db.w(tx).QueryRowContext(ctx, db.q(`SELECT COUNT(*) FROM webhook_outbox WHERE org_id = ? AND call_id = ?`), orgID, id).Scan(&pending); err != nil {
 			return fmt.Errorf("purge metadata: count pending webhook events: %w", err)
 		}
 		var mark any
 		if pending == 0 {
 			mark = now
 		}
-		if _, err := tx.ExecContext(ctx, db.q(`UPDATE calls SET caller_phone = NULL, metadata_purged_at = ?, updated_at = ? WHERE id = ? AND org_id = ?`),
+		if _, err := db.w(tx).ExecContext(ctx, db.q(`UPDATE calls SET caller_phone = NULL, metadata_purged_at = ?, updated_at = ? WHERE id = ? AND org_id = ?`),
 			mark, now, id, orgID); err != nil {
 			return fmt.Errorf("purge metadata: clear the call: %w", err)
 		}

@@ -2,6 +2,7 @@ package telephony
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	osexec "os/exec"
@@ -147,6 +148,8 @@ func (r *fakeRouter) Route(ctx context.Context, in Inbound) (Handler, error) {
 		return nil, &Reject{Code: 404, Reason: "Not Found"}
 	case strings.HasPrefix(in.Dialled, "480"):
 		return nil, &Reject{Code: 480, Reason: "Temporarily Unavailable"}
+	case strings.HasPrefix(in.Dialled, "fail"):
+		return nil, errors.New("the database did not answer")
 	case strings.HasPrefix(in.Dialled, "slow"):
 		select {
 		case <-r.release:

@@ -78,8 +78,10 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if err != nil {
 		var rj *Reject
 		if !errors.As(err, &rj) {
+			// The router could not decide (its database did not answer in
+			// time, say): temporary, so the caller may try again.
 			s.log.Error("sip route failed", "sip_call_id", in.SIPCallID, "error", err)
-			rj = &Reject{Code: 500, Reason: "Server Internal Error"}
+			rj = &Reject{Code: 503, Reason: "Service Unavailable", RetryAfter: s.cfg.RetryAfter}
 		}
 		refuse(rj)
 		return

@@ -51,7 +51,8 @@ type Config struct {
 }
 
 // Router decides who answers an inbound call. It returns a *Reject to refuse
-// the call with a SIP status; any other error answers 500.
+// the call with a SIP status; any other error (it could not decide) answers
+// 503 with Retry-After.
 type Router interface {
 	Route(ctx context.Context, in Inbound) (Handler, error)
 }

@@ -166,9 +166,12 @@ func TestRejections(t *testing.T) {
 	for _, tc := range []struct {
 		user string
 		code int
-	}{{"404x", 404}, {"480x", 480}} {
+	}{{"404x", 404}, {"480x", 480}, {"failx", 503}} {
 		p.invite(tc.user)
-		p.response(tc.code, 2*time.Second)
+		res := p.response(tc.code, 2*time.Second)
+		if tc.code == 503 && res.GetHeader("Retry-After") == nil {
+			t.Fatalf("503 for a routing failure without Retry-After: %v", res)
+		}
 	}
 	// An offer without G.711.
 	d := &dialog{callID: "nocodec@test", fromTag: "a", branch: "z9hG4bKnocodec", user: "100", cseq: 1}

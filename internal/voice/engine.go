@@ -42,6 +42,7 @@ type Store interface {
 	EndCall(ctx context.Context, e store.CallEnd) error
 	SetCallStatus(ctx context.Context, orgID, id string, st call.Status, evs ...store.OutboxEvent) error
 	GetOrg(ctx context.Context, id string) (*store.Org, error)
+	OrgWebhook(ctx context.Context, orgID string) (url, sealedSecret *string, err error)
 	PayerBalance(ctx context.Context, orgID string) (float64, error)
 	GetNumber(ctx context.Context, orgID, id string) (*store.Number, error)
 	LogDelivery(ctx context.Context, d *store.Delivery) error
@@ -99,6 +100,10 @@ type Config struct {
 	// Unavailable is what a caller hears when the organization has no
 	// minutes left; nil refuses such calls with SIP 480 instead.
 	Unavailable *announce.Clip
+	// BalanceCache is how long a paying organization's balance, read to
+	// decide whether an inbound call may run, is reused (default 1 s;
+	// negative: read for every call).
+	BalanceCache time.Duration
 	// ConsentWait is how long the consent prompt waits for a key (default
 	// 10 s, spec §12.8).
 	ConsentWait time.Duration
@@ -120,6 +125,8 @@ type Engine struct {
 
 	mu   sync.Mutex
 	live map[string]*liveCall // by call id
+
+	balances balanceCache
 }
 
 // New builds an engine.
@@ -162,6 +169,9 @@ func (e *Engine) Route(ctx context.Context, in telephony.Inbound) (telephony.Han
 		return h, err
 	}
 	rt := e.resolve(ctx, num, row, log)
+	if rt.err != nil {
+		return nil, fmt.Errorf("route the call: %w", rt.err)
+	}
 	if rt.why != "" {
 		e.reject(ctx, row, num, rt, log)
 		return nil, &telephony.Reject{Code: 480, Reason: "Temporarily Unavailable"}
@@ -221,7 +231,7 @@ func (e *Engine) reject(ctx context.Context, row *store.Call, num *store.Number,
 // (insufficient-credits) and the caller hears a short message; no model
 // runs. It returns nil, nil when the call may go ahead.
 func (e *Engine) checkCredits(ctx context.Context, num *store.Number, row *store.Call, log *slog.Logger) (telephony.Handler, error) {
-	balance, err := e.db.PayerBalance(ctx, num.OrgID)
+	balance, err := e.balance(ctx, num.OrgID)
 	if err != nil {
 		return nil, fmt.Errorf("read the organization's balance: %w", err)
 	}
@@ -239,6 +249,49 @@ func (e *Engine) checkCredits(ctx context.Context, num *store.Number, row *store
 		return nil, &telephony.Reject{Code: 480, Reason: "Temporarily Unavailable"}
 	}
 	return &announcement{clip: e.cfg.Unavailable, log: log}, nil
+}
+
+// balanceCache remembers paying balances briefly: checking the balance
+// before every inbound call then costs one query per organization per
+// second rather than one per call. A balance that crosses zero is seen
+// within that time; a call let in meanwhile is billed in full (the balance
+// goes below zero and the next calls are refused).
+type balanceCache struct {
+	mu sync.Mutex
+	m  map[string]cachedBalance
+}
+
+type cachedBalance struct {
+	minutes float64
+	at      time.Time
+}
+
+// balance is the paying balance of an organization's calls.
+func (e *Engine) balance(ctx context.Context, orgID string) (float64, error) {
+	ttl := e.cfg.BalanceCache
+	if ttl == 0 {
+		ttl = time.Second
+	}
+	now := e.now()
+	if ttl > 0 {
+		e.balances.mu.Lock()
+		c, ok := e.balances.m[orgID]
+		e.balances.mu.Unlock()
+		if ok && now.Sub(c.at) < ttl {
+			return c.minutes, nil
+		}
+	}
+	b, err := e.db.PayerBalance(ctx, orgID)
+	if err != nil || ttl < 0 {
+		return b, err
+	}
+	e.balances.mu.Lock()
+	defer e.balances.mu.Unlock()
+	if e.balances.m == nil {
+		e.balances.m = map[string]cachedBalance{}
+	}
+	e.balances.m[orgID] = cachedBalance{minutes: b, at: now}
+	return b, nil
 }
 
 // maskNumber keeps the first four and last two characters of a number:

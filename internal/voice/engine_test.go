@@ -3,6 +3,7 @@ package voice
 import (
 	"context"
 	"errors"
+	"fmt"
 	"github.com/parley-voice/parley/internal/announce"
 	"reflect"
 	"strings"
@@ -218,6 +219,7 @@ func TestInsufficientCredits(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.engine.cfg.Unavailable = clip
+	f.engine.cfg.BalanceCache = -1 // the test changes balances between calls
 	good := f.assistant(t, localBody, true)
 	f.number(t, "+31200000001", &good, true)
 
@@ -269,6 +271,8 @@ func TestInsufficientCredits(t *testing.T) {
 	} else if _, ok := h.(*announcement); !ok {
 		t.Fatalf("child of a parent without minutes: handler %T", h)
 	}
+	// Balances are reused for a second by default: a top-up shows within it.
+	f.engine.cfg.BalanceCache = 0
 	// Minutes added to the parent: calls go ahead again.
 	if _, err := f.db.AddMinutes(ctx, f.org.ID, 10); err != nil {
 		t.Fatal(err)
@@ -279,5 +283,31 @@ func TestInsufficientCredits(t *testing.T) {
 	}
 	if _, ok := h.(*handler); !ok {
 		t.Fatalf("after a top-up: handler %T, want a conversation", h)
+	}
+}
+
+// slowDocs is a store whose document reads time out (a database under load).
+type slowDocs struct{ *store.DB }
+
+func (slowDocs) GetDoc(context.Context, store.Kind, string, string) (*store.Doc, error) {
+	return nil, fmt.Errorf("get document: %w", context.DeadlineExceeded)
+}
+
+// TestRouteStoreFailure: when the store does not answer, the call is
+// refused as temporarily unavailable (503 from the SIP server) and no
+// "rejected" row blames the configuration.
+func TestRouteStoreFailure(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	good := f.assistant(t, localBody, true)
+	f.number(t, "+31200000001", &good, true)
+	e := New(slowDocs{f.db}, f.keys, f.engine.cfg)
+	_, err := e.Route(ctx, telephony.Inbound{Dialled: "+31200000001", Caller: "+15550001111"})
+	var rj *telephony.Reject
+	if err == nil || errors.As(err, &rj) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Route with a timing-out store = %v, want a plain error (503)", err)
+	}
+	if calls, _, _ := f.db.ListCalls(ctx, f.org.ID, store.CallFilter{Page: store.Page{Limit: 10}}); len(calls) != 0 {
+		t.Fatalf("%d call rows for a call the store could not route", len(calls))
 	}
 }

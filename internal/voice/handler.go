@@ -285,8 +285,15 @@ func (h *handler) finish(ctx context.Context, c *telephony.Call, tr *recorder, a
 	}
 	end.Events = h.hooks.status(out.status, out.reason, out.errMsg)
 	if ac := h.e.cfg.AfterCall; ac != nil {
-		end.InTx = func(ctx context.Context, tx *sql.Tx) error {
-			return ac.Schedule(ctx, tx, h.row.OrgID, h.row.ID, file)
+		ending := *h.row
+		reason := string(out.reason)
+		ending.Status, ending.EndReason, ending.DurationSeconds, ending.Messages, ending.RecordingState = out.status, &reason, &secs, msgs, end.Recording
+		if sum, ok := ac.Settled(&ending); ok {
+			end.Summary = sum
+		} else {
+			end.InTx = func(ctx context.Context, tx *sql.Tx) error {
+				return ac.Schedule(ctx, tx, h.row.OrgID, h.row.ID, file)
+			}
 		}
 	}
 	err := h.e.db.EndCall(fctx, end)

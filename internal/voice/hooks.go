@@ -49,16 +49,16 @@ func (t *hookTarget) stored(keys *secret.Keyring, orgID string) json.RawMessage 
 
 // orgHook is the organization's own webhook, if it has one.
 func (e *Engine) orgHook(ctx context.Context, orgID string) (*hookTarget, error) {
-	org, err := e.db.GetOrg(ctx, orgID)
+	url, sealed, err := e.db.OrgWebhook(ctx, orgID)
 	if err != nil {
 		return nil, fmt.Errorf("load organization: %w", err)
 	}
-	if org.WebhookURL == nil || *org.WebhookURL == "" {
+	if url == nil || *url == "" {
 		return nil, nil
 	}
-	t := &hookTarget{url: *org.WebhookURL}
-	if org.WebhookSecret != nil {
-		pt, err := e.keys.Open(*org.WebhookSecret, secret.Binding{OrgID: orgID, Table: "organizations", Field: "webhook_secret"})
+	t := &hookTarget{url: *url}
+	if sealed != nil {
+		pt, err := e.keys.Open(*sealed, secret.Binding{OrgID: orgID, Table: "organizations", Field: "webhook_secret"})
 		if err != nil {
 			return nil, fmt.Errorf("open the organization's webhook secret: %w", err)
 		}

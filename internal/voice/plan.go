@@ -257,7 +257,7 @@ func without(m map[string]any, keys ...string) map[string]any {
 func (e *Engine) orgKeys(ctx context.Context, orgID string) (map[string]string, error) {
 	rows, err := e.db.BYOKKeys(ctx, orgID)
 	if err != nil {
-		return nil, fmt.Errorf("load provider keys: %w", err)
+		return nil, storeError{fmt.Errorf("load provider keys: %w", err)}
 	}
 	out := make(map[string]string, len(rows))
 	for _, k := range rows {

@@ -9,12 +9,17 @@ import (
 
 	"github.com/parley-voice/parley/internal/analysis"
 	"github.com/parley-voice/parley/internal/catalog"
+	"github.com/parley-voice/parley/internal/store"
 )
 
 // AfterCall queues a call's post-call work (summary, analysis, recording
 // upload, end-of-call report) inside the transaction that records its end.
 type AfterCall interface {
 	Schedule(ctx context.Context, tx *sql.Tx, orgID, callID, recording string) error
+	// Settled returns the summary of an ending call that needs no post-call
+	// work (see postcall.Service.Settled), and true; the engine writes it
+	// with the end instead of queueing the work.
+	Settled(c *store.Call) (string, bool)
 }
 
 // textProvider is the text model provider behind a realtime one: its

@@ -10,6 +10,7 @@ import (
 
 	"github.com/parley-voice/parley/internal/assistant"
 	"github.com/parley-voice/parley/internal/call"
+	"github.com/parley-voice/parley/internal/fault"
 	"github.com/parley-voice/parley/internal/store"
 )
 
@@ -31,7 +32,17 @@ type routing struct {
 	// agent is the saved assistant the webhook chose instead of the
 	// number's (assistant_id), recorded on the call.
 	agent *store.Doc
+	// err, when set, is a failure to read the store: the call is refused
+	// with 503 (try again), not recorded as a configuration problem.
+	err error
 }
+
+// storeError marks a failure to read the store (a timeout under load, a
+// lost connection), as opposed to a configuration the call cannot run with.
+type storeError struct{ err error }
+
+func (e storeError) Error() string { return e.err.Error() }
+func (e storeError) Unwrap() error { return e.err }
 
 // resolve picks the call's assistant: the number's, adjusted or replaced
 // by the assistant-request webhook when one is configured (spec §9.4) —
@@ -45,6 +56,9 @@ func (e *Engine) resolve(ctx context.Context, num *store.Number, row *store.Call
 	if num.AssistantID != nil {
 		doc, err := e.db.GetDoc(ctx, store.Assistants, num.OrgID, *num.AssistantID)
 		if err != nil {
+			if fault.KindOf(err) != fault.NotFound {
+				return routing{err: storeError{fmt.Errorf("load assistant: %w", err)}}
+			}
 			log.Error("load assistant", "error", err)
 			return routing{why: "assistant " + *num.AssistantID + " could not be loaded", reason: call.EndAssistantUnavailable}
 		}
@@ -96,6 +110,10 @@ func (e *Engine) resolve(ctx context.Context, num *store.Number, row *store.Call
 
 func (e *Engine) planRouting(ctx context.Context, orgID string, doc json.RawMessage, maxDur int) routing {
 	p, err := e.plan(ctx, orgID, doc)
+	var se storeError
+	if errors.As(err, &se) {
+		return routing{err: err}
+	}
 	if err != nil {
 		return routing{why: err.Error(), reason: call.EndAssistantUnavailable, doc: doc}
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/parley-voice/parley/internal/call"
+	"github.com/parley-voice/parley/internal/fault"
 	"github.com/parley-voice/parley/internal/llm"
 	"github.com/parley-voice/parley/internal/mcp"
 	"github.com/parley-voice/parley/internal/pipeline"
@@ -99,6 +100,9 @@ type mcpDoc struct {
 // planMCP connects to an MCP server and adds its (allowed) tools.
 func (e *Engine) planMCP(ctx context.Context, orgID string, p *plan, t docTool) error {
 	doc, err := e.db.GetDoc(ctx, store.MCPServers, orgID, t.MCPServerID)
+	if err != nil && fault.KindOf(err) != fault.NotFound {
+		return storeError{fmt.Errorf("load MCP server %s: %w", t.MCPServerID, err)}
+	}
 	if err != nil {
 		return fmt.Errorf("MCP server %s: %w", t.MCPServerID, err)
 	}

@@ -65,7 +65,7 @@ type Config struct {
 	// URL is a postgres:// connection URL. Extra query parameters such as
 	// search_path are passed to the server as run-time parameters.
 	URL string
-	// MaxConns caps the pool. Zero means 32.
+	// MaxConns caps the pool. Zero means 16.
 	MaxConns int
 }
 
@@ -77,7 +77,7 @@ func Open(ctx context.Context, cfg Config) (*store.DB, error) {
 	}
 	n := cfg.MaxConns
 	if n == 0 {
-		n = 32
+		n = 16
 	}
 	db.SetMaxOpenConns(n)
 	db.SetMaxIdleConns(n)

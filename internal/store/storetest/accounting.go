@@ -82,6 +82,42 @@ func testBilling(t *testing.T, db *store.DB) {
 		t.Fatalf("a second end billed again: %v → %v", p.MinutesBalance, again.MinutesBalance)
 	}
 
+	// Settling folds the usage into the stored balances; what is seen
+	// stays the same, and a second settlement has nothing to do.
+	if n, err := db.SettleUsage(ctx); err != nil || n != 5 {
+		t.Fatalf("SettleUsage = %d, %v; want the 5 logs", n, err)
+	}
+	if n, err := db.SettleUsage(ctx); err != nil || n != 0 {
+		t.Fatalf("second SettleUsage = %d, %v", n, err)
+	}
+	if again, _ := db.GetOrg(ctx, parent.ID); math.Abs(again.MinutesBalance-p.MinutesBalance) > 1e-9 {
+		t.Fatalf("settling changed the balance: %v → %v", p.MinutesBalance, again.MinutesBalance)
+	}
+	if b, _ := db.PayerBalance(ctx, child.ID); math.Abs(b-p.MinutesBalance) > 1e-9 {
+		t.Fatalf("paying balance after settling = %v, want %v", b, p.MinutesBalance)
+	}
+	// Setting the balance with usage unsettled: the set value is what is seen.
+	if _, err := end(parent.ID, 30); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.SetMinutesBalance(ctx, parent.ID, 40); err != nil {
+		t.Fatal(err)
+	}
+	if o, _ := db.GetOrg(ctx, parent.ID); math.Abs(o.MinutesBalance-40) > 1e-9 {
+		t.Fatalf("balance after set with unsettled usage = %v, want 40", o.MinutesBalance)
+	}
+	db.SettleUsage(ctx)
+	if o, _ := db.GetOrg(ctx, parent.ID); math.Abs(o.MinutesBalance-40) > 1e-9 {
+		t.Fatalf("balance after set and settle = %v, want 40", o.MinutesBalance)
+	}
+	if _, err := end(parent.ID, 60); err != nil {
+		t.Fatal(err)
+	}
+	if o, _ := db.GetOrg(ctx, parent.ID); math.Abs(o.MinutesBalance-39) > 1e-9 {
+		t.Fatalf("balance after a minute's call = %v, want 39", o.MinutesBalance)
+	}
+	p, _ = db.GetOrg(ctx, parent.ID)
+
 	// Adding minutes; the balance may go below zero (a call longer than
 	// what was left) and is topped up by adding.
 	if b, err := db.AddMinutes(ctx, parent.ID, -200); err != nil || math.Abs(b-(p.MinutesBalance-200)) > 1e-9 {
