@@ -453,7 +453,7 @@ func accountingSettings() []setting {
 		}
 	}
 	return []setting{
-		{env: "PARLEY_MAX_SETUPS", flag: "max-setups", def: "128", help: "inbound calls being set up at once before more get 503",
+		{env: "PARLEY_MAX_SETUPS", flag: "max-setups", def: "32", help: "inbound calls being set up at once before more get 503",
 			set: func(c *config, v string) error { return positiveInt(v, &c.MaxSetups) }},
 		{env: "PARLEY_MAX_CPS", flag: "max-cps", def: "0", help: "inbound call setups per second before more get 503 (0: no fixed cap; the load limits still apply)",
 			set: func(c *config, v string) error {
@@ -464,7 +464,7 @@ func accountingSettings() []setting {
 				c.MaxCPS = f
 				return nil
 			}},
-		{env: "PARLEY_MAX_SCHED_LATENCY", flag: "max-sched-latency", def: "30ms", help: "refuse new calls (503) while the Go scheduler's p99 latency is above this: the CPU is saturated (negative: off)",
+		{env: "PARLEY_MAX_SCHED_LATENCY", flag: "max-sched-latency", def: "50ms", help: "refuse new calls (503) while the Go scheduler's p99 latency is above this: the CPU is saturated (negative: off)",
 			set: func(c *config, v string) error { return latency(&c.MaxSchedLatency)(c, v) }},
 		{env: "PARLEY_MAX_WRITE_LATENCY", flag: "max-write-latency", def: "250ms", help: "refuse new calls (503) while the database's write latency is above this (negative: off)",
 			set: func(c *config, v string) error { return latency(&c.MaxWriteLatency)(c, v) }},

@@ -9,8 +9,8 @@
 //   - the write path: the store's moving write latency (a call whose start
 //     cannot be recorded promptly is not started);
 //   - the CPU: the Go scheduler's latency, how long runnable goroutines
-//     waited for a processor over the last sampling window (runtime/metrics
-//     /sched/latencies:seconds). When it is high, every live call's audio
+//     waited for a processor (runtime/metrics /sched/latencies:seconds),
+//     p99 over each sampling window, the lower of the last two windows. When it is high, every live call's audio
 //     is already late; one more call makes it worse for all of them.
 //
 // The refusal is counted by reason, so an operator can see which limit is
@@ -35,7 +35,7 @@ type WriteLoader interface{ WriteLoad() store.WriteLoad }
 // Config sets the limits. A zero limit is replaced by its default; a
 // negative one turns that limit off.
 type Config struct {
-	// MaxSetups caps calls being set up at once (default 128).
+	// MaxSetups caps calls being set up at once (default 32: a deeper queue of setups waiting on the database only adds latency).
 	MaxSetups int
 	// MaxRate caps call setups per second (default off); Burst is the
 	// bucket's size (default MaxRate/5, at least 1).
@@ -45,7 +45,7 @@ type Config struct {
 	// latency is above it (default 250 ms).
 	MaxWriteLatency time.Duration
 	// MaxSchedLatency refuses setups while the scheduler's p99 latency over
-	// the last window is above it (default 30 ms).
+	// the last window is above it (default 50 ms).
 	MaxSchedLatency time.Duration
 	// Sample is the scheduler sampling window (default 200 ms).
 	Sample time.Duration
@@ -81,13 +81,13 @@ type Controller struct {
 // New builds a controller.
 func New(cfg Config) *Controller {
 	if cfg.MaxSetups == 0 {
-		cfg.MaxSetups = 128
+		cfg.MaxSetups = 32
 	}
 	if cfg.MaxWriteLatency == 0 {
 		cfg.MaxWriteLatency = 250 * time.Millisecond
 	}
 	if cfg.MaxSchedLatency == 0 {
-		cfg.MaxSchedLatency = 30 * time.Millisecond
+		cfg.MaxSchedLatency = 50 * time.Millisecond
 	}
 	if cfg.Sample <= 0 {
 		cfg.Sample = 200 * time.Millisecond
@@ -162,7 +162,8 @@ func (c *Controller) Refused() map[string]int64 {
 	return out
 }
 
-// SchedLatency is the scheduler's p99 latency over the last window.
+// SchedLatency is the scheduler's p99 latency: the lower of the last two
+// windows' figures.
 func (c *Controller) SchedLatency() time.Duration { return time.Duration(c.schedNS.Load()) }
 
 // Run samples the scheduler's latency until ctx ends.
@@ -178,6 +179,7 @@ func (c *Controller) Run(ctx context.Context) error {
 		return nil
 	}
 	prev := cloneCounts(sample[0].Value.Float64Histogram())
+	var last int64
 	t := time.NewTicker(c.cfg.Sample)
 	defer t.Stop()
 	for {
@@ -188,8 +190,12 @@ func (c *Controller) Run(ctx context.Context) error {
 		}
 		metrics.Read(sample)
 		h := sample[0].Value.Float64Histogram()
-		c.schedNS.Store(int64(quantile(h.Buckets, h.Counts, prev, 0.99) * 1e9))
-		prev = cloneCounts(h)
+		p99 := int64(quantile(h.Buckets, h.Counts, prev, 0.99) * 1e9)
+		// The lower of the last two windows: one slow window (a GC
+		// cycle, a burst of setups) refuses nothing; a saturated CPU
+		// keeps both high.
+		c.schedNS.Store(min(p99, last))
+		last, prev = p99, cloneCounts(h)
 	}
 }
 
