@@ -98,7 +98,10 @@ func (p *preparedWrites) prepare(ctx context.Context, db *sql.DB) {
 	clear(p.wanted)
 	p.mu.Unlock()
 	for _, q := range qs {
-		ctx, cancel := context.WithTimeout(ctx, time.Second)
+		// Briefly: the connection may be busy (the job queue shares it),
+		// and batches wait meanwhile; a statement not prepared now is
+		// asked for again the next time it runs.
+		ctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
 		st, err := db.PrepareContext(ctx, q)
 		cancel()
 		if err != nil {

@@ -311,3 +311,46 @@ func TestRouteStoreFailure(t *testing.T) {
 		t.Fatalf("%d call rows for a call the store could not route", len(calls))
 	}
 }
+
+// flakyEnds is a store whose first call ends fail (a database that is
+// briefly unreachable).
+type flakyEnds struct {
+	*store.DB
+	fails int
+}
+
+func (f *flakyEnds) EndCall(ctx context.Context, e store.CallEnd) error {
+	if f.fails > 0 {
+		f.fails--
+		return fmt.Errorf("end call: %w", context.DeadlineExceeded)
+	}
+	return f.DB.EndCall(ctx, e)
+}
+
+// TestRecordEndRetries: a call's end that fails to write is retried until
+// it is written, and a second end of the same call is recognised as done.
+func TestRecordEndRetries(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	c := &store.Call{OrgID: f.org.ID, Direction: call.Inbound, Status: call.StatusInProgress}
+	if err := f.db.CreateCall(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	flaky := &flakyEnds{DB: f.db, fails: 2}
+	e := New(flaky, f.keys, f.engine.cfg)
+	secs := 5
+	end := store.CallEnd{OrgID: f.org.ID, ID: c.ID, Status: call.StatusEnded, EndReason: call.EndUserHangup, EndedAt: time.Now(), Duration: &secs,
+		Usage: &store.UsageLog{OrgID: f.org.ID, CallID: &c.ID, DurationSec: secs, CallType: "phone"}}
+	if err := e.recordEnd(ctx, end, e.log); err != nil || flaky.fails != 0 {
+		t.Fatalf("recordEnd = %v with %d failures left", err, flaky.fails)
+	}
+	if got, _ := f.db.GetCall(ctx, f.org.ID, c.ID); got.Status != call.StatusEnded {
+		t.Fatalf("call %s after the retried end", got.Status)
+	}
+	if err := e.recordEnd(ctx, end, e.log); !endSettled(err) {
+		t.Fatalf("second end = %v, want it settled (already ended)", err)
+	}
+	if _, _, sum, _ := f.db.ListUsage(ctx, f.org.ID, store.UsageFilter{Page: store.Page{Limit: 1}}); sum.TotalCalls != 1 {
+		t.Fatalf("%d usage logs, want 1", sum.TotalCalls)
+	}
+}

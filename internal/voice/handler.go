@@ -297,10 +297,12 @@ func (h *handler) finish(ctx context.Context, c *telephony.Call, tr *recorder, a
 		}
 	}
 	err := h.e.db.EndCall(fctx, end)
-	if err != nil && end.InTx != nil && !endSettled(err) {
-		// The end itself matters most: record it without its post-call work.
-		h.log.Error("record call end with its post-call work; recording the end alone", "error", err)
-		end.InTx = nil
+	if err != nil && !endSettled(err) {
+		if end.InTx != nil {
+			// The end itself matters most: record it without its post-call work.
+			h.log.Error("record call end with its post-call work; recording the end alone", "error", err)
+			end.InTx = nil
+		}
 		err = h.e.recordEnd(fctx, end, h.log)
 	}
 	if err == nil {
