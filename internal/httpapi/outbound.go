@@ -330,19 +330,14 @@ func (s *Server) outboundNumber(ctx context.Context, org, id string) (*store.Num
 		Message: "no active phone number with a SIP trunk to dial from: create a trunk with POST /api/v1/sip-trunks, then register a number with POST /api/v1/numbers (or PATCH /api/v1/numbers/{id}) with its transfer_trunk_id"}
 }
 
-// checkCredits refuses the call when the paying organization has no minutes
-// left. Child organizations bill against their parent's balance.
+// checkCredits refuses the call when the paying organization (itself, or
+// its parent for a child organization) has no minutes left.
 func (s *Server) checkCredits(ctx context.Context, org string) error {
-	o, err := s.db.GetOrg(ctx, org)
+	balance, err := s.db.PayerBalance(ctx, org)
 	if err != nil {
 		return err
 	}
-	if o.ParentID != nil {
-		if o, err = s.db.GetOrg(ctx, *o.ParentID); err != nil {
-			return err
-		}
-	}
-	if o.MinutesBalance <= 0 {
+	if balance <= 0 {
 		return errNoCredits
 	}
 	return nil

@@ -234,15 +234,10 @@ func (s *Service) report(ctx context.Context, c *store.Call) error {
 	if !target.Wants(webhook.EventEndOfCallReport) {
 		return nil
 	}
-	var numberName *string
-	if c.NumberID != nil {
-		if n, err := s.cfg.Store.GetNumber(ctx, c.OrgID, *c.NumberID); err == nil {
-			numberName = n.Name
-		} else if fault.KindOf(err) != fault.NotFound {
-			return fmt.Errorf("load the call's number: %w", err)
-		}
+	env, err := webhook.StoredEnvelope(ctx, s.cfg.Store, c)
+	if err != nil {
+		return err
 	}
-	env := webhook.StoredEnvelope(c, numberName)
 	extra := map[string]any{
 		"duration_seconds": 0,
 		"summary":          "",

@@ -272,15 +272,10 @@ func (s *Service) statusEvent(ctx context.Context, c *store.Call, e store.CallEn
 	if !target.Wants(webhook.EventStatusUpdate) {
 		return nil, nil
 	}
-	var numberName *string
-	if c.NumberID != nil {
-		if n, err := s.cfg.Store.GetNumber(ctx, c.OrgID, *c.NumberID); err == nil {
-			numberName = n.Name
-		}
-	}
 	ended := *c
 	ended.Status = e.Status
-	env := webhook.StoredEnvelope(&ended, numberName)
+	// Without the number's name if it cannot be read: the end matters more.
+	env, _ := webhook.StoredEnvelope(ctx, s.cfg.Store, &ended)
 	ev := &store.OutboxEvent{
 		ID: webhook.EventID(c.ID, webhook.EventStatusUpdate, e.Status.String()), OrgID: c.OrgID, CallID: &c.ID,
 		EventType: webhook.EventStatusUpdate, URL: target.URL,

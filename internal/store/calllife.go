@@ -17,19 +17,9 @@ import (
 
 // StartCall marks an answered call in progress and queues evs with it.
 func (db *DB) StartCall(ctx context.Context, orgID, id string, at time.Time, evs ...OutboxEvent) error {
-	query, args := db.q(`UPDATE calls SET status = ?, started_at = ?, updated_at = ? WHERE id = ? AND org_id = ?`),
-		[]any{call.StatusInProgress.String(), ms(at), ms(db.now()), id, orgID}
-	if len(evs) == 0 {
-		res, err := db.exec(ctx, query, args...)
-		return oneRow(res, err, "start call", id)
-	}
-	return db.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		res, err := db.w(tx).ExecContext(ctx, query, args...)
-		if err := oneRow(res, err, "start call", id); err != nil {
-			return err
-		}
-		return db.insertEvents(ctx, db.w(tx), evs)
-	})
+	return db.execWithEvents(ctx, evs, func(res sql.Result, err error) error { return oneRow(res, err, "start call", id) },
+		db.q(`UPDATE calls SET status = ?, started_at = ?, updated_at = ? WHERE id = ? AND org_id = ?`),
+		call.StatusInProgress.String(), ms(at), ms(db.now()), id, orgID)
 }
 
 // SetCallStatus moves a call to a non-final status (ringing, say) and
@@ -38,9 +28,19 @@ func (db *DB) SetCallStatus(ctx context.Context, orgID, id string, st call.Statu
 	if st.Final() {
 		return fmt.Errorf("set call status %s: %s is final; use EndCall", id, st)
 	}
+	return db.execWithEvents(ctx, evs, func(res sql.Result, err error) error { return oneRow(res, err, "set call status", id) },
+		db.q(`UPDATE calls SET status = ?, updated_at = ? WHERE id = ? AND org_id = ?`), st.String(), ms(db.now()), id, orgID)
+}
+
+// execWithEvents runs one write statement, judged by check, and queues evs
+// in the same transaction. Without events the statement runs on its own
+// (DB.exec: one round trip on PostgreSQL instead of three).
+func (db *DB) execWithEvents(ctx context.Context, evs []OutboxEvent, check func(sql.Result, error) error, query string, args ...any) error {
+	if len(evs) == 0 {
+		return check(db.exec(ctx, query, args...))
+	}
 	return db.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		res, err := db.w(tx).ExecContext(ctx, db.q(`UPDATE calls SET status = ?, updated_at = ? WHERE id = ? AND org_id = ?`), st.String(), ms(db.now()), id, orgID)
-		if err := oneRow(res, err, "set call status", id); err != nil {
+		if err := check(db.w(tx).ExecContext(ctx, query, args...)); err != nil {
 			return err
 		}
 		return db.insertEvents(ctx, db.w(tx), evs)

@@ -164,47 +164,21 @@ func (db *DB) CreateCall(ctx context.Context, c *Call, evs ...OutboxEvent) error
 		c.CreatedAt = now
 	}
 	c.UpdatedAt = now
-	if len(evs) == 0 && db.commits == nil {
-		return db.insertCall(ctx, execer{db}, c, now) // one statement: no transaction needed
-	}
-	return db.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		if err := db.insertCall(ctx, db.w(tx), c, now); err != nil {
-			return err
+	check := func(_ sql.Result, err error) error {
+		if err != nil {
+			if db.drv.IsUniqueViolation(err) {
+				return fault.Conflictf("call_exists", "call %s already exists", c.ID)
+			}
+			return fmt.Errorf("insert call: %w", err)
 		}
-		return db.insertEvents(ctx, db.w(tx), evs)
-	})
-}
-
-// execer runs a lone write statement with DB.exec (a querier for helpers
-// that take one; they only execute).
-type execer struct{ db *DB }
-
-func (e execer) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	return e.db.exec(ctx, query, args...)
-}
-
-func (e execer) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	return nil, errors.New("store: execer only executes")
-}
-
-func (e execer) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
-	return e.db.write.QueryRowContext(ctx, query, args...)
-}
-
-func (db *DB) insertCall(ctx context.Context, q querier, c *Call, now time.Time) error {
-	_, err := q.ExecContext(ctx, db.q(`INSERT INTO calls (`+callColumns+`) VALUES (`+strings.Repeat("?, ", 32)+`?)`),
+		return nil
+	}
+	return db.execWithEvents(ctx, evs, check, db.q(`INSERT INTO calls (`+callColumns+`) VALUES (`+strings.Repeat("?, ", 32)+`?)`),
 		c.ID, c.OrgID, dirOrNil(c.Direction), c.Status.String(), nullStr(c.CallerPhone), nullStr(c.AssistantPhone), nullStr(c.EndReason), nullStr(c.Error),
 		msPtr(c.StartedAt), msPtr(c.EndedAt), nullInt(c.DurationSeconds), nullStr(c.Summary), rawOrNil(c.AnalysisResult), rawOrNil(c.Messages),
 		nullStr(c.RoomName), nullStr(c.RecordingURL), nullStr(c.AgentID), nullStr(c.NumberID), nullStr(c.AgentName), nullStr(c.BusinessName), nullStr(c.PhoneNumber),
 		nullStr(c.SIPCallID), rawOrNil(c.Metrics), rawOrNil(c.Assistant), rawOrNil(c.Webhook), nullStr(c.AnalysisError), nullStr(c.RecordingKey),
 		emptyNil(string(c.RecordingState)), nullStr(c.Consent), msPtr(c.ContentExpiresAt), nullStr(c.BootID), ms(c.CreatedAt), ms(now))
-	if err != nil {
-		if db.drv.IsUniqueViolation(err) {
-			return fault.Conflictf("call_exists", "call %s already exists", c.ID)
-		}
-		return fmt.Errorf("insert call: %w", err)
-	}
-	return nil
 }
 
 // GetCall returns one of the organization's calls.

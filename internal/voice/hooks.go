@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"sync"
 	"time"
 
@@ -30,8 +29,11 @@ type hookTarget struct {
 }
 
 func (t *hookTarget) wants(event string) bool {
-	return t != nil && t.url != "" && (t.events == nil || slices.Contains(t.events, event))
+	return t != nil && t.target().Wants(event)
 }
+
+// target is t in the webhook package's terms, without its secret.
+func (t *hookTarget) target() *webhook.Target { return &webhook.Target{URL: t.url, Events: t.events} }
 
 // stored is the target as the call row keeps it (webhook.Target, secret
 // sealed), for the work done after the call; nil when there is none.
@@ -39,7 +41,7 @@ func (t *hookTarget) stored(keys *secret.Keyring, orgID string) json.RawMessage 
 	if t == nil || t.url == "" {
 		return nil
 	}
-	w := webhook.Target{URL: t.url, Events: t.events}
+	w := t.target()
 	if t.secret != "" {
 		w.Secret = keys.Seal([]byte(t.secret), webhook.SecretBinding(orgID))
 	}

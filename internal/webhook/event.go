@@ -1,14 +1,17 @@
 package webhook
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/parley-voice/parley/internal/call"
+	"github.com/parley-voice/parley/internal/fault"
 	"github.com/parley-voice/parley/internal/store"
 )
 
@@ -86,16 +89,34 @@ type Envelope struct {
 	Assistant json.RawMessage
 }
 
+// Numbers looks a number up (for its name, in a stored call's envelope).
+type Numbers interface {
+	GetNumber(ctx context.Context, orgID, id string) (*store.Number, error)
+}
+
 // StoredEnvelope is the envelope of webhooks about a stored call, sent by
 // work done away from the live call (the end-of-call report, crash
-// recovery); numberName is its number's name when known.
-func StoredEnvelope(c *store.Call, numberName *string) Envelope {
-	return Envelope{
+// recovery), with its number's name looked up. A number deleted since is no
+// error; a failed lookup returns the envelope without the name and the
+// error.
+func StoredEnvelope(ctx context.Context, numbers Numbers, c *store.Call) (Envelope, error) {
+	env := Envelope{
 		Call:        CallInfo{ID: c.ID, Type: CallType(c.Direction), Status: c.Status.String(), Pipeline: "standard"},
-		PhoneNumber: NumberInfo{ID: c.NumberID, Number: c.PhoneNumber, Name: numberName},
+		PhoneNumber: NumberInfo{ID: c.NumberID, Number: c.PhoneNumber},
 		Customer:    c.CallerPhone,
 		Assistant:   c.Assistant,
 	}
+	if c.NumberID == nil {
+		return env, nil
+	}
+	n, err := numbers.GetNumber(ctx, c.OrgID, *c.NumberID)
+	switch {
+	case err == nil:
+		env.PhoneNumber.Name = n.Name
+	case fault.KindOf(err) != fault.NotFound:
+		return env, fmt.Errorf("load the call's number: %w", err)
+	}
+	return env, nil
 }
 
 // Body returns the JSON body {"message": {...}} of event at the given time,
