@@ -1384,17 +1384,20 @@ func requireSIPp(t *testing.T) string {
 
 // startSIPp runs a scenario from testdata/sipp for one call. Extra
 // arguments follow the standard ones (a UAC passes -s <number> and Parley's
-// address).
+// address). SIPp picks its own media ports: given -mp it makes one attempt
+// at that port and the one two above it (video), and a port found free a
+// moment earlier may be taken by then; left to itself it tries ten pairs
+// from 6000 up, outside the ephemeral range.
 func startSIPp(t *testing.T, scenario string, extra ...string) *sippProc {
 	t.Helper()
 	bin := requireSIPp(t)
-	port, mport := freeUDPPort(t), freeUDPPort(t)
+	port := freeUDPPort(t)
 	dir := t.TempDir()
 	sf, err := filepath.Abs(filepath.Join("testdata", "sipp", scenario))
 	if err != nil {
 		t.Fatal(err)
 	}
-	args := append([]string{"-sf", sf, "-i", "127.0.0.1", "-p", strconv.Itoa(port), "-mi", "127.0.0.1", "-mp", strconv.Itoa(mport),
+	args := append([]string{"-sf", sf, "-i", "127.0.0.1", "-p", strconv.Itoa(port), "-mi", "127.0.0.1",
 		"-m", "1", "-timeout", "30s", "-nostdin", "-trace_err", "-error_file", filepath.Join(dir, "err.log"),
 		"-trace_msg", "-message_file", filepath.Join(dir, "msg.log")}, extra...)
 	cmd := osexec.Command(bin, args...)
