@@ -38,6 +38,11 @@ type config struct {
 
 	SIPAddr       string // "off" disables telephony
 	SIPPublicAddr string
+	RTPPorts      media.PortRange
+	MaxCalls      int
+	MediaTimeout  time.Duration
+	DrainTimeout  time.Duration
+
 	// SIP over TLS: listen address ("" = off), certificate and key files
 	// (reloaded when they change), a CA bundle trusted for trunks besides
 	// the system roots, and skipping trunk verification (development).
@@ -46,10 +51,6 @@ type config struct {
 	SIPTLSKey      string
 	SIPTLSCA       string
 	SIPTLSInsecure bool
-	RTPPorts       media.PortRange
-	MaxCalls       int
-	MediaTimeout   time.Duration
-	DrainTimeout   time.Duration
 
 	WebhookTimeout time.Duration // per delivery attempt
 	WebhookLease   time.Duration // how long a claimed webhook event is held before it is due again
