@@ -40,6 +40,9 @@ type Config struct {
 	// Certificates or GetCertificate (which may reload it). Versions below
 	// TLS 1.2 are never accepted.
 	TLSServer *tls.Config
+	// TLSHandshakeTimeout bounds a handshake on the TLS listener (default
+	// 10 s): a peer that connects and stalls is disconnected.
+	TLSHandshakeTimeout time.Duration
 	// TLSClient configures connections to trunks with transport tls: the
 	// roots their certificates are verified against (nil: the system's),
 	// a client certificate. ServerName is always the trunk's host (SNI and

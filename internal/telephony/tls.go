@@ -1,13 +1,16 @@
 package telephony
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
@@ -50,9 +53,50 @@ func (s *Server) listenTLS() error {
 	if err != nil {
 		return fmt.Errorf("listen sip tls %s: %w", s.cfg.TLSListenAddr, err)
 	}
-	s.tls = tls.NewListener(ln, conf)
+	timeout := s.cfg.TLSHandshakeTimeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	s.tls = &tlsListener{Listener: ln, conf: conf, timeout: timeout, log: s.log}
 	s.tlsPort = ln.Addr().(*net.TCPAddr).Port
 	return nil
+}
+
+// tlsListener is tls.NewListener with a bound on each handshake. Accept
+// does not handshake (a slow peer would hold up the others); the first
+// Read, on the connection's own goroutine in sipgo, does.
+type tlsListener struct {
+	net.Listener
+	conf    *tls.Config
+	timeout time.Duration
+	log     *slog.Logger
+}
+
+func (l *tlsListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &boundedTLSConn{Conn: tls.Server(c, l.conf), timeout: l.timeout, log: l.log}, nil
+}
+
+type boundedTLSConn struct {
+	*tls.Conn
+	timeout time.Duration
+	log     *slog.Logger
+}
+
+func (c *boundedTLSConn) Read(b []byte) (int, error) {
+	if !c.ConnectionState().HandshakeComplete {
+		ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+		err := c.HandshakeContext(ctx)
+		cancel()
+		if err != nil {
+			c.log.Debug("sip tls handshake failed", "remote", c.RemoteAddr().String(), "error", err)
+			return 0, fmt.Errorf("tls handshake: %w", err)
+		}
+	}
+	return c.Conn.Read(b)
 }
 
 // TLSAddr is the bound TLS address, or nil without a TLS listener.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -286,6 +287,33 @@ func TestTLSCertificateReload(t *testing.T) {
 	}
 }
 
+// TestTLSHandshakeTimeout: a peer that connects to the TLS port and says
+// nothing is disconnected after the handshake timeout, and other peers
+// are served meanwhile.
+func TestTLSHandshakeTimeout(t *testing.T) {
+	ca := certtest.NewCA(t, "test CA")
+	s, _, _ := tlsServer(t, &fakeRouter{}, ca, func(c *Config) { c.TLSHandshakeTimeout = 300 * time.Millisecond }, "sip.test")
+	idle, err := net.Dial("tcp", s.TLSAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close()
+	conn, err := tls.Dial("tcp", s.TLSAddr().String(), &tls.Config{RootCAs: ca.Pool(), ServerName: "sip.test"})
+	if err != nil {
+		t.Fatalf("a second peer is not served while the first stalls: %v", err)
+	}
+	conn.Close()
+	start := time.Now()
+	idle.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, err = idle.Read(make([]byte, 1))
+	if err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("stalled connection not closed by the server: %v", err)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("closed after %v, want about 300ms", took)
+	}
+}
+
 func TestTLSListenNeedsCertificate(t *testing.T) {
 	s, err := New(Config{ListenAddr: "127.0.0.1:0", TLSListenAddr: "127.0.0.1:0"}, &fakeRouter{})
 	if err != nil {
@@ -403,6 +431,19 @@ func TestDialTLS(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("verification off (development)", func(t *testing.T) {
+		trunk, tr, _ := trunkFor(t, "trunk.example")
+		s, _, _ := tlsServer(t, &fakeRouter{}, ca, func(c *Config) { c.TLSClient = &tls.Config{InsecureSkipVerify: true} }, "127.0.0.1")
+		c, h, err := dial(s, trunk)
+		if err != nil {
+			t.Fatalf("dial with verification off: %v", err)
+		}
+		<-h.served
+		waitHandler(t, tr)
+		c.cancel(errHandlerReturned)
+		<-c.Ended()
+	})
 
 	t.Run("no TLS listener", func(t *testing.T) {
 		trunk, _, _ := trunkFor(t, "localhost")
