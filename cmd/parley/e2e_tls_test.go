@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -36,18 +37,31 @@ func TestE2EBaresipTLS(t *testing.T) {
 	s.setupNumber(t, `,"max_duration_seconds":10`)
 
 	pcap := filepath.Join(dir, "lo.pcap")
-	capture := exec.Command("tshark", "-i", "lo", "-f", "tcp port "+tlsPort, "-w", pcap)
-	var capLog lockedBuffer
-	capture.Stderr = &capLog
+	// -P -l prints each packet as it is written: a probe connection that
+	// shows up there proves the capture is running (before the calls) and
+	// has everything sent before it (after them).
+	capture := exec.Command("tshark", "-i", "lo", "-f", "tcp port "+tlsPort, "-w", pcap, "-P", "-l")
+	var capLog, capOut lockedBuffer
+	capture.Stderr, capture.Stdout = &capLog, &capOut
 	if err := capture.Start(); err != nil {
 		t.Fatal(err)
 	}
 	defer capture.Process.Kill()
-	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(capLog.String(), "Capturing on"); time.Sleep(50 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("tshark did not start: %s", capLog.String())
+	probe := func() {
+		t.Helper()
+		before := strings.Count(capOut.String(), "\n")
+		deadline := time.Now().Add(15 * time.Second)
+		for strings.Count(capOut.String(), "\n") == before {
+			if time.Now().After(deadline) {
+				t.Fatalf("tshark captures nothing: %s", capLog.String())
+			}
+			if conn, err := net.Dial("tcp", tlsAddr); err == nil {
+				conn.Close()
+			}
+			time.Sleep(200 * time.Millisecond)
 		}
 	}
+	probe()
 
 	bc := baresipCall{target: "sip:+15550100@" + tlsAddr + ";transport=tls", accountParams: ";transport=tls", conf: "sip_cafile " + caFile}
 	dialWith(t, callerWAV(t, t.TempDir(), []segment{{silence: 2 * time.Second}, {say: "book an appointment for tomorrow morning"}, {silence: 4 * time.Second}}), bc)
@@ -80,6 +94,7 @@ func TestE2EBaresipTLS(t *testing.T) {
 		t.Errorf("end reasons %s: want one max_duration (Parley hung up)", reasons)
 	}
 
+	probe()
 	capture.Process.Signal(os.Interrupt)
 	capture.Wait()
 	raw, err := os.ReadFile(pcap)
