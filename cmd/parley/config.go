@@ -43,6 +43,15 @@ type config struct {
 	MediaTimeout  time.Duration
 	DrainTimeout  time.Duration
 
+	// SIP over TLS: listen address ("" = off), certificate and key files
+	// (reloaded when they change), a CA bundle trusted for trunks besides
+	// the system roots, and skipping trunk verification (development).
+	SIPTLSAddr     string
+	SIPTLSCert     string
+	SIPTLSKey      string
+	SIPTLSCA       string
+	SIPTLSInsecure bool
+
 	WebhookTimeout time.Duration // per delivery attempt
 	WebhookLease   time.Duration // how long a claimed webhook event is held before it is due again
 
@@ -120,7 +129,7 @@ type setting struct {
 }
 
 func settings() []setting {
-	return append(append(append(coreSettings(), providerSettings()...), postcallSettings()...), accountingSettings()...)
+	return append(append(append(append(coreSettings(), sipTLSSettings()...), providerSettings()...), postcallSettings()...), accountingSettings()...)
 }
 
 // llmProviders are the text model providers (their post-call model can be set).
@@ -391,6 +400,9 @@ func loadConfig(name string, args, env []string, stderr io.Writer, extra func(*f
 		return nil, nil, fmt.Errorf("invalid %s %q: must exceed PARLEY_WEBHOOK_TIMEOUT (%s), or an attempt still running would be claimed again",
 			source["PARLEY_WEBHOOK_LEASE"], values["PARLEY_WEBHOOK_LEASE"], c.WebhookTimeout)
 	}
+	if c.SIPTLSAddr != "" && (c.SIPTLSCert == "" || c.SIPTLSKey == "") {
+		return nil, nil, errors.New("PARLEY_SIP_TLS_ADDR is set but PARLEY_SIP_TLS_CERT or PARLEY_SIP_TLS_KEY is not: name the certificate and key files")
+	}
 	if c.MasterKeyFile == "" {
 		c.MasterKeyFile = filepath.Join(c.DataDir, "master.key")
 	}
@@ -484,6 +496,46 @@ func accountingSettings() []setting {
 			}},
 		{env: "PARLEY_RETENTION_INTERVAL", flag: "retention-interval", def: "1h", help: "how often organizations' retention periods are enforced",
 			set: func(c *config, v string) error { return duration(v, &c.RetentionInterval, time.Second) }},
+	}
+}
+
+func sipTLSSettings() []setting {
+	file := func(dst func(*config) *string) func(c *config, v string) error {
+		return func(c *config, v string) error {
+			*dst(c) = v
+			if v == "" {
+				return nil
+			}
+			if _, err := os.Stat(v); err != nil {
+				return errors.New("must be a readable file")
+			}
+			return nil
+		}
+	}
+	return []setting{
+		{env: "PARLEY_SIP_TLS_ADDR", flag: "sip-tls-addr", def: "", help: "IP:port for SIP over TLS, such as 0.0.0.0:5061 (unset: no TLS listener; TLS trunks need it)",
+			set: func(c *config, v string) error {
+				c.SIPTLSAddr = v
+				if v == "" {
+					return nil
+				}
+				return checkIPPort(v)
+			}},
+		{env: "PARLEY_SIP_TLS_CERT", flag: "sip-tls-cert", def: "", help: "PEM certificate chain of the SIP TLS listener, also presented to trunks that ask; reloaded when the file changes",
+			set: file(func(c *config) *string { return &c.SIPTLSCert })},
+		{env: "PARLEY_SIP_TLS_KEY", flag: "sip-tls-key", def: "", help: "PEM private key of PARLEY_SIP_TLS_CERT; reloaded when the file changes",
+			set: file(func(c *config) *string { return &c.SIPTLSKey })},
+		{env: "PARLEY_SIP_TLS_CA", flag: "sip-tls-ca", def: "", help: "PEM CA bundle trusted for TLS trunk certificates, besides the system roots",
+			set: file(func(c *config) *string { return &c.SIPTLSCA })},
+		{env: "PARLEY_SIP_TLS_INSECURE", flag: "sip-tls-insecure", def: "false", help: "do not verify TLS trunk certificates (development only)",
+			set: func(c *config, v string) error {
+				b, err := strconv.ParseBool(v)
+				c.SIPTLSInsecure = b
+				if err != nil {
+					return errors.New("must be true or false")
+				}
+				return nil
+			}},
 	}
 }
 

@@ -227,6 +227,18 @@ func callerWAV(t *testing.T, dir string, script []segment) string {
 // dial runs baresip until the call ends and returns what it heard.
 func dial(t *testing.T, s *e2eServer, wav string) []int16 {
 	t.Helper()
+	return dialWith(t, wav, baresipCall{target: "sip:+15550100@" + s.sip})
+}
+
+// baresipCall is how baresip places a call: the URI it dials, parameters
+// appended to its account and lines appended to its configuration.
+type baresipCall struct {
+	target, accountParams, conf string
+}
+
+// dialWith runs baresip for bc until the call ends and returns what it heard.
+func dialWith(t *testing.T, wav string, bc baresipCall) []int16 {
+	t.Helper()
 	dir := t.TempDir()
 	rec := filepath.Join(dir, "rec")
 	os.MkdirAll(rec, 0o755)
@@ -250,10 +262,11 @@ module sndfile.so
 module_tmp account.so
 module_app menu.so
 snd_path %s
-`, sipPort, wav, rec)
+%s
+`, sipPort, wav, rec, bc.conf)
 	os.WriteFile(filepath.Join(dir, "config"), []byte(conf), 0o644)
-	os.WriteFile(filepath.Join(dir, "accounts"), []byte("<sip:+15550001111@127.0.0.1:"+sipPort+">;regint=0;audio_codecs=pcmu\n"), 0o644)
-	cmd := exec.Command("baresip", "-f", dir, "-e", "/dial sip:+15550100@"+s.sip, "-t", "90")
+	os.WriteFile(filepath.Join(dir, "accounts"), []byte("<sip:+15550001111@127.0.0.1:"+sipPort+bc.accountParams+">;regint=0;audio_codecs=pcmu\n"), 0o644)
+	cmd := exec.Command("baresip", "-f", dir, "-e", "/dial "+bc.target, "-t", "90")
 	var out bytes.Buffer // written by the reader until readDone
 	readDone := make(chan struct{})
 	pr, pw := io.Pipe()

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/parley-voice/parley/internal/announce"
 	"github.com/parley-voice/parley/internal/assistant"
+	"github.com/parley-voice/parley/internal/certfile"
 	"github.com/parley-voice/parley/internal/httpapi"
 	"github.com/parley-voice/parley/internal/mcp"
 	"github.com/parley-voice/parley/internal/netguard"
@@ -143,16 +145,23 @@ func startTelephony(c *config, engine *voice.Engine, adm telephony.Admission, lo
 	if err != nil {
 		return nil, fmt.Errorf("PARLEY_SIP_ADDR: %w", err)
 	}
+	tlsServer, tlsClient, err := sipTLS(c, log)
+	if err != nil {
+		return nil, err
+	}
 	srv, err := telephony.New(telephony.Config{
-		ListenAddr:   c.SIPAddr,
-		PublicAddr:   c.SIPPublicAddr,
-		Media:        media.Config{BindIP: ap.Addr(), Ports: c.RTPPorts, Timeout: c.MediaTimeout},
-		MaxCalls:     c.MaxCalls,
-		Admission:    adm,
-		RetryAfter:   c.SIPRetryAfter,
-		DrainTimeout: c.DrainTimeout,
-		UserAgent:    "Parley/" + version,
-		Logger:       log.With("component", "sip"),
+		ListenAddr:    c.SIPAddr,
+		PublicAddr:    c.SIPPublicAddr,
+		TLSListenAddr: c.SIPTLSAddr,
+		TLSServer:     tlsServer,
+		TLSClient:     tlsClient,
+		Media:         media.Config{BindIP: ap.Addr(), Ports: c.RTPPorts, Timeout: c.MediaTimeout},
+		MaxCalls:      c.MaxCalls,
+		Admission:     adm,
+		RetryAfter:    c.SIPRetryAfter,
+		DrainTimeout:  c.DrainTimeout,
+		UserAgent:     "Parley/" + version,
+		Logger:        log.With("component", "sip"),
 	}, engine)
 	if err != nil {
 		return nil, err
@@ -161,6 +170,30 @@ func startTelephony(c *config, engine *voice.Engine, adm telephony.Admission, lo
 		return nil, err
 	}
 	return srv, nil
+}
+
+// sipTLS builds the TLS configurations of the SIP listener (its
+// certificate files reloaded when they change) and of connections to TLS
+// trunks (system roots plus PARLEY_SIP_TLS_CA, our certificate when a trunk
+// asks for one).
+func sipTLS(c *config, log *slog.Logger) (server, client *tls.Config, err error) {
+	client = &tls.Config{MinVersion: tls.VersionTLS12}
+	if client.RootCAs, err = certfile.Roots(c.SIPTLSCA); err != nil {
+		return nil, nil, fmt.Errorf("PARLEY_SIP_TLS_CA: %w", err)
+	}
+	if c.SIPTLSInsecure {
+		log.Warn("PARLEY_SIP_TLS_INSECURE: TLS trunk certificates are not verified (development only)")
+		client.InsecureSkipVerify = true
+	}
+	if c.SIPTLSCert == "" && c.SIPTLSKey == "" {
+		return nil, client, nil
+	}
+	certs, err := certfile.New(certfile.Config{CertFile: c.SIPTLSCert, KeyFile: c.SIPTLSKey, Logger: log.With("component", "sip-tls")})
+	if err != nil {
+		return nil, nil, fmt.Errorf("PARLEY_SIP_TLS_CERT/PARLEY_SIP_TLS_KEY: %w", err)
+	}
+	client.GetClientCertificate = certs.GetClientCertificate
+	return &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: certs.GetCertificate}, client, nil
 }
 
 // serveTelephony runs the SIP server until ctx ends.

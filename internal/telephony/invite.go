@@ -101,11 +101,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	localTag := sip.GenerateTagN(16)
 	res := sip.NewSDPResponseFromRequest(req, body)
 	res.To().Params.Add("tag", localTag)
-	contact := s.contact
-	if req.Transport() != "" && !strings.EqualFold(req.Transport(), "udp") {
-		contact.Address.UriParams = sip.NewParams()
-		contact.Address.UriParams.Add("transport", strings.ToLower(req.Transport()))
-	}
+	contact := s.contactFor(req.Transport(), req.Recipient.Scheme)
 	res.AppendHeader(&contact)
 	res.AppendHeader(sip.NewHeader("Allow", allowed))
 	res.AppendHeader(sip.NewHeader("Server", s.cfg.UserAgent))
@@ -113,7 +109,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	ctx, cancel := context.WithCancelCause(s.callsCtx)
 	c := &Call{
 		In: in, Media: sess, srv: s, key: dialogKey(in.SIPCallID, localTag),
-		inv: req, res: res, localTag: localTag,
+		inv: req, res: res, localTag: localTag, contact: contact,
 		acked: make(chan struct{}), ended: make(chan struct{}), cancel: cancel,
 		notify: make(chan int, 8),
 	}
@@ -222,6 +218,6 @@ func (s *Server) onReInvite(req *sip.Request, tx sip.ServerTransaction) {
 		}
 	}
 	res := sip.NewSDPResponseFromRequest(req, c.res.Body())
-	res.AppendHeader(&s.contact)
+	res.AppendHeader(&c.contact)
 	s.respond(tx, res)
 }

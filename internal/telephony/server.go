@@ -1,4 +1,5 @@
-// Package telephony answers SIP calls: it listens on UDP and TCP, routes each
+// Package telephony answers SIP calls: it listens on UDP and TCP (and TLS
+// when configured), routes each
 // INVITE to a Handler chosen by a Router, negotiates media (internal/media),
 // answers with a 200 OK that it retransmits until the ACK arrives, and tears
 // calls down with BYE or CANCEL in either direction. It knows nothing about
@@ -7,6 +8,7 @@ package telephony
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -31,6 +33,21 @@ type Config struct {
 	// PublicAddr is the host[:port] peers reach us at, written into Contact
 	// and SDP. Empty means ListenAddr.
 	PublicAddr string
+	// TLSListenAddr, when set, adds SIP over TLS on that host:port (port 0
+	// picks a free one). It needs TLSServer with a certificate.
+	TLSListenAddr string
+	// TLSServer configures the TLS listener: its certificate, through
+	// Certificates or GetCertificate (which may reload it). Versions below
+	// TLS 1.2 are never accepted.
+	TLSServer *tls.Config
+	// TLSHandshakeTimeout bounds a handshake on the TLS listener (default
+	// 10 s): a peer that connects and stalls is disconnected.
+	TLSHandshakeTimeout time.Duration
+	// TLSClient configures connections to trunks with transport tls: the
+	// roots their certificates are verified against (nil: the system's),
+	// a client certificate. ServerName is always the trunk's host (SNI and
+	// verification); versions below TLS 1.2 are never used.
+	TLSClient *tls.Config
 	// Media configures RTP; its BindIP defaults to the listen host.
 	Media media.Config
 	// MaxCalls caps concurrent calls; more get 503 with Retry-After. 0 = no cap.
@@ -105,6 +122,11 @@ type Server struct {
 
 	udp *net.UDPConn
 	tcp net.Listener
+	tls net.Listener // nil without TLSListenAddr
+
+	// tlsClient sends requests over TLS: its Via names the TLS port.
+	tlsClient *sipgo.Client
+	tlsPort   int // the TLS port written into Via and Contact
 
 	publicHost string
 	publicPort int
@@ -176,6 +198,11 @@ func (s *Server) Listen() error {
 		s.tcp.Close()
 		return err
 	}
+	if err := s.listenTLS(); err != nil {
+		s.udp.Close()
+		s.tcp.Close()
+		return err
+	}
 	if !s.cfg.Media.BindIP.IsValid() {
 		s.cfg.Media.BindIP = ip
 	}
@@ -213,6 +240,7 @@ func (s *Server) buildStack() error {
 	ua, err := sipgo.NewUA(
 		sipgo.WithUserAgent(s.cfg.UserAgent),
 		sipgo.WithUserAgentHostname(s.publicHost),
+		sipgo.WithUserAgenTLSConfig(s.clientTLS()),
 		sipgo.WithUserAgentTransportLayerOptions(
 			sip.WithTransportLayerLogger(s.log.With("component", "sip-transport")),
 			sip.WithTransportLayerReadFilter(s.filter),
@@ -237,7 +265,12 @@ func (s *Server) buildStack() error {
 		ua.Close()
 		return fmt.Errorf("sip client: %w", err)
 	}
-	s.ua, s.srv, s.client = ua, srv, client
+	tlsClient, err := sipgo.NewClient(ua, sipgo.WithClientHostname(s.publicHost), sipgo.WithClientPort(s.tlsPort), sipgo.WithClientLogger(s.log.With("component", "sip-client")))
+	if err != nil {
+		ua.Close()
+		return fmt.Errorf("sip tls client: %w", err)
+	}
+	s.ua, s.srv, s.client, s.tlsClient = ua, srv, client, tlsClient
 	srv.OnInvite(s.safe(s.onInvite))
 	srv.OnAck(s.safe(s.onAck))
 	srv.OnBye(s.safe(s.onBye))
@@ -279,12 +312,21 @@ func (s *Server) Serve(ctx context.Context) error {
 	// Calls outlive ctx by the drain period, so they hang off a context of
 	// their own that keeps ctx's values but not its cancellation.
 	s.callsCtx, s.cancelCalls = context.WithCancelCause(context.WithoutCancel(ctx))
-	errc := make(chan error, 2)
+	transports := 2
+	errc := make(chan error, 3)
 	go func() { errc <- s.srv.ServeUDP(s.udp) }()
 	go func() { errc <- s.srv.ServeTCP(s.tcp) }()
+	if s.tls != nil {
+		transports++
+		go func() { errc <- s.srv.ServeTLS(s.tls) }()
+	}
 	s.awaitUDPListener()
 	close(s.serving)
-	s.log.Info("sip listening", "udp", s.UDPAddr().String(), "tcp", s.TCPAddr().String(), "public", net.JoinHostPort(s.publicHost, strconv.Itoa(s.publicPort)))
+	attrs := []any{"udp", s.UDPAddr().String(), "tcp", s.TCPAddr().String(), "public", net.JoinHostPort(s.publicHost, strconv.Itoa(s.publicPort))}
+	if s.tls != nil {
+		attrs = append(attrs, "tls", s.tls.Addr().String())
+	}
+	s.log.Info("sip listening", attrs...)
 	var serveErr error
 	select {
 	case <-ctx.Done():
@@ -308,9 +350,12 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	s.udp.Close()
 	s.tcp.Close()
+	if s.tls != nil {
+		s.tls.Close()
+	}
 	s.ua.Close()
 	// The transports return once their sockets are closed.
-	for range 2 {
+	for range transports {
 		if serveErr == nil {
 			<-errc
 		} else {

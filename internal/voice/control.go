@@ -163,9 +163,6 @@ func (e *Engine) trunk(ctx context.Context, orgID, id string) (*telephony.Trunk,
 		}
 		t.Password = string(pt)
 	}
-	if t.Transport == "tls" {
-		return nil, fmt.Errorf("SIP trunk %s uses TLS, which this server does not support yet; use udp or tcp", doc.Name)
-	}
 	return t, nil
 }
 

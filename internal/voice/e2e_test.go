@@ -17,6 +17,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -862,6 +863,9 @@ type e2eOptions struct {
 	ringTimeout time.Duration
 	// consentWait is how long the consent prompt waits for a key (default 10 s).
 	consentWait time.Duration
+	// sipTLS, when set, adds a TLS listener with this certificate; trunks
+	// are verified against the system roots only.
+	sipTLS *tls.Certificate
 }
 
 type e2e struct {
@@ -957,12 +961,16 @@ func newE2E(t *testing.T, o e2eOptions) *e2e {
 		ConsentWait: o.consentWait,
 		Logger:      log,
 	})
-	srv, err := telephony.New(telephony.Config{
+	sipCfg := telephony.Config{
 		ListenAddr: "127.0.0.1:0",
 		Media:      media.Config{Ports: media.PortRange{Min: 46000, Max: 46999}, Timeout: 20 * time.Second},
 		T1:         50 * time.Millisecond,
 		Logger:     log.With("component", "sip"),
-	}, engine)
+	}
+	if o.sipTLS != nil {
+		sipCfg.TLSListenAddr, sipCfg.TLSServer = "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{*o.sipTLS}}
+	}
+	srv, err := telephony.New(sipCfg, engine)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1044,7 +1052,13 @@ func llmConfig(tools ...any) map[string]any {
 // to the row).
 func (e *e2e) trunk(t *testing.T, name, addr, user, password string) string {
 	t.Helper()
-	body := map[string]any{"name": name, "provider": nil, "address": addr, "transport": "udp", "auth_username": nil,
+	return e.trunkOver(t, "udp", name, addr, user, password)
+}
+
+// trunkOver stores a trunk with the given transport.
+func (e *e2e) trunkOver(t *testing.T, transport, name, addr, user, password string) string {
+	t.Helper()
+	body := map[string]any{"name": name, "provider": nil, "address": addr, "transport": transport, "auth_username": nil,
 		"inbound_addresses": []string{}, "outbound_number": nil, "is_active": true}
 	if user != "" {
 		body["auth_username"] = user
