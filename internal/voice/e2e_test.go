@@ -877,6 +877,8 @@ type e2e struct {
 	hooks  *receiver
 	// spool is the recordings spool: finished recordings are in spool/done.
 	spool string
+	// logs is the server's log (text handler, level info).
+	logs *lockedBuf
 }
 
 func newE2E(t *testing.T, o e2eOptions) *e2e {
@@ -980,7 +982,7 @@ func newE2E(t *testing.T, o e2eOptions) *e2e {
 		}
 		engine.Wait()
 	})
-	return &e2e{db: db, keys: keys, org: org, valid: assistant.NewValidator(cat), engine: engine, srv: srv, oa: oa, el: el, dg: dg, hooks: hooks, spool: spool}
+	return &e2e{db: db, keys: keys, org: org, valid: assistant.NewValidator(cat), engine: engine, srv: srv, oa: oa, el: el, dg: dg, hooks: hooks, spool: spool, logs: logs}
 }
 
 // assistant stores an assistant built from a base document (deepgram,
