@@ -227,6 +227,19 @@ func callerWAV(t *testing.T, dir string, script []segment) string {
 // dial runs baresip until the call ends and returns what it heard.
 func dial(t *testing.T, s *e2eServer, wav string) []int16 {
 	t.Helper()
+	return dialWith(t, s, wav, phone{})
+}
+
+// phone is what a test adds to baresip's setup: more modules, more
+// account parameters (";mediaenc=srtp-mand").
+type phone struct {
+	modules []string
+	account string
+}
+
+// dialWith is dial with a phone set up as ph.
+func dialWith(t *testing.T, s *e2eServer, wav string, ph phone) []int16 {
+	t.Helper()
 	dir := t.TempDir()
 	rec := filepath.Join(dir, "rec")
 	os.MkdirAll(rec, 0o755)
@@ -251,8 +264,11 @@ module_tmp account.so
 module_app menu.so
 snd_path %s
 `, sipPort, wav, rec)
+	for _, m := range ph.modules {
+		conf += "module " + m + "\n"
+	}
 	os.WriteFile(filepath.Join(dir, "config"), []byte(conf), 0o644)
-	os.WriteFile(filepath.Join(dir, "accounts"), []byte("<sip:+15550001111@127.0.0.1:"+sipPort+">;regint=0;audio_codecs=pcmu\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "accounts"), []byte("<sip:+15550001111@127.0.0.1:"+sipPort+">;regint=0;audio_codecs=pcmu"+ph.account+"\n"), 0o644)
 	cmd := exec.Command("baresip", "-f", dir, "-e", "/dial sip:+15550100@"+s.sip, "-t", "90")
 	var out bytes.Buffer // written by the reader until readDone
 	readDone := make(chan struct{})
@@ -313,6 +329,20 @@ snd_path %s
 		t.Fatalf("recording: %v, rate %d", err, rate)
 	}
 	return pcm
+}
+
+// wantConversation checks the call's messages are the scripted booking:
+// the first message, the caller's request, the model's reply.
+func wantConversation(t *testing.T, c e2eCall, reply string) {
+	t.Helper()
+	var got []string
+	for _, m := range c.Messages {
+		got = append(got, m.Role+": "+m.Content)
+	}
+	want := []string{"assistant: Hello, this is the dental office.", "user: book an appointment for tomorrow morning", "assistant: " + reply}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("messages:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
 }
 
 // conversationRequests counts the model requests of the conversation itself
@@ -397,14 +427,7 @@ func TestE2EBaresipConversation(t *testing.T) {
 	if c.DurationSeconds < 12 || c.DurationSeconds > 15 {
 		t.Fatalf("duration %d s for a 13 s call", c.DurationSeconds)
 	}
-	var got []string
-	for _, m := range c.Messages {
-		got = append(got, m.Role+": "+m.Content)
-	}
-	want := []string{"assistant: Hello, this is the dental office.", "user: book an appointment for tomorrow morning", "assistant: " + reply}
-	if strings.Join(got, "\n") != strings.Join(want, "\n") {
-		t.Fatalf("messages:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
-	}
+	wantConversation(t, c, reply)
 	// The caller heard the first message at once, silence while speaking
 	// (4.0–6.3 s), then the reply.
 	p := speechProfile(heard)

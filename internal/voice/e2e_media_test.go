@@ -1,6 +1,7 @@
 package voice
 
 import (
+	"context"
 	"net"
 	"regexp"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 	"github.com/parley-voice/parley/internal/audio"
 	"github.com/parley-voice/parley/internal/call"
 	"github.com/parley-voice/parley/internal/provider/openai/openaifake"
+	"github.com/parley-voice/parley/internal/store"
 )
 
 // inject sends to the call's media port from its own socket on ip what an
@@ -118,5 +120,28 @@ func TestE2ERTPInjection(t *testing.T) {
 	}
 	if strings.Count(logs, "media from a foreign source dropped") != 1 {
 		t.Fatal("the first foreign source is not logged exactly once")
+	}
+}
+
+// TestE2EPlainCallToSRTPTrunk: a plain-RTP INVITE to a number whose trunk
+// requires SRTP is refused with 488 before anything is recorded.
+func TestE2EPlainCallToSRTPTrunk(t *testing.T) {
+	e := newE2E(t, e2eOptions{})
+	aid, _ := e.assistant(t, map[string]any{"name": "Encrypted line"})
+	tr := e.trunk(t, "Carrier", "127.0.0.1:5999", "", "", map[string]any{"media_encryption": "srtp"})
+	num := e.number(t, "+31201230071", &aid, &tr)
+	_, res := inviteRaw(t, e.srv, num.PhoneNumber)
+	if res.StatusCode != 488 || !strings.Contains(res.Reason, "SRTP") {
+		t.Fatalf("INVITE answered %d %s, want 488 naming SRTP", res.StatusCode, res.Reason)
+	}
+	rows, _, err := e.db.ListCalls(context.Background(), e.org.ID, store.CallFilter{Page: store.Page{Limit: 10}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 0 {
+		t.Fatalf("%d call rows for a refused call", len(rows))
+	}
+	if st := e.dg.Stats(); st.Connections != 0 {
+		t.Fatal("speech-to-text was used")
 	}
 }

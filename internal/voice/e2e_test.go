@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -1043,11 +1044,14 @@ func llmConfig(tools ...any) map[string]any {
 }
 
 // trunk stores a SIP trunk the way POST /sip-trunks does (password sealed
-// to the row).
-func (e *e2e) trunk(t *testing.T, name, addr, user, password string) string {
+// to the row); extra members are laid over the body.
+func (e *e2e) trunk(t *testing.T, name, addr, user, password string, extra ...map[string]any) string {
 	t.Helper()
-	body := map[string]any{"name": name, "provider": nil, "address": addr, "transport": "udp", "auth_username": nil,
+	body := map[string]any{"name": name, "provider": nil, "address": addr, "transport": "udp", "media_encryption": "none", "auth_username": nil,
 		"inbound_addresses": []string{}, "outbound_number": nil, "is_active": true}
+	for _, x := range extra {
+		maps.Copy(body, x)
+	}
 	if user != "" {
 		body["auth_username"] = user
 	}
