@@ -94,7 +94,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 
-	sess, sdes, err := s.answerMedia(in, offer)
+	sess, sdes, err := s.answerMedia(in, offer, h)
 	if err != nil {
 		s.log.Error("sip media setup failed", "sip_call_id", in.SIPCallID, "error", err)
 		refuse(&Reject{Code: 503, Reason: "Service Unavailable", RetryAfter: s.cfg.RetryAfter})
@@ -153,16 +153,26 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	s.awaitACK(c, tx)
 }
 
+// MediaSourcer is a Handler that knows further networks the call's media
+// may come from besides the SDP and signalling addresses: its trunk's media
+// servers, say.
+type MediaSourcer interface {
+	MediaSources() []netip.Prefix
+}
+
 // answerMedia opens the call's RTP session for an offer: RTP accepted from
-// the offer's address or the signalling source's IP (NAT), SRTP with our
-// own key when the offer is SRTP.
-func (s *Server) answerMedia(in Inbound, offer *media.Offer) (*media.Session, *media.SDES, error) {
+// the offer's address, the signalling source's IP (NAT) or the handler's
+// media sources; SRTP with our own key when the offer is SRTP.
+func (s *Server) answerMedia(in Inbound, offer *media.Offer, h Handler) (*media.Session, *media.SDES, error) {
 	sess, err := s.openMedia(in.SIPCallID)
 	if err != nil {
 		return nil, nil, err
 	}
 	sess.Negotiated(offer.Addr, offer.Codec, offer.EventPT)
 	allowSignalSource(sess, in.Source)
+	if ms, ok := h.(MediaSourcer); ok {
+		sess.AllowSources(ms.MediaSources()...)
+	}
 	if !offer.Secure {
 		return sess, nil, nil
 	}
