@@ -154,9 +154,14 @@ func (s *Session) Negotiated(remote netip.AddrPort, c Codec, eventPT uint8) {
 // address) or a trunk's media addresses. Call it before Run.
 func (s *Session) AllowSources(p ...netip.Prefix) {
 	for _, q := range p {
-		if q.IsValid() {
-			s.allowed = append(s.allowed, netip.PrefixFrom(q.Addr().Unmap(), min(q.Bits(), q.Addr().Unmap().BitLen())).Masked())
+		if !q.IsValid() {
+			continue
 		}
+		bits := q.Bits()
+		if q.Addr().Is4In6() { // ::ffff:a.b.c.d/n covers a.b.c.d/(n-96)
+			bits = max(bits-96, 0)
+		}
+		s.allowed = append(s.allowed, netip.PrefixFrom(q.Addr().Unmap(), bits).Masked())
 	}
 }
 

@@ -229,3 +229,18 @@ func wantFrames(t *testing.T, sink *collector, n int, want func(i int) int) {
 		}
 	}
 }
+
+func TestAllowSourcesUnmaps(t *testing.T) {
+	s := &Session{}
+	s.AllowSources(netip.MustParsePrefix("::ffff:10.1.2.0/120"), netip.MustParsePrefix("192.0.2.0/24"), netip.Prefix{})
+	for _, tc := range []struct {
+		addr string
+		ok   bool
+	}{
+		{"10.1.2.77:5000", true}, {"10.1.3.1:5000", false}, {"192.0.2.9:4000", true}, {"198.51.100.1:4000", false},
+	} {
+		if got := s.allowedSource(netip.MustParseAddrPort(tc.addr)); got != tc.ok {
+			t.Errorf("%s allowed = %v, want %v", tc.addr, got, tc.ok)
+		}
+	}
+}
