@@ -42,6 +42,8 @@ type config struct {
 	MaxCalls      int
 	MediaTimeout  time.Duration
 	DrainTimeout  time.Duration
+	// SDESWithoutTLS lets SDES-SRTP keys cross SIP over UDP/TCP (development).
+	SDESWithoutTLS bool
 
 	// SIP over TLS: listen address ("" = off), certificate and key files
 	// (reloaded when they change), a CA bundle trusted for trunks besides
@@ -320,6 +322,8 @@ func coreSettings() []setting {
 			set: func(c *config, v string) error { return positiveInt(v, &c.MaxCalls) }},
 		{env: "PARLEY_MEDIA_TIMEOUT", flag: "media-timeout", def: "20s", help: "end a call after this long without RTP from the caller",
 			set: func(c *config, v string) error { return duration(v, &c.MediaTimeout, time.Second) }},
+		{env: "PARLEY_SIP_SDES_WITHOUT_TLS", flag: "sip-sdes-without-tls", def: "false", help: "accept and offer SDES-SRTP keys over SIP on UDP/TCP, where anyone on the path can read them (development and tests only; otherwise SRTP needs SIP over TLS)",
+			set: func(c *config, v string) error { return boolean(v, &c.SDESWithoutTLS) }},
 		{env: "PARLEY_DRAIN_TIMEOUT", flag: "drain-timeout", def: "0s", help: "on shutdown, let live calls run this long before hanging them up",
 			set: func(c *config, v string) error { return duration(v, &c.DrainTimeout, 0) }},
 		{env: "PARLEY_WEBHOOK_TIMEOUT", flag: "webhook-timeout", def: "10s", help: "give up on one webhook delivery attempt after this long (it is retried later)",
@@ -577,6 +581,15 @@ func checkURL(v string) error {
 		return nil
 	}
 	return errors.New("scheme must be http, https, ws or wss")
+}
+
+func boolean(v string, dst *bool) error {
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return errors.New("must be true or false")
+	}
+	*dst = b
+	return nil
 }
 
 func duration(v string, dst *time.Duration, min time.Duration) error {

@@ -150,18 +150,19 @@ func startTelephony(c *config, engine *voice.Engine, adm telephony.Admission, lo
 		return nil, err
 	}
 	srv, err := telephony.New(telephony.Config{
-		ListenAddr:    c.SIPAddr,
-		PublicAddr:    c.SIPPublicAddr,
-		TLSListenAddr: c.SIPTLSAddr,
-		TLSServer:     tlsServer,
-		TLSClient:     tlsClient,
-		Media:         media.Config{BindIP: ap.Addr(), Ports: c.RTPPorts, Timeout: c.MediaTimeout},
-		MaxCalls:      c.MaxCalls,
-		Admission:     adm,
-		RetryAfter:    c.SIPRetryAfter,
-		DrainTimeout:  c.DrainTimeout,
-		UserAgent:     "Parley/" + version,
-		Logger:        log.With("component", "sip"),
+		ListenAddr:     c.SIPAddr,
+		PublicAddr:     c.SIPPublicAddr,
+		TLSListenAddr:  c.SIPTLSAddr,
+		TLSServer:      tlsServer,
+		TLSClient:      tlsClient,
+		Media:          media.Config{BindIP: ap.Addr(), Ports: c.RTPPorts, Timeout: c.MediaTimeout},
+		MaxCalls:       c.MaxCalls,
+		Admission:      adm,
+		RetryAfter:     c.SIPRetryAfter,
+		DrainTimeout:   c.DrainTimeout,
+		SDESWithoutTLS: c.SDESWithoutTLS,
+		UserAgent:      "Parley/" + version,
+		Logger:         log.With("component", "sip"),
 	}, engine)
 	if err != nil {
 		return nil, err

@@ -22,6 +22,7 @@ type trunkBody struct {
 	Provider         *string  `json:"provider"`
 	Address          string   `json:"address"`
 	Transport        string   `json:"transport"`
+	MediaEncryption  string   `json:"media_encryption"`
 	AuthUsername     *string  `json:"auth_username"`
 	InboundAddresses []string `json:"inbound_addresses"`
 	OutboundNumber   *string  `json:"outbound_number"`
@@ -37,7 +38,7 @@ func (s *Server) buildTrunk(_ context.Context, org string, merged, _ object, _ *
 	fs.alias("username", "auth_username")
 	fs.alias("password", "auth_password")
 	fs.alias("outbound_address", "address")
-	b := trunkBody{IsActive: true, Transport: "udp", InboundAddresses: []string{}}
+	b := trunkBody{IsActive: true, Transport: "udp", MediaEncryption: "none", InboundAddresses: []string{}}
 	b.Name, _ = fs.str("name", true)
 	b.Provider, _ = fs.nullableStr("provider")
 	addr, hasAddr := fs.str("address", false)
@@ -78,6 +79,13 @@ func (s *Server) buildTrunk(_ context.Context, org string, merged, _ object, _ *
 			fs.f.Invalidf("transport", "must be one of udp, tcp, tls (got %q)", t)
 		}
 		b.Transport = t
+	}
+	if m, ok := fs.str("media_encryption", false); ok {
+		m = strings.ToLower(m)
+		if m != "none" && m != "srtp" {
+			fs.f.Invalidf("media_encryption", "must be one of none, srtp (got %q)", m)
+		}
+		b.MediaEncryption = m
 	}
 	b.AuthUsername, _ = fs.nullableStr("auth_username")
 	password, _ := fs.nullableStr("auth_password")

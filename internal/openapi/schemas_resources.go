@@ -133,11 +133,15 @@ func callSchemas(c map[string]*schema) {
 
 func trunkSchemas(c map[string]*schema) {
 	transport := func() *schema { return enum("udp", "tcp", "tls") }
+	mediaEncryption := func() *schema {
+		return enum("none", "srtp").d("`srtp`: calls over this trunk use SDES-SRTP (RFC 4568): outbound calls offer only RTP/SAVP and fail when the answer is not SRTP; inbound calls to a number using the trunk without SRTP get 488. SDES keys travel in the SDP, so `srtp` needs `transport: tls` (the server setting PARLEY_SIP_SDES_WITHOUT_TLS allows it over udp/tcp for development).")
+	}
 	c["SipTrunk"] = object(merge(stamped(), props{
 		"name":              str(),
 		"provider":          str().nullable().d("SIP provider name."),
 		"address":           str().d("SIP host, optionally with port, e.g. `sip.example.com`."),
 		"transport":         transport().nullable(),
+		"media_encryption":  mediaEncryption(),
 		"auth_username":     str().nullable(),
 		"inbound_addresses": array(str()).d("Addresses calls from this trunk come from."),
 		"outbound_number":   str().nullable().d("Caller id for calls dialled over the trunk."),
@@ -152,6 +156,7 @@ func trunkSchemas(c map[string]*schema) {
 		"outbound_address":  str().d("Older alias of address.").deprecated(),
 		"port":              integer().between(1, 65535).def(5060).d("Used with `host`.").deprecated(),
 		"transport":         transport().def("udp"),
+		"media_encryption":  mediaEncryption().def("none"),
 		"auth_username":     str(),
 		"username":          str().d("Alias of auth_username.").deprecated(),
 		"auth_password":     str().writeOnly().d("Stored encrypted; never returned."),

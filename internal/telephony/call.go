@@ -25,6 +25,10 @@ type Inbound struct {
 	CallerName string // From display name
 	Source     string // address the INVITE came from
 	Transport  string // udp, tcp or tls
+	// SRTP is true when the offer's audio is SDES-SRTP (RTP/SAVP with a
+	// usable key) and will be answered so; a Router whose trunk requires
+	// SRTP refuses a call without it with 488.
+	SRTP bool
 }
 
 // Call is an answered call, inbound or outbound.
@@ -37,6 +41,7 @@ type Call struct {
 	Outbound bool
 
 	srv      *Server
+	sdes     *media.SDES // the SRTP keys, nil for plain RTP
 	key      string
 	inv      *sip.Request  // inbound: the peer's INVITE
 	res      *sip.Response // inbound: our 200 OK

@@ -28,7 +28,13 @@ type Trunk struct {
 	Transport string
 	// Username and Password answer the trunk's digest challenge (401/407).
 	Username, Password string
+	// MediaEncryption is "none" (or empty) for RTP, "srtp" to offer only
+	// SDES-SRTP and fail calls whose answer is not SRTP.
+	MediaEncryption string
 }
+
+// ErrSDESInsecure refuses an SRTP call whose keys would cross plain SIP.
+var ErrSDESInsecure = errors.New("the trunk requires SRTP, whose SDES keys need transport tls")
 
 // Outbound describes a call to place.
 type Outbound struct {
@@ -96,12 +102,21 @@ func (s *Server) Dial(ctx context.Context, o Outbound, h Handler) (*Call, error)
 	if err != nil {
 		return nil, err
 	}
-	sess, err := media.Listen(s.cfg.Media)
+	var offered []media.Crypto
+	if strings.EqualFold(o.Trunk.MediaEncryption, "srtp") {
+		if !s.sdesAllowed(o.Trunk.Transport) {
+			return nil, ErrSDESInsecure
+		}
+		if offered, err = media.OfferCrypto(); err != nil {
+			return nil, err
+		}
+	}
+	sess, err := s.openMedia("")
 	if err != nil {
 		return nil, fmt.Errorf("allocate media: %w", err)
 	}
 	local := netip.AddrPortFrom(s.publicIP, uint16(sess.LocalPort()))
-	offer := media.OfferSDP(local, rand.Uint64()>>2)
+	offer := media.OfferSDP(local, rand.Uint64()>>2, offered)
 
 	req := sip.NewRequest(sip.INVITE, recipient)
 	req.SetBody(offer)
@@ -167,25 +182,34 @@ func (s *Server) Dial(ctx context.Context, o Outbound, h Handler) (*Call, error)
 	}
 	answer, err := media.ParseOffer(dlg.InviteResponse.Body())
 	if err != nil {
-		// The callee answered with nothing we can use: confirm and hang up.
-		_ = dlg.Ack(ctx)
-		byeCtx, done := context.WithTimeout(context.WithoutCancel(ctx), 8*s.cfg.T1)
-		_ = dlg.Bye(byeCtx)
-		done()
-		sess.Close()
+		s.abandon(ctx, dlg, sess)
 		return nil, &DialError{Code: 488, Reason: "answer without a usable audio stream: " + err.Error()}
+	}
+	var sdes *media.SDES
+	switch {
+	case offered != nil:
+		if sdes, err = media.MatchAnswer(offered, answer); err == nil {
+			err = sess.UseSRTP(*sdes)
+		}
+	case answer.Secure:
+		err = errors.New("RTP/SAVP answer to an RTP/AVP offer")
+	}
+	if err != nil {
+		s.abandon(ctx, dlg, sess)
+		return nil, &DialError{Code: 488, Reason: "answer without the agreed media encryption: " + err.Error()}
 	}
 	if err := dlg.Ack(ctx); err != nil {
 		sess.Close()
 		return nil, fmt.Errorf("send ack: %w", err)
 	}
 	sess.Negotiated(answer.Addr, answer.Codec, answer.EventPT)
+	allowSignalSource(sess, dlg.InviteResponse.Source())
 
 	cctx, cancel := context.WithCancelCause(s.callsCtx)
-	in := Inbound{SIPCallID: req.CallID().Value(), Dialled: o.To, Caller: o.From, Source: dlg.InviteResponse.Source(), Transport: strings.ToLower(req.Transport())}
+	in := Inbound{SIPCallID: req.CallID().Value(), Dialled: o.To, Caller: o.From, Source: dlg.InviteResponse.Source(), Transport: strings.ToLower(req.Transport()), SRTP: sdes != nil}
 	c := &Call{
 		In: in, Media: sess, AnsweredAt: time.Now(), Outbound: true,
-		srv: s, key: dialogKey(in.SIPCallID, fromTag), uac: dlg, localTag: fromTag, contact: contact,
+		srv: s, sdes: sdes, key: dialogKey(in.SIPCallID, fromTag), uac: dlg, localTag: fromTag, contact: contact,
 		acked: make(chan struct{}), ended: make(chan struct{}), cancel: cancel,
 		notify: make(chan int, 8),
 	}
@@ -195,6 +219,15 @@ func (s *Server) Dial(ctx context.Context, o Outbound, h Handler) (*Call, error)
 	s.wg.Add(1)
 	go s.runCall(cctx, c, h)
 	return c, nil
+}
+
+// abandon confirms an answer Parley cannot use and hangs up at once.
+func (s *Server) abandon(ctx context.Context, dlg *sipgo.DialogClientSession, sess *media.Session) {
+	_ = dlg.Ack(ctx)
+	byeCtx, done := context.WithTimeout(context.WithoutCancel(ctx), 8*s.cfg.T1)
+	_ = dlg.Bye(byeCtx)
+	done()
+	sess.Close()
 }
 
 // recipient is the Request-URI: a SIP URI as given, or the number at the trunk.

@@ -62,6 +62,10 @@ type Config struct {
 	DrainTimeout time.Duration
 	// T1 is the SIP round-trip estimate (default 500 ms; tests shorten it).
 	T1 time.Duration
+	// SDESWithoutTLS accepts and offers SDES-SRTP keys over SIP that is
+	// not TLS, where anyone on the path can read them. Development and
+	// tests only; otherwise an SRTP offer over UDP/TCP gets 488.
+	SDESWithoutTLS bool
 	// UserAgent is sent in User-Agent and Server headers.
 	UserAgent string
 	Logger    *slog.Logger

@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -881,6 +882,8 @@ type e2e struct {
 	hooks  *receiver
 	// spool is the recordings spool: finished recordings are in spool/done.
 	spool string
+	// logs is the server's log (text handler, level info).
+	logs *lockedBuf
 }
 
 func newE2E(t *testing.T, o e2eOptions) *e2e {
@@ -988,7 +991,7 @@ func newE2E(t *testing.T, o e2eOptions) *e2e {
 		}
 		engine.Wait()
 	})
-	return &e2e{db: db, keys: keys, org: org, valid: assistant.NewValidator(cat), engine: engine, srv: srv, oa: oa, el: el, dg: dg, hooks: hooks, spool: spool}
+	return &e2e{db: db, keys: keys, org: org, valid: assistant.NewValidator(cat), engine: engine, srv: srv, oa: oa, el: el, dg: dg, hooks: hooks, spool: spool, logs: logs}
 }
 
 // assistant stores an assistant built from a base document (deepgram,
@@ -1049,17 +1052,21 @@ func llmConfig(tools ...any) map[string]any {
 }
 
 // trunk stores a SIP trunk the way POST /sip-trunks does (password sealed
-// to the row).
-func (e *e2e) trunk(t *testing.T, name, addr, user, password string) string {
+// to the row); extra members are laid over the body.
+func (e *e2e) trunk(t *testing.T, name, addr, user, password string, extra ...map[string]any) string {
 	t.Helper()
-	return e.trunkOver(t, "udp", name, addr, user, password)
+	return e.trunkOver(t, "udp", name, addr, user, password, extra...)
 }
 
-// trunkOver stores a trunk with the given transport.
-func (e *e2e) trunkOver(t *testing.T, transport, name, addr, user, password string) string {
+// trunkOver stores a trunk with the given transport; extra members are
+// laid over the body.
+func (e *e2e) trunkOver(t *testing.T, transport, name, addr, user, password string, extra ...map[string]any) string {
 	t.Helper()
-	body := map[string]any{"name": name, "provider": nil, "address": addr, "transport": transport, "auth_username": nil,
+	body := map[string]any{"name": name, "provider": nil, "address": addr, "transport": transport, "media_encryption": "none", "auth_username": nil,
 		"inbound_addresses": []string{}, "outbound_number": nil, "is_active": true}
+	for _, x := range extra {
+		maps.Copy(body, x)
+	}
 	if user != "" {
 		body["auth_username"] = user
 	}

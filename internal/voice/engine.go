@@ -158,6 +158,9 @@ func (e *Engine) Route(ctx context.Context, in telephony.Inbound) (telephony.Han
 	if err != nil {
 		return nil, err
 	}
+	if err := e.checkMediaEncryption(ctx, num, in); err != nil {
+		return nil, err
+	}
 	row := &store.Call{
 		ID: callID(in.Caller), OrgID: num.OrgID, Direction: call.Inbound, Status: call.StatusRinging,
 		CallerPhone: strPtr(in.Caller), AssistantPhone: strPtr(num.PhoneNumber), NumberID: &num.ID,
@@ -198,6 +201,23 @@ func (e *Engine) Route(ctx context.Context, in telephony.Inbound) (telephony.Han
 	e.committed(evs)
 	log.Info("inbound call ringing", "caller", caller, "number", num.PhoneNumber)
 	return h, nil
+}
+
+// checkMediaEncryption refuses, with 488 and before anything is recorded, a
+// plain-RTP call to a number whose trunk requires SRTP (a *telephony.Reject).
+func (e *Engine) checkMediaEncryption(ctx context.Context, num *store.Number, in telephony.Inbound) error {
+	if in.SRTP || num.TransferTrunkID == nil {
+		return nil
+	}
+	_, b, err := e.loadTrunk(ctx, num.OrgID, *num.TransferTrunkID)
+	if err != nil {
+		return fmt.Errorf("route the call: %w", err)
+	}
+	if strings.EqualFold(b.MediaEncryption, "srtp") {
+		e.log.Info("inbound call refused: the number's trunk requires SRTP", "sip_call_id", in.SIPCallID, "number", num.PhoneNumber)
+		return &telephony.Reject{Code: 488, Reason: "Not Acceptable Here (SRTP required)"}
+	}
+	return nil
 }
 
 // reject records an inbound call Parley cannot answer: a rejected row with
