@@ -147,7 +147,7 @@ func NewServer(cfg Config, d Deps) *Server {
 		d.Recordings.LinkTTL = 24 * time.Hour
 	}
 	for _, rt := range s.routes {
-		h := rt.handler
+		h := checkParams(rt.pattern, rt.handler)
 		switch {
 		case rt.signed:
 			h = s.signedOrKey(h)

@@ -24,6 +24,7 @@ func Run(t *testing.T, open Opener) {
 		{"OrgsAndKeys", testOrgsAndKeys},
 		{"Docs", testDocs},
 		{"Numbers", testNumbers},
+		{"Pages", testPages},
 		{"InUse", testInUse},
 		{"Campaigns", testCampaigns},
 		{"Calls", testCalls},
@@ -141,7 +142,7 @@ func testDocs(t *testing.T, db *store.DB) {
 	mustKind(t, err, fault.NotFound)
 	_, err = db.GetDoc(ctx, store.ToolTemplates, a.ID, d.ID)
 	mustKind(t, err, fault.NotFound)
-	if list, _ := db.ListDocs(ctx, store.Assistants, b.ID); len(list) != 0 {
+	if list, total, _ := db.ListDocsPage(ctx, store.Assistants, b.ID, store.Page{Limit: 100}); len(list) != 0 || total != 0 {
 		t.Fatalf("org B sees %d assistants", len(list))
 	}
 	_, err = db.UpdateDoc(ctx, store.Assistants, b.ID, d.ID, func(cur *store.Doc) (*store.Doc, error) { return cur, nil })
