@@ -269,6 +269,22 @@ func TestListPages(t *testing.T) {
 				t.Errorf("%s: total %v for %d items", l.path, total, len(all))
 			}
 		}
+		// Child organizations page inside the organization object.
+		for _, name := range []string{"C1", "C2", "C3"} {
+			e.must(201, "POST", "/api/v1/organizations", map[string]any{"name": name})
+		}
+		var kids []any
+		for off := 0; off < 4; off += 2 {
+			r := e.must(200, "GET", fmt.Sprintf("/api/v1/organizations?include_children=true&limit=2&offset=%d", off), nil)
+			kids = append(kids, r.list(t, "children")...)
+			if pg := r.obj(t, "children_pagination"); pg["total"] != float64(3) || pg["limit"] != float64(2) {
+				t.Errorf("children_pagination = %v", pg)
+			}
+		}
+		if len(kids) != 3 || kids[0].(map[string]any)["name"] != "C1" || kids[2].(map[string]any)["name"] != "C3" {
+			t.Errorf("children pages = %v", kids)
+		}
+		e.do("GET", "/api/v1/organizations?include_children=true&limit=1001", e.keyA, nil).wantError(t, 400, "invalid_field", "limit")
 	})
 }
 

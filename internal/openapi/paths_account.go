@@ -9,6 +9,7 @@ func organizationPaths(ps pathSet) {
 		get(op("getOrganization", tag, "Get the organization").
 			desc("The organization of the API key, with live counters.").
 			queryParam("include_children", "Also list the child organizations.", boolean().def(false)).
+			query("Limit", "Offset").
 			reply("200", "The organization (no wrapper).", ref("Organization"))),
 		post(op("createOrganization", tag, "Create a child organization").body("OrganizationCreate").
 			desc("Creates a child organization (reseller / whitelabel) and its first API key, which is shown only in this response.").

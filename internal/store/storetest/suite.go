@@ -91,8 +91,8 @@ func testOrgsAndKeys(t *testing.T, db *store.DB) {
 	if err != nil || got.Name != "Parent" || got.MinutesBalance != 500.5 || !got.HasLocalModelsAccess || got.ParentID != nil {
 		t.Fatalf("GetOrg = %+v, %v", got, err)
 	}
-	kids, err := db.ChildOrgs(ctx, parent.ID)
-	if err != nil || len(kids) != 1 || kids[0].ID != child.ID || *kids[0].ParentID != parent.ID {
+	kids, total, err := db.ChildOrgsPage(ctx, parent.ID, store.Page{Limit: 10})
+	if err != nil || len(kids) != 1 || total != 1 || kids[0].ID != child.ID || *kids[0].ParentID != parent.ID {
 		t.Fatalf("ChildOrgs = %+v, %v", kids, err)
 	}
 	k, err := db.APIKeyByID(ctx, "k1")
