@@ -19,14 +19,15 @@ func limitText(ps map[string]*pathItem, comps map[string]*schema) {
 		key string
 	}
 	seen := map[visit]bool{}
-	var walk func(s *schema, key string)
-	walk = func(s *schema, key string) {
+	// key is the member whose limit applies (see textrule.FreeForm for free).
+	var walk func(s *schema, key string, free bool)
+	walk = func(s *schema, key string, free bool) {
 		if s == nil || seen[visit{s, key}] {
 			return
 		}
 		seen[visit{s, key}] = true
 		if s.Ref != "" {
-			walk(comps[strings.TrimPrefix(s.Ref, schemaRef)], key)
+			walk(comps[strings.TrimPrefix(s.Ref, schemaRef)], key, free)
 		}
 		if hasType(s, "string") && s.Enum == nil && s.Const == nil {
 			if lim := textrule.MaxLen(key); s.MaxLength == nil || *s.MaxLength > lim {
@@ -42,12 +43,16 @@ func limitText(ps map[string]*pathItem, comps map[string]*schema) {
 			}
 		}
 		for name, p := range s.Properties {
-			walk(p, name)
+			if free {
+				walk(p, key, true)
+			} else {
+				walk(p, name, textrule.FreeForm(name))
+			}
 		}
-		walk(s.Items, key)
-		walk(s.AdditionalProperties, key)
+		walk(s.Items, key, free)
+		walk(s.AdditionalProperties, key, free)
 		for _, alt := range slices.Concat(s.OneOf, s.AnyOf) {
-			walk(alt, key)
+			walk(alt, key, free)
 		}
 	}
 	for _, item := range ps {
@@ -56,7 +61,7 @@ func limitText(ps map[string]*pathItem, comps map[string]*schema) {
 				continue
 			}
 			for _, mt := range m.op.RequestBody.Content {
-				walk(mt.Schema, "")
+				walk(mt.Schema, "", false)
 			}
 		}
 	}

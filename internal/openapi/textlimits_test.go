@@ -1,6 +1,7 @@
 package openapi
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -89,4 +90,59 @@ func TestTextLimitsPublished(t *testing.T) {
 func mapOf(v any) map[string]any {
 	m, _ := v.(map[string]any)
 	return m
+}
+
+// TestFreeFormMembers keeps textrule.FreeForm in step with the document:
+// a request member is free-form (its member names are client data) exactly
+// when its schema is a map or an object without declared properties.
+func TestFreeFormMembers(t *testing.T) {
+	comps := schemas()
+	deref := func(s *schema) *schema {
+		for s != nil && s.Ref != "" {
+			s = comps[strings.TrimPrefix(s.Ref, schemaRef)]
+		}
+		return s
+	}
+	isFree := func(s *schema) bool {
+		for _, alt := range append([]*schema{s}, s.OneOf...) {
+			alt = deref(alt)
+			if alt != nil && hasType(alt, "object") && (alt.AdditionalProperties != nil || alt.Properties == nil) {
+				return true
+			}
+		}
+		return false
+	}
+	seen := map[*schema]bool{}
+	checked := 0
+	var walk func(s *schema)
+	walk = func(s *schema) {
+		s = deref(s)
+		if s == nil || seen[s] {
+			return
+		}
+		seen[s] = true
+		for name, p := range s.Properties {
+			checked++
+			if free := isFree(p); free != textrule.FreeForm(name) {
+				t.Errorf("member %q: free-form in the document = %v, textrule.FreeForm = %v", name, free, textrule.FreeForm(name))
+			}
+			if !textrule.FreeForm(name) {
+				walk(p)
+			}
+		}
+		walk(s.Items)
+		for _, alt := range slices.Concat(s.OneOf, s.AnyOf) {
+			walk(alt)
+		}
+	}
+	for _, item := range paths() {
+		for _, m := range item.methods() {
+			if m.op.RequestBody != nil {
+				walk(m.op.RequestBody.Content["application/json"].Schema)
+			}
+		}
+	}
+	if checked < 100 {
+		t.Fatalf("checked only %d members", checked)
+	}
 }

@@ -22,7 +22,7 @@ const maxProblems = 10
 // to ten, in its details; codes are "invalid_text" and "too_long".
 func CheckJSON(doc []byte) error {
 	s := scanner{b: doc}
-	s.value("")
+	s.value("", false)
 	return s.f.Err()
 }
 
@@ -42,9 +42,10 @@ type segment struct {
 
 func (s *scanner) full() bool { return s.f.Len() >= maxProblems }
 
-// value scans one value; limitKey is the member that holds it (for array
-// items, the member that holds the array).
-func (s *scanner) value(limitKey string) {
+// value scans one value; limitKey is the member whose limit applies: the
+// member that holds it (for array items, the member that holds the array),
+// or, when free is set, the free-form member it is nested in.
+func (s *scanner) value(limitKey string, free bool) {
 	s.space()
 	if s.i >= len(s.b) || s.full() {
 		return
@@ -82,7 +83,11 @@ func (s *scanner) value(limitKey string) {
 			if s.i < len(s.b) && s.b[s.i] == ':' {
 				s.i++
 			}
-			s.value(name)
+			if free {
+				s.value(limitKey, true)
+			} else {
+				s.value(name, FreeForm(name))
+			}
 			s.path = s.path[:len(s.path)-1]
 		}
 	case '[':
@@ -102,7 +107,7 @@ func (s *scanner) value(limitKey string) {
 			}
 			s.path = append(s.path, segment{index: idx})
 			at := s.i
-			s.value(limitKey)
+			s.value(limitKey, free)
 			s.path = s.path[:len(s.path)-1]
 			if s.i == at { // not a value: malformed, stop
 				return

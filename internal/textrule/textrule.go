@@ -9,8 +9,9 @@
 // Each free-text field has a maximum length in characters (Unicode code
 // points, as JSON Schema's maxLength counts them). The limits are one table,
 // Rules, keyed by member name so that a field has the same limit wherever it
-// appears; the HTTP decoder enforces it on every request body and the
-// OpenAPI document publishes it as maxLength.
+// appears (inside free-form objects, see FreeForm, the holding member's
+// limit applies); the HTTP decoder enforces it on every request body and
+// the OpenAPI document publishes it as maxLength.
 package textrule
 
 import (
@@ -52,6 +53,19 @@ func Rules() []Rule {
 			"content", "instructions", "global_prompt", "system_prompt", "user_prompt", "prompt", "system_message_template",
 		}},
 	}
+}
+
+// FreeForm reports whether the member named field holds a free-form object:
+// metadata, template variables, HTTP headers, provider settings, static
+// tool arguments, JSON Schemas. The member names inside are the client's
+// data, not fields, so every string below such a member takes the limit of
+// the member itself (TextMax), whatever its own name.
+func FreeForm(field string) bool {
+	switch field {
+	case "metadata", "variables", "headers", "config", "arguments", "schema", "parameters", "input_schema":
+		return true
+	}
+	return false
 }
 
 // MaxLen is the maximum length in characters of a string held by the member

@@ -35,6 +35,8 @@ func TestCheckJSON(t *testing.T) {
 		{"default over limit", `{"first_message":"` + strings.Repeat("x", TextMax+1) + `"}`, "first_message", "too_long", 1},
 		{"escapes count once", `{"name":"` + strings.Repeat(`\n`, NameMax) + `"}`, "", "", 0},
 		{"string array items take the holder's limit", `{"names":["` + long(TextMax+1) + `"]}`, "names[0]", "too_long", 1},
+		{"free-form member names are data", `{"variables":{"name":"` + long(NameMax+1) + `","content":"` + long(TextMax) + `"}}`, "", "", 0},
+		{"free-form values take the holder's limit", `{"metadata":{"a":{"content":"` + long(TextMax+1) + `"}}}`, "metadata.a.content", "too_long", 1},
 		{"long member name", `{"variables":{"` + strings.Repeat("k", KeyMax+1) + `":"v"}}`, "variables." + strings.Repeat("k", KeyMax+1), "too_long", 1},
 		{"every problem listed", `{"name":"\u0000","business_name":"\u0000","x":[1,true,null,"\ud800"]}`, "name", "invalid_text", 3},
 		{"problems capped", `{"a":[` + strings.Repeat(`"\u0000",`, 30) + `"\u0000"]}`, "a[0]", "invalid_text", maxProblems},
@@ -86,6 +88,19 @@ func TestMaxLen(t *testing.T) {
 	for field, want := range map[string]int{"name": NameMax, "content": PromptMax, "system_message_template": PromptMax, "description": TextMax, "": TextMax} {
 		if got := MaxLen(field); got != want {
 			t.Errorf("MaxLen(%q) = %d, want %d", field, got, want)
+		}
+	}
+}
+
+// BenchmarkCheckJSON walks a 1 MiB body (the default body limit) of mixed
+// ASCII and multi-byte text.
+func BenchmarkCheckJSON(b *testing.B) {
+	msg := `{"role":"system","content":"` + strings.Repeat("héllo wörld 😀 \\n ", 1000) + `"}`
+	doc := []byte(`{"name":"x","llm_config":{"messages":[` + strings.Repeat(msg+",", 1<<20/len(msg)) + msg + `]}}`)
+	b.SetBytes(int64(len(doc)))
+	for b.Loop() {
+		if err := CheckJSON(doc); err != nil {
+			b.Fatal(err)
 		}
 	}
 }
