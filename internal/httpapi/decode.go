@@ -234,6 +234,9 @@ func checkParams(pattern string, next http.Handler) http.Handler {
 	return handler(func(w http.ResponseWriter, r *http.Request) error {
 		var f fault.Fields
 		check := func(name, v string) {
+			if f.Len() >= 10 { // enough to act on; a long query cannot make a huge error
+				return
+			}
 			if p := textrule.Problem(v); p != "" {
 				f.Add(textrule.Describe(name), "invalid_text", "must be valid UTF-8 text without NUL; it "+p)
 			} else if n := utf8.RuneCountInString(v); n > textrule.ParamMax {

@@ -100,6 +100,16 @@ func TestInputRefusals(t *testing.T) {
 			refused(send(rt.Method, path+"?status=ok%C3", nil), what+" ?status=broken", "invalid_text", "status")
 			refused(send(rt.Method, path+"?q%FFx=1", nil), what+" broken query name", "invalid_text", `q\xffx`)
 			refused(send(rt.Method, path+"?call_id="+strings.Repeat("x", textrule.ParamMax+1), nil), what+" long query value", "too_long", "call_id")
+			if rt.Pattern == "/api/v1/calls" {
+				var q strings.Builder
+				for i := range 5000 {
+					fmt.Fprintf(&q, "a%%00%d=1&", i)
+				}
+				r := send("GET", path+"?"+q.String(), nil)
+				if d, _ := r.Body["details"].([]any); r.Status != 400 || len(d) != 10 {
+					t.Errorf("5000 bad query names = %d with %d details", r.Status, len(d))
+				}
+			}
 
 			// Bodies.
 			if rt.Method == "POST" || rt.Method == "PATCH" || (rt.Method == "DELETE" && strings.HasSuffix(rt.Pattern, "/byok")) {
