@@ -180,7 +180,8 @@ func byokSchemas(c map[string]*schema) {
 	c["BYOKKeys"] = object(keys, names...).d("Which provider keys the organization has stored: a non-null id means configured. Keys themselves are never returned.")
 	c["BYOKKeyCreate"] = object(props{
 		"provider": ref("BYOKProvider"),
-		"api_key":  str().length(1, -1).writeOnly().d("The provider secret; stored encrypted."),
+		"api_key": str().length(1, 4096).pattern(`^\s*[!-~]+\s*$`).writeOnly().
+			d("The provider secret; stored encrypted. Visible ASCII only (it is sent in HTTP headers): no spaces, control characters or non-ASCII; surrounding whitespace is trimmed."),
 	}, "provider", "api_key")
 	c["BYOKKeyDelete"] = object(props{"provider": ref("BYOKProvider")}, "provider")
 	c["BYOKKeysResponse"] = object(props{
