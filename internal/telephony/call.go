@@ -25,6 +25,11 @@ type Inbound struct {
 	CallerName string // From display name
 	Source     string // address the INVITE came from
 	Transport  string // udp or tcp
+	// RequestURI is the INVITE's Request-URI, and Authorization its
+	// Authorization header ("" when absent): digest credentials of a
+	// trunk that authenticates its calls.
+	RequestURI    string
+	Authorization string
 }
 
 // Call is an answered call, inbound or outbound.
