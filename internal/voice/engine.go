@@ -118,7 +118,7 @@ type Config struct {
 	// call and refuses REGISTER.
 	Gate   Gate
 	Logger *slog.Logger
-	Now         func() time.Time
+	Now    func() time.Time
 }
 
 // Engine routes and runs calls. It implements telephony.Router.
