@@ -55,6 +55,11 @@ type Config struct {
 	// MaxDrift is how far in the future a nonce's time may be (clock
 	// differences between nodes; default 3 s).
 	MaxDrift time.Duration
+	// Algorithms are offered in this order, one challenge each (default
+	// SHA-256, MD5: the preferred first, RFC 8760 §2.4). Clients that only
+	// read the first challenge and know only MD5 (SIPp 3.6) need MD5 alone
+	// or first.
+	Algorithms []string
 	// MaxTracked caps the nonces whose counts are remembered (default
 	// 65536). Only nonces that verified are tracked; when the table is
 	// full, new ones are answered as stale until old ones expire.
@@ -90,6 +95,14 @@ func New(cfg Config) (*Authenticator, error) {
 	if cfg.MaxDrift <= 0 {
 		cfg.MaxDrift = 3 * time.Second
 	}
+	if len(cfg.Algorithms) == 0 {
+		cfg.Algorithms = []string{SHA256, MD5}
+	}
+	for _, alg := range cfg.Algorithms {
+		if alg != SHA256 && alg != MD5 {
+			return nil, fmt.Errorf("sipauth: algorithm %q is not supported (use %s or %s)", alg, SHA256, MD5)
+		}
+	}
 	if cfg.MaxTracked <= 0 {
 		cfg.MaxTracked = 1 << 16
 	}
@@ -103,11 +116,11 @@ func New(cfg Config) (*Authenticator, error) {
 func (a *Authenticator) Realm() string { return a.cfg.Realm }
 
 // Challenges returns WWW-Authenticate values for a client at source (its
-// IP address), SHA-256 first (RFC 8760 §2.4: the preferred one first).
+// IP address), one per algorithm in the configured order.
 func (a *Authenticator) Challenges(source string, stale bool) []string {
 	nonce := a.nonce(source, a.cfg.Now())
-	out := make([]string, 0, 2)
-	for _, alg := range [...]string{SHA256, MD5} {
+	out := make([]string, 0, len(a.cfg.Algorithms))
+	for _, alg := range a.cfg.Algorithms {
 		v := fmt.Sprintf(`Digest realm="%s", nonce="%s", algorithm=%s, qop="auth"`, a.cfg.Realm, nonce, alg)
 		if stale {
 			v += ", stale=true"
@@ -268,6 +281,9 @@ func (a *Authenticator) Verify(c Credentials, method, source, username, password
 	if err != nil || len(c.NC) != 8 || nc == 0 {
 		return ErrInvalid
 	}
+	if !a.offers(c.Algorithm) {
+		return ErrInvalid
+	}
 	want, err := Response(c.Algorithm, username, a.cfg.Realm, password, method, c.URI, c.Nonce, c.NC, c.CNonce, "auth")
 	if err != nil {
 		return ErrInvalid
@@ -278,6 +294,15 @@ func (a *Authenticator) Verify(c Credentials, method, source, username, password
 		return ErrInvalid
 	}
 	return a.count(c.Nonce, nc, expires, now)
+}
+
+func (a *Authenticator) offers(alg string) bool {
+	for _, o := range a.cfg.Algorithms {
+		if strings.EqualFold(o, alg) {
+			return true
+		}
+	}
+	return false
 }
 
 // count accepts nc for nonce only when it is higher than any seen before.

@@ -169,6 +169,26 @@ func TestVerify(t *testing.T) {
 	}
 }
 
+func TestAlgorithms(t *testing.T) {
+	c := &clock{t: time.Unix(1_800_000_000, 0)}
+	a, err := New(Config{Key: []byte("0123456789abcdef0123456789abcdef"), Algorithms: []string{MD5}, Now: c.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := a.Challenges("127.0.0.1", false)
+	if len(ch) != 1 || !strings.Contains(ch[0], "algorithm=MD5") {
+		t.Fatalf("challenges %q, want MD5 only", ch)
+	}
+	// SHA-256 credentials for an MD5-only authenticator are refused.
+	sha := strings.Replace(ch[0], "algorithm=MD5", "algorithm=SHA-256", 1)
+	if err := a.Verify(answer(t, sha, "u", "p", "INVITE", "sip:x", "00000001"), "INVITE", "127.0.0.1", "u", "p"); !errors.Is(err, ErrInvalid) {
+		t.Errorf("algorithm not offered: %v, want ErrInvalid", err)
+	}
+	if _, err := New(Config{Key: []byte("0123456789abcdef0123456789abcdef"), Algorithms: []string{"MD5-sess"}}); err == nil {
+		t.Error("MD5-sess accepted in Config.Algorithms")
+	}
+}
+
 func TestReplayTableBounded(t *testing.T) {
 	c := &clock{t: time.Unix(1_800_000_000, 0)}
 	a, _ := New(Config{Key: []byte("0123456789abcdef0123456789abcdef"), MaxTracked: 3, NonceTTL: 10 * time.Second, Now: c.now})
