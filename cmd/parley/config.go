@@ -49,10 +49,10 @@ type config struct {
 	SIPRateWindow    time.Duration
 	SIPBan           time.Duration
 	SIPNonceTTL      time.Duration
-	RTPPorts      media.PortRange
-	MaxCalls      int
-	MediaTimeout  time.Duration
-	DrainTimeout  time.Duration
+	RTPPorts         media.PortRange
+	MaxCalls         int
+	MediaTimeout     time.Duration
+	DrainTimeout     time.Duration
 
 	WebhookTimeout time.Duration // per delivery attempt
 	WebhookLease   time.Duration // how long a claimed webhook event is held before it is due again

@@ -212,7 +212,7 @@ func startTelephony(c *config, engine *voice.Engine, adm telephony.Admission, ed
 		LoopbackMedia: c.SIPLoopbackMedia,
 		Registrar:     engine,
 		UserAgent:     "Parley/" + version,
-		Logger:       log.With("component", "sip"),
+		Logger:        log.With("component", "sip"),
 	}, engine)
 	if err != nil {
 		return nil, err
