@@ -39,6 +39,11 @@ type config struct {
 
 	SIPAddr       string // "off" disables telephony
 	SIPPublicAddr string
+	RTPPorts      media.PortRange
+	MaxCalls      int
+	MediaTimeout  time.Duration
+	DrainTimeout  time.Duration
+
 	// Who may call in (package inbound): the policy for numbers without a
 	// trunk, whether SDP may name loopback media addresses (both default
 	// by whether SIPAddr is loopback), the per-source request limit
@@ -49,10 +54,6 @@ type config struct {
 	SIPRateWindow    time.Duration
 	SIPBan           time.Duration
 	SIPNonceTTL      time.Duration
-	RTPPorts         media.PortRange
-	MaxCalls         int
-	MediaTimeout     time.Duration
-	DrainTimeout     time.Duration
 
 	WebhookTimeout time.Duration // per delivery attempt
 	WebhookLease   time.Duration // how long a claimed webhook event is held before it is due again
