@@ -209,6 +209,7 @@ func startTelephony(c *config, engine *voice.Engine, adm telephony.Admission, ed
 		DrainTimeout: c.DrainTimeout,
 		// A typed nil *pike.Limiter must not become a non-nil interface.
 		Limiter:       sourceLimiter(edge.limiter),
+		Trusted:       edge.gate,
 		LoopbackMedia: c.SIPLoopbackMedia,
 		Registrar:     engine,
 		UserAgent:     "Parley/" + version,

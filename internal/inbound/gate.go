@@ -94,6 +94,7 @@ type Gate struct {
 
 	mu       sync.Mutex
 	bindings map[string]map[netip.Addr]time.Time // trunk id → source → expiry
+	trusted  map[netip.Addr]time.Time            // trunk sources → last admitted
 	refused  map[string]uint64                   // by reason
 	counts   map[string]uint64                   // challenged, stale, registered, admitted_digest
 }
@@ -121,7 +122,7 @@ func New(db Store, keys *secret.Keyring, cfg Config) *Gate {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Gate{db: db, keys: keys, cfg: cfg, log: cfg.Logger, bindings: map[string]map[netip.Addr]time.Time{},
+	return &Gate{db: db, keys: keys, cfg: cfg, log: cfg.Logger, bindings: map[string]map[netip.Addr]time.Time{}, trusted: map[netip.Addr]time.Time{},
 		refused: map[string]uint64{}, counts: map[string]uint64{}}
 }
 
@@ -165,6 +166,7 @@ func (g *Gate) Admit(ctx context.Context, num *store.Number, in telephony.Inboun
 		return g.refuse(ReasonNoTrunk, in, ip)
 	}
 	if g.cfg.Hosts.Allows(ctx, t.entries, ip) || g.registered(t.id, ip) {
+		g.trust(ip)
 		return nil
 	}
 	if t.auth != AuthDigest || g.cfg.Auth == nil {
@@ -177,7 +179,43 @@ func (g *Gate) Admit(ctx context.Context, num *store.Number, in telephony.Inboun
 		return err
 	}
 	g.count("admitted_digest")
+	g.trust(ip)
 	return nil
+}
+
+// Trust: a source that was admitted as a trunk (by address, registration
+// or credentials) in the last trustFor is exempt from the per-source
+// request limit (telephony.TrustedSources), so a busy carrier is not
+// banned for its own call rate. At most maxTrusted sources are kept.
+const (
+	trustFor   = 10 * time.Minute
+	maxTrusted = 4096
+)
+
+func (g *Gate) trust(ip netip.Addr) {
+	now := g.cfg.Now()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if _, ok := g.trusted[ip]; !ok && len(g.trusted) >= maxTrusted {
+		for a, at := range g.trusted {
+			if now.Sub(at) >= trustFor {
+				delete(g.trusted, a)
+			}
+		}
+		if len(g.trusted) >= maxTrusted {
+			return
+		}
+	}
+	g.trusted[ip] = now
+}
+
+// Trusted reports whether ip was admitted as a trunk source recently.
+func (g *Gate) Trusted(ip netip.Addr) bool {
+	ip = ip.Unmap()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	at, ok := g.trusted[ip]
+	return ok && g.cfg.Now().Sub(at) < trustFor
 }
 
 // Register answers a trunk's REGISTER for the number num (nil: unknown).
@@ -203,7 +241,7 @@ func (g *Gate) Register(ctx context.Context, num *store.Number, r telephony.Regi
 	if err := g.checkDigest(t, "REGISTER", r.Authorization, ip); err != nil {
 		if rj, ok := err.(*telephony.Reject); ok && rj.Code == 403 {
 			g.countRefused(ReasonCredentials)
-			g.log.Info("sip registration refused", "reason", ReasonCredentials, "source", ip.String(), "aor", r.AOR)
+			g.log.Debug("sip registration refused", "reason", ReasonCredentials, "source", ip.String(), "aor", r.AOR)
 		}
 		return 0, err
 	}
@@ -242,6 +280,7 @@ func (g *Gate) Register(ctx context.Context, num *store.Number, r telephony.Regi
 		delete(b, first)
 	}
 	b[ip] = now.Add(exp)
+	g.trusted[ip] = now
 	g.counts["registered"]++
 	g.log.Info("sip trunk registered", "trunk_id", t.id, "org_id", t.orgID, "source", ip.String(), "expires", exp)
 	return exp, nil
@@ -341,7 +380,7 @@ func (g *Gate) trunkOf(ctx context.Context, num *store.Number) (*trunk, error) {
 
 func (g *Gate) refuse(reason string, in telephony.Inbound, ip netip.Addr) error {
 	g.countRefused(reason)
-	g.log.Info("sip call refused", "reason", reason, "source", ip.String(), "dialled", in.Dialled, "sip_call_id", in.SIPCallID)
+	g.log.Debug("sip call refused", "reason", reason, "source", ip.String(), "dialled", in.Dialled, "sip_call_id", in.SIPCallID)
 	return forbidden()
 }
 
@@ -438,6 +477,11 @@ func (g *Gate) expire() {
 		}
 		if len(b) == 0 {
 			delete(g.bindings, id)
+		}
+	}
+	for a, at := range g.trusted {
+		if now.Sub(at) >= trustFor {
+			delete(g.trusted, a)
 		}
 	}
 }

@@ -141,7 +141,22 @@ func TestAdmitByAddress(t *testing.T) {
 			}
 		}
 	}
+	// Sources admitted as trunks are trusted (exempt from the rate limit)
+	// for ten minutes; refused ones never.
 	r := newRig(t, TrunksOnly)
+	if r.gate.Trusted(netip.MustParseAddr("127.0.0.1")) {
+		t.Fatal("trusted before any call")
+	}
+	if err := r.gate.Admit(ctx, r.nums["addr"], telephony.Inbound{Source: "127.0.0.1:5060"}); err != nil {
+		t.Fatal(err)
+	}
+	if !r.gate.Trusted(netip.MustParseAddr("127.0.0.1")) || r.gate.Trusted(netip.MustParseAddr("127.0.0.9")) {
+		t.Fatal("trust after an admitted call")
+	}
+	r.clock.t = r.clock.t.Add(trustFor)
+	if r.gate.Trusted(netip.MustParseAddr("127.0.0.1")) {
+		t.Fatal("still trusted after trustFor")
+	}
 	r.gate.Admit(ctx, nil, telephony.Inbound{Source: "127.0.0.9:5060"})
 	r.gate.Admit(ctx, r.nums["addr"], telephony.Inbound{Source: "127.0.0.9:5060"})
 	st := r.gate.Stats()

@@ -28,6 +28,12 @@ type SourceLimiter interface {
 	Banned(ip netip.Addr) bool
 }
 
+// TrustedSources knows sources admitted as trunks (package inbound); they
+// are exempt from the request limit.
+type TrustedSources interface {
+	Trusted(ip netip.Addr) bool
+}
+
 // scannerAgents are substrings (lower case) of the User-Agent of SIP
 // scanning and toll-fraud tools.
 var scannerAgents = [...]string{"friendly-scanner", "sipvicious", "sipcli", "vaxsipuseragent", "pplsip", "sip-scan", "sipscan", "iwar", "sundayddr"}
@@ -88,6 +94,9 @@ func (s *Server) dropRequest(req *sip.Request, addr string) bool {
 		return false
 	}
 	ip := ap.Addr()
+	if s.cfg.Trusted != nil && s.cfg.Trusted.Trusted(ip) {
+		return false
+	}
 	if !rateLimited(req.Method) {
 		if s.cfg.Limiter.Banned(ip) {
 			s.edge.limited.Add(1)

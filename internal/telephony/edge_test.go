@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -81,7 +82,16 @@ func TestScannerDropped(t *testing.T) {
 func TestFloodBanned(t *testing.T) {
 	r := &fakeRouter{}
 	lim := pike.New(pike.Config{Limit: 5, Window: 10 * time.Second, Ban: time.Hour})
-	s := startServer(t, r, func(c *Config) { c.Limiter = lim })
+	trunk := netip.MustParseAddr("127.0.0.4")
+	s := startServer(t, r, func(c *Config) { c.Limiter = lim; c.Trusted = trustOnly(trunk) })
+	// A trusted source (a trunk) is not limited.
+	busy := newPeerAt(t, s, trunk.String())
+	for i := range 12 {
+		busy.options("carrier")
+		if busy.response(200, time.Second) == nil {
+			t.Fatalf("trusted source's request %d unanswered", i+1)
+		}
+	}
 	flood := newPeerAt(t, s, "127.0.0.2")
 	for i := range 5 {
 		flood.options("flood")
@@ -151,6 +161,10 @@ func TestMediaAddressRefused(t *testing.T) {
 		})
 	}
 }
+
+type trustOnly netip.Addr
+
+func (t trustOnly) Trusted(ip netip.Addr) bool { return ip == netip.Addr(t) }
 
 type routerFunc func(ctx context.Context, in Inbound) (Handler, error)
 

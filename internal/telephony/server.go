@@ -49,6 +49,8 @@ type Config struct {
 	// Limiter, when set, counts INVITE, REGISTER and OPTIONS per source
 	// address; requests from a banned source are dropped unanswered.
 	Limiter SourceLimiter
+	// Trusted sources (trunks recently admitted) bypass Limiter.
+	Trusted TrustedSources
 	// LoopbackMedia accepts SDP offers whose address is loopback (local
 	// development); otherwise they get 488 like link-local, metadata,
 	// unspecified, multicast and reserved addresses always do.

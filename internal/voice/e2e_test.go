@@ -968,6 +968,7 @@ func newE2E(t *testing.T, o e2eOptions) *e2e {
 	if o.limiter != nil {
 		limiter = pike.New(*o.limiter)
 	}
+	trusted, _ := gate.(telephony.TrustedSources)
 	engine := New(db, keys, Config{
 		Catalog: cat,
 		Providers: Providers{
@@ -993,6 +994,7 @@ func newE2E(t *testing.T, o e2eOptions) *e2e {
 		// SIPp and the raw callers offer loopback media.
 		LoopbackMedia: true,
 		Limiter:       limiter,
+		Trusted:       trusted,
 		Registrar:     engine,
 		Logger:        log.With("component", "sip"),
 	}, engine)
