@@ -134,6 +134,16 @@ func TestE2EDigestRegisteredTrunk(t *testing.T) {
 	if st := e.gate.(*inbound.Gate).Stats(); st.Bindings != 1 || st.Registered != 1 {
 		t.Fatalf("admission stats %+v", st)
 	}
+
+	// From an address that never registered, the INVITE itself carries
+	// the credentials after a 401.
+	e.sippOK(t, startSIPpAt(t, "127.0.0.7", "uac_digest_call.xml", "-au", "pbx", "-ap", "s3cret-pw", "-s", num.PhoneNumber, e.srv.UDPAddr().String()), "INVITE with digest credentials")
+	if n := len(e.calls(t)); n != 2 {
+		t.Fatalf("%d call rows after the authenticated INVITE, want 2", n)
+	}
+	if st := e.gate.(*inbound.Gate).Stats(); st.AdmittedDigest != 1 || st.Challenged < 2 {
+		t.Fatalf("admission stats %+v", st)
+	}
 }
 
 // regClient is a raw UDP REGISTER client: it builds its own digest
