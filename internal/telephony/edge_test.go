@@ -248,3 +248,32 @@ func TestRegister(t *testing.T) {
 		p2.server, p2.port(), p2.server, p2.server, p2.port()))
 	p2.response(405, time.Second)
 }
+
+// Over TCP the guard does not see messages; the handlers drop scanners.
+func TestScannerDroppedOverTCP(t *testing.T) {
+	r := &fakeRouter{}
+	s := startServer(t, r, nil)
+	p := newPeer(t, s)
+	conn, err := net.Dial("tcp", s.TCPAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	d := &dialog{callID: "tcpscan@test", fromTag: "ts1", branch: "z9hG4bKtcpscan", user: "100", cseq: 1}
+	msg := strings.Replace(p.inviteText(d, p.sdp()), "SIP/2.0/UDP", "SIP/2.0/TCP", 1)
+	msg = strings.Replace(msg, "Max-Forwards: 70\r\n", "Max-Forwards: 70\r\nUser-Agent: friendly-scanner\r\n", 1)
+	if _, err := conn.Write([]byte(msg)); err != nil {
+		t.Fatal(err)
+	}
+	conn.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+	buf := make([]byte, 4096)
+	if n, err := conn.Read(buf); err == nil {
+		t.Fatalf("scanner over TCP answered:\n%s", buf[:n])
+	}
+	if r.last() != nil {
+		t.Fatal("a scanner's INVITE over TCP reached the router")
+	}
+	if st := s.EdgeStats(); st.ScannersDropped != 1 {
+		t.Fatalf("edge stats %+v", st)
+	}
+}
