@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/parley-voice/parley/internal/inbound"
 	"github.com/parley-voice/parley/internal/media"
 	"github.com/parley-voice/parley/internal/secret"
 )
@@ -53,6 +54,17 @@ type config struct {
 	SIPTLSKey      string
 	SIPTLSCA       string
 	SIPTLSInsecure bool
+
+	// Who may call in (package inbound): the policy for numbers without a
+	// trunk, whether SDP may name loopback media addresses (both default
+	// by whether SIPAddr is loopback), the per-source request limit
+	// (0: off) and ban, and how long digest nonces live.
+	SIPInbound       inbound.Policy
+	SIPLoopbackMedia bool
+	SIPRateLimit     int
+	SIPRateWindow    time.Duration
+	SIPBan           time.Duration
+	SIPNonceTTL      time.Duration
 
 	WebhookTimeout time.Duration // per delivery attempt
 	WebhookLease   time.Duration // how long a claimed webhook event is held before it is due again
@@ -426,6 +438,18 @@ func loadConfig(name string, args, env []string, stderr io.Writer, extra func(*f
 		}
 		c.NodeID = host
 	}
+	if c.SIPAddr != "off" {
+		local := netip.MustParseAddrPort(c.SIPAddr).Addr().IsLoopback()
+		if c.SIPInbound == "" {
+			c.SIPInbound = inbound.TrunksOnly
+			if local {
+				c.SIPInbound = inbound.Open
+			}
+		}
+		if values["PARLEY_SIP_LOOPBACK_MEDIA"] == "" {
+			c.SIPLoopbackMedia = local
+		}
+	}
 	if c.S3.Endpoint != "" && c.S3.Bucket == "" {
 		return nil, nil, errors.New("PARLEY_S3_ENDPOINT is set but PARLEY_S3_BUCKET is not: name the bucket for recordings")
 	}
@@ -484,6 +508,42 @@ func accountingSettings() []setting {
 			set: func(c *config, v string) error { return latency(&c.MaxSchedLatency)(c, v) }},
 		{env: "PARLEY_MAX_WRITE_LATENCY", flag: "max-write-latency", def: "250ms", help: "refuse new calls (503) while the database's write latency is above this (negative: off)",
 			set: func(c *config, v string) error { return latency(&c.MaxWriteLatency)(c, v) }},
+		{env: "PARLEY_SIP_INBOUND", flag: "sip-inbound", def: "", help: "calls to numbers without a trunk that lists inbound addresses or authenticates: trunks-only (refused with 403) or open; default open when PARLEY_SIP_ADDR is loopback, trunks-only otherwise",
+			set: func(c *config, v string) error {
+				if v == "" {
+					return nil
+				}
+				p, err := inbound.ParsePolicy(v)
+				c.SIPInbound = p
+				return err
+			}},
+		{env: "PARLEY_SIP_LOOPBACK_MEDIA", flag: "sip-loopback-media", def: "", help: "accept SDP offers whose media address is loopback (development); default true when PARLEY_SIP_ADDR is loopback. Link-local, metadata, multicast and reserved addresses always get 488",
+			set: func(c *config, v string) error {
+				if v == "" {
+					return nil
+				}
+				b, err := strconv.ParseBool(v)
+				if err != nil {
+					return errors.New("must be true or false")
+				}
+				c.SIPLoopbackMedia = b
+				return nil
+			}},
+		{env: "PARLEY_SIP_RATE_LIMIT", flag: "sip-rate-limit", def: "16", help: "INVITE, REGISTER and OPTIONS requests one source address may send per PARLEY_SIP_RATE_WINDOW before it is banned (0: no limit)",
+			set: func(c *config, v string) error {
+				n, err := strconv.Atoi(v)
+				if err != nil || n < 0 {
+					return errors.New("must be a number of requests, 0 for no limit")
+				}
+				c.SIPRateLimit = n
+				return nil
+			}},
+		{env: "PARLEY_SIP_RATE_WINDOW", flag: "sip-rate-window", def: "2s", help: "the period PARLEY_SIP_RATE_LIMIT counts over",
+			set: func(c *config, v string) error { return duration(v, &c.SIPRateWindow, 100*time.Millisecond) }},
+		{env: "PARLEY_SIP_BAN", flag: "sip-ban", def: "300s", help: "how long a source over the SIP rate limit is ignored",
+			set: func(c *config, v string) error { return duration(v, &c.SIPBan, time.Second) }},
+		{env: "PARLEY_SIP_NONCE_TTL", flag: "sip-nonce-ttl", def: "300s", help: "how long a SIP digest nonce is valid; older ones are challenged again with stale=true",
+			set: func(c *config, v string) error { return duration(v, &c.SIPNonceTTL, 10*time.Second) }},
 		{env: "PARLEY_SIP_RETRY_AFTER", flag: "sip-retry-after", def: "5s", help: "Retry-After of 503 answers to calls refused over capacity",
 			set: func(c *config, v string) error { return duration(v, &c.SIPRetryAfter, time.Second) }},
 		{env: "PARLEY_UNAVAILABLE_AUDIO", flag: "unavailable-audio", def: "", help: "WAV file callers hear when the organization has no minutes left (default: a built-in English message)",

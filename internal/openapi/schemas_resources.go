@@ -143,7 +143,8 @@ func trunkSchemas(c map[string]*schema) {
 		"transport":         transport().nullable(),
 		"media_encryption":  mediaEncryption(),
 		"auth_username":     str().nullable(),
-		"inbound_addresses": array(str()).d("Addresses calls from this trunk come from."),
+		"inbound_addresses": array(str()).d("Addresses calls from this trunk come from: IPs, CIDR prefixes (`203.0.113.0/24`) and host names (resolved and refreshed every minute). Calls to the trunk's numbers from elsewhere get 403."),
+		"inbound_auth":      enum("addresses", "digest").d("Parley extension. `addresses`: calls are admitted from `inbound_addresses` only. `digest`: also from wherever the trunk registered from (REGISTER with its `auth_username`/`auth_password`) and from calls carrying valid digest credentials (MD5 or SHA-256, qop=auth); others are challenged with 401."),
 		"outbound_number":   str().nullable().d("Caller id for calls dialled over the trunk."),
 		"is_active":         boolean(),
 	}), "id", "org_id", "name", "address", "is_active", "created_at", "updated_at").
@@ -161,7 +162,8 @@ func trunkSchemas(c map[string]*schema) {
 		"username":          str().d("Alias of auth_username.").deprecated(),
 		"auth_password":     str().writeOnly().d("Stored encrypted; never returned."),
 		"password":          str().writeOnly().d("Alias of auth_password.").deprecated(),
-		"inbound_addresses": array(str()),
+		"inbound_addresses": array(str()).d("IPs, CIDR prefixes or host names (an optional `sip:` prefix and `:port` are ignored)."),
+		"inbound_auth":      enum("addresses", "digest").def("addresses").d("Parley extension. `digest` needs `auth_username` and `auth_password`."),
 		"outbound_number":   str(),
 		"is_active":         boolean().def(true),
 	}, "name")

@@ -29,6 +29,11 @@ type Inbound struct {
 	// usable key) and will be answered so; a Router whose trunk requires
 	// SRTP refuses a call without it with 488.
 	SRTP bool
+	// RequestURI is the INVITE's Request-URI, and Authorization its
+	// Authorization header ("" when absent): digest credentials of a
+	// trunk that authenticates its calls.
+	RequestURI    string
+	Authorization string
 }
 
 // Call is an answered call, inbound or outbound.

@@ -21,6 +21,9 @@ import (
 const routeTimeout = 10 * time.Second
 
 func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
+	if s.dropStream(req) {
+		return
+	}
 	if tag, _ := req.To().Params.Get("tag"); tag != "" {
 		s.onReInvite(req, tx)
 		return
@@ -61,6 +64,9 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 
 	offer, rej := s.readOffer(req)
+	if rej == nil {
+		rej = s.checkMediaAddr(offer.Addr)
+	}
 	if rej != nil {
 		refuse(rej)
 		return
@@ -234,11 +240,21 @@ func (s *Server) reject(tx sip.ServerTransaction, req *sip.Request, r *Reject) {
 	if r.Code == 415 {
 		res.AppendHeader(sip.NewHeader("Accept", "application/sdp"))
 	}
+	for _, c := range r.Challenge {
+		res.AppendHeader(sip.NewHeader("WWW-Authenticate", c))
+	}
+	if r.Warning != "" {
+		res.AppendHeader(sip.NewHeader("Warning", r.Warning))
+	}
 	s.respond(tx, res)
 }
 
 func inboundFrom(req *sip.Request) Inbound {
-	in := Inbound{SIPCallID: req.CallID().Value(), Source: req.Source(), Transport: strings.ToLower(req.Transport())}
+	in := Inbound{SIPCallID: req.CallID().Value(), Source: req.Source(), Transport: strings.ToLower(req.Transport()),
+		RequestURI: req.Recipient.String()}
+	if h := req.GetHeader("authorization"); h != nil {
+		in.Authorization = h.Value()
+	}
 	in.Dialled = req.Recipient.User
 	if in.Dialled == "" {
 		in.Dialled = req.To().Address.User
@@ -288,6 +304,10 @@ func (s *Server) onReInvite(req *sip.Request, tx sip.ServerTransaction) {
 			return
 		}
 		if !offer.OnHold {
+			if rej := s.checkMediaAddr(offer.Addr); rej != nil {
+				s.reject(tx, req, rej)
+				return
+			}
 			c.Media.SetRemote(offer.Addr)
 		}
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/parley-voice/parley/internal/media"
+	"github.com/parley-voice/parley/internal/netguard"
 )
 
 // Config configures the SIP edge.
@@ -66,6 +67,21 @@ type Config struct {
 	// not TLS, where anyone on the path can read them. Development and
 	// tests only; otherwise an SRTP offer over UDP/TCP gets 488.
 	SDESWithoutTLS bool
+	// Limiter, when set, counts INVITE, REGISTER and OPTIONS per source
+	// address; requests from a banned source are dropped unanswered.
+	Limiter SourceLimiter
+	// Trusted sources (trunks recently admitted) bypass Limiter.
+	Trusted TrustedSources
+	// LoopbackMedia accepts SDP offers whose address is loopback (local
+	// development); otherwise they get 488 like link-local, metadata,
+	// unspecified, multicast and reserved addresses always do.
+	LoopbackMedia bool
+	// Registrar, when set, answers REGISTER (trunks that register to
+	// Parley); without it REGISTER gets 405.
+	Registrar Registrar
+	// StatsEvery is how often the edge counters are logged while they
+	// change (default 1 min).
+	StatsEvery time.Duration
 	// UserAgent is sent in User-Agent and Server headers.
 	UserAgent string
 	Logger    *slog.Logger
@@ -101,6 +117,10 @@ type Reject struct {
 	Code       int
 	Reason     string
 	RetryAfter time.Duration
+	// Challenge are WWW-Authenticate values (401 answers).
+	Challenge []string
+	// Warning is a Warning header value (RFC 3261 §20.43).
+	Warning string
 }
 
 func (r *Reject) Error() string { return fmt.Sprintf("sip %d %s", r.Code, r.Reason) }
@@ -131,6 +151,9 @@ type Server struct {
 	// tlsClient sends requests over TLS: its Via names the TLS port.
 	tlsClient *sipgo.Client
 	tlsPort   int // the TLS port written into Via and Contact
+
+	edge       edgeCounters
+	mediaGuard *netguard.Guard
 
 	publicHost string
 	publicPort int
@@ -165,7 +188,11 @@ func New(cfg Config, router Router) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Server{cfg: cfg, log: cfg.Logger, router: router, calls: map[string]*Call{}, parser: sip.NewParser(), serving: make(chan struct{})}, nil
+	if cfg.StatsEvery <= 0 {
+		cfg.StatsEvery = time.Minute
+	}
+	return &Server{cfg: cfg, log: cfg.Logger, router: router, calls: map[string]*Call{}, parser: sip.NewParser(), serving: make(chan struct{}),
+		mediaGuard: netguard.New(netguard.Config{})}, nil
 }
 
 // Listen binds the UDP and TCP sockets (port 0 picks a free port, the same
@@ -282,6 +309,9 @@ func (s *Server) buildStack() error {
 	srv.OnOptions(s.safe(s.onOptions))
 	srv.OnInfo(s.safe(s.onInfo))
 	srv.OnNotify(s.safe(s.onNotify))
+	if s.cfg.Registrar != nil {
+		srv.OnRegister(s.safe(s.onRegister))
+	}
 	srv.OnNoRoute(s.safe(s.onUnsupported))
 	return nil
 }
@@ -326,6 +356,10 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	s.awaitUDPListener()
 	close(s.serving)
+	statsCtx, stopStats := context.WithCancel(ctx)
+	statsDone := make(chan struct{})
+	go func() { defer close(statsDone); s.logEdge(statsCtx, s.cfg.StatsEvery) }()
+	defer func() { stopStats(); <-statsDone }()
 	attrs := []any{"udp", s.UDPAddr().String(), "tcp", s.TCPAddr().String(), "public", net.JoinHostPort(s.publicHost, strconv.Itoa(s.publicPort))}
 	if s.tls != nil {
 		attrs = append(attrs, "tls", s.tls.Addr().String())
@@ -386,19 +420,22 @@ func (s *Server) safe(h sipgo.RequestHandler) sipgo.RequestHandler {
 }
 
 func (s *Server) onOptions(req *sip.Request, tx sip.ServerTransaction) {
+	if s.dropStream(req) {
+		return
+	}
 	code, reason := 200, "OK"
 	if s.draining.Load() {
 		code, reason = 503, "Service Unavailable"
 	}
 	res := sip.NewResponseFromRequest(req, code, reason, nil)
-	res.AppendHeader(sip.NewHeader("Allow", allowed))
+	res.AppendHeader(sip.NewHeader("Allow", s.allowHeader()))
 	res.AppendHeader(sip.NewHeader("Accept", "application/sdp"))
 	s.respond(tx, res)
 }
 
 func (s *Server) onUnsupported(req *sip.Request, tx sip.ServerTransaction) {
 	res := sip.NewResponseFromRequest(req, 405, "Method Not Allowed", nil)
-	res.AppendHeader(sip.NewHeader("Allow", allowed))
+	res.AppendHeader(sip.NewHeader("Allow", s.allowHeader()))
 	s.respond(tx, res)
 }
 
@@ -408,6 +445,14 @@ func (s *Server) onStrayCancel(req *sip.Request, tx sip.ServerTransaction) {
 }
 
 const allowed = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, NOTIFY"
+
+// allowHeader is the Allow header: REGISTER too when a Registrar is set.
+func (s *Server) allowHeader() string {
+	if s.cfg.Registrar != nil {
+		return allowed + ", REGISTER"
+	}
+	return allowed
+}
 
 func (s *Server) respond(tx sip.ServerTransaction, res *sip.Response) {
 	res.AppendHeader(sip.NewHeader("Server", s.cfg.UserAgent))
