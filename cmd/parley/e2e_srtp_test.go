@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/hex"
 	"os"
 	"os/exec"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/pion/rtp"
 
+	"github.com/parley-voice/parley/internal/certfile/certtest"
 	"github.com/parley-voice/parley/internal/provider/openai/openaifake"
 )
 
@@ -24,12 +24,12 @@ func capture(t *testing.T) (stop func() [][]byte) {
 	}
 	file := filepath.Join(t.TempDir(), "media.pcap")
 	cmd := exec.Command("tshark", "-i", "lo", "-f", "udp portrange 40000-40999", "-w", file, "-q")
-	var errOut bytes.Buffer
+	var errOut lockedBuffer
 	cmd.Stderr = &errOut
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(45 * time.Second) // tshark starts slowly on a loaded machine
 	for !strings.Contains(errOut.String(), "Capturing on") {
 		if time.Now().After(deadline) {
 			cmd.Process.Kill()
@@ -57,17 +57,34 @@ func capture(t *testing.T) (stop func() [][]byte) {
 }
 
 // TestE2EBaresipSRTP: baresip with its srtp module (mediaenc=srtp-mand)
-// calls a number whose trunk requires SRTP, over UDP signalling with the
-// development allowance. The conversation works both ways — the caller's
-// speech is transcribed and answered, baresip hears the first message —
-// and no packet on the wire is plain PCMU: every RTP packet carries an
+// calls a number whose trunk requires SRTP: over SIP over TLS (how SDES
+// keys are meant to travel), and over UDP signalling with the development
+// allowance. The conversation works both ways — the caller's speech is
+// transcribed and answered, baresip hears the first message — and no
+// packet on the wire is plain PCMU: every RTP packet carries an
 // authentication tag and none of the caller's opening silence is readable.
 func TestE2EBaresipSRTP(t *testing.T) {
 	if inNetns(t) {
 		return
 	}
+	for _, transport := range []string{"tls", "udp"} {
+		t.Run(transport, func(t *testing.T) { testBaresipSRTP(t, transport) })
+	}
+}
+
+func testBaresipSRTP(t *testing.T, transport string) {
 	reply := "Sure, I can book tomorrow morning for you."
-	s := startE2EWith(t, openaifake.Config{Replies: []openaifake.Reply{{Text: reply}}}, "PARLEY_SIP_SDES_WITHOUT_TLS=true")
+	env := []string{"PARLEY_SIP_SDES_WITHOUT_TLS=true"}
+	var tlsAddr, caConf string
+	if transport == "tls" {
+		dir := t.TempDir()
+		ca := certtest.NewCA(t, "Parley e2e CA")
+		certFile, keyFile := ca.WriteFiles(t, dir, "sip", "parley", "127.0.0.1")
+		caConf = "sip_cafile " + ca.WriteCA(t, dir, "ca.pem") + "\n"
+		tlsAddr = freeAddr(t)
+		env = []string{"PARLEY_SIP_TLS_ADDR=" + tlsAddr, "PARLEY_SIP_TLS_CERT=" + certFile, "PARLEY_SIP_TLS_KEY=" + keyFile}
+	}
+	s := startE2EWith(t, openaifake.Config{Replies: []openaifake.Reply{{Text: reply}}}, env...)
 	s.setupNumber(t, "")
 	var tr struct{ Trunk struct{ ID string } }
 	s.api(t, "POST", "/sip-trunks", `{"name":"Carrier","address":"127.0.0.1:5999","media_encryption":"srtp"}`, &tr)
@@ -79,8 +96,12 @@ func TestE2EBaresipSRTP(t *testing.T) {
 	s.api(t, "PATCH", "/numbers/"+nums.Numbers[0].ID, `{"transfer_trunk_id":"`+tr.Trunk.ID+`"}`, nil)
 
 	wav := callerWAV(t, t.TempDir(), []segment{{silence: 4 * time.Second}, {say: "book an appointment for tomorrow morning"}, {silence: 7 * time.Second}})
+	bc := baresipCall{target: "sip:+15550100@" + s.sip, account: ";mediaenc=srtp-mand", conf: caConf + "module srtp.so"}
+	if transport == "tls" {
+		bc.target, bc.accountParams = "sip:+15550100@"+tlsAddr+";transport=tls", ";transport=tls"
+	}
 	stop := capture(t)
-	heard := dialWith(t, wav, baresipCall{target: "sip:+15550100@" + s.sip, account: ";mediaenc=srtp-mand", conf: "module srtp.so"})
+	heard := dialWith(t, wav, bc)
 	packets := stop()
 	time.Sleep(300 * time.Millisecond)
 
