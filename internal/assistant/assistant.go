@@ -38,6 +38,20 @@ type Validator struct {
 	speech        []*catalog.Field // speech_config
 
 	defaultSTT, defaultLLM, defaultTTS json.RawMessage
+
+	// checkURL, when set, vets every URL Parley will call (webhook_url, a
+	// tool's url and server.url, a tool template's url).
+	checkURL func(string) (string, error)
+}
+
+// WithURLCheck returns a copy of v that also passes every URL Parley will
+// call (webhook_url, tools' url and server.url, tool templates' url) to
+// check, which returns an error written to follow the field's name
+// (netguard.URLCheck.Check). The URL is stored as sent.
+func (v *Validator) WithURLCheck(check func(string) (string, error)) *Validator {
+	c := *v
+	c.checkURL = check
+	return &c
 }
 
 // Options change how Normalize treats a document.
