@@ -54,6 +54,16 @@ func (v *Validator) WithURLCheck(check func(string) (string, error)) *Validator 
 	return &c
 }
 
+// CheckURL vets one URL Parley will call with the check set by WithURLCheck
+// (nil without one); workflows use it for their tool nodes' url.
+func (v *Validator) CheckURL(raw string) error {
+	if v.checkURL == nil {
+		return nil
+	}
+	_, err := v.checkURL(raw)
+	return err
+}
+
 // Options change how Normalize treats a document.
 type Options struct {
 	// Transient marks a one-off assistant (outbound call, web call,

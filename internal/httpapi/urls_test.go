@@ -58,6 +58,23 @@ func TestURLFieldsUseTheGuardClassifier(t *testing.T) {
 		{"url", "POST", "/api/v1/mcp-servers", 201, func(u string) map[string]any {
 			return map[string]any{"name": "m", "url": u}
 		}},
+		{"definition.nodes[1].url", "POST", "/api/v1/workflows", 201, func(u string) map[string]any {
+			return map[string]any{"name": "flow", "definition": map[string]any{"version": 1, "entry_node": "greet",
+				"nodes": []any{
+					map[string]any{"id": "greet", "type": "conversation", "instructions": "Greet the caller."},
+					map[string]any{"id": "look", "type": "tool", "tool_name": "lookup", "url": u},
+					map[string]any{"id": "bye", "type": "end"},
+				},
+				"edges": []any{map[string]any{"from": "greet", "to": "look", "description": "when asked"}, map[string]any{"from": "look", "to": "bye"}}}}
+		}},
+		{"definition.nodes[0].tools[0].url", "POST", "/api/v1/workflows", 201, func(u string) map[string]any {
+			return map[string]any{"name": "flow", "definition": map[string]any{"version": 1, "entry_node": "greet",
+				"nodes": []any{
+					map[string]any{"id": "greet", "type": "conversation", "instructions": "Greet the caller.", "tools": []any{map[string]any{"name": "lookup", "description": "d", "url": u}}},
+					map[string]any{"id": "bye", "type": "end"},
+				},
+				"edges": []any{map[string]any{"from": "greet", "to": "bye", "description": "when done"}}}}
+		}},
 		{"webhook_url", "PATCH", "/api/v1/organizations", 200, func(u string) map[string]any {
 			return map[string]any{"webhook_url": u}
 		}},
