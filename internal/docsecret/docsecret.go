@@ -1,7 +1,8 @@
 // Package docsecret keeps the secrets inside configuration documents sealed
 // at rest and write-only: an assistant's webhook_secret and its function
-// tools' server.secret, and a tool template's tool_config.secret (SDK-OLD's
-// server_secret).
+// tools' server.secret, a tool template's tool_config.secret (SDK-OLD's
+// server_secret), and the server.secret of the tools of a workflow's
+// conversation nodes.
 //
 // The stored body keeps only markers saying whether each secret is set
 // (webhook_secret_set on the assistant, secret_set on a tool's server and on
@@ -35,8 +36,9 @@ type Keys interface {
 var _ Keys = (*secret.Keyring)(nil)
 
 // Secrets are a document's secrets in clear, by slot: "webhook_secret",
-// "tools.<function name>" (an assistant's function tool) or "tool_config"
-// (a tool template).
+// "tools.<function name>" (an assistant's function tool), "tool_config" (a
+// tool template) or "nodes.<node id>.tools.<function name>" (a tool of a
+// workflow's conversation node).
 type Secrets map[string]string
 
 const (
@@ -49,10 +51,12 @@ const (
 )
 
 // Kinds are the document kinds whose secrets this package keeps.
-var Kinds = []store.Kind{store.Assistants, store.ToolTemplates}
+var Kinds = []store.Kind{store.Assistants, store.ToolTemplates, store.Workflows}
 
 // Has reports whether documents of kind k have secrets kept here.
-func Has(k store.Kind) bool { return k == store.Assistants || k == store.ToolTemplates }
+func Has(k store.Kind) bool {
+	return k == store.Assistants || k == store.ToolTemplates || k == store.Workflows
+}
 
 // Binding is where the sealed secrets of row id live.
 func Binding(k store.Kind, orgID, id string) secret.Binding {
@@ -100,20 +104,21 @@ func Clean(k store.Kind, doc map[string]json.RawMessage) map[string]bool {
 			doc[slotWebhook] = json.RawMessage("null")
 			cleared[slotWebhook] = true
 		}
-		if raw, ok := doc["llm_config"]; ok {
-			doc["llm_config"] = eachTool(raw, func(name string, tool *object) {
-				srv, ok := tool.object("server")
-				if !ok {
-					return
-				}
-				srv.del(markSecret)
-				if raw, ok := srv.get("secret"); ok && empty(raw) {
-					srv.del("secret")
-					cleared[toolPrefix+name] = true
-				}
-				tool.set("server", srv.raw())
-			})
-		}
+	}
+	switch k {
+	case store.Assistants, store.Workflows:
+		forTools(k, doc, func(slot string, tool *object) {
+			srv, ok := tool.object("server")
+			if !ok {
+				return
+			}
+			srv.del(markSecret)
+			if raw, ok := srv.get("secret"); ok && empty(raw) {
+				srv.del("secret")
+				cleared[slot] = true
+			}
+			tool.set("server", srv.raw())
+		})
 	case store.ToolTemplates:
 		if raw, ok := doc["server_secret"]; ok && empty(raw) {
 			delete(doc, "server_secret")
@@ -150,19 +155,20 @@ func Keep(k store.Kind, canon map[string]json.RawMessage, stored Secrets, cleare
 		if v, ok := keep(slotWebhook, canon[slotWebhook], true); ok {
 			canon[slotWebhook] = v
 		}
-		if raw, ok := canon["llm_config"]; ok {
-			canon["llm_config"] = eachTool(raw, func(name string, tool *object) {
-				srv, ok := tool.object("server")
-				if !ok {
-					return
-				}
-				cur, has := srv.get("secret")
-				if v, ok := keep(toolPrefix+name, cur, has); ok {
-					srv.set("secret", v)
-					tool.set("server", srv.raw())
-				}
-			})
-		}
+	}
+	switch k {
+	case store.Assistants, store.Workflows:
+		forTools(k, canon, func(slot string, tool *object) {
+			srv, ok := tool.object("server")
+			if !ok {
+				return
+			}
+			cur, has := srv.get("secret")
+			if v, ok := keep(slot, cur, has); ok {
+				srv.set("secret", v)
+				tool.set("server", srv.raw())
+			}
+		})
 	case store.ToolTemplates:
 		cfg, ok := objectOf(canon["tool_config"])
 		if !ok || string(canon["tool_type"]) != `"function"` {
@@ -209,16 +215,17 @@ func Extract(k store.Kind, doc map[string]json.RawMessage) (s Secrets, changed b
 	case store.Assistants:
 		m := mapObject(doc)
 		take(slotWebhook, slotWebhook, markWebhook, m.get, m.set, m.del)
-		if raw, ok := doc["llm_config"]; ok {
-			doc["llm_config"] = eachTool(raw, func(name string, tool *object) {
-				srv, ok := tool.object("server")
-				if !ok {
-					return
-				}
-				take(toolPrefix+name, "secret", markSecret, srv.get, srv.set, srv.del)
-				tool.set("server", srv.raw())
-			})
-		}
+	}
+	switch k {
+	case store.Assistants, store.Workflows:
+		forTools(k, doc, func(slot string, tool *object) {
+			srv, ok := tool.object("server")
+			if !ok {
+				return
+			}
+			take(slot, "secret", markSecret, srv.get, srv.set, srv.del)
+			tool.set("server", srv.raw())
+		})
 	case store.ToolTemplates:
 		cfg, ok := objectOf(doc["tool_config"])
 		if !ok || string(doc["tool_type"]) != `"function"` {
@@ -257,22 +264,57 @@ func Reveal(keys Keys, d *store.Doc) (json.RawMessage, error) {
 	return bytes.TrimSpace(buf.Bytes()), nil
 }
 
-// eachTool calls fn on every tool object of an llm_config (raw) that has a
-// function name, and returns the llm_config with the tools fn changed.
-// Anything that is not the expected shape is returned unchanged: the
-// validator reports it.
-func eachTool(llmConfig json.RawMessage, fn func(name string, tool *object)) json.RawMessage {
-	cfg, ok := objectOf(llmConfig)
-	if !ok {
-		return llmConfig
+// forTools calls fn on every function tool (one with a name) of a document
+// with its slot: an assistant's llm_config.tools, or the tools of each node
+// of a workflow's definition. It writes the tools fn changed back into doc.
+// Anything that is not the expected shape is left alone: the validator
+// reports it.
+func forTools(k store.Kind, doc map[string]json.RawMessage, fn func(slot string, tool *object)) {
+	switch k {
+	case store.Assistants:
+		if cfg, ok := objectOf(doc["llm_config"]); ok {
+			if raw, ok := cfg.get("tools"); ok {
+				cfg.set("tools", eachTool(raw, func(name string, tool *object) { fn(toolPrefix+name, tool) }))
+				doc["llm_config"] = cfg.raw()
+			}
+		}
+	case store.Workflows:
+		def, ok := objectOf(doc["definition"])
+		if !ok {
+			return
+		}
+		nodesRaw, _ := def.get("nodes")
+		var nodes []json.RawMessage
+		if json.Unmarshal(nodesRaw, &nodes) != nil {
+			return
+		}
+		for i, n := range nodes {
+			node, ok := objectOf(n)
+			if !ok {
+				continue
+			}
+			var id string
+			idRaw, _ := node.get("id")
+			raw, hasTools := node.get("tools")
+			if json.Unmarshal(idRaw, &id) != nil || id == "" || !hasTools {
+				continue
+			}
+			node.set("tools", eachTool(raw, func(name string, tool *object) { fn("nodes."+id+"."+toolPrefix+name, tool) }))
+			nodes[i] = node.raw()
+		}
+		if b, err := json.Marshal(nodes); err == nil {
+			def.set("nodes", b)
+			doc["definition"] = def.raw()
+		}
 	}
-	raw, ok := cfg.get("tools")
-	if !ok {
-		return llmConfig
-	}
+}
+
+// eachTool calls fn on every tool object that has a function name in a
+// tools array, and returns the array with the tools fn changed.
+func eachTool(raw json.RawMessage, fn func(name string, tool *object)) json.RawMessage {
 	var tools []json.RawMessage
-	if json.Unmarshal(raw, &tools) != nil {
-		return llmConfig
+	if json.Unmarshal(raw, &tools) != nil || tools == nil {
+		return raw
 	}
 	for i, t := range tools {
 		tool, ok := objectOf(t)
@@ -288,10 +330,9 @@ func eachTool(llmConfig json.RawMessage, fn func(name string, tool *object)) jso
 	}
 	b, err := json.Marshal(tools)
 	if err != nil {
-		return llmConfig
+		return raw
 	}
-	cfg.set("tools", b)
-	return cfg.raw()
+	return b
 }
 
 // toolName is a function tool's name in the flat or the nested shape.

@@ -35,6 +35,9 @@ const (
 	noSecretAssistant = `{"name":"Quiet","webhook_url":null,"webhook_secret":null,"llm_config":{"provider":"openai","model":"gpt-5.4","tools":null}}`
 	clearTemplate     = `{"name":"lookup","description":null,"tool_type":"function","tool_config":{"name":"lookup","url":"https://tools.example.com/lookup","secret":"legacy-template-secret-3","async":false}}`
 	endCallTemplate   = `{"name":"bye","description":null,"tool_type":"end_call","tool_config":{}}`
+	clearWorkflow     = `{"name":"flow","is_active":true,"definition":{"version":1,"entry_node":"greet","nodes":[` +
+		`{"id":"greet","type":"conversation","instructions":"Hi.","tools":[{"type":"function","function":{"name":"lookup","description":"","parameters":{}},"server":{"url":"https://tools.example.com/wf","secret":"legacy-workflow-secret-4"},"async":false}]},` +
+		`{"id":"bye","type":"end"}],"edges":[{"from":"greet","to":"bye","description":"done"}]},"entry_node":"greet","node_count":2,"edge_count":1}`
 )
 
 // TestSealStored seeds rows with secrets in clear on each engine, runs the
@@ -61,13 +64,14 @@ func TestSealStored(t *testing.T) {
 			q := seed(store.Assistants, "Quiet", noSecretAssistant)
 			tt := seed(store.ToolTemplates, "lookup", clearTemplate)
 			bye := seed(store.ToolTemplates, "bye", endCallTemplate)
+			wf := seed(store.Workflows, "flow", clearWorkflow)
 
 			n, err := docsecret.SealStored(ctx, db, keys)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if n != 3 { // the end_call template has nothing to seal or mark
-				t.Fatalf("SealStored rewrote %d rows, want 3", n)
+			if n != 4 { // the end_call template has nothing to seal or mark
+				t.Fatalf("SealStored rewrote %d rows, want 4", n)
 			}
 			dump, err := db.Dump(ctx)
 			if err != nil {
@@ -76,7 +80,7 @@ func TestSealStored(t *testing.T) {
 			if !strings.Contains(dump, "tools.example.com/book") {
 				t.Fatal("dump lacks the rows (sanity check)")
 			}
-			for _, s := range []string{"legacy-hook-secret-1", "legacy-tool-secret-2", "legacy-template-secret-3"} {
+			for _, s := range []string{"legacy-hook-secret-1", "legacy-tool-secret-2", "legacy-template-secret-3", "legacy-workflow-secret-4"} {
 				if strings.Contains(dump, s) {
 					t.Errorf("%q still in clear in the database", s)
 				}
@@ -87,6 +91,10 @@ func TestSealStored(t *testing.T) {
 					t.Fatal(err)
 				}
 				return d
+			}
+			wd := get(store.Workflows, wf.ID)
+			if s, err := docsecret.Open(keys, wd); err != nil || s["nodes.greet.tools.lookup"] != "legacy-workflow-secret-4" || !strings.Contains(string(wd.Body), `"secret_set":true`) {
+				t.Fatalf("workflow = %s, %v, %v", wd.Body, s, err)
 			}
 			ad := get(store.Assistants, a.ID)
 			for _, want := range []string{`"webhook_secret_set":true`, `"server":{"url":"https://tools.example.com/book","secret_set":true}`, `"server":{"url":"https://tools.example.com/plain","secret_set":false}`} {

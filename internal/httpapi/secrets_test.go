@@ -16,7 +16,7 @@ import (
 
 // TestNoSecretInDatabase creates API keys, BYOK keys, trunk passwords, MCP
 // header values, the organization webhook secret, assistants' webhook and
-// tool secrets and tool templates' secrets, then dumps every row of
+// tool secrets, tool templates' and workflow tools' secrets, then dumps every row of
 // every table (and, on SQLite, the raw database and WAL files) and looks for
 // each secret in clear text.
 func TestNoSecretInDatabase(t *testing.T) {
@@ -76,7 +76,13 @@ func TestNoSecretInDatabase(t *testing.T) {
 				"server_url": "https://tools.example.com/old", "server_secret": "template-server-secret-ccc"}).obj(t, "tool_template")
 			e.must(201, "POST", "/api/v1/tool-templates", map[string]any{"name": "new", "tool_type": "function", "tool_config": map[string]any{"url": "https://tools.example.com/new", "secret": "template-config-secret-ddd"}})
 			e.must(200, "PATCH", "/api/v1/tool-templates/"+tt["id"].(string), map[string]any{"server_secret": "template-rotated-secret-eee"})
-			secrets = append(secrets, "assistant-hook-secret-888", "tool-server-secret-999", "flat-tool-secret-aaa", "assistant-hook-rotated-bbb",
+			e.must(201, "POST", "/api/v1/workflows", map[string]any{"name": "wf", "definition": map[string]any{"version": 1, "entry_node": "greet",
+				"nodes": []any{
+					map[string]any{"id": "greet", "type": "conversation", "instructions": "Hi.", "tools": []any{map[string]any{"name": "lookup", "description": "d", "url": "https://tools.example.com/wf", "server": map[string]any{"secret": "workflow-tool-secret-fff"}}}},
+					map[string]any{"id": "bye", "type": "end"},
+				},
+				"edges": []any{map[string]any{"from": "greet", "to": "bye", "description": "when done"}}}})
+			secrets = append(secrets, "workflow-tool-secret-fff", "assistant-hook-secret-888", "tool-server-secret-999", "flat-tool-secret-aaa", "assistant-hook-rotated-bbb",
 				"template-server-secret-ccc", "template-config-secret-ddd", "template-rotated-secret-eee")
 			text := dump()
 			if !strings.Contains(text, "sip.example.com") || !strings.Contains(text, "mcp.example.com") || !strings.Contains(text, "tools.example.com/book") || !strings.Contains(text, "tools.example.com/new") {

@@ -141,6 +141,36 @@ func TestToolSecretsWriteOnly(t *testing.T) {
 		if s := opened(store.ToolTemplates, tid); !equal(s, docsecret.Secrets{"tool_config": tmpl}) || r.obj(t, "tool_template")["tool_config"].(map[string]any)["secret_set"] != true {
 			t.Fatalf("template sealed after setting again = %v: %s", s, r.Raw)
 		}
+		// Workflows: the tools of conversation nodes.
+		flow := func(secret any) map[string]any {
+			srv := map[string]any{"url": "https://tools.example.com/wf"}
+			if secret != nil {
+				srv["secret"] = secret
+			}
+			return map[string]any{"version": 1, "entry_node": "greet",
+				"nodes": []any{
+					map[string]any{"id": "greet", "type": "conversation", "instructions": "Hi.", "tools": []any{map[string]any{"type": "function", "function": map[string]any{"name": "lookup"}, "server": srv}}},
+					map[string]any{"id": "bye", "type": "end"},
+				},
+				"edges": []any{map[string]any{"from": "greet", "to": "bye", "description": "when done"}}}
+		}
+		r = e.must(201, "POST", "/api/v1/workflows", map[string]any{"name": "wf", "definition": flow(toolA)})
+		noSecret(r, "workflow create")
+		if !strings.Contains(string(r.Raw), `"secret_set":true`) {
+			t.Fatalf("workflow = %s", r.Raw)
+		}
+		wid := r.obj(t, "workflow")["id"].(string)
+		noSecret(e.must(200, "GET", "/api/v1/workflows/"+wid, nil), "workflow get")
+		e.must(200, "PATCH", "/api/v1/workflows/"+wid, map[string]any{"name": "wf2"})
+		e.must(200, "PATCH", "/api/v1/workflows/"+wid, map[string]any{"definition": flow(nil)}) // tools sent again without the secret
+		if s := opened(store.Workflows, wid); !equal(s, docsecret.Secrets{"nodes.greet.tools.lookup": toolA}) {
+			t.Fatalf("workflow sealed = %v", s)
+		}
+		e.must(200, "PATCH", "/api/v1/workflows/"+wid, map[string]any{"definition": flow("")})
+		if s := opened(store.Workflows, wid); len(s) != 0 {
+			t.Fatalf("workflow sealed after clearing = %v", s)
+		}
+
 		// Sealed to its row: the value does not open as another row's.
 		d, _ := e.db.GetDoc(ctx, store.ToolTemplates, e.orgA, tid)
 		d.ID = id
