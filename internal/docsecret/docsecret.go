@@ -97,8 +97,7 @@ func Open(keys Keys, d *store.Doc) (Secrets, error) {
 // secrets sent as null or "", which clear them. It returns the slots cleared.
 func Clean(k store.Kind, doc map[string]json.RawMessage) map[string]bool {
 	cleared := map[string]bool{}
-	switch k {
-	case store.Assistants:
+	if k == store.Assistants {
 		delete(doc, markWebhook)
 		if raw, ok := doc[slotWebhook]; ok && empty(raw) {
 			doc[slotWebhook] = json.RawMessage("null")
@@ -107,17 +106,12 @@ func Clean(k store.Kind, doc map[string]json.RawMessage) map[string]bool {
 	}
 	switch k {
 	case store.Assistants, store.Workflows:
-		forTools(k, doc, func(slot string, tool *object) {
-			srv, ok := tool.object("server")
-			if !ok {
-				return
-			}
+		forServers(k, doc, func(slot string, srv *object) {
 			srv.del(markSecret)
 			if raw, ok := srv.get("secret"); ok && empty(raw) {
 				srv.del("secret")
 				cleared[slot] = true
 			}
-			tool.set("server", srv.raw())
 		})
 	case store.ToolTemplates:
 		if raw, ok := doc["server_secret"]; ok && empty(raw) {
@@ -150,23 +144,17 @@ func Keep(k store.Kind, canon map[string]json.RawMessage, stored Secrets, cleare
 		b, _ := json.Marshal(v)
 		return b, true
 	}
-	switch k {
-	case store.Assistants:
+	if k == store.Assistants {
 		if v, ok := keep(slotWebhook, canon[slotWebhook], true); ok {
 			canon[slotWebhook] = v
 		}
 	}
 	switch k {
 	case store.Assistants, store.Workflows:
-		forTools(k, canon, func(slot string, tool *object) {
-			srv, ok := tool.object("server")
-			if !ok {
-				return
-			}
+		forServers(k, canon, func(slot string, srv *object) {
 			cur, has := srv.get("secret")
 			if v, ok := keep(slot, cur, has); ok {
 				srv.set("secret", v)
-				tool.set("server", srv.raw())
 			}
 		})
 	case store.ToolTemplates:
@@ -211,20 +199,14 @@ func Extract(k store.Kind, doc map[string]json.RawMessage) (s Secrets, changed b
 		set(mark, jsonBool(v != ""))
 		changed = true
 	}
-	switch k {
-	case store.Assistants:
+	if k == store.Assistants {
 		m := mapObject(doc)
 		take(slotWebhook, slotWebhook, markWebhook, m.get, m.set, m.del)
 	}
 	switch k {
 	case store.Assistants, store.Workflows:
-		forTools(k, doc, func(slot string, tool *object) {
-			srv, ok := tool.object("server")
-			if !ok {
-				return
-			}
+		forServers(k, doc, func(slot string, srv *object) {
 			take(slot, "secret", markSecret, srv.get, srv.set, srv.del)
-			tool.set("server", srv.raw())
 		})
 	case store.ToolTemplates:
 		cfg, ok := objectOf(doc["tool_config"])
@@ -307,6 +289,19 @@ func forTools(k store.Kind, doc map[string]json.RawMessage, fn func(slot string,
 			doc["definition"] = def.raw()
 		}
 	}
+}
+
+// forServers calls fn on the server object of every function tool of doc
+// that has one (see forTools), and writes what fn made of it back.
+func forServers(k store.Kind, doc map[string]json.RawMessage, fn func(slot string, srv *object)) {
+	forTools(k, doc, func(slot string, tool *object) {
+		srv, ok := tool.object("server")
+		if !ok {
+			return
+		}
+		fn(slot, &srv)
+		tool.set("server", srv.raw())
+	})
 }
 
 // eachTool calls fn on every tool object that has a function name in a
