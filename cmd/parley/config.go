@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/parley-voice/parley/internal/inbound"
 	"github.com/parley-voice/parley/internal/media"
 	"github.com/parley-voice/parley/internal/secret"
 )
@@ -42,6 +43,28 @@ type config struct {
 	MaxCalls      int
 	MediaTimeout  time.Duration
 	DrainTimeout  time.Duration
+	// SDESWithoutTLS lets SDES-SRTP keys cross SIP over UDP/TCP (development).
+	SDESWithoutTLS bool
+
+	// SIP over TLS: listen address ("" = off), certificate and key files
+	// (reloaded when they change), a CA bundle trusted for trunks besides
+	// the system roots, and skipping trunk verification (development).
+	SIPTLSAddr     string
+	SIPTLSCert     string
+	SIPTLSKey      string
+	SIPTLSCA       string
+	SIPTLSInsecure bool
+
+	// Who may call in (package inbound): the policy for numbers without a
+	// trunk, whether SDP may name loopback media addresses (both default
+	// by whether SIPAddr is loopback), the per-source request limit
+	// (0: off) and ban, and how long digest nonces live.
+	SIPInbound       inbound.Policy
+	SIPLoopbackMedia bool
+	SIPRateLimit     int
+	SIPRateWindow    time.Duration
+	SIPBan           time.Duration
+	SIPNonceTTL      time.Duration
 
 	WebhookTimeout time.Duration // per delivery attempt
 	WebhookLease   time.Duration // how long a claimed webhook event is held before it is due again
@@ -120,7 +143,7 @@ type setting struct {
 }
 
 func settings() []setting {
-	return append(append(append(coreSettings(), providerSettings()...), postcallSettings()...), accountingSettings()...)
+	return append(append(append(append(coreSettings(), sipTLSSettings()...), providerSettings()...), postcallSettings()...), accountingSettings()...)
 }
 
 // llmProviders are the text model providers (their post-call model can be set).
@@ -311,6 +334,8 @@ func coreSettings() []setting {
 			set: func(c *config, v string) error { return positiveInt(v, &c.MaxCalls) }},
 		{env: "PARLEY_MEDIA_TIMEOUT", flag: "media-timeout", def: "20s", help: "end a call after this long without RTP from the caller",
 			set: func(c *config, v string) error { return duration(v, &c.MediaTimeout, time.Second) }},
+		{env: "PARLEY_SIP_SDES_WITHOUT_TLS", flag: "sip-sdes-without-tls", def: "false", help: "accept and offer SDES-SRTP keys over SIP on UDP/TCP, where anyone on the path can read them (development and tests only; otherwise SRTP needs SIP over TLS)",
+			set: func(c *config, v string) error { return boolean(v, &c.SDESWithoutTLS) }},
 		{env: "PARLEY_DRAIN_TIMEOUT", flag: "drain-timeout", def: "0s", help: "on shutdown, let live calls run this long before hanging them up",
 			set: func(c *config, v string) error { return duration(v, &c.DrainTimeout, 0) }},
 		{env: "PARLEY_WEBHOOK_TIMEOUT", flag: "webhook-timeout", def: "10s", help: "give up on one webhook delivery attempt after this long (it is retried later)",
@@ -391,6 +416,9 @@ func loadConfig(name string, args, env []string, stderr io.Writer, extra func(*f
 		return nil, nil, fmt.Errorf("invalid %s %q: must exceed PARLEY_WEBHOOK_TIMEOUT (%s), or an attempt still running would be claimed again",
 			source["PARLEY_WEBHOOK_LEASE"], values["PARLEY_WEBHOOK_LEASE"], c.WebhookTimeout)
 	}
+	if c.SIPTLSAddr != "" && (c.SIPTLSCert == "" || c.SIPTLSKey == "") {
+		return nil, nil, errors.New("PARLEY_SIP_TLS_ADDR is set but PARLEY_SIP_TLS_CERT or PARLEY_SIP_TLS_KEY is not: name the certificate and key files")
+	}
 	if c.MasterKeyFile == "" {
 		c.MasterKeyFile = filepath.Join(c.DataDir, "master.key")
 	}
@@ -409,6 +437,18 @@ func loadConfig(name string, args, env []string, stderr io.Writer, extra func(*f
 			host = "parley"
 		}
 		c.NodeID = host
+	}
+	if c.SIPAddr != "off" {
+		local := netip.MustParseAddrPort(c.SIPAddr).Addr().IsLoopback()
+		if c.SIPInbound == "" {
+			c.SIPInbound = inbound.TrunksOnly
+			if local {
+				c.SIPInbound = inbound.Open
+			}
+		}
+		if values["PARLEY_SIP_LOOPBACK_MEDIA"] == "" {
+			c.SIPLoopbackMedia = local
+		}
 	}
 	if c.S3.Endpoint != "" && c.S3.Bucket == "" {
 		return nil, nil, errors.New("PARLEY_S3_ENDPOINT is set but PARLEY_S3_BUCKET is not: name the bucket for recordings")
@@ -468,6 +508,42 @@ func accountingSettings() []setting {
 			set: func(c *config, v string) error { return latency(&c.MaxSchedLatency)(c, v) }},
 		{env: "PARLEY_MAX_WRITE_LATENCY", flag: "max-write-latency", def: "250ms", help: "refuse new calls (503) while the database's write latency is above this (negative: off)",
 			set: func(c *config, v string) error { return latency(&c.MaxWriteLatency)(c, v) }},
+		{env: "PARLEY_SIP_INBOUND", flag: "sip-inbound", def: "", help: "calls to numbers without a trunk that lists inbound addresses or authenticates: trunks-only (refused with 403) or open; default open when PARLEY_SIP_ADDR is loopback, trunks-only otherwise",
+			set: func(c *config, v string) error {
+				if v == "" {
+					return nil
+				}
+				p, err := inbound.ParsePolicy(v)
+				c.SIPInbound = p
+				return err
+			}},
+		{env: "PARLEY_SIP_LOOPBACK_MEDIA", flag: "sip-loopback-media", def: "", help: "accept SDP offers whose media address is loopback (development); default true when PARLEY_SIP_ADDR is loopback. Link-local, metadata, multicast and reserved addresses always get 488",
+			set: func(c *config, v string) error {
+				if v == "" {
+					return nil
+				}
+				b, err := strconv.ParseBool(v)
+				if err != nil {
+					return errors.New("must be true or false")
+				}
+				c.SIPLoopbackMedia = b
+				return nil
+			}},
+		{env: "PARLEY_SIP_RATE_LIMIT", flag: "sip-rate-limit", def: "16", help: "INVITE, REGISTER and OPTIONS requests one source address may send per PARLEY_SIP_RATE_WINDOW before it is banned (0: no limit)",
+			set: func(c *config, v string) error {
+				n, err := strconv.Atoi(v)
+				if err != nil || n < 0 {
+					return errors.New("must be a number of requests, 0 for no limit")
+				}
+				c.SIPRateLimit = n
+				return nil
+			}},
+		{env: "PARLEY_SIP_RATE_WINDOW", flag: "sip-rate-window", def: "2s", help: "the period PARLEY_SIP_RATE_LIMIT counts over",
+			set: func(c *config, v string) error { return duration(v, &c.SIPRateWindow, 100*time.Millisecond) }},
+		{env: "PARLEY_SIP_BAN", flag: "sip-ban", def: "300s", help: "how long a source over the SIP rate limit is ignored",
+			set: func(c *config, v string) error { return duration(v, &c.SIPBan, time.Second) }},
+		{env: "PARLEY_SIP_NONCE_TTL", flag: "sip-nonce-ttl", def: "300s", help: "how long a SIP digest nonce is valid; older ones are challenged again with stale=true",
+			set: func(c *config, v string) error { return duration(v, &c.SIPNonceTTL, 10*time.Second) }},
 		{env: "PARLEY_SIP_RETRY_AFTER", flag: "sip-retry-after", def: "5s", help: "Retry-After of 503 answers to calls refused over capacity",
 			set: func(c *config, v string) error { return duration(v, &c.SIPRetryAfter, time.Second) }},
 		{env: "PARLEY_UNAVAILABLE_AUDIO", flag: "unavailable-audio", def: "", help: "WAV file callers hear when the organization has no minutes left (default: a built-in English message)",
@@ -484,6 +560,46 @@ func accountingSettings() []setting {
 			}},
 		{env: "PARLEY_RETENTION_INTERVAL", flag: "retention-interval", def: "1h", help: "how often organizations' retention periods are enforced",
 			set: func(c *config, v string) error { return duration(v, &c.RetentionInterval, time.Second) }},
+	}
+}
+
+func sipTLSSettings() []setting {
+	file := func(dst func(*config) *string) func(c *config, v string) error {
+		return func(c *config, v string) error {
+			*dst(c) = v
+			if v == "" {
+				return nil
+			}
+			if _, err := os.Stat(v); err != nil {
+				return errors.New("must be a readable file")
+			}
+			return nil
+		}
+	}
+	return []setting{
+		{env: "PARLEY_SIP_TLS_ADDR", flag: "sip-tls-addr", def: "", help: "IP:port for SIP over TLS, such as 0.0.0.0:5061 (unset: no TLS listener; TLS trunks need it)",
+			set: func(c *config, v string) error {
+				c.SIPTLSAddr = v
+				if v == "" {
+					return nil
+				}
+				return checkIPPort(v)
+			}},
+		{env: "PARLEY_SIP_TLS_CERT", flag: "sip-tls-cert", def: "", help: "PEM certificate chain of the SIP TLS listener, also presented to trunks that ask; reloaded when the file changes",
+			set: file(func(c *config) *string { return &c.SIPTLSCert })},
+		{env: "PARLEY_SIP_TLS_KEY", flag: "sip-tls-key", def: "", help: "PEM private key of PARLEY_SIP_TLS_CERT; reloaded when the file changes",
+			set: file(func(c *config) *string { return &c.SIPTLSKey })},
+		{env: "PARLEY_SIP_TLS_CA", flag: "sip-tls-ca", def: "", help: "PEM CA bundle trusted for TLS trunk certificates, besides the system roots",
+			set: file(func(c *config) *string { return &c.SIPTLSCA })},
+		{env: "PARLEY_SIP_TLS_INSECURE", flag: "sip-tls-insecure", def: "false", help: "do not verify TLS trunk certificates (development only)",
+			set: func(c *config, v string) error {
+				b, err := strconv.ParseBool(v)
+				c.SIPTLSInsecure = b
+				if err != nil {
+					return errors.New("must be true or false")
+				}
+				return nil
+			}},
 	}
 }
 
@@ -525,6 +641,15 @@ func checkURL(v string) error {
 		return nil
 	}
 	return errors.New("scheme must be http, https, ws or wss")
+}
+
+func boolean(v string, dst *bool) error {
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return errors.New("must be true or false")
+	}
+	*dst = b
+	return nil
 }
 
 func duration(v string, dst *time.Duration, min time.Duration) error {

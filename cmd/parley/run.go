@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -198,7 +199,11 @@ func serve(ctx context.Context, args, env []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	engine, err := newEngine(c, db, keys, cat, out, after.post, boot, log)
+	edge, err := newSIPEdge(c, db, keys, log)
+	if err != nil {
+		return err
+	}
+	engine, err := newEngine(c, db, keys, cat, out, after.post, boot, edge.gate, log)
 	if err != nil {
 		return err
 	}
@@ -207,7 +212,7 @@ func serve(ctx context.Context, args, env []string, stderr io.Writer) error {
 		MaxSetups: c.MaxSetups, MaxRate: c.MaxCPS, MaxSchedLatency: c.MaxSchedLatency, MaxWriteLatency: c.MaxWriteLatency,
 		Store: db, Logger: log.With("component", "admission"),
 	})
-	sip, err := startTelephony(c, engine, adm, log)
+	sip, err := startTelephony(c, engine, adm, edge, log)
 	if err != nil {
 		return err
 	}
@@ -224,7 +229,7 @@ func serve(ctx context.Context, args, env []string, stderr io.Writer) error {
 	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	if c.DebugAddr != "" {
-		stop, err := serveDebug(c.DebugAddr, log)
+		stop, err := serveDebug(c.DebugAddr, func() any { return edge.stats(sip) }, log)
 		if err != nil {
 			return err
 		}
@@ -268,6 +273,9 @@ func serve(ctx context.Context, args, env []string, stderr io.Writer) error {
 	admDone := make(chan error, 1)
 	go func() { admDone <- adm.Run(sipCtx) }()
 	defer func() { stopSIP(); <-admDone }()
+	edgeDone := make(chan struct{})
+	go func() { defer close(edgeDone); edge.run(sipCtx) }()
+	defer func() { stopSIP(); <-edgeDone }()
 	if sip != nil {
 		engine.Attach(sipCtx, sip)
 		defer engine.Wait()
@@ -334,8 +342,9 @@ func (l *localVoices) LocalVoices(ctx context.Context) ([]httpapi.Voice, error) 
 	return out, err
 }
 
-// serveDebug serves the Go profiler on addr until stop is called.
-func serveDebug(addr string, log *slog.Logger) (stop func(), err error) {
+// serveDebug serves the Go profiler, and the SIP edge counters at
+// /debug/sip, on addr until stop is called.
+func serveDebug(addr string, sipStats func() any, log *slog.Logger) (stop func(), err error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("PARLEY_DEBUG_ADDR: %w", err)
@@ -346,6 +355,10 @@ func serveDebug(addr string, log *slog.Logger) (stop func(), err error) {
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.HandleFunc("/debug/sip", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(sipStats())
+	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	done := make(chan struct{})
 	go func() {

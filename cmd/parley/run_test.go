@@ -15,10 +15,15 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/parley-voice/parley/internal/certfile/certtest"
 )
 
 func TestConfigErrors(t *testing.T) {
 	dir := t.TempDir()
+	ca := certtest.NewCA(t, "config CA")
+	certFile, _ := ca.WriteFiles(t, dir, "a", "a", "127.0.0.1")
+	_, otherKey := ca.WriteFiles(t, dir, "b", "b", "127.0.0.1")
 	tests := []struct {
 		name string
 		args []string
@@ -46,6 +51,12 @@ func TestConfigErrors(t *testing.T) {
 		{"short recording url ttl", []string{"migrate"}, []string{"PARLEY_RECORDING_URL_TTL=10s"}, "PARLEY_RECORDING_URL_TTL"},
 		{"unreachable s3", []string{"serve"}, []string{"PARLEY_HTTP_ADDR=127.0.0.1:0", "PARLEY_SIP_ADDR=off", "PARLEY_S3_ENDPOINT=127.0.0.1:1", "PARLEY_S3_BUCKET=rec",
 			"PARLEY_S3_ACCESS_KEY_ID=a", "PARLEY_S3_SECRET_ACCESS_KEY=b", "PARLEY_S3_INSECURE=true"}, "recording storage"},
+		{"tls addr without certificate", []string{"migrate"}, []string{"PARLEY_SIP_TLS_ADDR=127.0.0.1:5061"}, "PARLEY_SIP_TLS_CERT"},
+		{"bad tls addr", []string{"migrate"}, []string{"PARLEY_SIP_TLS_ADDR=sip.example.com:5061"}, "PARLEY_SIP_TLS_ADDR"},
+		{"missing tls ca", []string{"migrate"}, []string{"PARLEY_SIP_TLS_CA=/nonexistent/ca.pem"}, "PARLEY_SIP_TLS_CA"},
+		{"bad tls insecure", []string{"migrate"}, []string{"PARLEY_SIP_TLS_INSECURE=maybe"}, "PARLEY_SIP_TLS_INSECURE"},
+		{"tls key does not match", []string{"serve"}, []string{"PARLEY_HTTP_ADDR=127.0.0.1:0", "PARLEY_SIP_ADDR=127.0.0.1:0", "PARLEY_SIP_TLS_ADDR=127.0.0.1:0",
+			"PARLEY_SIP_TLS_CERT=" + certFile, "PARLEY_SIP_TLS_KEY=" + otherKey}, "PARLEY_SIP_TLS_CERT/PARLEY_SIP_TLS_KEY"},
 		{"public addr not an ip", []string{"serve"}, []string{"PARLEY_HTTP_ADDR=127.0.0.1:0", "PARLEY_SIP_ADDR=127.0.0.1:0", "PARLEY_SIP_PUBLIC_ADDR=sip.example.com"}, "PARLEY_SIP_PUBLIC_ADDR"},
 	}
 	for _, tc := range tests {

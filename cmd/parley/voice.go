@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -11,7 +13,9 @@ import (
 
 	"github.com/parley-voice/parley/internal/announce"
 	"github.com/parley-voice/parley/internal/assistant"
+	"github.com/parley-voice/parley/internal/certfile"
 	"github.com/parley-voice/parley/internal/httpapi"
+	"github.com/parley-voice/parley/internal/inbound"
 	"github.com/parley-voice/parley/internal/mcp"
 	"github.com/parley-voice/parley/internal/netguard"
 	"github.com/parley-voice/parley/internal/webhook"
@@ -19,12 +23,15 @@ import (
 	"github.com/parley-voice/parley/internal/catalog"
 	"github.com/parley-voice/parley/internal/llm"
 	"github.com/parley-voice/parley/internal/media"
+	"github.com/parley-voice/parley/internal/pike"
 	"github.com/parley-voice/parley/internal/provider/deepgram"
 	"github.com/parley-voice/parley/internal/provider/elevenlabs"
 	"github.com/parley-voice/parley/internal/provider/local"
 	"github.com/parley-voice/parley/internal/provider/openai"
 	"github.com/parley-voice/parley/internal/recording"
 	"github.com/parley-voice/parley/internal/secret"
+	"github.com/parley-voice/parley/internal/sipacl"
+	"github.com/parley-voice/parley/internal/sipauth"
 	"github.com/parley-voice/parley/internal/store"
 	"github.com/parley-voice/parley/internal/stt"
 	"github.com/parley-voice/parley/internal/telephony"
@@ -113,7 +120,7 @@ func (o *outgoing) testMCP(ctx context.Context, url, transport string, headers m
 
 // newEngine builds the voice engine. It runs calls when the SIP server is on,
 // and picks post-call models either way.
-func newEngine(c *config, db *store.DB, keys *secret.Keyring, cat *catalog.Catalog, out *outgoing, after voice.AfterCall, boot string, log *slog.Logger) (*voice.Engine, error) {
+func newEngine(c *config, db *store.DB, keys *secret.Keyring, cat *catalog.Catalog, out *outgoing, after voice.AfterCall, boot string, gate voice.Gate, log *slog.Logger) (*voice.Engine, error) {
 	unavailable, err := announce.Unavailable()
 	if c.UnavailableAudio != "" {
 		unavailable, err = announce.Load(c.UnavailableAudio)
@@ -124,16 +131,67 @@ func newEngine(c *config, db *store.DB, keys *secret.Keyring, cat *catalog.Catal
 	return voice.New(db, keys, voice.Config{
 		Catalog: cat, Providers: providers(c, log), Validator: assistant.NewValidator(cat),
 		Webhooks: out.sender, Outbox: out.dispatcher, HTTP: out.mcpHTTP, Logger: log,
-		AfterCall: after, PostcallModels: c.PostcallModels, BootID: boot, Unavailable: unavailable,
+		AfterCall: after, PostcallModels: c.PostcallModels, BootID: boot, Unavailable: unavailable, Gate: gate,
 		// Rings of a second per channel, flushed twice a second: a small,
 		// fixed amount of memory per recorded call.
 		Recordings: &recording.Config{Dir: filepath.Join(c.SpoolDir, "recordings"), FlushInterval: 500 * time.Millisecond, Logger: log.With("component", "recording")},
 	}), nil
 }
 
+// sipEdge is who may call in: the admission gate (trunk addresses,
+// registrations, digest), the host name cache behind it and the
+// per-source request limiter.
+type sipEdge struct {
+	gate    *inbound.Gate
+	hosts   *sipacl.Cache
+	limiter *pike.Limiter // nil: no limit
+}
+
+// newSIPEdge builds the admission gate. Digest nonces are signed with a
+// key derived from the master key, so every node accepts every node's.
+func newSIPEdge(c *config, db *store.DB, keys *secret.Keyring, log *slog.Logger) (*sipEdge, error) {
+	nonceKey, err := hex.DecodeString(keys.Hash("sip-digest-nonce", ""))
+	if err != nil {
+		return nil, fmt.Errorf("derive the SIP nonce key: %w", err)
+	}
+	auth, err := sipauth.New(sipauth.Config{Key: nonceKey, NonceTTL: c.SIPNonceTTL})
+	if err != nil {
+		return nil, err
+	}
+	glog := log.With("component", "sip-admission")
+	hosts := sipacl.NewCache(sipacl.CacheConfig{Logger: glog})
+	e := &sipEdge{hosts: hosts, gate: inbound.New(db, keys, inbound.Config{Policy: c.SIPInbound, Auth: auth, Hosts: hosts, Logger: glog})}
+	if c.SIPRateLimit > 0 {
+		e.limiter = pike.New(pike.Config{Limit: c.SIPRateLimit, Window: c.SIPRateWindow, Ban: c.SIPBan})
+	}
+	log.Info("sip inbound policy", "policy", string(c.SIPInbound), "loopback_media", c.SIPLoopbackMedia, "rate_limit", c.SIPRateLimit, "rate_window", c.SIPRateWindow, "ban", c.SIPBan)
+	return e, nil
+}
+
+// run keeps host names fresh and logs the admission counters until ctx
+// ends.
+func (e *sipEdge) run(ctx context.Context) {
+	done := make(chan struct{})
+	go func() { defer close(done); e.hosts.Run(ctx) }()
+	e.gate.Run(ctx, time.Minute)
+	<-done
+}
+
+// stats is the edge's counters, served at /debug/sip.
+func (e *sipEdge) stats(srv *telephony.Server) map[string]any {
+	out := map[string]any{"admission": e.gate.Stats()}
+	if srv != nil {
+		out["edge"] = srv.EdgeStats()
+	}
+	if e.limiter != nil {
+		out["rate_limit"] = e.limiter.Stats()
+	}
+	return out
+}
+
 // startTelephony builds the SIP server in front of the engine and binds it;
 // nil when SIP is off.
-func startTelephony(c *config, engine *voice.Engine, adm telephony.Admission, log *slog.Logger) (*telephony.Server, error) {
+func startTelephony(c *config, engine *voice.Engine, adm telephony.Admission, edge *sipEdge, log *slog.Logger) (*telephony.Server, error) {
 	if c.SIPAddr == "off" {
 		return nil, nil
 	}
@@ -141,16 +199,29 @@ func startTelephony(c *config, engine *voice.Engine, adm telephony.Admission, lo
 	if err != nil {
 		return nil, fmt.Errorf("PARLEY_SIP_ADDR: %w", err)
 	}
+	tlsServer, tlsClient, err := sipTLS(c, log)
+	if err != nil {
+		return nil, err
+	}
 	srv, err := telephony.New(telephony.Config{
-		ListenAddr:   c.SIPAddr,
-		PublicAddr:   c.SIPPublicAddr,
-		Media:        media.Config{BindIP: ap.Addr(), Ports: c.RTPPorts, Timeout: c.MediaTimeout},
-		MaxCalls:     c.MaxCalls,
-		Admission:    adm,
-		RetryAfter:   c.SIPRetryAfter,
-		DrainTimeout: c.DrainTimeout,
-		UserAgent:    "Parley/" + version,
-		Logger:       log.With("component", "sip"),
+		ListenAddr:     c.SIPAddr,
+		PublicAddr:     c.SIPPublicAddr,
+		TLSListenAddr:  c.SIPTLSAddr,
+		TLSServer:      tlsServer,
+		TLSClient:      tlsClient,
+		Media:          media.Config{BindIP: ap.Addr(), Ports: c.RTPPorts, Timeout: c.MediaTimeout},
+		MaxCalls:       c.MaxCalls,
+		Admission:      adm,
+		RetryAfter:     c.SIPRetryAfter,
+		DrainTimeout:   c.DrainTimeout,
+		SDESWithoutTLS: c.SDESWithoutTLS,
+		// A typed nil *pike.Limiter must not become a non-nil interface.
+		Limiter:       sourceLimiter(edge.limiter),
+		Trusted:       edge.gate,
+		LoopbackMedia: c.SIPLoopbackMedia,
+		Registrar:     engine,
+		UserAgent:     "Parley/" + version,
+		Logger:        log.With("component", "sip"),
 	}, engine)
 	if err != nil {
 		return nil, err
@@ -159,6 +230,37 @@ func startTelephony(c *config, engine *voice.Engine, adm telephony.Admission, lo
 		return nil, err
 	}
 	return srv, nil
+}
+
+// sipTLS builds the TLS configurations of the SIP listener (its
+// certificate files reloaded when they change) and of connections to TLS
+// trunks (system roots plus PARLEY_SIP_TLS_CA, our certificate when a trunk
+// asks for one).
+func sipTLS(c *config, log *slog.Logger) (server, client *tls.Config, err error) {
+	client = &tls.Config{MinVersion: tls.VersionTLS12}
+	if client.RootCAs, err = certfile.Roots(c.SIPTLSCA); err != nil {
+		return nil, nil, fmt.Errorf("PARLEY_SIP_TLS_CA: %w", err)
+	}
+	if c.SIPTLSInsecure {
+		log.Warn("PARLEY_SIP_TLS_INSECURE: TLS trunk certificates are not verified (development only)")
+		client.InsecureSkipVerify = true
+	}
+	if c.SIPTLSCert == "" && c.SIPTLSKey == "" {
+		return nil, client, nil
+	}
+	certs, err := certfile.New(certfile.Config{CertFile: c.SIPTLSCert, KeyFile: c.SIPTLSKey, Logger: log.With("component", "sip-tls")})
+	if err != nil {
+		return nil, nil, fmt.Errorf("PARLEY_SIP_TLS_CERT/PARLEY_SIP_TLS_KEY: %w", err)
+	}
+	client.GetClientCertificate = certs.GetClientCertificate
+	return &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: certs.GetCertificate}, client, nil
+}
+
+func sourceLimiter(l *pike.Limiter) telephony.SourceLimiter {
+	if l == nil {
+		return nil
+	}
+	return l
 }
 
 // serveTelephony runs the SIP server until ctx ends.

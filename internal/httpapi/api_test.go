@@ -188,10 +188,14 @@ func TestNumbersAndTrunks(t *testing.T) {
 			t.Fatalf("trunk response leaks the password: %s", tr.Raw)
 		}
 		trunk := tr.obj(t, "trunk")["id"].(string)
-		t2 := e.must(201, "POST", "/api/v1/sip-trunks", map[string]any{"name": "Carrier", "provider": "telnyx", "address": "sip.telnyx.com", "transport": "tls", "auth_username": "a", "auth_password": "b"}).obj(t, "trunk")
-		if t2["transport"] != "tls" || t2["provider"] != "telnyx" || t2["auth_username"] != "a" {
+		t2 := e.must(201, "POST", "/api/v1/sip-trunks", map[string]any{"name": "Carrier", "provider": "telnyx", "address": "sip.telnyx.com", "transport": "tls", "media_encryption": "SRTP", "auth_username": "a", "auth_password": "b"}).obj(t, "trunk")
+		if t2["transport"] != "tls" || t2["provider"] != "telnyx" || t2["auth_username"] != "a" || t2["media_encryption"] != "srtp" {
 			t.Fatalf("trunk 2 = %v", t2)
 		}
+		if m := tr.obj(t, "trunk")["media_encryption"]; m != "none" {
+			t.Fatalf("default media_encryption = %v, want none", m)
+		}
+		e.do("POST", "/api/v1/sip-trunks", e.keyA, map[string]any{"name": "x", "address": "h.example.com", "media_encryption": "zrtp"}).wantError(t, 400, "", "media_encryption")
 		if a := e.must(201, "POST", "/api/v1/sip-trunks", map[string]any{"name": "Port", "address": "sip.example.com", "port": 5070}).obj(t, "trunk")["address"]; a != "sip.example.com:5070" {
 			t.Fatalf("address+port = %v", a)
 		}

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -42,6 +43,26 @@ func (s *Server) readProvider(fs *fields) string {
 	return p
 }
 
+// maxProviderKey is the longest provider key accepted, in bytes.
+const maxProviderKey = 4096
+
+// providerKeyProblem says why key (already trimmed) cannot be a provider
+// key, or "". Keys travel in HTTP headers (Authorization, x-api-key) and
+// WebSocket URLs on every call of the organization, so they must be visible
+// ASCII: no spaces, control characters or non-ASCII letters, which would make
+// each of those requests fail long after the key was stored.
+func providerKeyProblem(key string) string {
+	if len(key) > maxProviderKey {
+		return fmt.Sprintf("must be at most %d characters (got %d)", maxProviderKey, len(key))
+	}
+	for i := 0; i < len(key); i++ {
+		if c := key[i]; c < '!' || c > '~' {
+			return fmt.Sprintf("must consist of visible ASCII characters only (no spaces, control characters or non-ASCII); byte %d is 0x%02x", i, c)
+		}
+	}
+	return ""
+}
+
 func (s *Server) getBYOK(w http.ResponseWriter, r *http.Request) error {
 	keys, err := s.byokKeys(r)
 	if err != nil {
@@ -57,9 +78,12 @@ func (s *Server) putBYOK(w http.ResponseWriter, r *http.Request) error {
 	}
 	fs := newFields(obj)
 	provider := s.readProvider(fs)
-	key, _ := fs.str("api_key", true)
-	if len(key) > 16384 {
-		fs.f.Invalidf("api_key", "must be at most 16384 characters")
+	key, ok := fs.str("api_key", true)
+	key = strings.TrimSpace(key)
+	if ok {
+		if msg := providerKeyProblem(key); msg != "" {
+			fs.f.Invalidf("api_key", "%s", msg)
+		}
 	}
 	fs.unknown()
 	if err := fs.err(); err != nil {
@@ -67,7 +91,7 @@ func (s *Server) putBYOK(w http.ResponseWriter, r *http.Request) error {
 	}
 	org := orgID(r)
 	k := &store.BYOKKey{OrgID: org, Provider: provider, SecretID: store.NewID(),
-		Sealed: s.keys.Seal([]byte(strings.TrimSpace(key)), secret.Binding{OrgID: org, Table: "byok_keys", Field: provider})}
+		Sealed: s.keys.Seal([]byte(key), secret.Binding{OrgID: org, Table: "byok_keys", Field: provider})}
 	if err := s.db.PutBYOKKey(r.Context(), k); err != nil {
 		return err
 	}

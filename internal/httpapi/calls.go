@@ -11,7 +11,7 @@ import (
 )
 
 func (s *Server) listCalls(w http.ResponseWriter, r *http.Request) error {
-	p, err := page(r, 100, 1000)
+	p, err := page(r, defaultLimit, maxLimit)
 	if err != nil {
 		return err
 	}
@@ -59,7 +59,7 @@ func (s *Server) getCall(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) listUsage(w http.ResponseWriter, r *http.Request) error {
-	p, err := page(r, 100, 1000)
+	p, err := page(r, defaultLimit, maxLimit)
 	if err != nil {
 		return err
 	}

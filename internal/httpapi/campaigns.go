@@ -146,7 +146,11 @@ func readLead(obj object, at string) (store.Lead, error) {
 }
 
 func (s *Server) listCampaigns(w http.ResponseWriter, r *http.Request) error {
-	cs, err := s.db.ListCampaigns(r.Context(), orgID(r))
+	p, err := page(r, defaultLimit, maxLimit)
+	if err != nil {
+		return err
+	}
+	cs, total, err := s.db.ListCampaignsPage(r.Context(), orgID(r), p)
 	if err != nil {
 		return err
 	}
@@ -154,7 +158,7 @@ func (s *Server) listCampaigns(w http.ResponseWriter, r *http.Request) error {
 	for i := range cs {
 		out[i] = campaignObject(&cs[i])
 	}
-	return reply(w, http.StatusOK, map[string]any{"campaigns": out})
+	return reply(w, http.StatusOK, map[string]any{"campaigns": out, "pagination": pagination(p, total)})
 }
 
 func (s *Server) createCampaign(w http.ResponseWriter, r *http.Request) error {

@@ -12,17 +12,22 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/parley-voice/parley/internal/fault"
 	"github.com/parley-voice/parley/internal/store"
+	"github.com/parley-voice/parley/internal/textrule"
 )
 
 // object is a decoded JSON object body.
 type object map[string]json.RawMessage
 
 // readObject reads a JSON object body: 413 when over the limit, 400 when it is
-// not valid JSON or not an object. An empty body is an empty object only when
-// allowEmpty is set.
+// not valid JSON or not an object, and 400 naming the field when a string in
+// it is not text or is over its length limit (textrule.CheckJSON: every body
+// passes here, so no handler or validator sees NUL, broken UTF-8 or an
+// over-long value). An empty body is an empty object only when allowEmpty is
+// set.
 func (s *Server) readObject(w http.ResponseWriter, r *http.Request, allowEmpty bool) (object, error) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
 	if err != nil {
@@ -53,6 +58,9 @@ func (s *Server) readObject(w http.ResponseWriter, r *http.Request, allowEmpty b
 	}
 	if obj == nil { // the literal null
 		return nil, &fault.Error{Kind: fault.Invalid, Code: "invalid_json", Message: "request body must be a JSON object, not null"}
+	}
+	if err := textrule.CheckJSON(body); err != nil {
+		return nil, err
 	}
 	return obj, nil
 }
@@ -208,6 +216,56 @@ func (fs *fields) refID(key string) (val *string, set bool) {
 	return val, set
 }
 
+// checkParams is the one check of path parameters and query values, run
+// before every handler: each must be text (textrule.Problem) of at most
+// textrule.ParamMax characters, else 400 naming the parameter. pattern is
+// the route's ServeMux pattern, whose {names} are the path parameters.
+func checkParams(pattern string, next http.Handler) http.Handler {
+	var names []string
+	for rest := pattern; ; {
+		i := strings.IndexByte(rest, '{')
+		j := strings.IndexByte(rest, '}')
+		if i < 0 || j < i {
+			break
+		}
+		names = append(names, strings.TrimSuffix(rest[i+1:j], "..."))
+		rest = rest[j+1:]
+	}
+	return handler(func(w http.ResponseWriter, r *http.Request) error {
+		var f fault.Fields
+		check := func(name, v string) {
+			if f.Len() >= 10 { // enough to act on; a long query cannot make a huge error
+				return
+			}
+			if p := textrule.Problem(v); p != "" {
+				f.Add(textrule.Describe(name), "invalid_text", "must be valid UTF-8 text without NUL; it "+p)
+			} else if n := utf8.RuneCountInString(v); n > textrule.ParamMax {
+				f.Add(name, "too_long", fmt.Sprintf("is %d characters long; at most %d are allowed", n, textrule.ParamMax))
+			}
+		}
+		for _, name := range names {
+			check(name, r.PathValue(name))
+		}
+		q := r.URL.Query()
+		keys := make([]string, 0, len(q))
+		for k := range q {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			check(k, k)
+			for _, v := range q[k] {
+				check(k, v)
+			}
+		}
+		if err := f.Err(); err != nil {
+			return err
+		}
+		next.ServeHTTP(w, r)
+		return nil
+	})
+}
+
 // pathID returns a path parameter, refusing empty, "." and "..". ServeMux has
 // already percent-decoded it; "+" stays "+".
 func pathID(r *http.Request, name string) (string, error) {
@@ -231,15 +289,22 @@ func docID(r *http.Request, noun string) (string, error) {
 	return strings.ToLower(id), nil
 }
 
+// Pagination of every list but leads and analysis templates (whose sizes
+// the spec fixes): the /calls defaults of the API reference.
+const (
+	defaultLimit = 100
+	maxLimit     = 1000
+)
+
 // page parses limit and offset query parameters.
-func page(r *http.Request, def, maxLimit int) (store.Page, error) {
+func page(r *http.Request, def, most int) (store.Page, error) {
 	var f fault.Fields
 	p := store.Page{Limit: def}
 	q := r.URL.Query()
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > maxLimit {
-			f.Invalidf("limit", "must be an integer from 1 to %d (got %q)", maxLimit, v)
+		if err != nil || n < 1 || n > most {
+			f.Invalidf("limit", "must be an integer from 1 to %d (got %q)", most, v)
 		} else {
 			p.Limit = n
 		}

@@ -63,7 +63,11 @@ func docObject(d *store.Doc) json.RawMessage {
 
 func (s *Server) listDocs(res docResource) handler {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		docs, err := s.db.ListDocs(r.Context(), res.kind, orgID(r))
+		p, err := page(r, defaultLimit, maxLimit)
+		if err != nil {
+			return err
+		}
+		docs, total, err := s.db.ListDocsPage(r.Context(), res.kind, orgID(r), p)
 		if err != nil {
 			return err
 		}
@@ -71,7 +75,7 @@ func (s *Server) listDocs(res docResource) handler {
 		for i := range docs {
 			out[i] = s.renderDoc(res, &docs[i])
 		}
-		return reply(w, http.StatusOK, map[string]any{res.many: out})
+		return reply(w, http.StatusOK, map[string]any{res.many: out, "pagination": pagination(p, total)})
 	}
 }
 

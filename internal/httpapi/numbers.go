@@ -42,7 +42,11 @@ func readNumber(obj object, n *store.Number, create bool) error {
 }
 
 func (s *Server) listNumbers(w http.ResponseWriter, r *http.Request) error {
-	nums, err := s.db.ListNumbers(r.Context(), orgID(r))
+	p, err := page(r, defaultLimit, maxLimit)
+	if err != nil {
+		return err
+	}
+	nums, total, err := s.db.ListNumbersPage(r.Context(), orgID(r), p)
 	if err != nil {
 		return err
 	}
@@ -50,7 +54,7 @@ func (s *Server) listNumbers(w http.ResponseWriter, r *http.Request) error {
 	for i := range nums {
 		out[i] = numberObject(&nums[i])
 	}
-	return reply(w, http.StatusOK, map[string]any{"numbers": out})
+	return reply(w, http.StatusOK, map[string]any{"numbers": out, "pagination": pagination(p, total)})
 }
 
 func (s *Server) createNumber(w http.ResponseWriter, r *http.Request) error {

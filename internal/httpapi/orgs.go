@@ -12,7 +12,9 @@ import (
 	"github.com/parley-voice/parley/internal/store"
 )
 
-func (s *Server) orgObject(r *http.Request, withChildren bool) (map[string]any, error) {
+// orgObject renders the caller's organization; children, when set, adds
+// that page of its child organizations.
+func (s *Server) orgObject(r *http.Request, children *store.Page) (map[string]any, error) {
 	ctx := r.Context()
 	o, err := s.db.GetOrg(ctx, orgID(r))
 	if err != nil {
@@ -32,11 +34,12 @@ func (s *Server) orgObject(r *http.Request, withChildren bool) (map[string]any, 
 		"webhook_url": o.WebhookURL, "webhook_secret_set": o.WebhookSecret != nil,
 		"created_at": ts(o.CreatedAt),
 	}
-	if withChildren {
-		kids, err := s.db.ChildOrgs(ctx, o.ID)
+	if children != nil {
+		kids, total, err := s.db.ChildOrgsPage(ctx, o.ID, *children)
 		if err != nil {
 			return nil, err
 		}
+		out["children_pagination"] = pagination(*children, total)
 		children := make([]any, len(kids))
 		for i, k := range kids {
 			children[i] = map[string]any{"id": k.ID, "name": k.Name, "created_at": ts(k.CreatedAt)}
@@ -55,7 +58,15 @@ func (s *Server) getOrganization(w http.ResponseWriter, r *http.Request) error {
 		}
 		withChildren = b
 	}
-	out, err := s.orgObject(r, withChildren)
+	var children *store.Page
+	if withChildren {
+		p, err := page(r, defaultLimit, maxLimit)
+		if err != nil {
+			return err
+		}
+		children = &p
+	}
+	out, err := s.orgObject(r, children)
 	if err != nil {
 		return err
 	}
@@ -64,7 +75,7 @@ func (s *Server) getOrganization(w http.ResponseWriter, r *http.Request) error {
 
 // getAccount is the deprecated GET /account: the same data in the Account shape.
 func (s *Server) getAccount(w http.ResponseWriter, r *http.Request) error {
-	o, err := s.orgObject(r, false)
+	o, err := s.orgObject(r, nil)
 	if err != nil {
 		return err
 	}
@@ -166,7 +177,7 @@ func (s *Server) updateOrganization(w http.ResponseWriter, r *http.Request) erro
 			return err
 		}
 	}
-	out, err := s.orgObject(r, false)
+	out, err := s.orgObject(r, nil)
 	if err != nil {
 		return err
 	}

@@ -3,7 +3,8 @@
 //
 // A request passes, in order: panic recovery and access logging (Handler),
 // routing (routes.go), bearer authentication and the per-key rate limit
-// (auth.go), then a handler that decodes and validates the body (decode.go),
+// (auth.go), the check of path parameters and query values (checkParams),
+// then a handler that decodes and validates the body (decode.go),
 // calls the store, and encodes the response (encode.go). Errors from any layer
 // are *fault.Error values, turned into HTTP in exactly one place (writeError).
 package httpapi
@@ -155,7 +156,7 @@ func NewServer(cfg Config, d Deps) *Server {
 		d.Recordings.LinkTTL = 24 * time.Hour
 	}
 	for _, rt := range s.routes {
-		h := rt.handler
+		h := checkParams(rt.pattern, rt.handler)
 		switch {
 		case rt.signed:
 			h = s.signedOrKey(h)

@@ -8,7 +8,9 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/parley-voice/parley/internal/inbound"
 	"github.com/parley-voice/parley/internal/secret"
+	"github.com/parley-voice/parley/internal/sipacl"
 	"github.com/parley-voice/parley/internal/store"
 )
 
@@ -22,8 +24,10 @@ type trunkBody struct {
 	Provider         *string  `json:"provider"`
 	Address          string   `json:"address"`
 	Transport        string   `json:"transport"`
+	MediaEncryption  string   `json:"media_encryption"`
 	AuthUsername     *string  `json:"auth_username"`
 	InboundAddresses []string `json:"inbound_addresses"`
+	InboundAuth      string   `json:"inbound_auth"`
 	OutboundNumber   *string  `json:"outbound_number"`
 	IsActive         bool     `json:"is_active"`
 }
@@ -37,7 +41,7 @@ func (s *Server) buildTrunk(_ context.Context, org string, merged, _ object, _ *
 	fs.alias("username", "auth_username")
 	fs.alias("password", "auth_password")
 	fs.alias("outbound_address", "address")
-	b := trunkBody{IsActive: true, Transport: "udp", InboundAddresses: []string{}}
+	b := trunkBody{IsActive: true, Transport: "udp", MediaEncryption: "none", InboundAddresses: []string{}, InboundAuth: inbound.AuthAddresses}
 	b.Name, _ = fs.str("name", true)
 	b.Provider, _ = fs.nullableStr("provider")
 	addr, hasAddr := fs.str("address", false)
@@ -79,6 +83,13 @@ func (s *Server) buildTrunk(_ context.Context, org string, merged, _ object, _ *
 		}
 		b.Transport = t
 	}
+	if m, ok := fs.str("media_encryption", false); ok {
+		m = strings.ToLower(m)
+		if m != "none" && m != "srtp" {
+			fs.f.Invalidf("media_encryption", "must be one of none, srtp (got %q)", m)
+		}
+		b.MediaEncryption = m
+	}
 	b.AuthUsername, _ = fs.nullableStr("auth_username")
 	password, _ := fs.nullableStr("auth_password")
 	if raw, ok := fs.raw("inbound_addresses"); ok && !isNull(raw) {
@@ -86,9 +97,26 @@ func (s *Server) buildTrunk(_ context.Context, org string, merged, _ object, _ *
 			fs.f.Invalidf("inbound_addresses", "must be an array of strings")
 		}
 		for i, a := range b.InboundAddresses {
-			if _, ok := normalizeSIPAddress(a); !ok {
-				fs.f.Invalidf("inbound_addresses["+strconv.Itoa(i)+"]", "must be a host name or IP address (got %q)", a)
+			e, err := sipacl.ParseEntry(a)
+			if err != nil {
+				fs.f.Invalidf("inbound_addresses["+strconv.Itoa(i)+"]", "must be an IP address, CIDR prefix or host name: %v", err)
+				continue
 			}
+			b.InboundAddresses[i] = e.String()
+		}
+	}
+	if v, ok := fs.str("inbound_auth", false); ok {
+		if v != inbound.AuthAddresses && v != inbound.AuthDigest {
+			fs.f.Invalidf("inbound_auth", "must be one of %s, %s (got %q)", inbound.AuthAddresses, inbound.AuthDigest, v)
+		}
+		b.InboundAuth = v
+	}
+	if b.InboundAuth == inbound.AuthDigest {
+		if b.AuthUsername == nil || *b.AuthUsername == "" {
+			fs.f.Invalidf("auth_username", "is required when inbound_auth is digest: the trunk authenticates with it")
+		}
+		if password == nil || *password == "" {
+			fs.f.Invalidf("auth_password", "is required when inbound_auth is digest: the trunk authenticates with it")
 		}
 	}
 	b.OutboundNumber, _ = fs.nullableStr("outbound_number")

@@ -126,7 +126,7 @@ func eventObject(e *store.OutboxEvent) eventJSON {
 
 // listWebhookDeliveries lists the organization's delivery attempts, newest first.
 func (s *Server) listWebhookDeliveries(w http.ResponseWriter, r *http.Request) error {
-	p, err := page(r, 100, 1000)
+	p, err := page(r, defaultLimit, maxLimit)
 	if err != nil {
 		return err
 	}
@@ -147,7 +147,7 @@ func (s *Server) listWebhookDeliveries(w http.ResponseWriter, r *http.Request) e
 
 // listWebhookEvents lists the organization's webhook events, newest first.
 func (s *Server) listWebhookEvents(w http.ResponseWriter, r *http.Request) error {
-	p, err := page(r, 100, 1000)
+	p, err := page(r, defaultLimit, maxLimit)
 	if err != nil {
 		return err
 	}

@@ -77,7 +77,11 @@ func (s *Server) validWorkflow(merged object) (*store.Doc, error) {
 }
 
 func (s *Server) listWorkflows(w http.ResponseWriter, r *http.Request) error {
-	docs, err := s.db.ListDocs(r.Context(), store.Workflows, orgID(r))
+	p, err := page(r, defaultLimit, maxLimit)
+	if err != nil {
+		return err
+	}
+	docs, total, err := s.db.ListDocsPage(r.Context(), store.Workflows, orgID(r), p)
 	if err != nil {
 		return err
 	}
@@ -88,5 +92,5 @@ func (s *Server) listWorkflows(w http.ResponseWriter, r *http.Request) error {
 		out[i] = map[string]any{"id": d.ID, "name": b.Name, "is_active": b.IsActive, "entry_node": b.EntryNode,
 			"node_count": b.NodeCount, "edge_count": b.EdgeCount, "created_at": ts(d.CreatedAt), "updated_at": ts(d.UpdatedAt)}
 	}
-	return reply(w, http.StatusOK, map[string]any{"workflows": out})
+	return reply(w, http.StatusOK, map[string]any{"workflows": out, "pagination": pagination(p, total)})
 }

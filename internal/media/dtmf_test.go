@@ -82,7 +82,7 @@ func TestDTMFRoundTrip(t *testing.T) {
 }
 
 func TestOfferSDPParses(t *testing.T) {
-	o, err := ParseOffer(OfferSDP(netip.MustParseAddrPort("192.0.2.7:4444"), 7))
+	o, err := ParseOffer(OfferSDP(netip.MustParseAddrPort("192.0.2.7:4444"), 7, nil))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -62,7 +62,7 @@ func TestParseOffer(t *testing.T) {
 }
 
 func TestAnswerRoundTrips(t *testing.T) {
-	a := Answer(netip.MustParseAddrPort("198.51.100.7:12000"), 42, PCMA, 101)
+	a := Answer(netip.MustParseAddrPort("198.51.100.7:12000"), 42, PCMA, 101, nil)
 	o, err := ParseOffer(a)
 	if err != nil {
 		t.Fatalf("our answer does not parse: %v\n%s", err, a)

@@ -32,6 +32,8 @@ const gapWait = 60 * time.Millisecond
 // receive reads RTP, reorders it and hands 20 ms frames to the sink.
 func (s *Session) receive(ctx context.Context) error {
 	buf := make([]byte, 1500)
+	var plain []byte
+	var hdr rtp.Header
 	var pkt rtp.Packet
 	jb := newReorder(s.cfg.Reorder, s.codec, s.deliver)
 	lastPacket := time.Now()
@@ -70,7 +72,21 @@ func (s *Session) receive(ctx context.Context) error {
 			}
 			return err
 		}
-		if pkt.Unmarshal(buf[:n]) != nil || pkt.Version != 2 {
+		from = unmapAddrPort(from)
+		if !s.permitted(from) {
+			s.countForeign(from, false)
+			continue
+		}
+		data := buf[:n]
+		if st := s.srtp; st != nil {
+			out, err := st.rtpIn.DecryptRTP(plain[:0], data, &hdr)
+			if err != nil {
+				s.countInvalid() // forged, corrupted or replayed
+				continue
+			}
+			plain, data = out, out
+		}
+		if pkt.Unmarshal(data) != nil || pkt.Version != 2 {
 			s.countInvalid()
 			continue
 		}
@@ -84,6 +100,7 @@ func (s *Session) receive(ctx context.Context) error {
 					}
 				}
 				lastPacket = time.Now()
+				s.latch(from)
 				continue
 			}
 			s.countInvalid()
@@ -99,17 +116,58 @@ func (s *Session) receive(ctx context.Context) error {
 	}
 }
 
-// latch follows the peer to the address its RTP actually comes from
-// (symmetric RTP through NAT), once, on the first packet.
+// permitted says whether RTP from this source may be looked at: once
+// latched only the latched source; before, the SDP address or an allowed
+// network.
+func (s *Session) permitted(from netip.AddrPort) bool {
+	if l := s.latched.Load(); l != nil {
+		return *l == from
+	}
+	return s.allowedSource(from)
+}
+
+func (s *Session) allowedSource(from netip.AddrPort) bool {
+	if o := s.offered.Load(); o != nil && *o == from {
+		return true
+	}
+	for _, p := range s.allowed {
+		if p.Contains(from.Addr()) {
+			return true
+		}
+	}
+	return false
+}
+
+// latch locks the stream to the source of the first valid packet from an
+// allowed source (symmetric RTP through NAT): RTP is sent there and every
+// other source is dropped for the rest of the call.
 func (s *Session) latch(from netip.AddrPort) {
-	if s.latched.Load() {
+	if s.latched.Load() != nil {
 		return
 	}
-	s.latched.Store(true)
-	from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
+	s.latched.Store(&from)
 	if cur := s.remote.Load(); cur == nil || *cur != from {
 		s.log.Debug("rtp latched to source address", "sdp", cur, "source", from)
 		s.remote.Store(&from)
+	}
+}
+
+// countForeign counts a packet from a source that is not allowed and logs
+// the first one of the call.
+func (s *Session) countForeign(from netip.AddrPort, isRTCP bool) {
+	s.mu.Lock()
+	if isRTCP {
+		s.st.RTCPForeign++
+	} else {
+		s.st.PacketsForeign++
+	}
+	s.mu.Unlock()
+	if s.foreignLogged.CompareAndSwap(false, true) {
+		kind := "rtp"
+		if isRTCP {
+			kind = "rtcp"
+		}
+		s.log.Warn("media from a foreign source dropped", "kind", kind, "source", from, "latched", s.latched.Load(), "sdp", s.offered.Load())
 	}
 }
 

@@ -80,22 +80,55 @@ func (s *Session) writeRTCP(pkts ...rtcp.Packet) {
 		s.log.Debug("rtcp marshal failed", "error", err)
 		return
 	}
+	if st := s.srtp; st != nil {
+		if b, err = st.sealRTCP(b); err != nil {
+			s.log.Debug("srtcp encrypt failed", "error", err)
+			return
+		}
+	}
 	if _, err := s.rtcpConn.WriteToUDPAddrPort(b, s.rtcpAddr()); err != nil && !errors.Is(err, net.ErrClosed) {
 		s.log.Debug("rtcp send failed", "error", err)
 	}
 }
 
-// receiveRTCP reads the peer's reports until the socket closes.
+// receiveRTCP reads the peer's reports until the socket closes. Like RTP,
+// RTCP latches: the first valid report from the latched RTP source's IP
+// (any port: NAT may map RTCP elsewhere) or, before RTP latched, from an
+// allowed source fixes the one address reports are taken from.
 func (s *Session) receiveRTCP() {
 	buf := make([]byte, 1500)
+	var plain []byte
+	var hdr rtcp.Header
+	var latchedFrom netip.AddrPort
+	var latchedFor *netip.AddrPort // the RTP latch it belongs to; a new one re-opens it
 	for {
-		n, _, err := s.rtcpConn.ReadFromUDPAddrPort(buf)
+		n, from, err := s.rtcpConn.ReadFromUDPAddrPort(buf)
 		if err != nil {
 			return
 		}
-		pkts, err := rtcp.Unmarshal(buf[:n])
+		from = unmapAddrPort(from)
+		rtpLatch := s.latched.Load()
+		if latchedFor != rtpLatch || !latchedFrom.IsValid() {
+			latchedFrom, latchedFor = netip.AddrPort{}, nil
+		}
+		if !s.permittedRTCP(from, latchedFrom, rtpLatch) {
+			s.countForeign(from, true)
+			continue
+		}
+		data := buf[:n]
+		if st := s.srtp; st != nil {
+			out, err := st.rtcpIn.DecryptRTCP(plain[:0], data, &hdr)
+			if err != nil {
+				continue
+			}
+			plain, data = out, out
+		}
+		pkts, err := rtcp.Unmarshal(data)
 		if err != nil {
 			continue
+		}
+		if !latchedFrom.IsValid() {
+			latchedFrom, latchedFor = from, rtpLatch
 		}
 		now := time.Now()
 		s.mu.Lock()
@@ -119,6 +152,19 @@ func (s *Session) receiveRTCP() {
 		}
 		s.mu.Unlock()
 	}
+}
+
+func (s *Session) permittedRTCP(from, latchedFrom netip.AddrPort, rtpLatch *netip.AddrPort) bool {
+	if latchedFrom.IsValid() {
+		return from == latchedFrom
+	}
+	if rtpLatch != nil {
+		return rtpLatch.Addr() == from.Addr()
+	}
+	if o := s.offered.Load(); o != nil && o.Addr() == from.Addr() {
+		return true
+	}
+	return s.allowedSource(from)
 }
 
 // dtmfState turns RFC 4733 telephone-event packets into one digit per key

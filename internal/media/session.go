@@ -72,8 +72,19 @@ type Session struct {
 
 	codec   Codec
 	eventPT uint8
-	remote  atomic.Pointer[netip.AddrPort]
-	latched atomic.Bool
+	// remote is where RTP is sent: the SDP address until the peer's RTP
+	// latches it.
+	remote atomic.Pointer[netip.AddrPort]
+	// offered is the SDP address (c= and m= port), an allowed source.
+	offered atomic.Pointer[netip.AddrPort]
+	// allowed are further allowed source networks (the signalling source
+	// for NAT, a trunk's media addresses); set before Run.
+	allowed []netip.Prefix
+	// latched is the one source RTP is accepted from once a valid packet
+	// came from an allowed source; nil until then.
+	latched       atomic.Pointer[netip.AddrPort]
+	foreignLogged atomic.Bool
+	srtp          *srtpState
 
 	source atomic.Pointer[Source]
 	sink   atomic.Pointer[Sink]
@@ -96,8 +107,13 @@ type Stats struct {
 	PacketsReceived uint64
 	PacketsLost     uint64 // concealed with silence
 	PacketsLate     uint64 // arrived after their slot was played, or duplicates
-	PacketsInvalid  uint64 // not RTP, or an unexpected payload type
-	Jitter          time.Duration
+	PacketsInvalid  uint64 // not RTP, an unexpected payload type, or failing SRTP authentication or replay checks
+	// PacketsForeign counts RTP packets dropped because they came from a
+	// source other than the latched one (or, before latching, from outside
+	// the allowed set); RTCPForeign the same for RTCP.
+	PacketsForeign uint64
+	RTCPForeign    uint64
+	Jitter         time.Duration
 	// RemoteFractionLost and RemoteJitter come from the peer's RTCP reports.
 	RemoteFractionLost float64
 	RemoteJitter       time.Duration
@@ -127,9 +143,42 @@ func (s *Session) LocalPort() int { return s.rtpConn.LocalAddr().(*net.UDPAddr).
 
 // Negotiated fixes the peer's address and the codec before Run.
 func (s *Session) Negotiated(remote netip.AddrPort, c Codec, eventPT uint8) {
+	remote = unmapAddrPort(remote)
 	s.remote.Store(&remote)
+	s.offered.Store(&remote)
 	s.codec, s.eventPT = c, eventPT
 }
+
+// AllowSources adds networks RTP and RTCP may come from besides the SDP
+// address: the signalling source (a peer behind NAT sends from its public
+// address) or a trunk's media addresses. Call it before Run.
+func (s *Session) AllowSources(p ...netip.Prefix) {
+	for _, q := range p {
+		if !q.IsValid() {
+			continue
+		}
+		bits := q.Bits()
+		if q.Addr().Is4In6() { // ::ffff:a.b.c.d/n covers a.b.c.d/(n-96)
+			bits = max(bits-96, 0)
+		}
+		s.allowed = append(s.allowed, netip.PrefixFrom(q.Addr().Unmap(), bits).Masked())
+	}
+}
+
+// UseSRTP encrypts the stream with SDES-SRTP (RFC 4568, 3711): RTP and
+// RTCP are sent under k.Local and accepted only when they authenticate
+// under k.Remote and are not replays. Call it before Run.
+func (s *Session) UseSRTP(k SDES) error {
+	st, err := newSRTPState(k.Local, k.Remote)
+	if err != nil {
+		return err
+	}
+	s.srtp = st
+	return nil
+}
+
+// Secure reports whether the stream is SRTP.
+func (s *Session) Secure() bool { return s.srtp != nil }
 
 // Codec is the negotiated codec.
 func (s *Session) Codec() Codec { return s.codec }
@@ -295,8 +344,18 @@ func (s *Session) send(ctx context.Context) error {
 	}
 }
 
-// write sends one RTP packet; false means the session is closing.
+// write sends one RTP packet, SRTP-encrypted when negotiated; false means
+// the session is closing.
 func (s *Session) write(ctx context.Context, pkt []byte) bool {
+	if st := s.srtp; st != nil {
+		var h rtp.Header
+		out, err := st.rtpOut.EncryptRTP(st.sealed[:0], pkt, &h)
+		if err != nil {
+			s.log.Debug("srtp encrypt failed", "error", err)
+			return true
+		}
+		st.sealed, pkt = out, out
+	}
 	if _, err := s.rtpConn.WriteToUDPAddrPort(pkt, *s.remote.Load()); err != nil {
 		if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 			return false
@@ -306,5 +365,19 @@ func (s *Session) write(ctx context.Context, pkt []byte) bool {
 	return true
 }
 
-// SetRemote moves the stream to a new peer address (a re-INVITE).
-func (s *Session) SetRemote(addr netip.AddrPort) { s.remote.Store(&addr) }
+// SetRemote moves the stream to a new peer address (a re-INVITE): RTP is
+// sent there and, when it changed, the latch is released so the new
+// address can be latched again.
+func (s *Session) SetRemote(addr netip.AddrPort) {
+	addr = unmapAddrPort(addr)
+	if cur := s.offered.Load(); cur != nil && *cur == addr {
+		return
+	}
+	s.offered.Store(&addr)
+	s.remote.Store(&addr)
+	s.latched.Store(nil)
+}
+
+func unmapAddrPort(a netip.AddrPort) netip.AddrPort {
+	return netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
+}

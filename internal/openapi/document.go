@@ -44,6 +44,7 @@ func Document(version string) ([]byte, error) {
 		Paths:      paths(),
 		Components: componentSet(),
 	}
+	limitText(doc.Paths, doc.Components.Schemas)
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
@@ -79,6 +80,10 @@ Authentication: every request except GET /api/v1/health and GET /api/openapi.jso
 Conventions: JSON bodies; ids are UUIDs except call ids (opaque strings that contain "+", so percent-encode path parameters); timestamps are RFC 3339 UTC; phone numbers are E.164. PATCH changes only the fields sent, and null clears a nullable field. Deprecated aliases (/agents, agent_id) behave exactly like their replacements.
 
 Errors: a JSON object whose string ` + "`error`" + ` names the problem; ` + "`message`" + `, ` + "`code`" + `, ` + "`param`" + ` and ` + "`details`" + ` add detail.
+
+Text: every string in a request (body values and member names, path parameters, query values) must be valid UTF-8 without NUL; the JSON escapes ` + "`\\u0000`" + ` and lone surrogates such as ` + "`\\ud800`" + ` are refused too. Lengths are counted in characters and published as maxLength: names 200, prompts and instructions 100,000, every other string value 10,000 (inside free-form objects such as metadata, variables, headers and JSON Schemas too, whatever the member is called), member names of free-form objects 200, path parameters and query values 1,000. A refusal is a 400 with code ` + "`invalid_text`" + ` or ` + "`too_long`" + ` whose ` + "`param`" + ` names the field (e.g. ` + "`llm_config.messages[0].content`" + `).
+
+Pagination: every list takes ` + "`limit`" + ` (default 100, at most 1000) and ` + "`offset`" + ` (default 0) and answers a ` + "`pagination`" + ` object with ` + "`total`" + `; campaign leads default to 1000 (at most 10000) and analysis templates to 50 (at most 100), as the HMS reference has them. A limit or offset that is not an integer in range is a 400 naming it.
 
 Rate limits: requests are counted per API key in fixed one-minute windows (100 per minute by default). Responses carry X-RateLimit-Limit, X-RateLimit-Remaining and X-RateLimit-Reset (Unix seconds); a 429 also carries Retry-After (seconds).`
 

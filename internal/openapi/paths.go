@@ -177,8 +177,8 @@ func newCRUD(r resource) *crud {
 	item := func() *schema { return wrapped(r.key, ref(r.schema)) }
 	return &crud{
 		res: r,
-		list: op("list"+r.many, r.tag, "List "+r.noun+"s").
-			reply("200", "The organization's "+r.noun+"s, oldest first.", list(r.listKey, r.schema)),
+		list: op("list"+r.many, r.tag, "List "+r.noun+"s").query("Limit", "Offset").
+			reply("200", "A page of the organization's "+r.noun+"s, oldest first.", paged(r.listKey, r.schema)),
 		create: op("create"+r.one, r.tag, "Create "+article(r.noun)).body(r.create).
 			reply("201", "The created "+r.noun+".", item()),
 		get: op("get"+r.one, r.tag, "Get "+article(r.noun)).

@@ -9,6 +9,7 @@ func organizationPaths(ps pathSet) {
 		get(op("getOrganization", tag, "Get the organization").
 			desc("The organization of the API key, with live counters.").
 			queryParam("include_children", "Also list the child organizations.", boolean().def(false)).
+			query("Limit", "Offset").
 			reply("200", "The organization (no wrapper).", ref("Organization"))),
 		post(op("createOrganization", tag, "Create a child organization").body("OrganizationCreate").
 			desc("Creates a child organization (reseller / whitelabel) and its first API key, which is shown only in this response.").
@@ -69,7 +70,7 @@ func workflowPaths(ps pathSet) {
 		path: "/workflows", tag: "Workflows", one: "Workflow", many: "Workflows", noun: "workflow",
 		key: "workflow", listKey: "workflows", schema: "Workflow", create: "WorkflowCreate", update: "WorkflowUpdate",
 	})
-	c.list.reply("200", "Summaries of the organization's workflows.", list("workflows", "WorkflowSummary"))
+	c.list.reply("200", "A page of summaries of the organization's workflows, oldest first.", paged("workflows", "WorkflowSummary"))
 	c.create.desc("The definition is validated; a 400 lists every problem in `details`.")
 	c.upd.desc("Partial update; a definition sent replaces the stored one entirely and is validated (400 with `details`).")
 	c.dele.conflict("Phone numbers still run the workflow; detach it with PATCH /numbers/{id} {\"workflow_id\": null}.")

@@ -20,7 +20,6 @@ func assistantPaths(ps pathSet) {
 	}
 	c := newCRUD(r)
 	c.create.desc("Only `name` is required; every other setting takes its default. Providers, models, voices and languages are validated against the provider catalog.")
-	c.list.desc("Not paginated.")
 	c.add(ps)
 
 	// The deprecated alias: same bodies, same behaviour.

@@ -46,8 +46,8 @@ func trunkPaths(ps pathSet) {
 		"sip_trunk": ref("SipTrunk").d("The same trunk, for clients of the documented create example."),
 	}, "trunk", "sip_trunk")
 	ps.add(apiBase+"/sip-trunks", nil,
-		get(op("listSipTrunks", tag, "List SIP trunks").
-			reply("200", "The organization's SIP trunks, oldest first.", list("trunks", "SipTrunk"))),
+		get(op("listSipTrunks", tag, "List SIP trunks").query("Limit", "Offset").
+			reply("200", "A page of the organization's SIP trunks, oldest first.", paged("trunks", "SipTrunk"))),
 		post(op("createSipTrunk", tag, "Create a SIP trunk").body("SipTrunkCreate").
 			desc("Trunks cannot be changed afterwards (there is no PATCH); assign one to a number with PATCH /numbers/{id} {\"transfer_trunk_id\": …}.").
 			reply("201", "The created trunk, under both `trunk` and `sip_trunk`.", created)))
@@ -88,6 +88,7 @@ func analysisTemplatePaths(ps pathSet) {
 		noun: "analysis template", key: "analysis_template", listKey: "analysis_templates",
 		schema: "AnalysisTemplate", create: "AnalysisTemplateCreate", update: "AnalysisTemplateUpdate",
 	})
+	c.list.Parameters = nil // the spec's own page size
 	c.list.queryParam("limit", "Page size.", integer().between(1, 100).def(50)).query("Offset").
 		desc("A page of templates, given both as `analysis_templates` and as `data` with `total`, `limit` and `offset`.").
 		reply("200", "A page of analysis templates.", ref("AnalysisTemplateList"))

@@ -32,7 +32,8 @@ func accountSchemas(c map[string]*schema) {
 		"webhook_url":             uri().nullable().d("Organization webhook (Parley extension): receives the events of assistants without a webhook_url and assistant-request for numbers without an assistant."),
 		"webhook_secret_set":      boolean().d("Whether a webhook signing secret is stored; the secret itself is never returned."),
 		"created_at":              timestamp(),
-		"children":                array(ref("OrganizationChild")).d("Child organizations; only with include_children=true."),
+		"children":                array(ref("OrganizationChild")).d("A page of the child organizations, oldest first; only with include_children=true."),
+		"children_pagination":     ref("Pagination").d("Parley extension: the page of `children` (`limit`, `offset`) and how many there are; only with include_children=true."),
 	}), "id", "name", "minutes_balance", "monthly_usage_minutes", "active_numbers", "active_agents", "active_calls",
 		"has_local_models_access", "parent_org_id", "content_retention_days", "metadata_retention_days", "webhook_url", "webhook_secret_set", "created_at").
 		d("The caller's organization with live counters.")

@@ -108,3 +108,9 @@ func wrapped(key string, s *schema) *schema { return object(props{key: s}, key) 
 
 // list is an object with one required member holding an array of the component name.
 func list(key, name string) *schema { return wrapped(key, array(ref(name))) }
+
+// paged is a page of a list: the array of the component name under key, and
+// the pagination.
+func paged(key, name string) *schema {
+	return object(props{key: array(ref(name)), "pagination": ref("Pagination")}, key, "pagination")
+}

@@ -133,13 +133,18 @@ func callSchemas(c map[string]*schema) {
 
 func trunkSchemas(c map[string]*schema) {
 	transport := func() *schema { return enum("udp", "tcp", "tls") }
+	mediaEncryption := func() *schema {
+		return enum("none", "srtp").d("`srtp`: calls over this trunk use SDES-SRTP (RFC 4568): outbound calls offer only RTP/SAVP and fail when the answer is not SRTP; inbound calls to a number using the trunk without SRTP get 488. SDES keys travel in the SDP, so `srtp` needs `transport: tls` (the server setting PARLEY_SIP_SDES_WITHOUT_TLS allows it over udp/tcp for development).")
+	}
 	c["SipTrunk"] = object(merge(stamped(), props{
 		"name":              str(),
 		"provider":          str().nullable().d("SIP provider name."),
 		"address":           str().d("SIP host, optionally with port, e.g. `sip.example.com`."),
 		"transport":         transport().nullable(),
+		"media_encryption":  mediaEncryption(),
 		"auth_username":     str().nullable(),
-		"inbound_addresses": array(str()).d("Addresses calls from this trunk come from."),
+		"inbound_addresses": array(str()).d("Addresses calls from this trunk come from: IPs, CIDR prefixes (`203.0.113.0/24`) and host names (resolved and refreshed every minute). Calls to the trunk's numbers from elsewhere get 403."),
+		"inbound_auth":      enum("addresses", "digest").d("Parley extension. `addresses`: calls are admitted from `inbound_addresses` only. `digest`: also from wherever the trunk registered from (REGISTER with its `auth_username`/`auth_password`) and from calls carrying valid digest credentials (MD5 or SHA-256, qop=auth); others are challenged with 401."),
 		"outbound_number":   str().nullable().d("Caller id for calls dialled over the trunk."),
 		"is_active":         boolean(),
 	}), "id", "org_id", "name", "address", "is_active", "created_at", "updated_at").
@@ -152,11 +157,13 @@ func trunkSchemas(c map[string]*schema) {
 		"outbound_address":  str().d("Older alias of address.").deprecated(),
 		"port":              integer().between(1, 65535).def(5060).d("Used with `host`.").deprecated(),
 		"transport":         transport().def("udp"),
+		"media_encryption":  mediaEncryption().def("none"),
 		"auth_username":     str(),
 		"username":          str().d("Alias of auth_username.").deprecated(),
 		"auth_password":     str().writeOnly().d("Stored encrypted; never returned."),
 		"password":          str().writeOnly().d("Alias of auth_password.").deprecated(),
-		"inbound_addresses": array(str()),
+		"inbound_addresses": array(str()).d("IPs, CIDR prefixes or host names (an optional `sip:` prefix and `:port` are ignored)."),
+		"inbound_auth":      enum("addresses", "digest").def("addresses").d("Parley extension. `digest` needs `auth_username` and `auth_password`."),
 		"outbound_number":   str(),
 		"is_active":         boolean().def(true),
 	}, "name")
@@ -175,7 +182,8 @@ func byokSchemas(c map[string]*schema) {
 	c["BYOKKeys"] = object(keys, names...).d("Which provider keys the organization has stored: a non-null id means configured. Keys themselves are never returned.")
 	c["BYOKKeyCreate"] = object(props{
 		"provider": ref("BYOKProvider"),
-		"api_key":  str().length(1, -1).writeOnly().d("The provider secret; stored encrypted."),
+		"api_key": str().length(1, 4096).pattern(`^\s*[!-~]+\s*$`).writeOnly().
+			d("The provider secret; stored encrypted. Visible ASCII only (it is sent in HTTP headers): no spaces, control characters or non-ASCII; surrounding whitespace is trimmed."),
 	}, "provider", "api_key")
 	c["BYOKKeyDelete"] = object(props{"provider": ref("BYOKProvider")}, "provider")
 	c["BYOKKeysResponse"] = object(props{

@@ -133,22 +133,11 @@ func (db *DB) getCampaign(ctx context.Context, q querier, orgID, id string) (*Ca
 	return c, nil
 }
 
-// ListCampaigns returns the organization's campaigns, oldest first.
-func (db *DB) ListCampaigns(ctx context.Context, orgID string) ([]Campaign, error) {
-	rows, err := db.read.QueryContext(ctx, db.q(campaignSelect+` WHERE c.org_id = ? ORDER BY c.created_at, c.id`), orgID)
-	if err != nil {
-		return nil, fmt.Errorf("list campaigns: %w", err)
-	}
-	defer rows.Close()
-	out := []Campaign{}
-	for rows.Next() {
-		c, err := scanCampaign(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list campaigns: %w", err)
-		}
-		out = append(out, *c)
-	}
-	return out, rows.Err()
+// ListCampaignsPage returns a window of the organization's campaigns, oldest
+// first, and how many there are.
+func (db *DB) ListCampaignsPage(ctx context.Context, orgID string, p Page) ([]Campaign, int, error) {
+	return listPage(ctx, db, "campaigns", `SELECT COUNT(*) FROM campaigns WHERE org_id = ?`,
+		campaignSelect+` WHERE c.org_id = ? ORDER BY c.created_at, c.id`, []any{orgID}, p, scanCampaign)
 }
 
 // UpdateCampaign applies change to the stored campaign and writes it back atomically.
@@ -236,24 +225,8 @@ func (db *DB) ListLeads(ctx context.Context, orgID, campaignID string, p Page) (
 	if _, err := db.GetCampaign(ctx, orgID, campaignID); err != nil {
 		return nil, 0, err
 	}
-	var total int
-	if err := db.read.QueryRowContext(ctx, db.q(`SELECT COUNT(*) FROM campaign_leads WHERE campaign_id = ? AND org_id = ?`), campaignID, orgID).Scan(&total); err != nil {
-		return nil, 0, fmt.Errorf("count leads: %w", err)
-	}
-	rows, err := db.read.QueryContext(ctx, db.q(`SELECT `+leadColumns+` FROM campaign_leads WHERE campaign_id = ? AND org_id = ? ORDER BY created_at, id LIMIT ? OFFSET ?`), campaignID, orgID, p.Limit, p.Offset)
-	if err != nil {
-		return nil, 0, fmt.Errorf("list leads: %w", err)
-	}
-	defer rows.Close()
-	out := []Lead{}
-	for rows.Next() {
-		l, err := scanLead(rows)
-		if err != nil {
-			return nil, 0, fmt.Errorf("list leads: %w", err)
-		}
-		out = append(out, *l)
-	}
-	return out, total, rows.Err()
+	return listPage(ctx, db, "leads", `SELECT COUNT(*) FROM campaign_leads WHERE campaign_id = ? AND org_id = ?`,
+		`SELECT `+leadColumns+` FROM campaign_leads WHERE campaign_id = ? AND org_id = ? ORDER BY created_at, id`, []any{campaignID, orgID}, p, scanLead)
 }
 
 // DeleteLead removes a lead that is not being called.

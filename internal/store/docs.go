@@ -98,24 +98,6 @@ func (db *DB) GetDoc(ctx context.Context, k Kind, orgID, id string) (*Doc, error
 	return d, nil
 }
 
-// ListDocs returns the organization's documents of a kind, oldest first.
-func (db *DB) ListDocs(ctx context.Context, k Kind, orgID string) ([]Doc, error) {
-	rows, err := db.read.QueryContext(ctx, db.q(`SELECT `+docColumns+` FROM `+k.String()+` WHERE org_id = ? ORDER BY created_at, id`), orgID)
-	if err != nil {
-		return nil, fmt.Errorf("list %s: %w", k, err)
-	}
-	defer rows.Close()
-	out := []Doc{}
-	for rows.Next() {
-		d, err := scanDoc(k, rows)
-		if err != nil {
-			return nil, fmt.Errorf("list %s: %w", k, err)
-		}
-		out = append(out, *d)
-	}
-	return out, rows.Err()
-}
-
 // AllDocs returns every document of a kind, of every organization, oldest
 // first (startup maintenance such as sealing secrets left in clear).
 func (db *DB) AllDocs(ctx context.Context, k Kind) ([]Doc, error) {
@@ -138,26 +120,12 @@ func (db *DB) AllDocs(ctx context.Context, k Kind) ([]Doc, error) {
 	return out, nil
 }
 
-// ListDocsPage returns a window of the organization's documents and the total count.
+// ListDocsPage returns a window of the organization's documents, oldest
+// first, and how many there are.
 func (db *DB) ListDocsPage(ctx context.Context, k Kind, orgID string, p Page) ([]Doc, int, error) {
-	var total int
-	if err := db.read.QueryRowContext(ctx, db.q(`SELECT COUNT(*) FROM `+k.String()+` WHERE org_id = ?`), orgID).Scan(&total); err != nil {
-		return nil, 0, fmt.Errorf("count %s: %w", k, err)
-	}
-	rows, err := db.read.QueryContext(ctx, db.q(`SELECT `+docColumns+` FROM `+k.String()+` WHERE org_id = ? ORDER BY created_at, id LIMIT ? OFFSET ?`), orgID, p.Limit, p.Offset)
-	if err != nil {
-		return nil, 0, fmt.Errorf("list %s: %w", k, err)
-	}
-	defer rows.Close()
-	out := []Doc{}
-	for rows.Next() {
-		d, err := scanDoc(k, rows)
-		if err != nil {
-			return nil, 0, fmt.Errorf("list %s: %w", k, err)
-		}
-		out = append(out, *d)
-	}
-	return out, total, rows.Err()
+	return listPage(ctx, db, k.String(), `SELECT COUNT(*) FROM `+k.String()+` WHERE org_id = ?`,
+		`SELECT `+docColumns+` FROM `+k.String()+` WHERE org_id = ? ORDER BY created_at, id`, []any{orgID}, p,
+		func(row interface{ Scan(...any) error }) (*Doc, error) { return scanDoc(k, row) })
 }
 
 // UpdateDoc reads the current document, lets change compute the new one, and

@@ -145,6 +145,13 @@ func (db *DB) ListNumbers(ctx context.Context, orgID string) ([]Number, error) {
 	return out, rows.Err()
 }
 
+// ListNumbersPage returns a window of the organization's numbers, oldest
+// first, and how many there are.
+func (db *DB) ListNumbersPage(ctx context.Context, orgID string, p Page) ([]Number, int, error) {
+	return listPage(ctx, db, "numbers", `SELECT COUNT(*) FROM numbers WHERE org_id = ?`,
+		numberSelect+` WHERE n.org_id = ? ORDER BY n.created_at, n.id`, []any{orgID}, p, scanNumber)
+}
+
 // UpdateNumber applies change to the stored number and writes it back atomically.
 func (db *DB) UpdateNumber(ctx context.Context, orgID, id string, change func(n *Number) error) (*Number, error) {
 	var out *Number

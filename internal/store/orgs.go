@@ -194,9 +194,11 @@ func (db *DB) ListOrgs(ctx context.Context) ([]Org, error) {
 	return db.listOrgs(ctx, `SELECT `+orgColumns+` FROM organizations ORDER BY created_at, id`)
 }
 
-// ChildOrgs returns an organization's children, oldest first.
-func (db *DB) ChildOrgs(ctx context.Context, parentID string) ([]Org, error) {
-	return db.listOrgs(ctx, `SELECT `+orgColumns+` FROM organizations WHERE parent_id = ? ORDER BY created_at, id`, parentID)
+// ChildOrgsPage returns a window of an organization's child organizations,
+// oldest first, and how many there are.
+func (db *DB) ChildOrgsPage(ctx context.Context, parentID string, p Page) ([]Org, int, error) {
+	return listPage(ctx, db, "child organizations", `SELECT COUNT(*) FROM organizations WHERE parent_id = ?`,
+		`SELECT `+orgColumns+` FROM organizations WHERE parent_id = ? ORDER BY created_at, id`, []any{parentID}, p, scanOrg)
 }
 
 func (db *DB) listOrgs(ctx context.Context, query string, args ...any) ([]Org, error) {

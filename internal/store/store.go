@@ -282,9 +282,3 @@ func nullStr(s *string) any {
 	}
 	return *s
 }
-
-// Page selects a window of a list.
-type Page struct {
-	Limit  int
-	Offset int
-}

@@ -24,7 +24,16 @@ type Inbound struct {
 	Caller     string // From user
 	CallerName string // From display name
 	Source     string // address the INVITE came from
-	Transport  string // udp or tcp
+	Transport  string // udp, tcp or tls
+	// SRTP is true when the offer's audio is SDES-SRTP (RTP/SAVP with a
+	// usable key) and will be answered so; a Router whose trunk requires
+	// SRTP refuses a call without it with 488.
+	SRTP bool
+	// RequestURI is the INVITE's Request-URI, and Authorization its
+	// Authorization header ("" when absent): digest credentials of a
+	// trunk that authenticates its calls.
+	RequestURI    string
+	Authorization string
 }
 
 // Call is an answered call, inbound or outbound.
@@ -37,11 +46,13 @@ type Call struct {
 	Outbound bool
 
 	srv      *Server
+	sdes     *media.SDES // the SRTP keys, nil for plain RTP
 	key      string
 	inv      *sip.Request  // inbound: the peer's INVITE
 	res      *sip.Response // inbound: our 200 OK
 	uac      *sipgo.DialogClientSession
 	localTag string
+	contact  sip.ContactHeader // ours, for the call's transport
 	cseq     atomic.Uint32
 	// notify carries the status codes of REFER progress (NOTIFY sipfrag).
 	notify chan int
@@ -187,7 +198,10 @@ func (c *Call) request(method sip.RequestMethod) *sip.Request {
 	req.SetTransport(c.inv.Transport())
 	if r := req.Route(); r != nil {
 		req.SetDestination(r.Address.HostPort())
-	} else if src := c.inv.Source(); src != "" && !routable(remote) {
+	} else if src := c.inv.Source(); src != "" && (!routable(remote) || c.srv.openTLS(req.Transport(), src)) {
+		// Over TLS the caller's connection is used while it is open: a
+		// caller behind NAT, or without a certificate of its own, cannot
+		// be reached at its Contact (RFC 5923's connection reuse).
 		req.SetDestination(src)
 	}
 	return req
@@ -198,7 +212,16 @@ func (c *Call) do(ctx context.Context, req *sip.Request) (*sip.Response, error) 
 	if c.uac != nil {
 		return c.uac.Do(ctx, req)
 	}
-	return c.srv.client.Do(ctx, req)
+	return c.srv.clientFor(req.Transport()).Do(ctx, req)
+}
+
+// openTLS reports whether transport is TLS and a connection to addr is open.
+func (s *Server) openTLS(transport, addr string) bool {
+	if !strings.EqualFold(transport, "tls") {
+		return false
+	}
+	conn, err := s.ua.TransportLayer().GetConnection("tls", addr)
+	return err == nil && conn != nil
 }
 
 // fromListener makes a UDP request leave from the listening socket, the

@@ -42,8 +42,8 @@ func (c *Call) Ended() <-chan struct{} { return c.ended }
 func (c *Call) Transfer(ctx context.Context, target string) error {
 	req := c.request(sip.REFER)
 	req.AppendHeader(sip.NewHeader("Refer-To", "<"+target+">"))
-	req.AppendHeader(sip.NewHeader("Referred-By", "<"+c.srv.contact.Address.String()+">"))
-	req.AppendHeader(&c.srv.contact)
+	req.AppendHeader(sip.NewHeader("Referred-By", "<"+c.contact.Address.String()+">"))
+	req.AppendHeader(&c.contact)
 	res, err := c.do(ctx, req)
 	if err != nil {
 		return fmt.Errorf("send refer: %w", err)

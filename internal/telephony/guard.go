@@ -15,6 +15,7 @@ import (
 // 3261 says to refuse (RFC 4475 has examples of both), so the guard answers
 // those itself: 400 for malformed requests, 505 for other SIP versions, 416
 // for unsupported URI schemes, 420 for unknown required extensions.
+// Requests from scanners and rate-limited sources are dropped (edge.go).
 // Responses and keep-alives pass through. It must never return an error:
 // that would stop sipgo's UDP read loop.
 
@@ -57,6 +58,9 @@ func (s *Server) filter(info sip.TransportReadProps, data []byte) (out []byte, _
 	case *sip.Request:
 		if err != nil {
 			s.answerUnparsed(info.RemoteAddr, data)
+			return nil, nil
+		}
+		if info.RemoteAddr != nil && s.dropRequest(m, info.RemoteAddr.String()) {
 			return nil, nil
 		}
 		r = checkRequest(m, data)

@@ -194,7 +194,7 @@ func (h *fakeHandler) NotAnswered(_ context.Context, err error) { h.done <- err 
 
 func startServer(t *testing.T, r Router, mod func(*Config)) *Server {
 	t.Helper()
-	cfg := Config{ListenAddr: "127.0.0.1:0", Media: media.Config{Ports: media.PortRange{Min: 30000, Max: 39999}, Timeout: 5 * time.Second}, T1: 50 * time.Millisecond}
+	cfg := Config{ListenAddr: "127.0.0.1:0", Media: media.Config{Ports: media.PortRange{Min: 30000, Max: 39999}, Timeout: 5 * time.Second}, T1: 50 * time.Millisecond, LoopbackMedia: true}
 	if mod != nil {
 		mod(&cfg)
 	}

@@ -1,8 +1,10 @@
 package telephony
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"net/netip"
 	"strconv"
@@ -19,6 +21,9 @@ import (
 const routeTimeout = 10 * time.Second
 
 func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
+	if s.dropStream(req) {
+		return
+	}
 	if tag, _ := req.To().Params.Get("tag"); tag != "" {
 		s.onReInvite(req, tx)
 		return
@@ -59,6 +64,9 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 
 	offer, rej := s.readOffer(req)
+	if rej == nil {
+		rej = s.checkMediaAddr(offer.Addr)
+	}
 	if rej != nil {
 		refuse(rej)
 		return
@@ -68,6 +76,11 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		refuse(&Reject{Code: 404, Reason: "Not Found"})
 		return
 	}
+	if offer.Secure && !s.sdesAllowed(in.Transport) {
+		refuse(&Reject{Code: 488, Reason: "Not Acceptable Here (SDES-SRTP keys need SIP over TLS)"})
+		return
+	}
+	in.SRTP = offer.Secure
 	var cancelOnce sync.Once
 	canceled := make(chan struct{})
 	tx.OnCancel(func(*sip.Request) { cancelOnce.Do(func() { close(canceled) }) })
@@ -87,33 +100,32 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 
-	sess, err := media.Listen(s.cfg.Media)
+	sess, sdes, err := s.answerMedia(in, offer, h)
 	if err != nil {
-		s.log.Error("sip media allocation failed", "sip_call_id", in.SIPCallID, "error", err)
+		s.log.Error("sip media setup failed", "sip_call_id", in.SIPCallID, "error", err)
 		refuse(&Reject{Code: 503, Reason: "Service Unavailable", RetryAfter: s.cfg.RetryAfter})
 		h.NotAnswered(s.callsCtx, err)
 		return
 	}
-	sess.Negotiated(offer.Addr, offer.Codec, offer.EventPT)
 	local := netip.AddrPortFrom(s.publicIP, uint16(sess.LocalPort()))
-	body := media.Answer(local, rand.Uint64()>>2, offer.Codec, offer.EventPT)
+	var key *media.Crypto
+	if sdes != nil {
+		key = &sdes.Local
+	}
+	body := media.Answer(local, rand.Uint64()>>2, offer.Codec, offer.EventPT, key)
 
 	localTag := sip.GenerateTagN(16)
 	res := sip.NewSDPResponseFromRequest(req, body)
 	res.To().Params.Add("tag", localTag)
-	contact := s.contact
-	if req.Transport() != "" && !strings.EqualFold(req.Transport(), "udp") {
-		contact.Address.UriParams = sip.NewParams()
-		contact.Address.UriParams.Add("transport", strings.ToLower(req.Transport()))
-	}
+	contact := s.contactFor(req.Transport(), req.Recipient.Scheme)
 	res.AppendHeader(&contact)
 	res.AppendHeader(sip.NewHeader("Allow", allowed))
 	res.AppendHeader(sip.NewHeader("Server", s.cfg.UserAgent))
 
 	ctx, cancel := context.WithCancelCause(s.callsCtx)
 	c := &Call{
-		In: in, Media: sess, srv: s, key: dialogKey(in.SIPCallID, localTag),
-		inv: req, res: res, localTag: localTag,
+		In: in, Media: sess, srv: s, sdes: sdes, key: dialogKey(in.SIPCallID, localTag),
+		inv: req, res: res, localTag: localTag, contact: contact,
 		acked: make(chan struct{}), ended: make(chan struct{}), cancel: cancel,
 		notify: make(chan int, 8),
 	}
@@ -143,6 +155,64 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	s.awaitACK(c, tx)
 }
 
+// MediaSourcer is a Handler that knows further networks the call's media
+// may come from besides the SDP and signalling addresses: its trunk's media
+// servers, say.
+type MediaSourcer interface {
+	MediaSources() []netip.Prefix
+}
+
+// answerMedia opens the call's RTP session for an offer: RTP accepted from
+// the offer's address, the signalling source's IP (NAT) or the handler's
+// media sources; SRTP with our own key when the offer is SRTP.
+func (s *Server) answerMedia(in Inbound, offer *media.Offer, h Handler) (*media.Session, *media.SDES, error) {
+	sess, err := s.openMedia(in.SIPCallID)
+	if err != nil {
+		return nil, nil, err
+	}
+	sess.Negotiated(offer.Addr, offer.Codec, offer.EventPT)
+	allowSignalSource(sess, in.Source)
+	if ms, ok := h.(MediaSourcer); ok {
+		sess.AllowSources(ms.MediaSources()...)
+	}
+	if !offer.Secure {
+		return sess, nil, nil
+	}
+	sdes, err := media.AnswerCrypto(offer)
+	if err == nil {
+		err = sess.UseSRTP(*sdes)
+	}
+	if err != nil {
+		sess.Close()
+		return nil, nil, fmt.Errorf("set up srtp: %w", err)
+	}
+	return sess, sdes, nil
+}
+
+// openMedia binds a call's RTP session, logging with its SIP Call-ID when
+// it is known.
+func (s *Server) openMedia(sipCallID string) (*media.Session, error) {
+	cfg := s.cfg.Media
+	if sipCallID != "" {
+		cfg.Logger = cfg.Logger.With("sip_call_id", sipCallID)
+	}
+	return media.Listen(cfg)
+}
+
+// allowSignalSource lets media come from the signalling peer's IP too: a
+// peer behind NAT writes its private address into the SDP.
+func allowSignalSource(sess *media.Session, source string) {
+	if ap, err := netip.ParseAddrPort(source); err == nil {
+		sess.AllowSources(netip.PrefixFrom(ap.Addr(), ap.Addr().BitLen()))
+	}
+}
+
+// sdesAllowed says whether SDES keys may travel over this transport: only
+// TLS protects them, unless development allows it.
+func (s *Server) sdesAllowed(transport string) bool {
+	return strings.EqualFold(transport, "tls") || s.cfg.SDESWithoutTLS
+}
+
 // readOffer checks the INVITE's body; a non-nil Reject refuses the call.
 func (s *Server) readOffer(req *sip.Request) (*media.Offer, *Reject) {
 	body := req.Body()
@@ -170,11 +240,21 @@ func (s *Server) reject(tx sip.ServerTransaction, req *sip.Request, r *Reject) {
 	if r.Code == 415 {
 		res.AppendHeader(sip.NewHeader("Accept", "application/sdp"))
 	}
+	for _, c := range r.Challenge {
+		res.AppendHeader(sip.NewHeader("WWW-Authenticate", c))
+	}
+	if r.Warning != "" {
+		res.AppendHeader(sip.NewHeader("Warning", r.Warning))
+	}
 	s.respond(tx, res)
 }
 
 func inboundFrom(req *sip.Request) Inbound {
-	in := Inbound{SIPCallID: req.CallID().Value(), Source: req.Source(), Transport: strings.ToLower(req.Transport())}
+	in := Inbound{SIPCallID: req.CallID().Value(), Source: req.Source(), Transport: strings.ToLower(req.Transport()),
+		RequestURI: req.Recipient.String()}
+	if h := req.GetHeader("authorization"); h != nil {
+		in.Authorization = h.Value()
+	}
 	in.Dialled = req.Recipient.User
 	if in.Dialled == "" {
 		in.Dialled = req.To().Address.User
@@ -217,11 +297,35 @@ func (s *Server) onReInvite(req *sip.Request, tx sip.ServerTransaction) {
 			s.reject(tx, req, rej)
 			return
 		}
+		if !sameKeys(c.sdes, offer) {
+			// The stream keeps its keys for the whole call: a re-INVITE
+			// that drops SRTP, adds it or re-keys is refused.
+			s.reject(tx, req, &Reject{Code: 488, Reason: "Not Acceptable Here (SRTP keys cannot change during a call)"})
+			return
+		}
 		if !offer.OnHold {
+			if rej := s.checkMediaAddr(offer.Addr); rej != nil {
+				s.reject(tx, req, rej)
+				return
+			}
 			c.Media.SetRemote(offer.Addr)
 		}
 	}
 	res := sip.NewSDPResponseFromRequest(req, c.res.Body())
-	res.AppendHeader(&s.contact)
+	res.AppendHeader(&c.contact)
 	s.respond(tx, res)
+}
+
+// sameKeys says whether a re-INVITE's offer keeps the call's SRTP (or
+// plain RTP) as it was negotiated.
+func sameKeys(k *media.SDES, o *media.Offer) bool {
+	if k == nil || !o.Secure {
+		return k == nil && !o.Secure
+	}
+	for _, c := range o.Crypto {
+		if c.Tag == k.Remote.Tag && c.Suite == k.Remote.Suite && bytes.Equal(c.Key, k.Remote.Key) {
+			return true
+		}
+	}
+	return false
 }

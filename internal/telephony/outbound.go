@@ -22,11 +22,19 @@ import (
 type Trunk struct {
 	// Address is host or host:port (port 5060 when absent).
 	Address string
-	// Transport is "udp" (default) or "tcp".
+	// Transport is "udp" (default), "tcp" or "tls". Over TLS the trunk's
+	// certificate must verify for its host name (sent as SNI), and the
+	// default port is 5061.
 	Transport string
 	// Username and Password answer the trunk's digest challenge (401/407).
 	Username, Password string
+	// MediaEncryption is "none" (or empty) for RTP, "srtp" to offer only
+	// SDES-SRTP and fail calls whose answer is not SRTP.
+	MediaEncryption string
 }
+
+// ErrSDESInsecure refuses an SRTP call whose keys would cross plain SIP.
+var ErrSDESInsecure = errors.New("the trunk requires SRTP, whose SDES keys need transport tls")
 
 // Outbound describes a call to place.
 type Outbound struct {
@@ -80,16 +88,35 @@ func (s *Server) Dial(ctx context.Context, o Outbound, h Handler) (*Call, error)
 			s.active.Add(-1)
 		}
 	}()
+	transport := strings.ToLower(o.Trunk.Transport)
+	switch transport {
+	case "", "udp", "tcp":
+	case "tls":
+		if s.tls == nil {
+			return nil, ErrNoTLSListener
+		}
+	default:
+		return nil, fmt.Errorf("trunk transport %q: must be udp, tcp or tls", o.Trunk.Transport)
+	}
 	recipient, err := o.recipient()
 	if err != nil {
 		return nil, err
 	}
-	sess, err := media.Listen(s.cfg.Media)
+	var offered []media.Crypto
+	if strings.EqualFold(o.Trunk.MediaEncryption, "srtp") {
+		if !s.sdesAllowed(o.Trunk.Transport) {
+			return nil, ErrSDESInsecure
+		}
+		if offered, err = media.OfferCrypto(); err != nil {
+			return nil, err
+		}
+	}
+	sess, err := s.openMedia("")
 	if err != nil {
 		return nil, fmt.Errorf("allocate media: %w", err)
 	}
 	local := netip.AddrPortFrom(s.publicIP, uint16(sess.LocalPort()))
-	offer := media.OfferSDP(local, rand.Uint64()>>2)
+	offer := media.OfferSDP(local, rand.Uint64()>>2, offered)
 
 	req := sip.NewRequest(sip.INVITE, recipient)
 	req.SetBody(offer)
@@ -102,17 +129,15 @@ func (s *Server) Dial(ctx context.Context, o Outbound, h Handler) (*Call, error)
 	req.AppendHeader(&to)
 	req.AppendHeader(sip.NewHeader("Allow", allowed))
 	req.AppendHeader(sip.NewHeader("User-Agent", s.cfg.UserAgent))
-	if tr := strings.ToLower(o.Trunk.Transport); tr == "tcp" {
-		req.SetTransport("TCP")
+	if transport == "tcp" || transport == "tls" {
+		req.SetTransport(strings.ToUpper(transport))
 	}
-	contact := s.contact
-	if req.Transport() != "" && !strings.EqualFold(req.Transport(), "udp") {
-		contact.Address.UriParams = sip.NewParams()
-		contact.Address.UriParams.Add("transport", strings.ToLower(req.Transport()))
-	}
+	contact := s.contactFor(req.Transport(), recipient.Scheme)
 	req.AppendHeader(&contact)
 
-	ua := &sipgo.DialogUA{Client: s.client, ContactHDR: contact}
+	// Over TLS, requests inside the dialog go over the verified connection
+	// to the trunk rather than to whatever its Contact names.
+	ua := &sipgo.DialogUA{Client: s.clientFor(req.Transport()), ContactHDR: contact, RewriteContact: transport == "tls"}
 	ring := o.RingTimeout
 	if ring <= 0 {
 		ring = 60 * time.Second
@@ -135,6 +160,9 @@ func (s *Server) Dial(ctx context.Context, o Outbound, h Handler) (*Call, error)
 	dlg, err := ua.WriteInvite(dctx, req)
 	if err != nil {
 		sess.Close()
+		if te := tlsFailure(recipient.Host, err); te != nil && transport == "tls" {
+			return nil, te
+		}
 		return nil, fmt.Errorf("send invite: %w", err)
 	}
 	err = dlg.WaitAnswer(dctx, sipgo.AnswerOptions{
@@ -154,25 +182,34 @@ func (s *Server) Dial(ctx context.Context, o Outbound, h Handler) (*Call, error)
 	}
 	answer, err := media.ParseOffer(dlg.InviteResponse.Body())
 	if err != nil {
-		// The callee answered with nothing we can use: confirm and hang up.
-		_ = dlg.Ack(ctx)
-		byeCtx, done := context.WithTimeout(context.WithoutCancel(ctx), 8*s.cfg.T1)
-		_ = dlg.Bye(byeCtx)
-		done()
-		sess.Close()
+		s.abandon(ctx, dlg, sess)
 		return nil, &DialError{Code: 488, Reason: "answer without a usable audio stream: " + err.Error()}
+	}
+	var sdes *media.SDES
+	switch {
+	case offered != nil:
+		if sdes, err = media.MatchAnswer(offered, answer); err == nil {
+			err = sess.UseSRTP(*sdes)
+		}
+	case answer.Secure:
+		err = errors.New("RTP/SAVP answer to an RTP/AVP offer")
+	}
+	if err != nil {
+		s.abandon(ctx, dlg, sess)
+		return nil, &DialError{Code: 488, Reason: "answer without the agreed media encryption: " + err.Error()}
 	}
 	if err := dlg.Ack(ctx); err != nil {
 		sess.Close()
 		return nil, fmt.Errorf("send ack: %w", err)
 	}
 	sess.Negotiated(answer.Addr, answer.Codec, answer.EventPT)
+	allowSignalSource(sess, dlg.InviteResponse.Source())
 
 	cctx, cancel := context.WithCancelCause(s.callsCtx)
-	in := Inbound{SIPCallID: req.CallID().Value(), Dialled: o.To, Caller: o.From, Source: dlg.InviteResponse.Source(), Transport: strings.ToLower(req.Transport())}
+	in := Inbound{SIPCallID: req.CallID().Value(), Dialled: o.To, Caller: o.From, Source: dlg.InviteResponse.Source(), Transport: strings.ToLower(req.Transport()), SRTP: sdes != nil}
 	c := &Call{
 		In: in, Media: sess, AnsweredAt: time.Now(), Outbound: true,
-		srv: s, key: dialogKey(in.SIPCallID, fromTag), uac: dlg, localTag: fromTag,
+		srv: s, sdes: sdes, key: dialogKey(in.SIPCallID, fromTag), uac: dlg, localTag: fromTag, contact: contact,
 		acked: make(chan struct{}), ended: make(chan struct{}), cancel: cancel,
 		notify: make(chan int, 8),
 	}
@@ -184,6 +221,15 @@ func (s *Server) Dial(ctx context.Context, o Outbound, h Handler) (*Call, error)
 	return c, nil
 }
 
+// abandon confirms an answer Parley cannot use and hangs up at once.
+func (s *Server) abandon(ctx context.Context, dlg *sipgo.DialogClientSession, sess *media.Session) {
+	_ = dlg.Ack(ctx)
+	byeCtx, done := context.WithTimeout(context.WithoutCancel(ctx), 8*s.cfg.T1)
+	_ = dlg.Bye(byeCtx)
+	done()
+	sess.Close()
+}
+
 // recipient is the Request-URI: a SIP URI as given, or the number at the trunk.
 func (o Outbound) recipient() (sip.Uri, error) {
 	var u sip.Uri
@@ -193,21 +239,29 @@ func (o Outbound) recipient() (sip.Uri, error) {
 		}
 		return u, nil
 	}
-	host, port, err := splitHostPort(o.Trunk.Address)
+	defaultPort := 5060
+	if strings.EqualFold(o.Trunk.Transport, "tls") {
+		defaultPort = 5061
+	}
+	host, port, err := splitHostPort(o.Trunk.Address, defaultPort)
 	if err != nil {
 		return u, err
 	}
 	u = sip.Uri{Scheme: "sip", User: o.To, Host: host, Port: port}
+	if strings.EqualFold(o.Trunk.Transport, "tls") {
+		u.UriParams = sip.NewParams()
+		u.UriParams.Add("transport", "tls")
+	}
 	return u, nil
 }
 
-func splitHostPort(addr string) (string, int, error) {
+func splitHostPort(addr string, defaultPort int) (string, int, error) {
 	if addr == "" {
 		return "", 0, errors.New("trunk has no address")
 	}
 	host, p, err := net.SplitHostPort(addr)
 	if err != nil {
-		return strings.Trim(addr, "[]"), 5060, nil
+		return strings.Trim(addr, "[]"), defaultPort, nil
 	}
 	port, err := strconv.Atoi(p)
 	if err != nil || port < 1 || port > 65535 {

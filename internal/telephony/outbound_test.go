@@ -172,28 +172,19 @@ func TestDialFailures(t *testing.T) {
 	addr := trunk.LocalAddr().String()
 	inviteFrom := make(chan netip.AddrPort, 16)
 	answer := func(code int, reason string) {
-		go func() {
-			buf := make([]byte, 65535)
-			for {
-				trunk.SetReadDeadline(time.Now().Add(5 * time.Second))
-				n, from, err := trunk.ReadFromUDP(buf)
-				if err != nil {
-					return
-				}
-				msg := string(buf[:n])
-				if len(msg) > 6 && msg[:6] == "INVITE" {
-					inviteFrom <- from.AddrPort()
-					// Answer the source, not Via: a trunk behind NAT
-					// handling, or one that applies rport.
-					p.server = from
-					p.send(reply(msg, code, reason))
-				}
-				if len(msg) > 6 && msg[:6] == "CANCEL" {
-					p.server = from
-					p.send(reply(msg, 200, "OK"))
-				}
+		go serveTrunk(trunk, func(msg string, from *net.UDPAddr) {
+			if len(msg) > 6 && msg[:6] == "INVITE" {
+				inviteFrom <- from.AddrPort()
+				// Answer the source, not Via: a trunk behind NAT
+				// handling, or one that applies rport.
+				p.server = from
+				p.send(reply(msg, code, reason))
 			}
-		}()
+			if len(msg) > 6 && msg[:6] == "CANCEL" {
+				p.server = from
+				p.send(reply(msg, 200, "OK"))
+			}
+		})
 	}
 	t.Run("busy", func(t *testing.T) {
 		answer(486, "Busy Here")
@@ -208,6 +199,20 @@ func TestDialFailures(t *testing.T) {
 			t.Fatalf("INVITE sent from %s, want the listening socket %s", got, srv.UDPAddr())
 		}
 	})
+}
+
+// serveTrunk hands each datagram the trunk socket receives to handle,
+// until nothing arrives for 5 s or the socket closes.
+func serveTrunk(trunk *net.UDPConn, handle func(msg string, from *net.UDPAddr)) {
+	buf := make([]byte, 65535)
+	for {
+		trunk.SetReadDeadline(time.Now().Add(5 * time.Second))
+		n, from, err := trunk.ReadFromUDP(buf)
+		if err != nil {
+			return
+		}
+		handle(string(buf[:n]), from)
+	}
 }
 
 // reply builds a response to a raw request, echoing its dialog headers.

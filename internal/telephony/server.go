@@ -1,4 +1,5 @@
-// Package telephony answers SIP calls: it listens on UDP and TCP, routes each
+// Package telephony answers SIP calls: it listens on UDP and TCP (and TLS
+// when configured), routes each
 // INVITE to a Handler chosen by a Router, negotiates media (internal/media),
 // answers with a 200 OK that it retransmits until the ACK arrives, and tears
 // calls down with BYE or CANCEL in either direction. It knows nothing about
@@ -7,6 +8,7 @@ package telephony
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -22,6 +24,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/parley-voice/parley/internal/media"
+	"github.com/parley-voice/parley/internal/netguard"
 )
 
 // Config configures the SIP edge.
@@ -31,6 +34,21 @@ type Config struct {
 	// PublicAddr is the host[:port] peers reach us at, written into Contact
 	// and SDP. Empty means ListenAddr.
 	PublicAddr string
+	// TLSListenAddr, when set, adds SIP over TLS on that host:port (port 0
+	// picks a free one). It needs TLSServer with a certificate.
+	TLSListenAddr string
+	// TLSServer configures the TLS listener: its certificate, through
+	// Certificates or GetCertificate (which may reload it). Versions below
+	// TLS 1.2 are never accepted.
+	TLSServer *tls.Config
+	// TLSHandshakeTimeout bounds a handshake on the TLS listener (default
+	// 10 s): a peer that connects and stalls is disconnected.
+	TLSHandshakeTimeout time.Duration
+	// TLSClient configures connections to trunks with transport tls: the
+	// roots their certificates are verified against (nil: the system's),
+	// a client certificate. ServerName is always the trunk's host (SNI and
+	// verification); versions below TLS 1.2 are never used.
+	TLSClient *tls.Config
 	// Media configures RTP; its BindIP defaults to the listen host.
 	Media media.Config
 	// MaxCalls caps concurrent calls; more get 503 with Retry-After. 0 = no cap.
@@ -45,6 +63,25 @@ type Config struct {
 	DrainTimeout time.Duration
 	// T1 is the SIP round-trip estimate (default 500 ms; tests shorten it).
 	T1 time.Duration
+	// SDESWithoutTLS accepts and offers SDES-SRTP keys over SIP that is
+	// not TLS, where anyone on the path can read them. Development and
+	// tests only; otherwise an SRTP offer over UDP/TCP gets 488.
+	SDESWithoutTLS bool
+	// Limiter, when set, counts INVITE, REGISTER and OPTIONS per source
+	// address; requests from a banned source are dropped unanswered.
+	Limiter SourceLimiter
+	// Trusted sources (trunks recently admitted) bypass Limiter.
+	Trusted TrustedSources
+	// LoopbackMedia accepts SDP offers whose address is loopback (local
+	// development); otherwise they get 488 like link-local, metadata,
+	// unspecified, multicast and reserved addresses always do.
+	LoopbackMedia bool
+	// Registrar, when set, answers REGISTER (trunks that register to
+	// Parley); without it REGISTER gets 405.
+	Registrar Registrar
+	// StatsEvery is how often the edge counters are logged while they
+	// change (default 1 min).
+	StatsEvery time.Duration
 	// UserAgent is sent in User-Agent and Server headers.
 	UserAgent string
 	Logger    *slog.Logger
@@ -80,6 +117,10 @@ type Reject struct {
 	Code       int
 	Reason     string
 	RetryAfter time.Duration
+	// Challenge are WWW-Authenticate values (401 answers).
+	Challenge []string
+	// Warning is a Warning header value (RFC 3261 §20.43).
+	Warning string
 }
 
 func (r *Reject) Error() string { return fmt.Sprintf("sip %d %s", r.Code, r.Reason) }
@@ -105,6 +146,14 @@ type Server struct {
 
 	udp *net.UDPConn
 	tcp net.Listener
+	tls net.Listener // nil without TLSListenAddr
+
+	// tlsClient sends requests over TLS: its Via names the TLS port.
+	tlsClient *sipgo.Client
+	tlsPort   int // the TLS port written into Via and Contact
+
+	edge       edgeCounters
+	mediaGuard *netguard.Guard
 
 	publicHost string
 	publicPort int
@@ -139,7 +188,11 @@ func New(cfg Config, router Router) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Server{cfg: cfg, log: cfg.Logger, router: router, calls: map[string]*Call{}, parser: sip.NewParser(), serving: make(chan struct{})}, nil
+	if cfg.StatsEvery <= 0 {
+		cfg.StatsEvery = time.Minute
+	}
+	return &Server{cfg: cfg, log: cfg.Logger, router: router, calls: map[string]*Call{}, parser: sip.NewParser(), serving: make(chan struct{}),
+		mediaGuard: netguard.New(netguard.Config{})}, nil
 }
 
 // Listen binds the UDP and TCP sockets (port 0 picks a free port, the same
@@ -172,6 +225,11 @@ func (s *Server) Listen() error {
 	}
 	_ = s.udp.SetReadBuffer(1 << 20)
 	if err := s.setPublic(ip, port); err != nil {
+		s.udp.Close()
+		s.tcp.Close()
+		return err
+	}
+	if err := s.listenTLS(); err != nil {
 		s.udp.Close()
 		s.tcp.Close()
 		return err
@@ -213,6 +271,7 @@ func (s *Server) buildStack() error {
 	ua, err := sipgo.NewUA(
 		sipgo.WithUserAgent(s.cfg.UserAgent),
 		sipgo.WithUserAgentHostname(s.publicHost),
+		sipgo.WithUserAgenTLSConfig(s.clientTLS()),
 		sipgo.WithUserAgentTransportLayerOptions(
 			sip.WithTransportLayerLogger(s.log.With("component", "sip-transport")),
 			sip.WithTransportLayerReadFilter(s.filter),
@@ -237,7 +296,12 @@ func (s *Server) buildStack() error {
 		ua.Close()
 		return fmt.Errorf("sip client: %w", err)
 	}
-	s.ua, s.srv, s.client = ua, srv, client
+	tlsClient, err := sipgo.NewClient(ua, sipgo.WithClientHostname(s.publicHost), sipgo.WithClientPort(s.tlsPort), sipgo.WithClientLogger(s.log.With("component", "sip-client")))
+	if err != nil {
+		ua.Close()
+		return fmt.Errorf("sip tls client: %w", err)
+	}
+	s.ua, s.srv, s.client, s.tlsClient = ua, srv, client, tlsClient
 	srv.OnInvite(s.safe(s.onInvite))
 	srv.OnAck(s.safe(s.onAck))
 	srv.OnBye(s.safe(s.onBye))
@@ -245,6 +309,9 @@ func (s *Server) buildStack() error {
 	srv.OnOptions(s.safe(s.onOptions))
 	srv.OnInfo(s.safe(s.onInfo))
 	srv.OnNotify(s.safe(s.onNotify))
+	if s.cfg.Registrar != nil {
+		srv.OnRegister(s.safe(s.onRegister))
+	}
 	srv.OnNoRoute(s.safe(s.onUnsupported))
 	return nil
 }
@@ -279,12 +346,25 @@ func (s *Server) Serve(ctx context.Context) error {
 	// Calls outlive ctx by the drain period, so they hang off a context of
 	// their own that keeps ctx's values but not its cancellation.
 	s.callsCtx, s.cancelCalls = context.WithCancelCause(context.WithoutCancel(ctx))
-	errc := make(chan error, 2)
+	transports := 2
+	errc := make(chan error, 3)
 	go func() { errc <- s.srv.ServeUDP(s.udp) }()
 	go func() { errc <- s.srv.ServeTCP(s.tcp) }()
+	if s.tls != nil {
+		transports++
+		go func() { errc <- s.srv.ServeTLS(s.tls) }()
+	}
 	s.awaitUDPListener()
 	close(s.serving)
-	s.log.Info("sip listening", "udp", s.UDPAddr().String(), "tcp", s.TCPAddr().String(), "public", net.JoinHostPort(s.publicHost, strconv.Itoa(s.publicPort)))
+	statsCtx, stopStats := context.WithCancel(ctx)
+	statsDone := make(chan struct{})
+	go func() { defer close(statsDone); s.logEdge(statsCtx, s.cfg.StatsEvery) }()
+	defer func() { stopStats(); <-statsDone }()
+	attrs := []any{"udp", s.UDPAddr().String(), "tcp", s.TCPAddr().String(), "public", net.JoinHostPort(s.publicHost, strconv.Itoa(s.publicPort))}
+	if s.tls != nil {
+		attrs = append(attrs, "tls", s.tls.Addr().String())
+	}
+	s.log.Info("sip listening", attrs...)
 	var serveErr error
 	select {
 	case <-ctx.Done():
@@ -308,9 +388,12 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	s.udp.Close()
 	s.tcp.Close()
+	if s.tls != nil {
+		s.tls.Close()
+	}
 	s.ua.Close()
 	// The transports return once their sockets are closed.
-	for range 2 {
+	for range transports {
 		if serveErr == nil {
 			<-errc
 		} else {
@@ -337,19 +420,22 @@ func (s *Server) safe(h sipgo.RequestHandler) sipgo.RequestHandler {
 }
 
 func (s *Server) onOptions(req *sip.Request, tx sip.ServerTransaction) {
+	if s.dropStream(req) {
+		return
+	}
 	code, reason := 200, "OK"
 	if s.draining.Load() {
 		code, reason = 503, "Service Unavailable"
 	}
 	res := sip.NewResponseFromRequest(req, code, reason, nil)
-	res.AppendHeader(sip.NewHeader("Allow", allowed))
+	res.AppendHeader(sip.NewHeader("Allow", s.allowHeader()))
 	res.AppendHeader(sip.NewHeader("Accept", "application/sdp"))
 	s.respond(tx, res)
 }
 
 func (s *Server) onUnsupported(req *sip.Request, tx sip.ServerTransaction) {
 	res := sip.NewResponseFromRequest(req, 405, "Method Not Allowed", nil)
-	res.AppendHeader(sip.NewHeader("Allow", allowed))
+	res.AppendHeader(sip.NewHeader("Allow", s.allowHeader()))
 	s.respond(tx, res)
 }
 
@@ -359,6 +445,14 @@ func (s *Server) onStrayCancel(req *sip.Request, tx sip.ServerTransaction) {
 }
 
 const allowed = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, NOTIFY"
+
+// allowHeader is the Allow header: REGISTER too when a Registrar is set.
+func (s *Server) allowHeader() string {
+	if s.cfg.Registrar != nil {
+		return allowed + ", REGISTER"
+	}
+	return allowed
+}
 
 func (s *Server) respond(tx sip.ServerTransaction, res *sip.Response) {
 	res.AppendHeader(sip.NewHeader("Server", s.cfg.UserAgent))

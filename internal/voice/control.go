@@ -138,21 +138,34 @@ func (b *bridgeLeg) ServeCall(ctx context.Context, _ *telephony.Call) {
 
 func (b *bridgeLeg) NotAnswered(context.Context, error) {}
 
-// trunk loads a SIP trunk with its opened password.
-func (e *Engine) trunk(ctx context.Context, orgID, id string) (*telephony.Trunk, error) {
+// trunkBody is what the call path reads from a stored SIP trunk.
+type trunkBody struct {
+	Address         string  `json:"address"`
+	Transport       string  `json:"transport"`
+	MediaEncryption string  `json:"media_encryption"`
+	AuthUsername    *string `json:"auth_username"`
+}
+
+// loadTrunk reads a SIP trunk's row and body.
+func (e *Engine) loadTrunk(ctx context.Context, orgID, id string) (*store.Doc, *trunkBody, error) {
 	doc, err := e.db.GetDoc(ctx, store.SIPTrunks, orgID, id)
 	if err != nil {
-		return nil, fmt.Errorf("load SIP trunk %s: %w", id, err)
+		return nil, nil, fmt.Errorf("load SIP trunk %s: %w", id, err)
 	}
-	var b struct {
-		Address      string  `json:"address"`
-		Transport    string  `json:"transport"`
-		AuthUsername *string `json:"auth_username"`
-	}
+	var b trunkBody
 	if err := json.Unmarshal(doc.Body, &b); err != nil {
-		return nil, fmt.Errorf("SIP trunk %s is unreadable: %w", doc.Name, err)
+		return nil, nil, fmt.Errorf("SIP trunk %s is unreadable: %w", doc.Name, err)
 	}
-	t := &telephony.Trunk{Address: b.Address, Transport: b.Transport}
+	return doc, &b, nil
+}
+
+// trunk loads a SIP trunk with its opened password.
+func (e *Engine) trunk(ctx context.Context, orgID, id string) (*telephony.Trunk, error) {
+	doc, b, err := e.loadTrunk(ctx, orgID, id)
+	if err != nil {
+		return nil, err
+	}
+	t := &telephony.Trunk{Address: b.Address, Transport: b.Transport, MediaEncryption: b.MediaEncryption}
 	if b.AuthUsername != nil {
 		t.Username = *b.AuthUsername
 	}
@@ -162,9 +175,6 @@ func (e *Engine) trunk(ctx context.Context, orgID, id string) (*telephony.Trunk,
 			return nil, fmt.Errorf("SIP trunk %s: its password cannot be decrypted", doc.Name)
 		}
 		t.Password = string(pt)
-	}
-	if t.Transport == "tls" {
-		return nil, fmt.Errorf("SIP trunk %s uses TLS, which this server does not support yet; use udp or tcp", doc.Name)
 	}
 	return t, nil
 }

@@ -17,10 +17,12 @@ import (
 	"cmp"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -44,9 +46,11 @@ import (
 	"github.com/parley-voice/parley/internal/call"
 	"github.com/parley-voice/parley/internal/catalog"
 	"github.com/parley-voice/parley/internal/docsecret"
+	"github.com/parley-voice/parley/internal/inbound"
 	"github.com/parley-voice/parley/internal/llm"
 	"github.com/parley-voice/parley/internal/media"
 	"github.com/parley-voice/parley/internal/netguard"
+	"github.com/parley-voice/parley/internal/pike"
 	"github.com/parley-voice/parley/internal/provider/deepgram"
 	"github.com/parley-voice/parley/internal/provider/deepgram/deepgramfake"
 	"github.com/parley-voice/parley/internal/provider/elevenlabs"
@@ -55,6 +59,7 @@ import (
 	"github.com/parley-voice/parley/internal/provider/openai/openaifake"
 	"github.com/parley-voice/parley/internal/recording"
 	"github.com/parley-voice/parley/internal/secret"
+	"github.com/parley-voice/parley/internal/sipauth"
 	"github.com/parley-voice/parley/internal/store"
 	"github.com/parley-voice/parley/internal/store/storetest"
 	"github.com/parley-voice/parley/internal/stt"
@@ -869,6 +874,15 @@ type e2eOptions struct {
 	ringTimeout time.Duration
 	// consentWait is how long the consent prompt waits for a key (default 10 s).
 	consentWait time.Duration
+	// sipTLS, when set, adds a TLS listener with this certificate; trunks
+	// are verified against the system roots only.
+	sipTLS *tls.Certificate
+	// inbound, when set, puts an admission gate (package inbound) in front
+	// of the engine; its Auth defaults to a digest authenticator with a
+	// random key. nil: every call is admitted, as before the gate.
+	inbound *inbound.Config
+	// limiter, when set, limits requests per source address.
+	limiter *pike.Config
 }
 
 type e2e struct {
@@ -884,6 +898,10 @@ type e2e struct {
 	hooks  *receiver
 	// spool is the recordings spool: finished recordings are in spool/done.
 	spool string
+	// logs is the server's log (text handler, level info).
+	logs *lockedBuf
+	// gate is the admission gate (nil without e2eOptions.inbound).
+	gate Gate
 }
 
 func newE2E(t *testing.T, o e2eOptions) *e2e {
@@ -947,6 +965,24 @@ func newE2E(t *testing.T, o e2eOptions) *e2e {
 		}
 	})
 
+	var gate Gate
+	if o.inbound != nil {
+		cfg := *o.inbound
+		if cfg.Auth == nil {
+			auth, err := sipauth.New(sipauth.Config{Key: master})
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg.Auth = auth
+		}
+		cfg.Logger = log.With("component", "sip-admission")
+		gate = inbound.New(db, keys, cfg)
+	}
+	var limiter telephony.SourceLimiter
+	if o.limiter != nil {
+		limiter = pike.New(*o.limiter)
+	}
+	trusted, _ := gate.(telephony.TrustedSources)
 	engine := New(db, keys, Config{
 		Catalog: cat,
 		Providers: Providers{
@@ -962,14 +998,24 @@ func newE2E(t *testing.T, o e2eOptions) *e2e {
 		RingTimeout: cmp.Or(o.ringTimeout, 10*time.Second),
 		Recordings:  &recording.Config{Dir: spool, Logger: log},
 		ConsentWait: o.consentWait,
+		Gate:        gate,
 		Logger:      log,
 	})
-	srv, err := telephony.New(telephony.Config{
+	sipCfg := telephony.Config{
 		ListenAddr: "127.0.0.1:0",
 		Media:      media.Config{Ports: media.PortRange{Min: 46000, Max: 46999}, Timeout: 20 * time.Second},
 		T1:         50 * time.Millisecond,
-		Logger:     log.With("component", "sip"),
-	}, engine)
+		// SIPp and the raw callers offer loopback media.
+		LoopbackMedia: true,
+		Limiter:       limiter,
+		Trusted:       trusted,
+		Registrar:     engine,
+		Logger:        log.With("component", "sip"),
+	}
+	if o.sipTLS != nil {
+		sipCfg.TLSListenAddr, sipCfg.TLSServer = "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{*o.sipTLS}}
+	}
+	srv, err := telephony.New(sipCfg, engine)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -987,7 +1033,7 @@ func newE2E(t *testing.T, o e2eOptions) *e2e {
 		}
 		engine.Wait()
 	})
-	return &e2e{db: db, keys: keys, org: org, valid: assistant.NewValidator(cat), engine: engine, srv: srv, oa: oa, el: el, dg: dg, hooks: hooks, spool: spool}
+	return &e2e{db: db, keys: keys, org: org, valid: assistant.NewValidator(cat), engine: engine, srv: srv, oa: oa, el: el, dg: dg, hooks: hooks, spool: spool, logs: logs, gate: gate}
 }
 
 // assistant stores an assistant built from a base document (deepgram,
@@ -1057,11 +1103,21 @@ func llmConfig(tools ...any) map[string]any {
 }
 
 // trunk stores a SIP trunk the way POST /sip-trunks does (password sealed
-// to the row).
-func (e *e2e) trunk(t *testing.T, name, addr, user, password string) string {
+// to the row); extra members are laid over the body.
+func (e *e2e) trunk(t *testing.T, name, addr, user, password string, extra ...map[string]any) string {
 	t.Helper()
-	body := map[string]any{"name": name, "provider": nil, "address": addr, "transport": "udp", "auth_username": nil,
+	return e.trunkOver(t, "udp", name, addr, user, password, extra...)
+}
+
+// trunkOver stores a trunk with the given transport; extra members are
+// laid over the body.
+func (e *e2e) trunkOver(t *testing.T, transport, name, addr, user, password string, extra ...map[string]any) string {
+	t.Helper()
+	body := map[string]any{"name": name, "provider": nil, "address": addr, "transport": transport, "media_encryption": "none", "auth_username": nil,
 		"inbound_addresses": []string{}, "outbound_number": nil, "is_active": true}
+	for _, x := range extra {
+		maps.Copy(body, x)
+	}
 	if user != "" {
 		body["auth_username"] = user
 	}
@@ -1406,6 +1462,13 @@ func requireSIPp(t *testing.T) string {
 // from 6000 up, outside the ephemeral range.
 func startSIPp(t *testing.T, scenario string, extra ...string) *sippProc {
 	t.Helper()
+	return startSIPpAt(t, "127.0.0.1", scenario, extra...)
+}
+
+// startSIPpAt runs a scenario from the local address ip (any 127.x
+// address works on lo).
+func startSIPpAt(t *testing.T, ip, scenario string, extra ...string) *sippProc {
+	t.Helper()
 	bin := requireSIPp(t)
 	port := freeUDPPort(t)
 	dir := t.TempDir()
@@ -1413,12 +1476,12 @@ func startSIPp(t *testing.T, scenario string, extra ...string) *sippProc {
 	if err != nil {
 		t.Fatal(err)
 	}
-	args := append([]string{"-sf", sf, "-i", "127.0.0.1", "-p", strconv.Itoa(port), "-mi", "127.0.0.1",
+	args := append([]string{"-sf", sf, "-i", ip, "-p", strconv.Itoa(port), "-mi", ip,
 		"-m", "1", "-timeout", "30s", "-nostdin", "-trace_err", "-error_file", filepath.Join(dir, "err.log"),
 		"-trace_msg", "-message_file", filepath.Join(dir, "msg.log")}, extra...)
 	cmd := osexec.Command(bin, args...)
 	cmd.Dir = dir
-	p := &sippProc{addr: fmt.Sprintf("127.0.0.1:%d", port), done: make(chan error, 1), exited: make(chan struct{}), dir: dir, out: &lockedBuf{}}
+	p := &sippProc{addr: fmt.Sprintf("%s:%d", ip, port), done: make(chan error, 1), exited: make(chan struct{}), dir: dir, out: &lockedBuf{}}
 	cmd.Stdout, cmd.Stderr = p.out, p.out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -53,6 +53,13 @@ type Dialer interface {
 	Dial(ctx context.Context, o telephony.Outbound, h telephony.Handler) (*telephony.Call, error)
 }
 
+// Gate decides who may call in (package inbound). Admit runs before the
+// call has a row; num is nil for a number that does not exist.
+type Gate interface {
+	Admit(ctx context.Context, num *store.Number, in telephony.Inbound) error
+	Register(ctx context.Context, num *store.Number, r telephony.Registration) (time.Duration, error)
+}
+
 // Notifier wakes the webhook outbox dispatcher.
 type Notifier interface{ Notify() }
 
@@ -107,8 +114,11 @@ type Config struct {
 	// ConsentWait is how long the consent prompt waits for a key (default
 	// 10 s, spec §12.8).
 	ConsentWait time.Duration
-	Logger      *slog.Logger
-	Now         func() time.Time
+	// Gate admits inbound calls and answers REGISTER; nil admits every
+	// call and refuses REGISTER.
+	Gate   Gate
+	Logger *slog.Logger
+	Now    func() time.Time
 }
 
 // Engine routes and runs calls. It implements telephony.Router.
@@ -155,7 +165,21 @@ func (e *Engine) Wait() { e.wg.Wait() }
 // saying why, so the owner can see it).
 func (e *Engine) Route(ctx context.Context, in telephony.Inbound) (telephony.Handler, error) {
 	num, err := e.findNumber(ctx, in.Dialled)
+	if e.cfg.Gate != nil {
+		known, rj := num, (*telephony.Reject)(nil)
+		if errors.As(err, &rj) && rj.Code == 404 {
+			known = nil
+		} else if err != nil {
+			return nil, err
+		}
+		if err := e.cfg.Gate.Admit(ctx, known, in); err != nil {
+			return nil, err
+		}
+	}
 	if err != nil {
+		return nil, err
+	}
+	if err := e.checkMediaEncryption(ctx, num, in); err != nil {
 		return nil, err
 	}
 	row := &store.Call{
@@ -198,6 +222,38 @@ func (e *Engine) Route(ctx context.Context, in telephony.Inbound) (telephony.Han
 	e.committed(evs)
 	log.Info("inbound call ringing", "caller", caller, "number", num.PhoneNumber)
 	return h, nil
+}
+
+// checkMediaEncryption refuses, with 488 and before anything is recorded, a
+// plain-RTP call to a number whose trunk requires SRTP (a *telephony.Reject).
+func (e *Engine) checkMediaEncryption(ctx context.Context, num *store.Number, in telephony.Inbound) error {
+	if in.SRTP || num.TransferTrunkID == nil {
+		return nil
+	}
+	_, b, err := e.loadTrunk(ctx, num.OrgID, *num.TransferTrunkID)
+	if err != nil {
+		return fmt.Errorf("route the call: %w", err)
+	}
+	if strings.EqualFold(b.MediaEncryption, "srtp") {
+		e.log.Info("inbound call refused: the number's trunk requires SRTP", "sip_call_id", in.SIPCallID, "number", num.PhoneNumber)
+		return &telephony.Reject{Code: 488, Reason: "Not Acceptable Here (SRTP required)"}
+	}
+	return nil
+}
+
+// Register answers a trunk's REGISTER for the number r.AOR (telephony.Registrar).
+func (e *Engine) Register(ctx context.Context, r telephony.Registration) (time.Duration, error) {
+	if e.cfg.Gate == nil {
+		return 0, &telephony.Reject{Code: 405, Reason: "Method Not Allowed"}
+	}
+	num, err := e.findNumber(ctx, r.AOR)
+	var rj *telephony.Reject
+	if errors.As(err, &rj) && rj.Code == 404 {
+		num = nil
+	} else if err != nil {
+		return 0, err
+	}
+	return e.cfg.Gate.Register(ctx, num, r)
 }
 
 // reject records an inbound call Parley cannot answer: a rejected row with

@@ -310,7 +310,8 @@ func (h *handler) finish(ctx context.Context, c *telephony.Call, tr *recorder, a
 	}
 	st := c.Media.Stats()
 	h.log.Info("call ended", "status", out.status.String(), "end_reason", string(out.reason), "duration_s", secs,
-		"rtp_sent", st.PacketsSent, "rtp_received", st.PacketsReceived, "rtp_lost", st.PacketsLost, "jitter", st.Jitter)
+		"rtp_sent", st.PacketsSent, "rtp_received", st.PacketsReceived, "rtp_lost", st.PacketsLost, "jitter", st.Jitter,
+		"rtp_dropped_foreign", st.PacketsForeign, "rtcp_dropped_foreign", st.RTCPForeign, "rtp_invalid", st.PacketsInvalid, "srtp", c.Media.Secure())
 }
 
 // finishRecording writes the call's WAV where the upload job finds it and

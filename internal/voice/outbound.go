@@ -148,7 +148,14 @@ func dialOutcome(err error) (call.EndReason, string) {
 		}
 		return call.EndDeclined, "the call was refused " + code
 	}
+	var te *telephony.TLSError
+	if errors.As(err, &te) {
+		return call.EndUnreachable, "TLS with the SIP trunk failed, no call was placed: " + te.Err.Error() +
+			" (its certificate must be valid for the trunk's host name and issued by a system root or PARLEY_SIP_TLS_CA)"
+	}
 	switch {
+	case errors.Is(err, telephony.ErrNoTLSListener):
+		return call.EndError, "the SIP trunk uses TLS but this server has no TLS listener: set PARLEY_SIP_TLS_ADDR, PARLEY_SIP_TLS_CERT and PARLEY_SIP_TLS_KEY"
 	case errors.Is(err, telephony.ErrNoAnswer):
 		return call.EndNoAnswer, "the callee did not answer before the ring timeout"
 	case errors.Is(err, telephony.ErrUnreachable):

@@ -24,6 +24,7 @@ func Run(t *testing.T, open Opener) {
 		{"OrgsAndKeys", testOrgsAndKeys},
 		{"Docs", testDocs},
 		{"Numbers", testNumbers},
+		{"Pages", testPages},
 		{"InUse", testInUse},
 		{"Campaigns", testCampaigns},
 		{"Calls", testCalls},
@@ -90,8 +91,8 @@ func testOrgsAndKeys(t *testing.T, db *store.DB) {
 	if err != nil || got.Name != "Parent" || got.MinutesBalance != 500.5 || !got.HasLocalModelsAccess || got.ParentID != nil {
 		t.Fatalf("GetOrg = %+v, %v", got, err)
 	}
-	kids, err := db.ChildOrgs(ctx, parent.ID)
-	if err != nil || len(kids) != 1 || kids[0].ID != child.ID || *kids[0].ParentID != parent.ID {
+	kids, total, err := db.ChildOrgsPage(ctx, parent.ID, store.Page{Limit: 10})
+	if err != nil || len(kids) != 1 || total != 1 || kids[0].ID != child.ID || *kids[0].ParentID != parent.ID {
 		t.Fatalf("ChildOrgs = %+v, %v", kids, err)
 	}
 	k, err := db.APIKeyByID(ctx, "k1")
@@ -141,7 +142,7 @@ func testDocs(t *testing.T, db *store.DB) {
 	mustKind(t, err, fault.NotFound)
 	_, err = db.GetDoc(ctx, store.ToolTemplates, a.ID, d.ID)
 	mustKind(t, err, fault.NotFound)
-	if list, _ := db.ListDocs(ctx, store.Assistants, b.ID); len(list) != 0 {
+	if list, total, _ := db.ListDocsPage(ctx, store.Assistants, b.ID, store.Page{Limit: 100}); len(list) != 0 || total != 0 {
 		t.Fatalf("org B sees %d assistants", len(list))
 	}
 	_, err = db.UpdateDoc(ctx, store.Assistants, b.ID, d.ID, func(cur *store.Doc) (*store.Doc, error) { return cur, nil })
