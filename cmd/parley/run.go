@@ -17,6 +17,7 @@ import (
 	"github.com/parley-voice/parley/internal/apikey"
 	"github.com/parley-voice/parley/internal/assistant"
 	"github.com/parley-voice/parley/internal/catalog"
+	"github.com/parley-voice/parley/internal/docsecret"
 	"github.com/parley-voice/parley/internal/fault"
 	"github.com/parley-voice/parley/internal/httpapi"
 	"github.com/parley-voice/parley/internal/provider/espeak"
@@ -148,6 +149,16 @@ func openBackend(ctx context.Context, c *config, log *slog.Logger) (*secret.Keyr
 	db, err := openStore(ctx, c, log)
 	if err != nil {
 		return nil, nil, err
+	}
+	// The Go step after the SQL migrations: seal the tool and webhook
+	// secrets that rows written before sealing keep in clear.
+	n, err := docsecret.SealStored(ctx, db, keys)
+	if err != nil {
+		db.Close()
+		return nil, nil, err
+	}
+	if n > 0 {
+		log.Info("sealed secrets left in clear in stored documents", "rows", n)
 	}
 	return keys, db, nil
 }

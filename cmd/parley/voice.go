@@ -86,11 +86,9 @@ type outgoing struct {
 func newOutgoing(c *config, db *store.DB, keys *secret.Keyring, log *slog.Logger) *outgoing {
 	gc := netguard.Config{}
 	if c.AllowPrivateURLs {
-		// Development: loopback and private networks are reachable too.
-		gc.AllowLoopback = true
-		for _, p := range []string{"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"} {
-			gc.AllowPrefixes = append(gc.AllowPrefixes, netip.MustParsePrefix(p))
-		}
+		// Development: loopback and private networks are reachable too,
+		// as the create-time check (netguard.NewURLCheck) admits them.
+		gc = netguard.DevelopmentConfig()
 	}
 	g := netguard.New(gc)
 	o := &outgoing{guard: g, sender: &webhook.Sender{HTTP: g.Client(30 * time.Second)}, mcpHTTP: g.Client(0)}

@@ -38,6 +38,30 @@ type Validator struct {
 	speech        []*catalog.Field // speech_config
 
 	defaultSTT, defaultLLM, defaultTTS json.RawMessage
+
+	// checkURL, when set, vets every URL Parley will call (webhook_url, a
+	// tool's url and server.url, a tool template's url).
+	checkURL func(string) (string, error)
+}
+
+// WithURLCheck returns a copy of v that also passes every URL Parley will
+// call (webhook_url, tools' url and server.url, tool templates' url) to
+// check, which returns an error written to follow the field's name
+// (netguard.URLCheck.Check). The URL is stored as sent.
+func (v *Validator) WithURLCheck(check func(string) (string, error)) *Validator {
+	c := *v
+	c.checkURL = check
+	return &c
+}
+
+// CheckURL vets one URL Parley will call with the check set by WithURLCheck
+// (nil without one); workflows use it for their tool nodes' url.
+func (v *Validator) CheckURL(raw string) error {
+	if v.checkURL == nil {
+		return nil
+	}
+	_, err := v.checkURL(raw)
+	return err
 }
 
 // Options change how Normalize treats a document.

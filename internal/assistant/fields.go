@@ -153,6 +153,12 @@ func (v *Validator) value(f *fault.Fields, path string, s *catalog.Field, raw js
 		if !ok || !stringIn(f, path, s, str) {
 			return nil, false
 		}
+		if s.Format == catalog.FormatURL && v.checkURL != nil {
+			if _, err := v.checkURL(str); err != nil {
+				f.Invalidf(path, "%v", err)
+				return nil, false
+			}
+		}
 		if s.Format == catalog.FormatUUID {
 			str = strings.ToLower(str)
 		}

@@ -9,6 +9,7 @@ import (
 	"strconv"
 
 	"github.com/parley-voice/parley/internal/assistant"
+	"github.com/parley-voice/parley/internal/docsecret"
 	"github.com/parley-voice/parley/internal/fault"
 	"github.com/parley-voice/parley/internal/store"
 )
@@ -185,15 +186,47 @@ func (s *Server) assistants() docResource {
 	return docResource{kind: store.Assistants, one: "assistant", many: "assistants", build: s.buildAssistant}
 }
 
-func (s *Server) buildAssistant(ctx context.Context, org string, merged, _ object, _ *store.Doc) (*store.Doc, error) {
-	canon, err := s.valid.Normalize(merged, assistant.Options{})
+func (s *Server) buildAssistant(ctx context.Context, org string, merged, _ object, cur *store.Doc) (*store.Doc, error) {
+	return s.buildSealed(store.Assistants, org, merged, cur, func(doc object) (map[string]json.RawMessage, error) {
+		canon, err := s.valid.Normalize(doc, assistant.Options{})
+		if err != nil {
+			return nil, err
+		}
+		return canon, s.checkMCPRefs(ctx, org, canon, "llm_config.tools")
+	})
+}
+
+// buildSealed validates a document that holds secrets (assistants, tool
+// templates) with normalize and returns the row with the secrets sealed in
+// its secret column and only markers left in the body (see docsecret).
+// Markers sent back by the client are ignored; a secret sent as null or ""
+// is cleared; one not sent is kept from cur.
+func (s *Server) buildSealed(k store.Kind, org string, merged object, cur *store.Doc, normalize func(object) (map[string]json.RawMessage, error)) (*store.Doc, error) {
+	stored := docsecret.Secrets{}
+	id := store.NewID()
+	if cur != nil {
+		var err error
+		if stored, err = docsecret.Open(s.keys, cur); err != nil {
+			return nil, err
+		}
+		id = cur.ID
+	}
+	cleared := docsecret.Clean(k, merged)
+	canon, err := normalize(merged)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.checkMCPRefs(ctx, org, canon, "llm_config.tools"); err != nil {
+	docsecret.Keep(k, canon, stored, cleared)
+	secrets, _ := docsecret.Extract(k, canon)
+	d, err := docFrom(canon)
+	if err != nil {
 		return nil, err
 	}
-	return docFrom(canon)
+	d.ID = id
+	if d.Secret, err = docsecret.Seal(s.keys, k, org, id, secrets); err != nil {
+		return nil, err
+	}
+	return d, nil
 }
 
 // checkMCPRefs fails, naming field, when an assistant's mcp tools refer to
@@ -216,12 +249,10 @@ func (s *Server) checkMCPRefs(ctx context.Context, org string, canon map[string]
 
 func (s *Server) toolTemplates() docResource {
 	return docResource{kind: store.ToolTemplates, one: "tool_template", many: "tool_templates",
-		build: func(_ context.Context, _ string, merged, _ object, _ *store.Doc) (*store.Doc, error) {
-			canon, err := s.valid.NormalizeToolTemplate(merged)
-			if err != nil {
-				return nil, err
-			}
-			return docFrom(canon)
+		build: func(_ context.Context, org string, merged, _ object, cur *store.Doc) (*store.Doc, error) {
+			return s.buildSealed(store.ToolTemplates, org, merged, cur, func(doc object) (map[string]json.RawMessage, error) {
+				return s.valid.NormalizeToolTemplate(doc)
+			})
 		}}
 }
 

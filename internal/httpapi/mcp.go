@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/url"
 	"regexp"
 	"slices"
@@ -43,7 +42,7 @@ func (s *Server) buildMCP(_ context.Context, org string, merged, sent object, cu
 	}
 	rawURL, _ := fs.str("url", true)
 	if rawURL != "" {
-		norm, err := normalizeToolURL(rawURL, s.cfg.AllowPrivateURLs)
+		norm, err := s.urls.Check(rawURL)
 		if err != nil {
 			fs.f.Invalidf("url", "%v", err)
 		}
@@ -137,51 +136,4 @@ func hostOf(u string) string {
 		return ""
 	}
 	return p.Host
-}
-
-// normalizeToolURL checks a URL Parley will call (MCP servers) at registration:
-// https, no credentials in it, and not an address that is obviously internal.
-// The dial-time guard checks the resolved addresses again on every connection.
-func normalizeToolURL(raw string, allowPrivate bool) (string, error) {
-	u, err := url.Parse(strings.TrimSpace(raw))
-	if err != nil || u.Host == "" || !u.IsAbs() {
-		return "", fmt.Errorf("must be an absolute URL such as https://mcp.example.com/mcp")
-	}
-	u.Scheme, u.Host = strings.ToLower(u.Scheme), strings.ToLower(u.Host)
-	switch {
-	case u.Scheme == "https":
-	case u.Scheme == "http" && allowPrivate:
-	default:
-		return "", fmt.Errorf("must use https (got %s)", u.Scheme)
-	}
-	if u.User != nil {
-		return "", fmt.Errorf("must not contain credentials; put them in headers")
-	}
-	if u.Fragment != "" {
-		return "", fmt.Errorf("must not contain a fragment")
-	}
-	host := u.Hostname()
-	if !allowPrivate && internalHost(host) {
-		return "", fmt.Errorf("must point at a public address (got %s)", host)
-	}
-	if p := u.Port(); (p == "443" && u.Scheme == "https") || (p == "80" && u.Scheme == "http") {
-		u.Host = host
-		if strings.Contains(host, ":") {
-			u.Host = "[" + host + "]"
-		}
-	}
-	return u.String(), nil
-}
-
-func internalHost(host string) bool {
-	h := strings.TrimSuffix(host, ".")
-	if h == "localhost" || strings.HasSuffix(h, ".localhost") || strings.HasSuffix(h, ".local") || strings.HasSuffix(h, ".internal") || !strings.Contains(h, ".") && net.ParseIP(h) == nil {
-		return true
-	}
-	ip := net.ParseIP(h)
-	if ip == nil {
-		return false
-	}
-	return ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip.IsUnspecified() || ip.IsMulticast() ||
-		ip.Equal(net.IPv4(100, 100, 100, 200)) || (ip.To4() != nil && ip.To4()[0] == 100 && ip.To4()[1]&0xc0 == 64) // CGNAT 100.64/10
 }

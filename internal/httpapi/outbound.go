@@ -11,6 +11,7 @@ import (
 	"github.com/parley-voice/parley/internal/assistant"
 	"github.com/parley-voice/parley/internal/call"
 	"github.com/parley-voice/parley/internal/catalog"
+	"github.com/parley-voice/parley/internal/docsecret"
 	"github.com/parley-voice/parley/internal/fault"
 	"github.com/parley-voice/parley/internal/store"
 )
@@ -203,8 +204,12 @@ func (s *Server) savedAssistant(ctx context.Context, org string, req *outboundRe
 		return nil, &fault.Error{Kind: fault.Invalid, Code: "assistant_inactive", Field: "assistant_id",
 			Message: fmt.Sprintf("assistant_id %s names an inactive assistant; activate it with PATCH /api/v1/assistants/%s {\"is_active\": true}", d.ID, d.ID)}
 	}
+	body, err := docsecret.Reveal(s.keys, d) // validated again as a transient assistant, secrets in clear
+	if err != nil {
+		return nil, err
+	}
 	var doc object
-	if err := json.Unmarshal(d.Body, &doc); err != nil {
+	if err := json.Unmarshal(body, &doc); err != nil {
 		return nil, fmt.Errorf("decode stored assistant %s: %w", d.ID, err)
 	}
 	if req.override != nil {

@@ -15,7 +15,8 @@ import (
 )
 
 // TestNoSecretInDatabase creates API keys, BYOK keys, trunk passwords, MCP
-// header values and the organization webhook secret, then dumps every row of
+// header values, the organization webhook secret, assistants' webhook and
+// tool secrets, tool templates' and workflow tools' secrets, then dumps every row of
 // every table (and, on SQLite, the raw database and WAL files) and looks for
 // each secret in clear text.
 func TestNoSecretInDatabase(t *testing.T) {
@@ -63,8 +64,28 @@ func TestNoSecretInDatabase(t *testing.T) {
 			e.must(201, "POST", "/api/v1/mcp-servers", map[string]any{"name": "m", "url": "https://mcp.example.com", "headers": map[string]any{"X-Api-Key": "mcp-header-secret-555"}})
 			e.must(200, "PATCH", "/api/v1/organizations", map[string]any{"webhook_url": "https://hooks.example.com/parley", "webhook_secret": "org-webhook-secret-777"})
 			secrets = append(secrets, "trunk-password-XYZ-123", "docs-generation-pass-987", "mcp-header-secret-555", "org-webhook-secret-777")
+			// Assistants' webhook and tool secrets, tool templates' secrets,
+			// on create and on PATCH.
+			a := e.must(201, "POST", "/api/v1/assistants", map[string]any{"name": "a", "webhook_url": "https://hooks.example.com/a", "webhook_secret": "assistant-hook-secret-888",
+				"llm_config": map[string]any{"provider": "openai", "model": "gpt-5.4", "tools": []any{
+					map[string]any{"type": "function", "function": map[string]any{"name": "book"}, "server": map[string]any{"url": "https://tools.example.com/book", "secret": "tool-server-secret-999"}},
+					map[string]any{"name": "flat", "description": "d", "url": "https://tools.example.com/flat", "server": map[string]any{"secret": "flat-tool-secret-aaa"}},
+				}}}).obj(t, "assistant")
+			e.must(200, "PATCH", "/api/v1/assistants/"+a["id"].(string), map[string]any{"webhook_secret": "assistant-hook-rotated-bbb"})
+			tt := e.must(201, "POST", "/api/v1/tool-templates", map[string]any{"name": "old", "function_definition": map[string]any{"name": "old", "description": "d"},
+				"server_url": "https://tools.example.com/old", "server_secret": "template-server-secret-ccc"}).obj(t, "tool_template")
+			e.must(201, "POST", "/api/v1/tool-templates", map[string]any{"name": "new", "tool_type": "function", "tool_config": map[string]any{"url": "https://tools.example.com/new", "secret": "template-config-secret-ddd"}})
+			e.must(200, "PATCH", "/api/v1/tool-templates/"+tt["id"].(string), map[string]any{"server_secret": "template-rotated-secret-eee"})
+			e.must(201, "POST", "/api/v1/workflows", map[string]any{"name": "wf", "definition": map[string]any{"version": 1, "entry_node": "greet",
+				"nodes": []any{
+					map[string]any{"id": "greet", "type": "conversation", "instructions": "Hi.", "tools": []any{map[string]any{"name": "lookup", "description": "d", "url": "https://tools.example.com/wf", "server": map[string]any{"secret": "workflow-tool-secret-fff"}}}},
+					map[string]any{"id": "bye", "type": "end"},
+				},
+				"edges": []any{map[string]any{"from": "greet", "to": "bye", "description": "when done"}}}})
+			secrets = append(secrets, "workflow-tool-secret-fff", "assistant-hook-secret-888", "tool-server-secret-999", "flat-tool-secret-aaa", "assistant-hook-rotated-bbb",
+				"template-server-secret-ccc", "template-config-secret-ddd", "template-rotated-secret-eee")
 			text := dump()
-			if !strings.Contains(text, "sip.example.com") || !strings.Contains(text, "mcp.example.com") {
+			if !strings.Contains(text, "sip.example.com") || !strings.Contains(text, "mcp.example.com") || !strings.Contains(text, "tools.example.com/book") || !strings.Contains(text, "tools.example.com/new") {
 				t.Fatal("dump does not contain the rows it should (sanity check failed)")
 			}
 			for _, s := range secrets {

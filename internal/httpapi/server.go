@@ -20,6 +20,7 @@ import (
 	"github.com/parley-voice/parley/internal/assistant"
 	"github.com/parley-voice/parley/internal/call"
 	"github.com/parley-voice/parley/internal/catalog"
+	"github.com/parley-voice/parley/internal/netguard"
 	"github.com/parley-voice/parley/internal/openapi"
 	"github.com/parley-voice/parley/internal/ratelimit"
 	"github.com/parley-voice/parley/internal/secret"
@@ -34,8 +35,10 @@ type Config struct {
 	RateLimit int
 	// MaxBodyBytes caps request bodies; larger ones get 413. Defaults to 1 MiB.
 	MaxBodyBytes int64
-	// AllowPrivateURLs lets MCP server URLs point at loopback and private
-	// addresses, and use http://. For local development and tests only.
+	// AllowPrivateURLs lets the URLs Parley calls (webhooks, tools, tool
+	// templates, MCP servers) point at loopback and private addresses
+	// (netguard.DevelopmentConfig), and use http://. For local development
+	// and tests only.
 	AllowPrivateURLs bool
 }
 
@@ -104,6 +107,7 @@ type Server struct {
 	keys    *secret.Keyring
 	cat     *catalog.Catalog
 	valid   *assistant.Validator
+	urls    *netguard.URLCheck // the create-time check of URLs Parley calls
 	voices  VoiceLister
 	calls   Calls
 	testMCP MCPTester
@@ -141,6 +145,10 @@ func NewServer(cfg Config, d Deps) *Server {
 		cfg: cfg, db: d.Store, keys: d.Keyring, cat: d.Catalog, valid: d.Validator, voices: d.Voices,
 		calls: d.Calls, testMCP: d.TestMCP, rec: d.Recordings, log: d.Logger, now: d.Now, mux: http.NewServeMux(),
 		limiter: ratelimit.New(cfg.RateLimit, time.Minute, d.Now), control: ratelimit.New(controlLimit, time.Minute, d.Now),
+	}
+	s.urls = netguard.NewURLCheck(cfg.AllowPrivateURLs)
+	if s.valid != nil {
+		s.valid = s.valid.WithURLCheck(s.urls.Check)
 	}
 	s.openapiDoc, s.openapiErr = openapi.Document(cfg.Version)
 	s.routes = s.routeTable()

@@ -24,15 +24,15 @@ type orgWebhook struct {
 
 const maxWebhookURL, maxWebhookSecret = 2048, 1024
 
-// readOrgWebhook reads webhook_url (checked like MCP server URLs: https and a
-// public address unless Config.AllowPrivateURLs) and webhook_secret
+// readOrgWebhook reads webhook_url (checked like every URL Parley calls:
+// https and a public address unless Config.AllowPrivateURLs) and webhook_secret
 // (write-only).
 func (s *Server) readOrgWebhook(fs *fields) orgWebhook {
 	var h orgWebhook
 	if v, set := fs.nullableStr("webhook_url"); set {
 		h.urlSet = true
 		if v != nil {
-			norm, err := normalizeToolURL(*v, s.cfg.AllowPrivateURLs)
+			norm, err := s.urls.Check(*v)
 			switch {
 			case err != nil:
 				fs.f.Invalidf("webhook_url", "%v", err)

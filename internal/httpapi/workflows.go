@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 
 	"github.com/parley-voice/parley/internal/store"
@@ -31,7 +32,24 @@ func (s *Server) workflows() docResource {
 		}}
 }
 
-func (s *Server) buildWorkflow(_ context.Context, _ string, merged, _ object, _ *store.Doc) (*store.Doc, error) {
+func (s *Server) buildWorkflow(_ context.Context, org string, merged, _ object, cur *store.Doc) (*store.Doc, error) {
+	// Nodes' tools may carry signing secrets (server.secret): sealed like
+	// an assistant's (see buildSealed).
+	return s.buildSealed(store.Workflows, org, merged, cur, func(doc object) (map[string]json.RawMessage, error) {
+		d, err := s.validWorkflow(doc)
+		if err != nil {
+			return nil, err
+		}
+		var canon map[string]json.RawMessage
+		if err := json.Unmarshal(d.Body, &canon); err != nil {
+			return nil, fmt.Errorf("decode workflow: %w", err)
+		}
+		return canon, nil
+	})
+}
+
+// validWorkflow validates a workflow document and returns its row.
+func (s *Server) validWorkflow(merged object) (*store.Doc, error) {
 	fs := newFields(merged, "entry_node", "node_count", "edge_count")
 	b := workflowBody{IsActive: true}
 	b.Name, _ = fs.str("name", true)

@@ -530,6 +530,14 @@ func TestSchemaDetails(t *testing.T) {
 	if _, ok := obj(t, schema("Organization")["properties"], "properties")["webhook_secret"]; ok {
 		t.Error("Organization exposes webhook_secret")
 	}
+	// Tool and assistant webhook secrets are write-only; a marker says one is set.
+	for _, c := range []struct{ schema, secret, marker string }{
+		{"ToolServer", "secret", "secret_set"}, {"ToolFunctionConfig", "secret", "secret_set"}, {"Assistant", "webhook_secret", "webhook_secret_set"},
+	} {
+		if prop(schema(c.schema), c.secret)["writeOnly"] != true || prop(schema(c.schema), c.marker)["readOnly"] != true {
+			t.Errorf("%s.%s is not writeOnly or %s not readOnly", c.schema, c.secret, c.marker)
+		}
+	}
 	if vals, _ := prop(schema("WebhookEvent"), "status")["enum"].([]any); !slices.Equal(vals, []any{"pending", "delivered", "failed"}) {
 		t.Errorf("WebhookEvent.status = %v", vals)
 	}

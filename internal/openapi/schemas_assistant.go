@@ -24,14 +24,17 @@ func assistantFields() props {
 			d("No recording; transcript, summary and analysis kept only for the organization's content retention (30 days when unset); the caller's number masked in logs and call ids."),
 		"recording_enabled": boolean().def(false).
 			d("Parley: record the call as a two-channel WAV (caller left, assistant right), linked from the call's `recording_url`. Calls whose caller agrees to `recording_consent` are recorded too; `gdpr_mode` turns recording off."),
-		"webhook_url":    uri().nullable().d("Receives the webhook events below."),
-		"webhook_secret": str().nullable().d("HMAC secret used to sign webhook deliveries."),
-		"webhook_events": array(ref("WebhookEventType")).uniqueItems().nullable(),
-		"analysis_plan":  ref("AnalysisPlan").nullable(),
-		"stt_config":     ref("STTConfig").nullable().d("Null (or omitted) for realtime (speech-to-speech) assistants."),
-		"llm_config":     ref("LLMConfig"),
-		"tts_config":     ref("TTSConfig").nullable().d("Null for realtime (speech-to-speech) assistants."),
-		"speech_config":  ref("SpeechConfig").nullable(),
+		"webhook_url": uri().nullable().d("Receives the webhook events below. https and a public address (checked like the delivery guard: " +
+			"every numeric spelling, IPv4-mapped, NAT64); PARLEY_ALLOW_PRIVATE_URLS admits http and loopback/private addresses."),
+		"webhook_secret": str().nullable().writeOnly().d("HMAC secret used to sign webhook deliveries. Write-only: sealed at rest, never returned " +
+			"(see `webhook_secret_set`); omitted on PATCH keeps it, null or \"\" removes it."),
+		"webhook_secret_set": boolean().readOnly().d("Whether a webhook signing secret is stored; the secret itself is never returned."),
+		"webhook_events":     array(ref("WebhookEventType")).uniqueItems().nullable(),
+		"analysis_plan":      ref("AnalysisPlan").nullable(),
+		"stt_config":         ref("STTConfig").nullable().d("Null (or omitted) for realtime (speech-to-speech) assistants."),
+		"llm_config":         ref("LLMConfig"),
+		"tts_config":         ref("TTSConfig").nullable().d("Null for realtime (speech-to-speech) assistants."),
+		"speech_config":      ref("SpeechConfig").nullable(),
 	}
 }
 

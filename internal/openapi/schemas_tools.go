@@ -32,8 +32,10 @@ func toolSchemas(c map[string]*schema) {
 		d("Platform format: the function's members at the top level, `type` optional. Stored in the OpenAI nested form.")
 
 	c["ToolServer"] = object(props{
-		"url":    uri(),
-		"secret": str().d("Signs the tool-calls webhook."),
+		"url": uri().d("https and a public address, checked like `webhook_url`."),
+		"secret": str().nullable().writeOnly().d("Signs the tool-calls webhook. Write-only: sealed at rest, never returned (see `secret_set`); " +
+			"omitted on PATCH keeps the stored secret of the tool with the same function name, null or \"\" removes it."),
+		"secret_set": boolean().readOnly().d("Whether the tool has its own signing secret."),
 	}, "url").d("Webhook that executes the tool.")
 	c["FunctionTool"] = object(props{
 		"type": constant("function"),
@@ -70,10 +72,12 @@ func toolSchemas(c map[string]*schema) {
 		"name":        functionName().d("Function name the model calls; defaults to the template name, which must then follow the same rule."),
 		"description": str(),
 		"parameters":  freeObject().d("JSON Schema of the arguments."),
-		"url":         uri().d("Webhook that executes the function."),
-		"secret":      str().d("Signs the tool-calls webhook (kept from the older `server_secret`)."),
-		"async":       boolean().def(false),
-		"message":     str().d("Spoken while the function runs (older spellings `async_response`, `asyncResponse`)."),
+		"url":         uri().d("Webhook that executes the function; https and a public address, checked like `webhook_url`."),
+		"secret": str().nullable().writeOnly().d("Signs the tool-calls webhook (the older `server_secret`). Write-only: sealed at rest, never returned " +
+			"(see `secret_set`); omitted on PATCH keeps it, null or \"\" removes it."),
+		"secret_set": boolean().readOnly().d("Whether the template has a signing secret."),
+		"async":      boolean().def(false),
+		"message":    str().d("Spoken while the function runs (older spellings `async_response`, `asyncResponse`)."),
 	}).titled("function").d("tool_config of a `function` template.")
 	c["ToolEndCallConfig"] = object(props{}).titled("end_call").d("tool_config of an `end_call` template: nothing to configure.")
 	c["ToolTransferConfig"] = object(props{

@@ -98,6 +98,28 @@ func (db *DB) GetDoc(ctx context.Context, k Kind, orgID, id string) (*Doc, error
 	return d, nil
 }
 
+// AllDocs returns every document of a kind, of every organization, oldest
+// first (startup maintenance such as sealing secrets left in clear).
+func (db *DB) AllDocs(ctx context.Context, k Kind) ([]Doc, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT `+docColumns+` FROM `+k.String()+` ORDER BY created_at, id`)
+	if err != nil {
+		return nil, fmt.Errorf("list all %s: %w", k, err)
+	}
+	defer rows.Close()
+	var out []Doc
+	for rows.Next() {
+		d, err := scanDoc(k, rows)
+		if err != nil {
+			return nil, fmt.Errorf("list all %s: %w", k, err)
+		}
+		out = append(out, *d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list all %s: %w", k, err)
+	}
+	return out, nil
+}
+
 // ListDocsPage returns a window of the organization's documents, oldest
 // first, and how many there are.
 func (db *DB) ListDocsPage(ctx context.Context, k Kind, orgID string, p Page) ([]Doc, int, error) {

@@ -45,6 +45,7 @@ import (
 	"github.com/parley-voice/parley/internal/audio"
 	"github.com/parley-voice/parley/internal/call"
 	"github.com/parley-voice/parley/internal/catalog"
+	"github.com/parley-voice/parley/internal/docsecret"
 	"github.com/parley-voice/parley/internal/inbound"
 	"github.com/parley-voice/parley/internal/llm"
 	"github.com/parley-voice/parley/internal/media"
@@ -425,13 +426,19 @@ func TestE2EToolCallRoundTrip(t *testing.T) {
 			"name": "lookup_order", "description": "Look up an order's delivery status by its number.",
 			"parameters": map[string]any{"type": "object", "properties": map[string]any{"order_id": map[string]any{"type": "string"}}, "required": []string{"order_id"}},
 		},
-		"server": map[string]any{"url": e.hooks.url("/tool")}, "async": false, "message": "One moment.",
+		// The tool's own signing secret, sealed at rest: the receiver
+		// verifies every request with it.
+		"server": map[string]any{"url": e.hooks.url("/tool"), "secret": hookSecret}, "async": false, "message": "One moment.",
 	}
-	aid, doc := e.assistant(t, map[string]any{"name": "Orders", "llm_config": llmConfig(tool)})
+	aid, _ := e.assistant(t, map[string]any{"name": "Orders", "llm_config": llmConfig(tool)})
+	ad, err := e.db.GetDoc(ctx, store.Assistants, e.org.ID, aid)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var stored map[string]json.RawMessage
-	_ = json.Unmarshal(doc, &stored)
-	if !bytes.Contains(stored["llm_config"], []byte(`"server":{"url":"`+e.hooks.url("/tool")+`"}`)) {
-		t.Fatalf("stored tool is not in the canonical shape: %s", stored["llm_config"])
+	_ = json.Unmarshal(ad.Body, &stored)
+	if !bytes.Contains(stored["llm_config"], []byte(`"server":{"url":"`+e.hooks.url("/tool")+`","secret_set":true}`)) || bytes.Contains(ad.Body, []byte(hookSecret)) || ad.Secret == nil {
+		t.Fatalf("stored tool is not in the canonical shape with its secret sealed: %s", ad.Body)
 	}
 	num := e.number(t, "+31201230003", &aid, nil)
 	c := dialRaw(t, e.srv, num.PhoneNumber)
@@ -1047,14 +1054,23 @@ func (e *e2e) assistant(t *testing.T, over map[string]any) (string, json.RawMess
 	if err != nil {
 		t.Fatalf("assistant does not validate: %v", err)
 	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(canon); err != nil {
+	encode := func() []byte {
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(canon); err != nil {
+			t.Fatal(err)
+		}
+		return bytes.TrimSpace(buf.Bytes())
+	}
+	body := encode()
+	// Stored the way the API stores it: secrets sealed to the row, markers
+	// in the body. The engine opens them again (docsecret.Reveal).
+	secrets, _ := docsecret.Extract(store.Assistants, canon)
+	d := &store.Doc{Kind: store.Assistants, ID: store.NewID(), OrgID: e.org.ID, Name: doc["name"].(string), Active: true, Body: encode()}
+	if d.Secret, err = docsecret.Seal(e.keys, store.Assistants, e.org.ID, d.ID, secrets); err != nil {
 		t.Fatal(err)
 	}
-	body := bytes.TrimSpace(buf.Bytes())
-	d := &store.Doc{Kind: store.Assistants, OrgID: e.org.ID, Name: doc["name"].(string), Active: true, Body: body}
 	if err := e.db.CreateDoc(context.Background(), d); err != nil {
 		t.Fatal(err)
 	}

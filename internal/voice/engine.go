@@ -296,7 +296,7 @@ func (e *Engine) checkCredits(ctx context.Context, num *store.Number, row *store
 	}
 	rt := routing{why: "the organization has no minutes left", reason: call.EndInsufficientCredits}
 	if num.AssistantID != nil {
-		if doc, err := e.db.GetDoc(ctx, store.Assistants, num.OrgID, *num.AssistantID); err == nil {
+		if doc, err := e.assistant(ctx, num.OrgID, *num.AssistantID); err == nil {
 			rt.doc = doc.Body // its webhook hears of the refusal
 		}
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/parley-voice/parley/internal/assistant"
 	"github.com/parley-voice/parley/internal/call"
+	"github.com/parley-voice/parley/internal/docsecret"
 	"github.com/parley-voice/parley/internal/fault"
 	"github.com/parley-voice/parley/internal/store"
 )
@@ -44,6 +45,20 @@ type storeError struct{ err error }
 func (e storeError) Error() string { return e.err.Error() }
 func (e storeError) Unwrap() error { return e.err }
 
+// assistant loads a stored assistant with its sealed secrets (webhook_secret,
+// tools' server.secret) back in its body, which the call's webhooks and tool
+// calls are signed with. A failure to open them is a store error.
+func (e *Engine) assistant(ctx context.Context, orgID, id string) (*store.Doc, error) {
+	d, err := e.db.GetDoc(ctx, store.Assistants, orgID, id)
+	if err != nil {
+		return nil, err
+	}
+	if d.Body, err = docsecret.Reveal(e.keys, d); err != nil {
+		return nil, fmt.Errorf("assistant %s: %w", id, err)
+	}
+	return d, nil
+}
+
 // resolve picks the call's assistant: the number's, adjusted or replaced
 // by the assistant-request webhook when one is configured (spec §9.4) —
 // the assistant's webhook when it subscribes to assistant-request, or the
@@ -54,7 +69,7 @@ func (e *Engine) resolve(ctx context.Context, num *store.Number, row *store.Call
 	}
 	var base json.RawMessage
 	if num.AssistantID != nil {
-		doc, err := e.db.GetDoc(ctx, store.Assistants, num.OrgID, *num.AssistantID)
+		doc, err := e.assistant(ctx, num.OrgID, *num.AssistantID)
 		if err != nil {
 			if fault.KindOf(err) != fault.NotFound {
 				return routing{err: storeError{fmt.Errorf("load assistant: %w", err)}}
@@ -163,7 +178,7 @@ func (e *Engine) assistantRequest(ctx context.Context, num *store.Number, row *s
 	}
 	doc, over := base, ans.Assistant
 	if ans.AssistantID != nil {
-		d, err := e.db.GetDoc(ctx, store.Assistants, num.OrgID, *ans.AssistantID)
+		d, err := e.assistant(ctx, num.OrgID, *ans.AssistantID)
 		if err != nil {
 			return requestAnswer{}, fmt.Errorf("assistant-request named assistant %s: %w", *ans.AssistantID, err)
 		}

@@ -208,11 +208,13 @@ func (d *Dispatcher) deliver(ctx context.Context, ev store.OutboxEvent) {
 	sctx, cancel := context.WithTimeout(actx, d.cfg.Timeout)
 	resp, err := d.send.Send(sctx, Request{ID: ev.ID, Event: ev.EventType, URL: ev.URL, Secret: key, Body: ev.Payload, Attempt: ev.Attempts})
 	cancel()
-	d.finish(actx, ev, start, resp, err, false)
+	// A destination the URL guard refuses stays refused: no retry.
+	d.finish(actx, ev, start, resp, err, errors.Is(err, ErrRefused))
 }
 
 // finish logs the attempt and records its outcome: delivered, retry later, or
-// failed for good (permanent errors, 410 Gone, attempts exhausted).
+// failed for good (permanent errors such as a secret that cannot be opened or
+// a destination the URL guard refuses, 410 Gone, attempts exhausted).
 func (d *Dispatcher) finish(ctx context.Context, ev store.OutboxEvent, start time.Time, resp Response, sendErr error, permanent bool) {
 	ctx, cancel := context.WithTimeout(ctx, writeTimeout)
 	defer cancel()

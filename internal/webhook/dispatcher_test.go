@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parley-voice/parley/internal/netguard"
 	"github.com/parley-voice/parley/internal/secret"
 	"github.com/parley-voice/parley/internal/store"
 	"github.com/parley-voice/parley/internal/store/storetest"
@@ -504,4 +505,54 @@ func TestDispatcherKeepsCallOrder(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A destination the SSRF guard refuses is a permanent failure: one attempt,
+// logged with the guard's reason, the event failed, the receiver never hit.
+func TestDispatcherGuardRefusalIsPermanent(t *testing.T) {
+	e := newEnv(t, func(int, *http.Request) int { return http.StatusOK })
+	ev := e.enqueue(t, "whsec_guarded") // to the receiver on 127.0.0.1
+	guard := netguard.New(netguard.Config{})
+	client := guard.Client(2 * time.Second)
+	t.Cleanup(client.CloseIdleConnections)
+	var mu sync.Mutex
+	var backoffs int
+	d := webhook.NewDispatcher(e.db, e.kr, &webhook.Sender{HTTP: client}, fast(webhook.DispatcherConfig{MaxAttempts: 5, Backoff: func(int) time.Duration {
+		mu.Lock()
+		backoffs++
+		mu.Unlock()
+		return time.Millisecond
+	}}))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	got := e.wait(t, ev.ID, 5*time.Second, finished)
+	if got.FailedAt == nil || got.DeliveredAt != nil || got.Attempts != 1 || got.LastError == nil ||
+		!strings.Contains(*got.LastError, "refused by the URL guard") || !strings.Contains(*got.LastError, "loopback") ||
+		strings.Contains(*got.LastError, "gave up") {
+		t.Fatalf("event = %+v (last error %v)", got, deref(got.LastError))
+	}
+	time.Sleep(100 * time.Millisecond) // ten polls: nothing claims it again
+	ds := e.deliveries(t, ev.ID)
+	if len(ds) != 1 || ds[0].StatusCode != nil || ds[0].Error == nil || !strings.Contains(*ds[0].Error, "refused by the URL guard") ||
+		strings.Contains(*ds[0].Error, "/hook?k=v") {
+		t.Fatalf("deliveries = %+v", ds)
+	}
+	if n := len(e.rc.requests()); n != 0 {
+		t.Fatalf("receiver got %d requests, want 0", n)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if backoffs != 0 {
+		t.Fatalf("Backoff called %d times: the refusal was scheduled for a retry", backoffs)
+	}
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return "<nil>"
+	}
+	return *s
 }

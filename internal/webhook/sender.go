@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/parley-voice/parley/internal/netguard"
 )
 
 // MaxResponseBody is how much of a receiver's answer Send reads.
@@ -51,6 +53,11 @@ func (e *StatusError) Error() string {
 	return msg
 }
 
+// ErrRefused is matched (errors.Is) by a Send the SSRF guard (netguard)
+// refused: the URL, or a redirect from it, points where Parley may not
+// connect. Retrying cannot help, so the dispatcher fails the event for good.
+var ErrRefused = errors.New("refused by the URL guard")
+
 // Sender posts one webhook.
 type Sender struct {
 	// HTTP is the client to use. Parley passes its SSRF-guarded client; Send
@@ -63,7 +70,8 @@ type Sender struct {
 // Send posts r with the headers of spec §9.2 and returns the answer. A
 // non-2xx answer returns the Response and a *StatusError; a failure to get an
 // answer (refused, timed out, ctx ended) returns an error whose text names the
-// URL's host but not its path or query, which may hold credentials. A 2xx
+// URL's host but not its path or query, which may hold credentials; when the
+// SSRF guard refused the destination, that error matches ErrRefused. A 2xx
 // answer whose body could not be read returns the Response (Status set) and an
 // error: the status alone acknowledges the event.
 func (s *Sender) Send(ctx context.Context, r Request) (Response, error) {
@@ -95,6 +103,9 @@ func (s *Sender) Send(ctx context.Context, r Request) (Response, error) {
 
 	start := time.Now()
 	resp, err := s.HTTP.Do(req)
+	if errors.Is(err, netguard.ErrBlocked) {
+		return Response{Duration: time.Since(start)}, fmt.Errorf("webhook: post to %s: %w: %w", req.URL.Host, ErrRefused, redact(err))
+	}
 	if err != nil {
 		return Response{Duration: time.Since(start)}, fmt.Errorf("webhook: post to %s: %w", req.URL.Host, redact(err))
 	}

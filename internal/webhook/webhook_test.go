@@ -10,11 +10,13 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
+	"github.com/parley-voice/parley/internal/netguard"
 	"github.com/parley-voice/parley/internal/webhook"
 )
 
@@ -281,5 +283,45 @@ func TestDefaultBackoff(t *testing.T) {
 		if len(seen) < 2 {
 			t.Fatalf("DefaultBackoff(%d) has no jitter", tc.attempt)
 		}
+	}
+}
+
+// TestSenderGuardRefusal: a destination the SSRF guard refuses, directly or
+// by a redirect, is an error matching ErrRefused whose text says so (what
+// the synchronous tool-calls and assistant-request log shows); an ordinary
+// failure to connect is not.
+func TestSenderGuardRefusal(t *testing.T) {
+	var hits atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		if r.URL.Path == "/redirect" {
+			http.Redirect(w, r, "http://169.254.169.254/latest/meta-data", http.StatusFound)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer srv.Close()
+	strict := netguard.New(netguard.Config{}).Client(2 * time.Second)
+	defer strict.CloseIdleConnections()
+	loose := netguard.New(netguard.Config{AllowLoopback: true}).Client(2 * time.Second)
+	defer loose.CloseIdleConnections()
+	for _, tc := range []struct {
+		name    string
+		client  *http.Client
+		url     string
+		refused bool
+		text    string
+	}{
+		{"loopback", strict, srv.URL + "/hook?token=abc", true, "refused by the URL guard: netguard: 127.0.0.1 is loopback"},
+		{"redirect to metadata", loose, srv.URL + "/redirect", true, "refused by the URL guard: netguard: 169.254.169.254 is metadata"},
+		{"closed port", loose, "http://127.0.0.1:1/hook", false, "connection refused"},
+	} {
+		_, err := (&webhook.Sender{HTTP: tc.client}).Send(context.Background(), webhook.Request{Event: "tool-calls", URL: tc.url, Body: []byte(`{}`)})
+		if err == nil || errors.Is(err, webhook.ErrRefused) != tc.refused || !strings.Contains(err.Error(), tc.text) || strings.Contains(err.Error(), "token=abc") {
+			t.Errorf("%s: err = %v (ErrRefused %v), want refused=%v containing %q", tc.name, err, errors.Is(err, webhook.ErrRefused), tc.refused, tc.text)
+		}
+	}
+	if n := hits.Load(); n != 1 { // only the redirect reached the receiver
+		t.Errorf("receiver hit %d times, want 1", n)
 	}
 }

@@ -120,6 +120,12 @@ func (c *checker) conversation(o *object, n *Node) {
 	n.Tools = c.provider(o, "tools", "array", NodeConfigs.Tools)
 }
 
+// urlChecker is implemented by NodeConfigs that vet the URLs Parley will
+// call (assistant.Validator with the API's netguard.URLCheck).
+type urlChecker interface {
+	CheckURL(raw string) error
+}
+
 func (c *checker) tool(o *object, n *Node) {
 	if name, ok := c.str(o, "tool_name", true); ok {
 		if !functionPattern.MatchString(name) {
@@ -133,6 +139,10 @@ func (c *checker) tool(o *object, n *Node) {
 	if u := c.nullStr(o, "url"); u != nil {
 		if !isHTTPURL(*u) {
 			c.fs.Invalidf(o.field("url"), "must be an absolute http(s) URL (got %q)", *u)
+		} else if uc, ok := c.cfg.(urlChecker); ok {
+			if err := uc.CheckURL(*u); err != nil {
+				c.fs.Invalidf(o.field("url"), "%v", err)
+			}
 		}
 		n.URL = *u
 	}
