@@ -106,7 +106,7 @@ func startE2EWith(t *testing.T, cfg openaifake.Config, extraEnv ...string) *e2eS
 		// Admission by CPU and write latency has its own tests; on a test
 		// machine loaded by other packages' tests it would refuse these
 		// calls with 503 (seen: one write over 250 ms under -race).
-		"PARLEY_MAX_WRITE_LATENCY=-1", "PARLEY_MAX_SCHED_LATENCY=-1",
+		"PARLEY_MAX_WRITE_LATENCY=-1ms", "PARLEY_MAX_SCHED_LATENCY=-1ms",
 	}
 	env = append(env, extraEnv...)
 	ctx, cancel := context.WithCancel(context.Background())

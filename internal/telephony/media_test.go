@@ -34,7 +34,8 @@ func (r sourcedRouter) Route(ctx context.Context, in Inbound) (Handler, error) {
 	return sourcedHandler{h.(*fakeHandler), r.sources}, nil
 }
 
-// TestMediaSources: the SDP names an address nothing sends from; RTP from
+// TestMediaSources: the SDP names an address nothing sends from (127.0.0.7;
+// a documentation address such as 192.0.2.1 is refused with 488); RTP from
 // a third address is taken only when the Handler names its network
 // (MediaSourcer), and a fourth address is dropped either way.
 func TestMediaSources(t *testing.T) {
@@ -52,7 +53,7 @@ func TestMediaSources(t *testing.T) {
 			s := startServer(t, sourcedRouter{fr, tc.sources}, nil)
 			p := newPeer(t, s)
 			d := &dialog{callID: "sources-" + strings.ReplaceAll(tc.name, " ", "-") + "@test", fromTag: "ft9", branch: "z9hG4bKsrc" + tc.name[:4], user: "+15550002222", cseq: 1}
-			p.send(p.inviteText(d, strings.Replace(p.sdp(), "c=IN IP4 127.0.0.1", "c=IN IP4 192.0.2.1", 1)))
+			p.send(p.inviteText(d, strings.Replace(p.sdp(), "c=IN IP4 127.0.0.1", "c=IN IP4 127.0.0.7", 1)))
 			ok := p.response(200, 2*time.Second)
 			ans, err := media.ParseOffer(ok.Body())
 			if err != nil {
