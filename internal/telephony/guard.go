@@ -59,14 +59,18 @@ func (s *Server) filter(info sip.TransportReadProps, data []byte) (out []byte, _
 			s.answerUnparsed(info.RemoteAddr, data)
 			return nil, nil
 		}
+		if bareLineBreak(data) {
+			return nil, nil // any answer would echo the break and split its headers
+		}
 		r = checkRequest(m, data)
 		if r == nil {
 			return data, nil
 		}
-		if m.IsAck() {
-			return nil, nil // ACK is never answered
+		if m.IsAck() || m.Via() == nil || m.CSeq() == nil {
+			return nil, nil // ACK is never answered; without Via and CSeq an answer has no route or match
 		}
 		res := sip.NewResponseFromRequest(m, r.code, r.reason, nil)
+		res.SipVersion = "SIP/2.0" // sipgo copies the request's, e.g. SIP/7.0 in a 505
 		for _, h := range r.extra {
 			res.AppendHeader(h)
 		}
@@ -185,6 +189,18 @@ func declaredLength(raw []byte) int {
 		return int(v)
 	}
 	return 0
+}
+
+// bareLineBreak reports whether the header section has a CR or LF that is not
+// part of a CRLF: sipgo keeps it inside the header value.
+func bareLineBreak(raw []byte) bool {
+	head, _, _ := bytes.Cut(raw, []byte("\r\n\r\n"))
+	for i, c := range head {
+		if (c == '\n' && (i == 0 || head[i-1] != '\r')) || (c == '\r' && (i+1 == len(head) || head[i+1] != '\n')) {
+			return true
+		}
+	}
+	return false
 }
 
 // answerUnparsed sends 400 to a request sipgo could not parse, when enough
