@@ -23,8 +23,9 @@ import (
 //   - what it passes on is the datagram unchanged, and only something the
 //     SIP parser accepts;
 //   - every stateless answer is one well-formed SIP 4xx/5xx response with the
-//     headers an answer needs, no body, and no header smuggled in by a bare
-//     CR or LF; ACK is never answered;
+//     headers an answer needs, no body, and no control character (a bare CR
+//     or LF would smuggle in a header, a NUL cuts C strings); ACK is never
+//     answered;
 //   - TCP datagrams pass through untouched (the guard is for UDP only).
 //
 // Seeds are in testdata/fuzz/FuzzGuard (RFC 4475 torture messages and
@@ -142,8 +143,8 @@ func checkAnswer(b []byte) string {
 	}
 	seen := map[string]int{}
 	for _, l := range lines[1:] {
-		if strings.ContainsAny(l, "\r\n\x00") {
-			return "a bare CR, LF or NUL in " + strconv.Quote(l)
+		if strings.ContainsFunc(l, func(r rune) bool { return (r < 0x20 && r != '\t') || r == 0x7f }) {
+			return "a control character in " + strconv.Quote(l)
 		}
 		name, value, ok := strings.Cut(l, ":")
 		if !ok || !headerName.MatchString(name) {

@@ -59,8 +59,8 @@ func (s *Server) filter(info sip.TransportReadProps, data []byte) (out []byte, _
 			s.answerUnparsed(info.RemoteAddr, data)
 			return nil, nil
 		}
-		if bareLineBreak(data) {
-			return nil, nil // any answer would echo the break and split its headers
+		if headerCTL(data) {
+			return nil, nil // any answer would echo it (a bare LF splits the answer's headers)
 		}
 		r = checkRequest(m, data)
 		if r == nil {
@@ -191,12 +191,18 @@ func declaredLength(raw []byte) int {
 	return 0
 }
 
-// bareLineBreak reports whether the header section has a CR or LF that is not
-// part of a CRLF: sipgo keeps it inside the header value.
-func bareLineBreak(raw []byte) bool {
+// headerCTL reports whether the header section has a control character
+// other than HTAB and the CRLF that ends a line (RFC 3261 §25.1): sipgo keeps
+// a bare CR, LF or a NUL inside the header value, and any answer would echo it.
+func headerCTL(raw []byte) bool {
 	head, _, _ := bytes.Cut(raw, []byte("\r\n\r\n"))
-	for i, c := range head {
-		if (c == '\n' && (i == 0 || head[i-1] != '\r')) || (c == '\r' && (i+1 == len(head) || head[i+1] != '\n')) {
+	for i := 0; i < len(head); i++ {
+		c := head[i]
+		if c == '\r' && i+1 < len(head) && head[i+1] == '\n' {
+			i++
+			continue
+		}
+		if (c < 0x20 && c != '\t') || c == 0x7f {
 			return true
 		}
 	}
@@ -236,7 +242,7 @@ func (s *Server) answerUnparsed(addr net.Addr, raw []byte) {
 			continue
 		}
 		value = strings.TrimSpace(value)
-		if strings.ContainsAny(value, "\r\n") || value == "" {
+		if headerCTL([]byte(value)) || value == "" {
 			return
 		}
 		need[n] = true
