@@ -136,15 +136,36 @@ func FuzzTelephoneEvent(f *testing.F) {
 }
 
 // FuzzReorder drives the receive reorder buffer with arbitrary operations
-// (push a packet with any sequence number, timestamp and payload, or give
-// up on a gap) and checks its invariants after each: the held count matches
+// (8 bytes each: op, sequence number, timestamp, payload length, then the
+// payload; a push of any packet, or giving up on a gap) and checks its invariants after each: the held count matches
 // the used slots, held packets are ahead of the next expected one within
 // the depth, the oldest arrival is right, only whole 20 ms frames go out,
 // and one operation emits a bounded amount of audio.
 func FuzzReorder(f *testing.F) {
-	f.Add(byte(3), false, []byte{0, 0, 1, 0, 0, 0, 0, 160, 0, 0, 2, 0, 0, 0, 160, 160, 0, 0, 4, 0, 0, 1, 224, 160, 3, 0, 0, 0, 0, 0, 0, 0})
-	f.Add(byte(1), true, []byte{0, 0xff, 0xff, 0, 0, 0, 0, 80, 0, 0, 0, 0, 0, 0, 80, 80, 0, 0x80, 0, 0, 0, 0, 0, 20})
-	f.Add(byte(8), false, []byte{0, 0, 10, 0, 0, 0, 0, 160, 0, 0, 10, 0, 0, 0, 0, 160, 0, 0, 9, 0, 0, 0, 0, 160})
+	// op: bits 0-1 = 3 gives up on a gap, else push; bit 2 moves the clock
+	// back; bits 3-7 are milliseconds.
+	push := func(ops []byte, op byte, seq uint16, ts uint32, n byte) []byte {
+		ops = append(binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint16(append(ops, op), seq), ts), n)
+		return append(ops, make([]byte, n)...)
+	}
+	var inOrder, shuffled, jumps []byte
+	for i := range 5 {
+		inOrder = push(inOrder, 20<<3, uint16(65534+i), uint32(i*160), 160)
+	}
+	for _, i := range []int{1, 3, 2, 5, 4, 9, -1, 8, 7, 7, 6} {
+		if i < 0 {
+			shuffled = push(shuffled, 3|30<<3, 0, 0, 0)
+			continue
+		}
+		shuffled = push(shuffled, 5<<3, uint16(i), uint32(i*160), 160)
+	}
+	for _, p := range [][2]uint32{{1, 0}, {2, 8000}, {200, 8160}, {201, 9000}, {100, 0}, {30000, 1}, {30001, 0xffffff00}} {
+		jumps = push(jumps, 4|3<<3, uint16(p[0]), p[1], 80)
+	}
+	f.Add(byte(3), false, inOrder)
+	f.Add(byte(3), true, shuffled)
+	f.Add(byte(7), false, shuffled)
+	f.Add(byte(1), false, jumps)
 	f.Fuzz(func(t *testing.T, depth byte, alaw bool, ops []byte) {
 		d := int(depth%8) + 1
 		c := PCMU
@@ -164,7 +185,7 @@ func FuzzReorder(f *testing.F) {
 		// play what was held.
 		maxLen := FrameSamples
 		for len(ops) >= 8 {
-			op, seq, ts, n := ops[0], binary.BigEndian.Uint16(ops[1:]), binary.BigEndian.Uint32(ops[3:]), int(ops[7])*6
+			op, seq, ts, n := ops[0], binary.BigEndian.Uint16(ops[1:]), binary.BigEndian.Uint32(ops[3:]), int(ops[7])
 			ops = ops[8:]
 			n = min(n, len(ops))
 			payload := ops[:n]

@@ -242,8 +242,8 @@ func (s *Server) answerUnparsed(addr net.Addr, raw []byte) {
 			continue
 		}
 		value = strings.TrimSpace(value)
-		if headerCTL([]byte(value)) || value == "" {
-			return
+		if headerCTL([]byte(value)) || value == "" || (need[n] && n != "via") {
+			return // unsafe to echo, or two From/To/Call-ID/CSeq: no one answer
 		}
 		need[n] = true
 		b.WriteString(canonicalName(n) + ": " + value + "\r\n")
