@@ -70,7 +70,7 @@ func ParseOffer(body []byte) (*Offer, error) {
 			switch a.Key {
 			case "rtpmap":
 				pt, enc, ok := strings.Cut(a.Value, " ")
-				if n, err := strconv.ParseUint(pt, 10, 8); ok && err == nil {
+				if n, err := strconv.ParseUint(pt, 10, 7); ok && err == nil {
 					rtpmap[uint8(n)] = strings.ToLower(enc)
 				}
 			case "ptime":
@@ -85,7 +85,7 @@ func ParseOffer(body []byte) (*Offer, error) {
 		}
 		found := false
 		for _, f := range m.MediaName.Formats {
-			n, err := strconv.ParseUint(f, 10, 8)
+			n, err := strconv.ParseUint(f, 10, 7) // RTP payload types are 7 bits (RFC 3550 §5.1)
 			if err != nil {
 				continue
 			}

@@ -63,14 +63,18 @@ func (s *Server) filter(info sip.TransportReadProps, data []byte) (out []byte, _
 		if info.RemoteAddr != nil && s.dropRequest(m, info.RemoteAddr.String()) {
 			return nil, nil
 		}
+		if headerCTL(data) {
+			return nil, nil // any answer would echo it (a bare LF splits the answer's headers)
+		}
 		r = checkRequest(m, data)
 		if r == nil {
 			return data, nil
 		}
-		if m.IsAck() {
-			return nil, nil // ACK is never answered
+		if m.IsAck() || m.Via() == nil || m.CSeq() == nil {
+			return nil, nil // ACK is never answered; without Via and CSeq an answer has no route or match
 		}
 		res := sip.NewResponseFromRequest(m, r.code, r.reason, nil)
+		res.SipVersion = "SIP/2.0" // sipgo copies the request's, e.g. SIP/7.0 in a 505
 		for _, h := range r.extra {
 			res.AppendHeader(h)
 		}
@@ -191,6 +195,24 @@ func declaredLength(raw []byte) int {
 	return 0
 }
 
+// headerCTL reports whether the header section has a control character
+// other than HTAB and the CRLF that ends a line (RFC 3261 §25.1): sipgo keeps
+// a bare CR, LF or a NUL inside the header value, and any answer would echo it.
+func headerCTL(raw []byte) bool {
+	head, _, _ := bytes.Cut(raw, []byte("\r\n\r\n"))
+	for i := 0; i < len(head); i++ {
+		c := head[i]
+		if c == '\r' && i+1 < len(head) && head[i+1] == '\n' {
+			i++
+			continue
+		}
+		if (c < 0x20 && c != '\t') || c == 0x7f {
+			return true
+		}
+	}
+	return false
+}
+
 // answerUnparsed sends 400 to a request sipgo could not parse, when enough
 // of it can be read to address an answer (Via, From, To, Call-ID, CSeq).
 // Anything less is dropped.
@@ -224,8 +246,8 @@ func (s *Server) answerUnparsed(addr net.Addr, raw []byte) {
 			continue
 		}
 		value = strings.TrimSpace(value)
-		if strings.ContainsAny(value, "\r\n") || value == "" {
-			return
+		if headerCTL([]byte(value)) || value == "" || (need[n] && n != "via") {
+			return // unsafe to echo, or two From/To/Call-ID/CSeq: no one answer
 		}
 		need[n] = true
 		b.WriteString(canonicalName(n) + ": " + value + "\r\n")
