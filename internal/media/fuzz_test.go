@@ -1,10 +1,12 @@
 package media
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"net"
 	"net/netip"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -47,15 +49,30 @@ func FuzzOffer(f *testing.F) {
 		}
 
 		local := netip.AddrPortFrom(o.Addr.Addr().WithZone(""), o.Addr.Port())
-		ans, err := ParseOffer(Answer(local, 1, o.Codec, o.EventPT))
-		if err != nil {
-			t.Fatalf("our answer does not parse: %v\n%s", err, Answer(local, 1, o.Codec, o.EventPT))
+		var ours *Crypto
+		if o.Secure {
+			if len(o.Crypto) == 0 {
+				t.Fatalf("accepted an RTP/SAVP stream without a usable a=crypto")
+			}
+			keys, err := AnswerCrypto(o)
+			if err != nil {
+				t.Fatalf("AnswerCrypto: %v", err)
+			}
+			ours = &keys.Local
 		}
-		want := Offer{Addr: local, Codec: o.Codec, EventPT: o.EventPT, Ptime: 20, OnHold: local.Addr().IsUnspecified()}
-		if *ans != want {
+		answer := Answer(local, 1, o.Codec, o.EventPT, ours)
+		ans, err := ParseOffer(answer)
+		if err != nil {
+			t.Fatalf("our answer does not parse: %v\n%s", err, answer)
+		}
+		want := Offer{Addr: local, Codec: o.Codec, EventPT: o.EventPT, Ptime: 20, OnHold: local.Addr().IsUnspecified(), Secure: ours != nil}
+		if !reflect.DeepEqual(ans.withoutCrypto(), want) {
 			t.Fatalf("our answer parses as %+v, want %+v", *ans, want)
 		}
-		back, err := ParseOffer(OfferSDP(local, 2))
+		if ours != nil && (len(ans.Crypto) != 1 || ans.Crypto[0].Tag != ours.Tag || ans.Crypto[0].Suite != ours.Suite || !bytes.Equal(ans.Crypto[0].Key, ours.Key)) {
+			t.Fatalf("our answer's a=crypto parses as %+v, want %+v", ans.Crypto, *ours)
+		}
+		back, err := ParseOffer(OfferSDP(local, 2, nil))
 		if err != nil {
 			t.Fatalf("our offer does not parse: %v", err)
 		}
@@ -382,4 +399,10 @@ var sdpSeeds = []string{
 	"v=0\r\no=trunk 1 2 IN IP6 ::1\r\ns=call\r\nc=IN IP6 ::1\r\nt=0 0\r\nm=audio 20000 RTP/AVP 9 96 97\r\na=rtpmap:9 G722/8000\r\na=rtpmap:96 pcma/8000/1\r\na=rtpmap:97 telephone-event/8000\r\na=ptime:30\r\na=sendonly\r\n",
 	"v=0\r\no=- 0 0 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=video 3000 RTP/AVP 31\r\nc=IN IP4 192.0.2.1\r\nm=audio 0 RTP/AVP 0\r\nm=audio 4000 RTP/SAVP 0\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz\r\nm=audio 4002 RTP/AVP 8\r\nc=IN IP4 0.0.0.0\r\na=inactive\r\n",
 	"v=0\r\no=- 0 0 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 169.254.169.254\r\nt=0 0\r\nm=audio 65535 RTP/AVP 18 4 3\r\n",
+}
+
+// withoutCrypto is the offer without its keys (compared on their own).
+func (o Offer) withoutCrypto() Offer {
+	o.Crypto = nil
+	return o
 }
