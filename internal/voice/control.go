@@ -144,6 +144,9 @@ type trunkBody struct {
 	Transport       string  `json:"transport"`
 	MediaEncryption string  `json:"media_encryption"`
 	AuthUsername    *string `json:"auth_username"`
+	// InboundAddresses are where the trunk's calls come from (IPs, CIDR
+	// prefixes, host names); the IPs and prefixes may also send media.
+	InboundAddresses []string `json:"inbound_addresses"`
 }
 
 // loadTrunk reads a SIP trunk's row and body.

@@ -108,18 +108,75 @@ func TestE2ERTPInjection(t *testing.T) {
 		t.Fatalf("caller channel: 1 kHz (injected) power %.0f, want ~0; 300 Hz (caller) power %.0f, want > 1e6", injected, spoken)
 	}
 
+	dropped := droppedForeign(t, e)
 	logs := e.logs.String()
-	m := regexp.MustCompile(`msg="call ended".*rtp_dropped_foreign=(\d+)`).FindStringSubmatch(logs)
-	if m == nil {
-		t.Fatalf("no rtp_dropped_foreign in the call's end log:\n%s", logs)
-	}
-	dropped, _ := strconv.Atoi(m[1])
 	t.Logf("injected %d+%d RTP packets; rtp_dropped_foreign=%d", sent[0], sent[1], dropped)
 	if dropped != sent[0]+sent[1] {
 		t.Fatalf("rtp_dropped_foreign=%d, want the %d injected packets", dropped, sent[0]+sent[1])
 	}
 	if strings.Count(logs, "media from a foreign source dropped") != 1 {
 		t.Fatal("the first foreign source is not logged exactly once")
+	}
+}
+
+// droppedForeign waits for the call's end log line and returns its
+// rtp_dropped_foreign (the end is logged just after the row is final).
+func droppedForeign(t *testing.T, e *e2e) int {
+	t.Helper()
+	ended := regexp.MustCompile(`msg="call ended".*rtp_dropped_foreign=(\d+)`)
+	deadline := time.Now().Add(5 * time.Second)
+	m := ended.FindStringSubmatch(e.logs.String())
+	for ; m == nil && time.Now().Before(deadline); m = ended.FindStringSubmatch(e.logs.String()) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if m == nil {
+		t.Fatalf("no rtp_dropped_foreign in the call's end log:\n%s", e.logs.String())
+	}
+	n, _ := strconv.Atoi(m[1])
+	return n
+}
+
+// TestE2ETrunkMediaServers: the caller's RTP comes from 127.0.0.20 while
+// its signalling and SDP say 127.0.0.1 (a carrier's media servers). The
+// caller is heard when the number's trunk lists that network among its
+// inbound_addresses, and not at all (every packet dropped and counted)
+// when it lists only the signalling address.
+func TestE2ETrunkMediaServers(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		addresses []string
+		heard     bool
+	}{
+		{"trunk lists the media network", []string{"127.0.0.1", "127.0.0.16/28"}, true},
+		{"trunk lists signalling only", []string{"127.0.0.1"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newE2E(t, e2eOptions{transcripts: []string{"I need an appointment"},
+				chat: openaifake.Config{Replies: []openaifake.Reply{{Text: "Tuesday at nine works."}}}})
+			aid, _ := e.assistant(t, map[string]any{"name": "Carrier line"})
+			tr := e.trunk(t, "Carrier", "127.0.0.1:5999", "", "", map[string]any{"inbound_addresses": tc.addresses})
+			num := e.number(t, "+31201230072", &aid, &tr)
+			c := dialRaw(t, e.srv, num.PhoneNumber, rawOptions{rtpFrom: "127.0.0.20"})
+			id := e.waitLive(t, 10*time.Second)
+			time.Sleep(300 * time.Millisecond)
+			c.speak(time.Second)
+			if tc.heard {
+				e.waitSaid(t, id, "Tuesday at nine works.", 10*time.Second)
+			} else {
+				time.Sleep(2 * time.Second)
+			}
+			c.hangup(t)
+			row := e.waitFinal(t, id, 10*time.Second)
+			msgs := transcriptOf(row) // none at all when the caller was never heard
+			if got := hasEntry(msgs, "user", "I need an appointment"); got != tc.heard {
+				t.Fatalf("caller heard = %v, want %v (transcript %+v)", got, tc.heard, msgs)
+			}
+			dropped := droppedForeign(t, e)
+			t.Logf("rtp_dropped_foreign=%d", dropped)
+			if (dropped == 0) != tc.heard {
+				t.Fatalf("rtp_dropped_foreign=%d with the caller heard = %v", dropped, tc.heard)
+			}
+		})
 	}
 }
 

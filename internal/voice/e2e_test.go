@@ -1573,6 +1573,10 @@ type rawOptions struct {
 	// noTelephoneEvent leaves RFC 4733 out of the offer, so DTMF travels
 	// by SIP INFO both ways.
 	noTelephoneEvent bool
+	// rtpFrom, when set, is the IP the caller's RTP is sent from (its
+	// offer still says 127.0.0.1): a carrier whose media servers are not
+	// its signalling address.
+	rtpFrom string
 }
 
 // dialRaw calls the Parley number and returns once the call is answered
@@ -1598,7 +1602,7 @@ func inviteRaw(t *testing.T, srv *telephony.Server, dialled string, opts ...rawO
 	if err != nil {
 		t.Fatal(err)
 	}
-	rc, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	rc, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP(cmp.Or(o.rtpFrom, "127.0.0.1"))})
 	if err != nil {
 		t.Fatal(err)
 	}

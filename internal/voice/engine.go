@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -24,6 +25,7 @@ import (
 	"github.com/parley-voice/parley/internal/llm"
 	"github.com/parley-voice/parley/internal/recording"
 	"github.com/parley-voice/parley/internal/secret"
+	"github.com/parley-voice/parley/internal/sipacl"
 	"github.com/parley-voice/parley/internal/store"
 	"github.com/parley-voice/parley/internal/stt"
 	"github.com/parley-voice/parley/internal/telephony"
@@ -179,7 +181,8 @@ func (e *Engine) Route(ctx context.Context, in telephony.Inbound) (telephony.Han
 	if err != nil {
 		return nil, err
 	}
-	if err := e.checkMediaEncryption(ctx, num, in); err != nil {
+	sources, err := e.trunkMedia(ctx, num, in)
+	if err != nil {
 		return nil, err
 	}
 	row := &store.Call{
@@ -211,7 +214,7 @@ func (e *Engine) Route(ctx context.Context, in telephony.Inbound) (telephony.Han
 		row.ID = callID(caller)
 		log = e.log.With("call_id", row.ID, "org_id", num.OrgID, "sip_call_id", in.SIPCallID)
 	}
-	h := &handler{e: e, row: row, plan: rt.plan, log: log, number: num, speakOnly: rt.speakOnly}
+	h := &handler{e: e, row: row, plan: rt.plan, log: log, number: num, speakOnly: rt.speakOnly, mediaSources: sources}
 	h.hooks = e.newCallHooks(rt.plan.hook, row, num, rt.plan.doc)
 	row.Assistant, row.Webhook = h.hooks.env.Assistant, rt.plan.hook.stored(e.keys, num.OrgID)
 	evs := h.hooks.status(call.StatusRinging, "", "")
@@ -224,21 +227,31 @@ func (e *Engine) Route(ctx context.Context, in telephony.Inbound) (telephony.Han
 	return h, nil
 }
 
-// checkMediaEncryption refuses, with 488 and before anything is recorded, a
-// plain-RTP call to a number whose trunk requires SRTP (a *telephony.Reject).
-func (e *Engine) checkMediaEncryption(ctx context.Context, num *store.Number, in telephony.Inbound) error {
-	if in.SRTP || num.TransferTrunkID == nil {
-		return nil
+// trunkMedia applies the number's trunk to the call's media, before
+// anything is recorded: a plain-RTP call to a trunk that requires SRTP is
+// refused with 488 (a *telephony.Reject), and the IPs and CIDR prefixes of
+// the trunk's inbound_addresses are returned as networks RTP may also come
+// from (a carrier's media servers next to its signalling; host names admit
+// signalling only).
+func (e *Engine) trunkMedia(ctx context.Context, num *store.Number, in telephony.Inbound) ([]netip.Prefix, error) {
+	if num.TransferTrunkID == nil {
+		return nil, nil
 	}
 	_, b, err := e.loadTrunk(ctx, num.OrgID, *num.TransferTrunkID)
 	if err != nil {
-		return fmt.Errorf("route the call: %w", err)
+		return nil, fmt.Errorf("route the call: %w", err)
 	}
-	if strings.EqualFold(b.MediaEncryption, "srtp") {
+	if !in.SRTP && strings.EqualFold(b.MediaEncryption, "srtp") {
 		e.log.Info("inbound call refused: the number's trunk requires SRTP", "sip_call_id", in.SIPCallID, "number", num.PhoneNumber)
-		return &telephony.Reject{Code: 488, Reason: "Not Acceptable Here (SRTP required)"}
+		return nil, &telephony.Reject{Code: 488, Reason: "Not Acceptable Here (SRTP required)"}
 	}
-	return nil
+	var sources []netip.Prefix
+	for _, a := range b.InboundAddresses {
+		if en, err := sipacl.ParseEntry(a); err == nil && en.Host == "" {
+			sources = append(sources, en.Prefix)
+		}
+	}
+	return sources, nil
 }
 
 // Register answers a trunk's REGISTER for the number r.AOR (telephony.Registrar).

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"log/slog"
 	"math"
+	"net/netip"
 	"path/filepath"
 	"sync"
 	"time"
@@ -34,7 +35,14 @@ type handler struct {
 	// speakOnly, when set, is said and then the call ends (an
 	// assistant-request webhook refused the call).
 	speakOnly string
+	// mediaSources are networks besides the SDP and signalling addresses
+	// RTP may come from: the IPs and prefixes of the trunk's
+	// inbound_addresses (telephony.MediaSourcer).
+	mediaSources []netip.Prefix
 }
+
+// MediaSources implements telephony.MediaSourcer.
+func (h *handler) MediaSources() []netip.Prefix { return h.mediaSources }
 
 // finishTimeout bounds a write made as a call ends (a transcript save).
 const finishTimeout = 10 * time.Second
