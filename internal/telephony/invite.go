@@ -83,7 +83,12 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	in.SRTP = offer.Secure
 	var cancelOnce sync.Once
 	canceled := make(chan struct{})
-	tx.OnCancel(func(*sip.Request) { cancelOnce.Do(func() { close(canceled) }) })
+	markCanceled := func() { cancelOnce.Do(func() { close(canceled) }) }
+	if !tx.OnCancel(func(*sip.Request) { markCanceled() }) {
+		// The CANCEL came before the callback could be registered (sipgo
+		// has already answered 487 and never calls it).
+		markCanceled()
+	}
 
 	rctx, stop := context.WithTimeout(s.callsCtx, routeTimeout)
 	h, err := s.router.Route(rctx, in)
@@ -142,6 +147,9 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	s.register(c)
 	if err := tx.Respond(res); err != nil {
 		s.unregister(c)
+		if errors.Is(err, sip.ErrTransactionCanceled) {
+			err = ErrCanceled // cancelled while we answered
+		}
 		cancel(err)
 		sess.Close()
 		h.NotAnswered(s.callsCtx, err)

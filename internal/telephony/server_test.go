@@ -215,6 +215,38 @@ func TestCancelBeforeAnswer(t *testing.T) {
 	waitIdle(t, s)
 }
 
+// holdAdmission admits each setup only once release is closed, so a test
+// can land a CANCEL before the server has registered for it.
+type holdAdmission struct{ release chan struct{} }
+
+func (h holdAdmission) Admit() (func(), string) {
+	<-h.release
+	return func() {}, ""
+}
+
+// TestCancelBeforeRegistered: the CANCEL arrives (and sipgo answers 487)
+// before the server has asked to hear of it, which sipgo then never tells;
+// the handler still learns ErrCanceled, not the transaction's own error.
+func TestCancelBeforeRegistered(t *testing.T) {
+	r := &fakeRouter{}
+	hold := holdAdmission{release: make(chan struct{})}
+	s := startServer(t, r, func(c *Config) { c.Admission = hold })
+	p := newPeer(t, s)
+	d := p.invite("early")
+	p.response(100, time.Second)
+	cancel := strings.Replace(p.inviteText(d, ""), "INVITE sip:", "CANCEL sip:", 1)
+	cancel = strings.Replace(cancel, "CSeq: 1 INVITE", "CSeq: 1 CANCEL", 1)
+	cancel = strings.Replace(cancel, "Content-Type: application/sdp\r\n", "", 1)
+	p.send(cancel)
+	p.response(487, 2*time.Second)
+	close(hold.release)
+	h := waitHandler(t, r)
+	if err := <-h.done; !errors.Is(err, ErrCanceled) {
+		t.Fatalf("NotAnswered(%v), want ErrCanceled", err)
+	}
+	waitIdle(t, s)
+}
+
 func TestByeForUnknownDialog(t *testing.T) {
 	s := startServer(t, &fakeRouter{}, nil)
 	p := newPeer(t, s)
