@@ -202,10 +202,7 @@ func TestCancelBeforeAnswer(t *testing.T) {
 	p := newPeer(t, s)
 	d := p.invite("slow")
 	p.response(100, time.Second)
-	cancel := strings.Replace(p.inviteText(d, ""), "INVITE sip:", "CANCEL sip:", 1)
-	cancel = strings.Replace(cancel, "CSeq: 1 INVITE", "CSeq: 1 CANCEL", 1)
-	cancel = strings.Replace(cancel, "Content-Type: application/sdp\r\n", "", 1)
-	p.send(cancel)
+	p.send(p.cancelText(d))
 	p.response(487, 2*time.Second)
 	close(r.release)
 	h := waitHandler(t, r)
@@ -213,6 +210,13 @@ func TestCancelBeforeAnswer(t *testing.T) {
 		t.Fatalf("NotAnswered(%v), want ErrCanceled", err)
 	}
 	waitIdle(t, s)
+}
+
+// cancelText is the CANCEL of d's INVITE.
+func (p *peer) cancelText(d *dialog) string {
+	cancel := strings.Replace(p.inviteText(d, ""), "INVITE sip:", "CANCEL sip:", 1)
+	cancel = strings.Replace(cancel, "CSeq: 1 INVITE", "CSeq: 1 CANCEL", 1)
+	return strings.Replace(cancel, "Content-Type: application/sdp\r\n", "", 1)
 }
 
 // holdAdmission admits each setup only once release is closed, so a test
@@ -234,10 +238,7 @@ func TestCancelBeforeRegistered(t *testing.T) {
 	p := newPeer(t, s)
 	d := p.invite("early")
 	p.response(100, time.Second)
-	cancel := strings.Replace(p.inviteText(d, ""), "INVITE sip:", "CANCEL sip:", 1)
-	cancel = strings.Replace(cancel, "CSeq: 1 INVITE", "CSeq: 1 CANCEL", 1)
-	cancel = strings.Replace(cancel, "Content-Type: application/sdp\r\n", "", 1)
-	p.send(cancel)
+	p.send(p.cancelText(d))
 	p.response(487, 2*time.Second)
 	close(hold.release)
 	h := waitHandler(t, r)
