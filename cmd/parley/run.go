@@ -199,7 +199,7 @@ func serve(ctx context.Context, args, env []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	edge, err := newSIPEdge(c, db, keys, log)
+	edge, err := newSIPEdge(c, db, keys, boot, log)
 	if err != nil {
 		return err
 	}

@@ -148,9 +148,12 @@ type sipEdge struct {
 }
 
 // newSIPEdge builds the admission gate. Digest nonces are signed with a
-// key derived from the master key, so every node accepts every node's.
-func newSIPEdge(c *config, db *store.DB, keys *secret.Keyring, log *slog.Logger) (*sipEdge, error) {
-	nonceKey, err := hex.DecodeString(keys.Hash("sip-digest-nonce", ""))
+// key derived from the master key and this process life (boot): the
+// nonce counts that stop replays live in this process, so a nonce is
+// accepted only here; another node (or this one after a restart) answers
+// the right password over it with a fresh challenge (401 stale=true).
+func newSIPEdge(c *config, db *store.DB, keys *secret.Keyring, boot string, log *slog.Logger) (*sipEdge, error) {
+	nonceKey, err := hex.DecodeString(keys.Hash("sip-digest-nonce", boot))
 	if err != nil {
 		return nil, fmt.Errorf("derive the SIP nonce key: %w", err)
 	}

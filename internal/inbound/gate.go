@@ -165,14 +165,19 @@ func (g *Gate) Admit(ctx context.Context, num *store.Number, in telephony.Inboun
 		}
 		return g.refuse(ReasonNoTrunk, in, ip)
 	}
-	if g.cfg.Hosts.Allows(ctx, t.entries, ip) || g.registered(t.id, ip) {
-		g.trust(ip)
+	if listed := g.cfg.Hosts.Allows(ctx, t.entries, ip); listed || g.registered(t.id, ip) {
+		if !listed || g.names(ctx, t.entries, ip) {
+			// Only a source named on its own (one IP, a host name, a
+			// registration) is exempt from the rate limit: a tenant's
+			// wide prefix must not lift it for everyone inside.
+			g.trust(ip)
+		}
 		return nil
 	}
 	if t.auth != AuthDigest || g.cfg.Auth == nil {
 		return g.refuse(ReasonAddress, in, ip)
 	}
-	if err := g.checkDigest(t, "INVITE", in.Authorization, ip); err != nil {
+	if err := g.checkDigest(t, "INVITE", in.RequestURI, in.Authorization, ip); err != nil {
 		if rj, ok := err.(*telephony.Reject); ok && rj.Code == 403 {
 			return g.refuse(ReasonCredentials, in, ip)
 		}
@@ -181,6 +186,21 @@ func (g *Gate) Admit(ctx context.Context, num *store.Number, in telephony.Inboun
 	g.count("admitted_digest")
 	g.trust(ip)
 	return nil
+}
+
+// names reports whether ip is named on its own among entries: a single
+// IP, or an address a host name resolves to.
+func (g *Gate) names(ctx context.Context, entries []sipacl.Entry, ip netip.Addr) bool {
+	var hosts []sipacl.Entry
+	for _, e := range entries {
+		switch {
+		case e.Host != "":
+			hosts = append(hosts, e)
+		case e.Prefix.IsSingleIP() && e.Prefix.Addr().Unmap() == ip:
+			return true
+		}
+	}
+	return len(hosts) > 0 && g.cfg.Hosts.Allows(ctx, hosts, ip)
 }
 
 // Trust: a source that was admitted as a trunk (by address, registration
@@ -227,6 +247,9 @@ func (g *Gate) Register(ctx context.Context, num *store.Number, r telephony.Regi
 		return 0, fmt.Errorf("register from %q: source is not ip:port", r.Source)
 	}
 	ip := src.Addr().Unmap()
+	if g.cfg.Auth == nil {
+		return 0, forbidden() // no authenticator: no trunk can register
+	}
 	var t *trunk
 	if num != nil {
 		if t, err = g.trunkOf(ctx, num); err != nil {
@@ -238,7 +261,7 @@ func (g *Gate) Register(ctx context.Context, num *store.Number, r telephony.Regi
 		// a REGISTER does not tell which numbers exist.
 		t = &trunk{}
 	}
-	if err := g.checkDigest(t, "REGISTER", r.Authorization, ip); err != nil {
+	if err := g.checkDigest(t, "REGISTER", r.RequestURI, r.Authorization, ip); err != nil {
 		if rj, ok := err.(*telephony.Reject); ok && rj.Code == 403 {
 			g.countRefused(ReasonCredentials)
 			g.log.Debug("sip registration refused", "reason", ReasonCredentials, "source", ip.String(), "aor", r.AOR)
@@ -288,14 +311,14 @@ func (g *Gate) Register(ctx context.Context, num *store.Number, r telephony.Regi
 
 // checkDigest returns nil for valid credentials, 401 with a challenge when
 // there are none or the nonce is stale, and 403 otherwise.
-func (g *Gate) checkDigest(t *trunk, method, authorization string, ip netip.Addr) error {
+func (g *Gate) checkDigest(t *trunk, method, requestURI, authorization string, ip netip.Addr) error {
 	source := ip.String()
 	if authorization == "" {
 		g.count("challenged")
 		return &telephony.Reject{Code: 401, Reason: "Unauthorized", Challenge: g.cfg.Auth.Challenges(source, false)}
 	}
 	creds, err := sipauth.Parse(authorization)
-	if err != nil {
+	if err != nil || !sipauth.SameURI(creds.URI, requestURI) {
 		return forbidden()
 	}
 	if t.username == "" || t.password == "" {

@@ -185,11 +185,17 @@ func TestAdmitByDigest(t *testing.T) {
 	wrong := r.gate.Admit(ctx, num, telephony.Inbound{Source: src, RequestURI: uri, Authorization: authorize(t, rj.Challenge[1], "pbx", "guess", "INVITE", uri, 2)})
 	unknown := r.gate.Admit(ctx, num, telephony.Inbound{Source: src, RequestURI: uri, Authorization: authorize(t, rj.Challenge[1], "admin", "s3cret", "INVITE", uri, 3)})
 	otherSrc := r.gate.Admit(ctx, num, telephony.Inbound{Source: "127.0.0.6:5070", RequestURI: uri, Authorization: authorize(t, rj.Challenge[1], "pbx", "s3cret", "INVITE", uri, 4)})
-	for name, err := range map[string]error{"replay": replay, "wrong password": wrong, "unknown user": unknown, "nonce of another source": otherSrc} {
+	otherURI := r.gate.Admit(ctx, num, telephony.Inbound{Source: src, RequestURI: "sip:+1555000other@127.0.0.1", Authorization: authorize(t, rj.Challenge[1], "pbx", "s3cret", "INVITE", uri, 5)})
+	for name, err := range map[string]error{"replay": replay, "wrong password": wrong, "unknown user": unknown, "credentials for another Request-URI": otherURI} {
 		var got *telephony.Reject
 		if !errors.As(err, &got) || got.Code != 403 || got.Reason != "Forbidden" || got.Challenge != nil {
 			t.Errorf("%s: %v, want a bare 403 Forbidden", name, err)
 		}
+	}
+	// The right password over a nonce issued to another source: a fresh
+	// challenge for this one, never acceptance.
+	if o := (*telephony.Reject)(nil); !errors.As(otherSrc, &o) || o.Code != 401 || !strings.Contains(o.Challenge[0], "stale=true") {
+		t.Errorf("nonce of another source: %v, want 401 stale=true", otherSrc)
 	}
 	// After the nonce's lifetime: 401 with stale=true and a new nonce.
 	r.clock.t = r.clock.t.Add(301 * time.Second)
@@ -268,6 +274,39 @@ func TestRegisterAdmitsSource(t *testing.T) {
 	}
 	if code(r.gate.Admit(ctx, num, telephony.Inbound{Source: "127.0.0.7:6000"})) != 401 {
 		t.Fatal("admitted after unregistering")
+	}
+}
+
+// TestTrustOnlyNamedSources: a source admitted by a single IP or a host
+// name is exempt from the rate limit; one admitted only by a prefix is not
+// (a tenant listing 0.0.0.0/0 must not lift it for everyone).
+func TestTrustOnlyNamedSources(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t, TrunksOnly)
+	for _, tc := range []struct {
+		src     string
+		trusted bool
+	}{
+		{"127.0.0.1:5060", true},  // a single IP
+		{"192.0.2.44:5060", true}, // pbx.example.test
+		{"10.9.3.4:5060", false},  // inside 10.9.0.0/16 only
+	} {
+		if err := r.gate.Admit(ctx, r.nums["addr"], telephony.Inbound{Source: tc.src}); err != nil {
+			t.Fatalf("%s not admitted: %v", tc.src, err)
+		}
+		if got := r.gate.Trusted(netip.MustParseAddrPort(tc.src).Addr()); got != tc.trusted {
+			t.Errorf("%s trusted = %v, want %v", tc.src, got, tc.trusted)
+		}
+	}
+}
+
+// TestRegisterWithoutAuthenticator: a gate without digest refuses every
+// REGISTER (it used to call the missing authenticator).
+func TestRegisterWithoutAuthenticator(t *testing.T) {
+	g := New(docs{}, nil, Config{Policy: TrunksOnly})
+	reg := telephony.Registration{AOR: "+15550000000", Source: "127.0.0.7:5080", RequestURI: "sip:127.0.0.1", Expires: time.Minute}
+	if _, err := g.Register(context.Background(), nil, reg); code(err) != 403 {
+		t.Fatalf("REGISTER: %v, want 403", err)
 	}
 }
 

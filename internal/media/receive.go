@@ -145,6 +145,11 @@ func (s *Session) latch(from netip.AddrPort) {
 	if s.latched.Load() != nil {
 		return
 	}
+	s.latchMu.Lock()
+	defer s.latchMu.Unlock()
+	if s.latched.Load() != nil {
+		return
+	}
 	s.latched.Store(&from)
 	if cur := s.remote.Load(); cur == nil || *cur != from {
 		s.log.Debug("rtp latched to source address", "sdp", cur, "source", from)

@@ -82,7 +82,10 @@ type Session struct {
 	allowed []netip.Prefix
 	// latched is the one source RTP is accepted from once a valid packet
 	// came from an allowed source; nil until then.
-	latched       atomic.Pointer[netip.AddrPort]
+	latched atomic.Pointer[netip.AddrPort]
+	// latchMu orders latching against SetRemote, so a re-INVITE's new
+	// address is never overwritten by a latch of the old source.
+	latchMu       sync.Mutex
 	foreignLogged atomic.Bool
 	srtp          *srtpState
 
@@ -373,6 +376,8 @@ func (s *Session) SetRemote(addr netip.AddrPort) {
 	if cur := s.offered.Load(); cur != nil && *cur == addr {
 		return
 	}
+	s.latchMu.Lock()
+	defer s.latchMu.Unlock()
 	s.offered.Store(&addr)
 	s.remote.Store(&addr)
 	s.latched.Store(nil)

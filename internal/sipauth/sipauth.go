@@ -42,6 +42,9 @@ var (
 	ErrStale   = errors.New("sipauth: nonce expired")
 	ErrInvalid = errors.New("sipauth: credentials do not verify")
 	ErrReplay  = errors.New("sipauth: nonce count reused")
+
+	// errForeign: a well-formed nonce this authenticator did not issue.
+	errForeign = errors.New("sipauth: nonce not issued here")
 )
 
 // Config configures an Authenticator.
@@ -154,8 +157,11 @@ func (a *Authenticator) mac(head []byte, source string) []byte {
 // ErrInvalid when it is not one of ours for this source.
 func (a *Authenticator) checkNonce(nonce, source string, now time.Time) (time.Time, error) {
 	b, err := base64.RawURLEncoding.DecodeString(nonce)
-	if err != nil || len(b) != 32 || !hmac.Equal(b[16:], a.mac(b[:16], source)) {
+	if err != nil || len(b) != 32 {
 		return time.Time{}, ErrInvalid
+	}
+	if !hmac.Equal(b[16:], a.mac(b[:16], source)) {
+		return time.Time{}, errForeign
 	}
 	issued := time.UnixMilli(int64(binary.BigEndian.Uint64(b[:8])))
 	if issued.After(now.Add(a.cfg.MaxDrift)) {
@@ -166,6 +172,37 @@ func (a *Authenticator) checkNonce(nonce, source string, now time.Time) (time.Ti
 		return time.Time{}, ErrStale
 	}
 	return expires, nil
+}
+
+// SameURI reports whether an Authorization's uri names the request's
+// Request-URI (RFC 3261 §22.4): the same scheme, user, host (any case) and
+// port, parameters aside. A uri without a user part that names the
+// request's host and port also matches (SIPp, and some devices, send the
+// server's address); one naming another user never does, so credentials
+// for one number are not good for another.
+func SameURI(authURI, requestURI string) bool {
+	a, oka := parseURI(authURI)
+	r, okr := parseURI(requestURI)
+	if !oka || !okr || a.scheme != r.scheme || a.host != r.host {
+		return false
+	}
+	return a.user == r.user || a.user == ""
+}
+
+type uriParts struct{ scheme, user, host string }
+
+func parseURI(u string) (uriParts, bool) {
+	scheme, rest, ok := strings.Cut(strings.TrimSpace(u), ":")
+	if !ok {
+		return uriParts{}, false
+	}
+	rest, _, _ = strings.Cut(rest, ";")
+	rest, _, _ = strings.Cut(rest, "?")
+	user, host, hasUser := strings.Cut(rest, "@")
+	if !hasUser {
+		user, host = "", rest
+	}
+	return uriParts{scheme: strings.ToLower(scheme), user: user, host: strings.ToLower(host)}, host != ""
 }
 
 // Credentials are the parameters of an Authorization header.
@@ -271,7 +308,8 @@ func Response(alg, username, realm, password, method, uri, nonce, nc, cnonce, qo
 func (a *Authenticator) Verify(c Credentials, method, source, username, password string) error {
 	now := a.cfg.Now()
 	expires, err := a.checkNonce(c.Nonce, source, now)
-	if err != nil {
+	foreign := errors.Is(err, errForeign)
+	if err != nil && !foreign {
 		return err
 	}
 	if c.Realm != a.cfg.Realm || !strings.EqualFold(c.QOP, "auth") || c.CNonce == "" {
@@ -292,6 +330,13 @@ func (a *Authenticator) Verify(c Credentials, method, source, username, password
 	respOK := subtle.ConstantTimeCompare([]byte(strings.ToLower(c.Response)), []byte(want)) == 1
 	if !userOK || !respOK {
 		return ErrInvalid
+	}
+	if foreign {
+		// The right password over a nonce this authenticator did not
+		// issue (another node's, a previous life's, another source's):
+		// a fresh challenge, never acceptance, so a captured header
+		// cannot be replayed where its count is not remembered.
+		return ErrStale
 	}
 	return a.count(c.Nonce, nc, expires, now)
 }

@@ -139,8 +139,12 @@ func TestVerify(t *testing.T) {
 		want   error
 	}{
 		{"other method", answer(t, fresh, "trunk", "s3cret", "INVITE", uri, "00000003"), "REGISTER", src, 0, ErrInvalid},
-		{"other source", answer(t, fresh, "trunk", "s3cret", "INVITE", uri, "00000003"), "INVITE", "127.0.0.2", 0, ErrInvalid},
-		{"foreign nonce", answer(t, other.Challenges(src, false)[0], "trunk", "s3cret", "INVITE", uri, "00000001"), "INVITE", src, 0, ErrInvalid},
+		// The right password over a nonce not issued here (to another
+		// source, by another node or an earlier life): a fresh challenge,
+		// so a captured header is never accepted where its count is unknown.
+		{"other source", answer(t, fresh, "trunk", "s3cret", "INVITE", uri, "00000003"), "INVITE", "127.0.0.2", 0, ErrStale},
+		{"foreign nonce", answer(t, other.Challenges(src, false)[0], "trunk", "s3cret", "INVITE", uri, "00000001"), "INVITE", src, 0, ErrStale},
+		{"foreign nonce, wrong password", answer(t, other.Challenges(src, false)[0], "trunk", "guess", "INVITE", uri, "00000001"), "INVITE", src, 0, ErrInvalid},
 		{"tampered nonce", func() Credentials {
 			cr := answer(t, fresh, "trunk", "s3cret", "INVITE", uri, "00000003")
 			b := []byte(cr.Nonce)
@@ -209,5 +213,26 @@ func TestReplayTableBounded(t *testing.T) {
 	}
 	if n := a.Tracked(); n != 1 {
 		t.Errorf("tracked %d nonces, want 1", n)
+	}
+}
+
+func TestSameURI(t *testing.T) {
+	for _, tc := range []struct {
+		auth, req string
+		want      bool
+	}{
+		{"sip:+31201230201@127.0.0.1:5060", "sip:+31201230201@127.0.0.1:5060", true},
+		{"sip:+31201230201@Example.COM;transport=udp", "sip:+31201230201@example.com", true},
+		{"sip:127.0.0.1:5060", "sip:+31201230201@127.0.0.1:5060", true}, // SIPp's form
+		{"sip:+31209999999@127.0.0.1:5060", "sip:+31201230201@127.0.0.1:5060", false},
+		{"sip:+31201230201@127.0.0.2:5060", "sip:+31201230201@127.0.0.1:5060", false},
+		{"sip:+31201230201@127.0.0.1:5061", "sip:+31201230201@127.0.0.1:5060", false},
+		{"sips:+31201230201@127.0.0.1:5060", "sip:+31201230201@127.0.0.1:5060", false},
+		{"", "sip:+31201230201@127.0.0.1:5060", false},
+		{"sip:", "sip:127.0.0.1", false},
+	} {
+		if got := SameURI(tc.auth, tc.req); got != tc.want {
+			t.Errorf("SameURI(%q, %q) = %v, want %v", tc.auth, tc.req, got, tc.want)
+		}
 	}
 }

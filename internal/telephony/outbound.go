@@ -31,6 +31,10 @@ type Trunk struct {
 	// MediaEncryption is "none" (or empty) for RTP, "srtp" to offer only
 	// SDES-SRTP and fail calls whose answer is not SRTP.
 	MediaEncryption string
+	// MediaSources are networks besides the answer's SDP address and the
+	// trunk's signalling address that its RTP may come from (its media
+	// servers).
+	MediaSources []netip.Prefix
 }
 
 // ErrSDESInsecure refuses an SRTP call whose keys would cross plain SIP.
@@ -185,6 +189,12 @@ func (s *Server) Dial(ctx context.Context, o Outbound, h Handler) (*Call, error)
 		s.abandon(ctx, dlg, sess)
 		return nil, &DialError{Code: 488, Reason: "answer without a usable audio stream: " + err.Error()}
 	}
+	if rj := s.checkMediaAddr(answer.Addr); rj != nil {
+		// The same rule as for offers: never send RTP to metadata,
+		// link-local, multicast or reserved addresses.
+		s.abandon(ctx, dlg, sess)
+		return nil, &DialError{Code: 488, Reason: "answer names a media address Parley does not send to: " + answer.Addr.Addr().String()}
+	}
 	var sdes *media.SDES
 	switch {
 	case offered != nil:
@@ -204,6 +214,7 @@ func (s *Server) Dial(ctx context.Context, o Outbound, h Handler) (*Call, error)
 	}
 	sess.Negotiated(answer.Addr, answer.Codec, answer.EventPT)
 	allowSignalSource(sess, dlg.InviteResponse.Source())
+	sess.AllowSources(o.Trunk.MediaSources...)
 
 	cctx, cancel := context.WithCancelCause(s.callsCtx)
 	in := Inbound{SIPCallID: req.CallID().Value(), Dialled: o.To, Caller: o.From, Source: dlg.InviteResponse.Source(), Transport: strings.ToLower(req.Transport()), SRTP: sdes != nil}

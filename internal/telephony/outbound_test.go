@@ -10,6 +10,7 @@ import (
 	osexec "os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -252,4 +253,39 @@ func splitLines(s string) []string {
 		s = s[i:]
 	}
 	return out
+}
+
+// TestDialAnswerMediaAddress: a trunk whose 200 OK points RTP at the cloud
+// metadata address is confirmed and hung up at once (488), like an offer
+// naming it would be; no RTP goes there.
+func TestDialAnswerMediaAddress(t *testing.T) {
+	srv := startServer(t, &fakeRouter{}, nil)
+	trunk, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer trunk.Close()
+	byes := make(chan struct{}, 1)
+	go serveTrunk(trunk, func(msg string, from *net.UDPAddr) {
+		switch {
+		case strings.HasPrefix(msg, "INVITE"):
+			body := "v=0\r\no=t 1 1 IN IP4 169.254.169.254\r\ns=-\r\nc=IN IP4 169.254.169.254\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\n"
+			res := strings.TrimSuffix(reply(msg, 200, "OK"), "Content-Length: 0\r\n\r\n")
+			res += fmt.Sprintf("Contact: <sip:trunk@%s>\r\nContent-Type: application/sdp\r\nContent-Length: %d\r\n\r\n%s", trunk.LocalAddr(), len(body), body)
+			trunk.WriteToUDP([]byte(res), from)
+		case strings.HasPrefix(msg, "BYE"):
+			trunk.WriteToUDP([]byte(reply(msg, 200, "OK")), from)
+			byes <- struct{}{}
+		}
+	})
+	_, err = srv.Dial(context.Background(), Outbound{Trunk: Trunk{Address: trunk.LocalAddr().String()}, From: "+1", To: "+2"}, &fakeHandler{})
+	var de *DialError
+	if !errors.As(err, &de) || de.Code != 488 || !strings.Contains(de.Reason, "169.254.169.254") {
+		t.Fatalf("err = %v, want a 488 DialError naming the address", err)
+	}
+	select {
+	case <-byes:
+	case <-time.After(3 * time.Second):
+		t.Fatal("the answered call was not hung up")
+	}
 }

@@ -44,7 +44,7 @@ func baresipTrunk(t *testing.T, issuer *certtest.CA) (int, *lockedLog) {
 	}
 	f.Close()
 	port := freeTCPPair(t) // baresip listens for TLS one port above sip_listen
-	conf := fmt.Sprintf("poll_method epoll\nsip_listen 127.0.0.1:%d\nsip_certificate %s\naudio_player alsa,null\naudio_source aufile,%s\naudio_alert alsa,null\n"+
+	conf := fmt.Sprintf("poll_method epoll\nnet_interface 127.0.0.1\nsip_listen 127.0.0.1:%d\nsip_certificate %s\naudio_player alsa,null\naudio_source aufile,%s\naudio_alert alsa,null\n"+
 		"ausrc_srate 8000\nauplay_srate 8000\nausrc_channels 1\nauplay_channels 1\n"+
 		"module_path /usr/lib/baresip/modules\nmodule g711.so\nmodule alsa.so\nmodule aufile.so\nmodule_tmp account.so\nmodule_app menu.so\n", port, pem, wav)
 	os.WriteFile(filepath.Join(dir, "config"), []byte(conf), 0o644)

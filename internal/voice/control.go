@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/parley-voice/parley/internal/media"
 	"github.com/parley-voice/parley/internal/pipeline"
 	"github.com/parley-voice/parley/internal/secret"
+	"github.com/parley-voice/parley/internal/sipacl"
 	"github.com/parley-voice/parley/internal/store"
 	"github.com/parley-voice/parley/internal/telephony"
 )
@@ -149,6 +151,19 @@ type trunkBody struct {
 	InboundAddresses []string `json:"inbound_addresses"`
 }
 
+// mediaSources are the IPs and CIDR prefixes of the trunk's
+// inbound_addresses: networks its RTP may also come from (a carrier's
+// media servers; host names admit signalling only).
+func (b *trunkBody) mediaSources() []netip.Prefix {
+	var out []netip.Prefix
+	for _, a := range b.InboundAddresses {
+		if en, err := sipacl.ParseEntry(a); err == nil && en.Host == "" {
+			out = append(out, en.Prefix)
+		}
+	}
+	return out
+}
+
 // loadTrunk reads a SIP trunk's row and body.
 func (e *Engine) loadTrunk(ctx context.Context, orgID, id string) (*store.Doc, *trunkBody, error) {
 	doc, err := e.db.GetDoc(ctx, store.SIPTrunks, orgID, id)
@@ -168,7 +183,7 @@ func (e *Engine) trunk(ctx context.Context, orgID, id string) (*telephony.Trunk,
 	if err != nil {
 		return nil, err
 	}
-	t := &telephony.Trunk{Address: b.Address, Transport: b.Transport, MediaEncryption: b.MediaEncryption}
+	t := &telephony.Trunk{Address: b.Address, Transport: b.Transport, MediaEncryption: b.MediaEncryption, MediaSources: b.mediaSources()}
 	if b.AuthUsername != nil {
 		t.Username = *b.AuthUsername
 	}

@@ -25,7 +25,6 @@ import (
 	"github.com/parley-voice/parley/internal/llm"
 	"github.com/parley-voice/parley/internal/recording"
 	"github.com/parley-voice/parley/internal/secret"
-	"github.com/parley-voice/parley/internal/sipacl"
 	"github.com/parley-voice/parley/internal/store"
 	"github.com/parley-voice/parley/internal/stt"
 	"github.com/parley-voice/parley/internal/telephony"
@@ -245,13 +244,7 @@ func (e *Engine) trunkMedia(ctx context.Context, num *store.Number, in telephony
 		e.log.Info("inbound call refused: the number's trunk requires SRTP", "sip_call_id", in.SIPCallID, "number", num.PhoneNumber)
 		return nil, &telephony.Reject{Code: 488, Reason: "Not Acceptable Here (SRTP required)"}
 	}
-	var sources []netip.Prefix
-	for _, a := range b.InboundAddresses {
-		if en, err := sipacl.ParseEntry(a); err == nil && en.Host == "" {
-			sources = append(sources, en.Prefix)
-		}
-	}
-	return sources, nil
+	return b.mediaSources(), nil
 }
 
 // Register answers a trunk's REGISTER for the number r.AOR (telephony.Registrar).
