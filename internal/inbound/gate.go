@@ -144,6 +144,19 @@ func forbidden() *telephony.Reject { return &telephony.Reject{Code: 403, Reason:
 // on. It returns nil, a *telephony.Reject, or an error when the trunk
 // could not be read.
 func (g *Gate) Admit(ctx context.Context, num *store.Number, in telephony.Inbound) error {
+	var doc *store.Doc
+	if num != nil {
+		var err error
+		if doc, err = g.readTrunk(ctx, num); err != nil {
+			return err
+		}
+	}
+	return g.AdmitTrunk(ctx, num, doc, in)
+}
+
+// AdmitTrunk is Admit for a caller that has read num's trunk already
+// (nil: none), so the call path reads it once.
+func (g *Gate) AdmitTrunk(ctx context.Context, num *store.Number, trunkDoc *store.Doc, in telephony.Inbound) error {
 	src, err := netip.ParseAddrPort(in.Source)
 	if err != nil {
 		return fmt.Errorf("inbound call from %q: source is not ip:port", in.Source)
@@ -155,7 +168,7 @@ func (g *Gate) Admit(ctx context.Context, num *store.Number, in telephony.Inboun
 		}
 		return g.refuse(ReasonUnknownNumber, in, ip)
 	}
-	t, err := g.trunkOf(ctx, num)
+	t, err := g.parseTrunk(trunkDoc)
 	if err != nil {
 		return err
 	}
@@ -351,6 +364,15 @@ func (g *Gate) registered(id string, ip netip.Addr) bool {
 
 // trunkOf reads num's trunk; nil when it has none.
 func (g *Gate) trunkOf(ctx context.Context, num *store.Number) (*trunk, error) {
+	doc, err := g.readTrunk(ctx, num)
+	if err != nil {
+		return nil, err
+	}
+	return g.parseTrunk(doc)
+}
+
+// readTrunk reads num's trunk row; nil when it has none.
+func (g *Gate) readTrunk(ctx context.Context, num *store.Number) (*store.Doc, error) {
 	if num.TransferTrunkID == nil {
 		return nil, nil
 	}
@@ -360,6 +382,14 @@ func (g *Gate) trunkOf(ctx context.Context, num *store.Number) (*trunk, error) {
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read the number's trunk: %w", err)
+	}
+	return doc, nil
+}
+
+// parseTrunk reads what admission needs from a trunk row (nil: none).
+func (g *Gate) parseTrunk(doc *store.Doc) (*trunk, error) {
+	if doc == nil {
+		return nil, nil
 	}
 	var body struct {
 		InboundAddresses []string `json:"inbound_addresses"`

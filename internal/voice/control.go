@@ -170,11 +170,20 @@ func (e *Engine) loadTrunk(ctx context.Context, orgID, id string) (*store.Doc, *
 	if err != nil {
 		return nil, nil, fmt.Errorf("load SIP trunk %s: %w", id, err)
 	}
+	b, err := trunkBodyOf(doc)
+	if err != nil {
+		return nil, nil, err
+	}
+	return doc, b, nil
+}
+
+// trunkBodyOf reads a SIP trunk row's body.
+func trunkBodyOf(doc *store.Doc) (*trunkBody, error) {
 	var b trunkBody
 	if err := json.Unmarshal(doc.Body, &b); err != nil {
-		return nil, nil, fmt.Errorf("SIP trunk %s is unreadable: %w", doc.Name, err)
+		return nil, fmt.Errorf("SIP trunk %s is unreadable: %w", doc.Name, err)
 	}
-	return doc, &b, nil
+	return &b, nil
 }
 
 // trunk loads a SIP trunk with its opened password.

@@ -2,7 +2,6 @@ package voice
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net"
 	"strings"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/parley-voice/parley/internal/inbound"
 	"github.com/parley-voice/parley/internal/pike"
-	"github.com/parley-voice/parley/internal/secret"
 	"github.com/parley-voice/parley/internal/sipauth"
 	"github.com/parley-voice/parley/internal/store"
 )
@@ -22,21 +20,7 @@ import (
 // addresses and an inbound_auth mode.
 func (e *e2e) inboundTrunk(t *testing.T, name string, addrs []string, auth, user, password string) string {
 	t.Helper()
-	body := map[string]any{"name": name, "provider": nil, "address": "127.0.0.1:5060", "transport": "udp", "auth_username": nil,
-		"inbound_addresses": addrs, "inbound_auth": auth, "outbound_number": nil, "is_active": true}
-	if user != "" {
-		body["auth_username"] = user
-	}
-	b, _ := json.Marshal(body)
-	d := &store.Doc{Kind: store.SIPTrunks, ID: store.NewID(), OrgID: e.org.ID, Name: name, Active: true, Body: b}
-	if password != "" {
-		sealed := e.keys.Seal([]byte(password), secret.Binding{OrgID: e.org.ID, Table: "sip_trunks", Field: "auth_password", RowID: d.ID})
-		d.Secret = &sealed
-	}
-	if err := e.db.CreateDoc(context.Background(), d); err != nil {
-		t.Fatal(err)
-	}
-	return d.ID
+	return e.trunk(t, name, "127.0.0.1:5060", user, password, map[string]any{"inbound_addresses": addrs, "inbound_auth": auth})
 }
 
 // calls returns the organization's call rows.

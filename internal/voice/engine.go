@@ -54,10 +54,11 @@ type Dialer interface {
 	Dial(ctx context.Context, o telephony.Outbound, h telephony.Handler) (*telephony.Call, error)
 }
 
-// Gate decides who may call in (package inbound). Admit runs before the
-// call has a row; num is nil for a number that does not exist.
+// Gate decides who may call in (package inbound). AdmitTrunk runs before
+// the call has a row; num is nil for a number that does not exist, trunk
+// is the number's trunk row (nil: none).
 type Gate interface {
-	Admit(ctx context.Context, num *store.Number, in telephony.Inbound) error
+	AdmitTrunk(ctx context.Context, num *store.Number, trunk *store.Doc, in telephony.Inbound) error
 	Register(ctx context.Context, num *store.Number, r telephony.Registration) (time.Duration, error)
 }
 
@@ -166,21 +167,30 @@ func (e *Engine) Wait() { e.wg.Wait() }
 // saying why, so the owner can see it).
 func (e *Engine) Route(ctx context.Context, in telephony.Inbound) (telephony.Handler, error) {
 	num, err := e.findNumber(ctx, in.Dialled)
-	if e.cfg.Gate != nil {
-		known, rj := num, (*telephony.Reject)(nil)
-		if errors.As(err, &rj) && rj.Code == 404 {
-			known = nil
-		} else if err != nil {
-			return nil, err
-		}
-		if err := e.cfg.Gate.Admit(ctx, known, in); err != nil {
-			return nil, err
-		}
-	}
-	if err != nil {
+	var rj *telephony.Reject
+	unknown := errors.As(err, &rj) && rj.Code == 404
+	if err != nil && (!unknown || e.cfg.Gate == nil) {
 		return nil, err
 	}
-	sources, err := e.trunkMedia(ctx, num, in)
+	var trunk *store.Doc
+	if !unknown {
+		if trunk, err = e.numberTrunk(ctx, num); err != nil {
+			return nil, fmt.Errorf("route the call: %w", err)
+		}
+	}
+	if e.cfg.Gate != nil {
+		known := num
+		if unknown {
+			known = nil
+		}
+		if err := e.cfg.Gate.AdmitTrunk(ctx, known, trunk, in); err != nil {
+			return nil, err
+		}
+		if unknown {
+			return nil, rj
+		}
+	}
+	sources, err := e.trunkMedia(num, trunk, in)
 	if err != nil {
 		return nil, err
 	}
@@ -226,17 +236,36 @@ func (e *Engine) Route(ctx context.Context, in telephony.Inbound) (telephony.Han
 	return h, nil
 }
 
-// trunkMedia applies the number's trunk to the call's media, before
-// anything is recorded: a plain-RTP call to a trunk that requires SRTP is
-// refused with 488 (a *telephony.Reject), and the IPs and CIDR prefixes of
-// the trunk's inbound_addresses are returned as networks RTP may also come
-// from (a carrier's media servers next to its signalling; host names admit
-// signalling only).
-func (e *Engine) trunkMedia(ctx context.Context, num *store.Number, in telephony.Inbound) ([]netip.Prefix, error) {
+// numberTrunk reads the number's trunk row; nil when it has none (or it
+// is gone).
+func (e *Engine) numberTrunk(ctx context.Context, num *store.Number) (*store.Doc, error) {
 	if num.TransferTrunkID == nil {
 		return nil, nil
 	}
-	_, b, err := e.loadTrunk(ctx, num.OrgID, *num.TransferTrunkID)
+	doc, err := e.db.GetDoc(ctx, store.SIPTrunks, num.OrgID, *num.TransferTrunkID)
+	if fault.KindOf(err) == fault.NotFound {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load SIP trunk %s: %w", *num.TransferTrunkID, err)
+	}
+	return doc, nil
+}
+
+// trunkMedia applies the number's trunk (its row, read once by Route) to
+// the call's media, before anything is recorded: a plain-RTP call to a
+// trunk that requires SRTP is refused with 488 (a *telephony.Reject), and
+// the IPs and CIDR prefixes of the trunk's inbound_addresses are returned
+// as networks RTP may also come from (a carrier's media servers; host
+// names admit signalling only).
+func (e *Engine) trunkMedia(num *store.Number, trunk *store.Doc, in telephony.Inbound) ([]netip.Prefix, error) {
+	if num.TransferTrunkID == nil {
+		return nil, nil
+	}
+	if trunk == nil {
+		return nil, fmt.Errorf("route the call: SIP trunk %s not found", *num.TransferTrunkID)
+	}
+	b, err := trunkBodyOf(trunk)
 	if err != nil {
 		return nil, fmt.Errorf("route the call: %w", err)
 	}
