@@ -310,8 +310,10 @@ func describe(c sdk.Content) string {
 		note = []string{"audio", c.MIMEType}
 	case *sdk.ResourceLink:
 		note = []string{"resource_link", c.URI, c.MIMEType}
-	default:
-		note = []string{fmt.Sprintf("%T", c)}
+	case *sdk.ToolUseContent: // sampling contents, not meant for tool results
+		note = []string{"tool_use", c.Name}
+	case *sdk.ToolResultContent:
+		note = []string{"tool_result"}
 	}
 	var kept []string
 	for _, s := range note {

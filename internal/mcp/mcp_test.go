@@ -496,6 +496,7 @@ func TestResultContents(t *testing.T) {
 		fmt.Fprintf(w, `{"jsonrpc":"2.0","id":%s,"result":{"content":[
 			{"type":"text","text":"hello"},
 			{"type":"image","data":"AAAA","mimeType":"image/png"},
+			{"type":"audio","data":"AAAA","mimeType":"audio/wav"},
 			{"type":"resource","resource":{"uri":"file:///a.txt","mimeType":"text/plain","text":"inline"}},
 			{"type":"resource","resource":{"uri":"file:///b.bin","blob":"AAAA"}},
 			{"type":"resource_link","uri":"file:///c.txt","name":"c"}],
@@ -505,7 +506,7 @@ func TestResultContents(t *testing.T) {
 	if err != nil {
 		t.Fatalf("CallTool: %v", err)
 	}
-	if want := "hello\n[image image/png]\ninline\n[resource file:///b.bin]\n[resource_link file:///c.txt]"; res.Text != want {
+	if want := "hello\n[image image/png]\n[audio audio/wav]\ninline\n[resource file:///b.bin]\n[resource_link file:///c.txt]"; res.Text != want {
 		t.Errorf("text = %q, want %q", res.Text, want)
 	}
 	assertJSON(t, "structured", res.Structured, `{"total":3}`)

@@ -2,7 +2,10 @@ package mcp
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -153,31 +156,10 @@ func TestCapped(t *testing.T) {
 		wantErr bool
 	}{{maxMessageSize, false}, {maxMessageSize + 1, true}} {
 		p := &wireProbe{}
-		c := &capped{body: http.NoBody, left: maxMessageSize, probe: p}
-		c.body = nopCloser{strings.NewReader(strings.Repeat("x", tt.size))}
-		n, err := readAll(c)
-		if tt.wantErr != (err != nil) || tt.wantErr != (p.seen() != nil) {
-			t.Errorf("%d bytes: read %d, %v (probe %v)", tt.size, n, err, p.seen())
-		}
-	}
-}
-
-type nopCloser struct{ *strings.Reader }
-
-func (nopCloser) Close() error { return nil }
-
-// readAll reads r to its end and counts the bytes.
-func readAll(r interface{ Read([]byte) (int, error) }) (int, error) {
-	buf := make([]byte, 32<<10)
-	total := 0
-	for {
-		n, err := r.Read(buf)
-		total += n
-		if err != nil {
-			if err.Error() == "EOF" {
-				return total, nil
-			}
-			return total, err
+		c := &capped{body: io.NopCloser(strings.NewReader(strings.Repeat("x", tt.size))), left: maxMessageSize, probe: p}
+		data, err := io.ReadAll(c)
+		if tt.wantErr != (err != nil) || tt.wantErr != (p.seen() != nil) || (!tt.wantErr && len(data) != tt.size) {
+			t.Errorf("%d bytes: read %d, %v (probe %v)", tt.size, len(data), err, p.seen())
 		}
 	}
 }
@@ -190,5 +172,27 @@ func TestScrub(t *testing.T) {
 	}
 	if !errors.Is(got, err) {
 		t.Error("scrubbed error does not unwrap to the original")
+	}
+}
+
+// TestOversizedReplyEndsSession checks what ARCHITECTURE.md says of a JSON
+// body over the cap: the request fails with the size, and the session is
+// over, so the next request fails at once without reaching the server.
+func TestOversizedReplyEndsSession(t *testing.T) {
+	var calls atomic.Int32
+	cfg := scripted(t, initOK, func(w http.ResponseWriter, id json.RawMessage) {
+		calls.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"jsonrpc":"2.0","id":%s,"result":{"content":[{"type":"text","text":"%s"}]}}`, id, strings.Repeat("x", maxMessageSize))
+	})
+	s := connect(t, cfg)
+	if _, err := s.CallTool(t.Context(), "x", nil); err == nil || !strings.HasSuffix(err.Error(), fmt.Sprintf("response larger than %d bytes", maxMessageSize)) {
+		t.Fatalf("CallTool = %v, want the size error", err)
+	}
+	if _, err := s.CallTool(t.Context(), "x", nil); err == nil || !strings.Contains(err.Error(), "connection closed") {
+		t.Fatalf("CallTool after the oversized reply = %v, want the session closed", err)
+	}
+	if n := calls.Load(); n != 1 {
+		t.Errorf("the server got %d tools/call requests, want 1", n)
 	}
 }
