@@ -1,11 +1,15 @@
 // Package mcp is a client for remote MCP (Model Context Protocol) servers,
 // the source of tools that customers attach to their assistants.
 //
-// It speaks the Streamable HTTP transport (protocol 2025-03-26 and
-// 2025-06-18) and the legacy HTTP+SSE transport (2024-11-05), and only the
-// client side of the tools feature: Connect runs the initialize handshake,
-// then ListTools and CallTool use the server's tools. Requests and
-// notifications the server sends to the client are ignored.
+// It is a thin layer over the official Go SDK
+// (github.com/modelcontextprotocol/go-sdk), which speaks the protocol and
+// both transports: Streamable HTTP (protocol 2025-03-26 and later) and the
+// legacy HTTP+SSE transport (2024-11-05). This package adds what Parley
+// needs around it: the caller's (guarded) http.Client, the server's
+// configured headers, a per-request timeout, a size cap on responses,
+// requests kept to the configured server's origin, errors that name the
+// request and leave out the URL, and a small API: Connect runs the
+// initialize handshake, then ListTools and CallTool use the server's tools.
 package mcp
 
 import (
@@ -13,14 +17,18 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"maps"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
 // Transport names an MCP transport.
@@ -37,25 +45,22 @@ const (
 )
 
 const (
-	// protocolVersion is the version the client asks for.
-	protocolVersion = "2025-06-18"
+	// protocolVersion is the version the client asks for: the newest
+	// released one. The SDK's default is a draft (2026-07-28) that first
+	// tries server/discover, a round trip more on every server that
+	// predates it.
+	protocolVersion = "2025-11-25"
 	// defaultTimeout bounds a request when Config.Timeout is zero.
 	defaultTimeout = 20 * time.Second
-	// maxMessageSize caps a JSON response body and an event stream line
-	// or event.
+	// maxMessageSize caps a JSON response body and an event of a stream.
 	maxMessageSize = 4 << 20
 	// maxListPages caps the pages ListTools follows.
 	maxListPages = 50
+	// codeRejected is the code of the SDK's own "rejected by transport"
+	// error (internal jsonrpc2.ErrRejected), which wraps failures of the
+	// HTTP request rather than a JSON-RPC error from the server.
+	codeRejected = -32005
 )
-
-// supportedVersion reports whether the client speaks protocol version v.
-func supportedVersion(v string) bool {
-	switch v {
-	case "2025-06-18", "2025-03-26", "2024-11-05":
-		return true
-	}
-	return false
-}
 
 // Config says how to reach an MCP server.
 type Config struct {
@@ -68,12 +73,16 @@ type Config struct {
 	// Timeout bounds each JSON-RPC round trip, tools/call included, and
 	// the opening of the SSE stream; 0 means 20s.
 	Timeout time.Duration
-	// HTTPClient sends the requests; required. It should have no
+	// HTTPClient sends the requests; required. Its Transport (e.g. a
+	// netguard one), CheckRedirect and Jar are used. It should have no
 	// client-wide timeout: the SSE stream lives as long as the Session,
 	// and requests are bounded by contexts.
 	HTTPClient *http.Client
 	// ClientVersion is sent as clientInfo.version.
 	ClientVersion string
+	// Logger receives the SDK's warnings (e.g. a server breaking the
+	// protocol in a way it tolerates); nil discards them.
+	Logger *slog.Logger
 }
 
 // Tool is a tool the server offers.
@@ -119,25 +128,19 @@ func (e *HTTPError) Error() string {
 	return msg
 }
 
-// transport carries JSON-RPC messages to the server and back.
-type transport interface {
-	// roundTrip sends msg. For a request (msg.ID set) it returns the
-	// response with that id; for a notification it returns nil.
-	roundTrip(ctx context.Context, msg *message) (*message, error)
-	// close ends the transport's connection or session.
-	close() error
-}
-
 // Session is an initialized connection to an MCP server. Its methods are
 // safe for concurrent use.
 type Session struct {
-	t          transport
+	cs         *sdk.ClientSession
+	transport  Transport
 	timeout    time.Duration
 	serverName string
-	nextID     atomic.Int64
-	closed     atomic.Bool
-	closeOnce  sync.Once
-	closeErr   error
+	// end ends the session's life context, which the SSE transport's
+	// event stream is bound to.
+	end       context.CancelFunc
+	closed    atomic.Bool
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // Connect opens a session with the server at cfg.URL: it opens the
@@ -157,47 +160,53 @@ func Connect(ctx context.Context, cfg Config) (*Session, error) {
 	if timeout <= 0 {
 		timeout = defaultTimeout
 	}
-	conn := httpConn{client: cfg.HTTPClient, headers: maps.Clone(cfg.Headers)}
-	var t transport
+	client := wireClient(cfg.HTTPClient, u, maps.Clone(cfg.Headers))
+	var t sdk.Transport
 	switch cfg.Transport {
 	case "", StreamableHTTP:
-		t = &streamable{httpConn: conn, url: u.String(), timeout: timeout}
-	case SSE:
-		if t, err = openSSE(ctx, conn, u, timeout); err != nil {
-			return nil, fmt.Errorf("mcp open event stream: %w", err)
+		cfg.Transport = StreamableHTTP
+		t = &sdk.StreamableClientTransport{
+			Endpoint: u.String(), HTTPClient: client, MaxEventSize: maxMessageSize,
+			// Parley reads no server-initiated messages outside the
+			// responses to its requests: no GET stream held per session.
+			DisableStandaloneSSE: true,
 		}
+	case SSE:
+		t = &sdk.SSEClientTransport{Endpoint: u.String(), HTTPClient: client, MaxEventSize: maxMessageSize}
 	default:
 		return nil, fmt.Errorf("mcp connect: unknown transport %q", cfg.Transport)
 	}
-	s := &Session{t: t, timeout: timeout}
-	if err := s.initialize(ctx, cfg.ClientVersion); err != nil {
-		_ = t.close()
-		return nil, err
+	c := sdk.NewClient(&sdk.Implementation{Name: "parley", Version: cfg.ClientVersion}, &sdk.ClientOptions{
+		Logger:       cfg.Logger,
+		Capabilities: &sdk.ClientCapabilities{}, // no roots, sampling or elicitation
+	})
+
+	// The SSE transport binds its event stream to the context it connects
+	// with, so that is one living as long as the session; ctx and the
+	// timeout bound the connecting by cancelling it meanwhile.
+	life, end := context.WithCancel(context.WithoutCancel(ctx))
+	openCtx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	stop := context.AfterFunc(openCtx, end)
+	w := &wireProbe{}
+	cs, err := c.Connect(withProbe(life, w), t, &sdk.ClientSessionOptions{ProtocolVersion: protocolVersion})
+	if !stop() && err == nil { // openCtx ended and cancelled the session meanwhile
+		_ = cs.Close()
+		err = errors.New("connecting interrupted")
+	}
+	if err != nil {
+		end()
+		err = explain(contextError(openCtx, err), w, cfg.Transport)
+		if openCtx.Err() != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+			err = fmt.Errorf("no response within %v: %w", timeout, err)
+		}
+		return nil, fmt.Errorf("mcp initialize: %w", err)
+	}
+	s := &Session{cs: cs, transport: cfg.Transport, timeout: timeout, end: end}
+	if info := cs.InitializeResult().ServerInfo; info != nil {
+		s.serverName = info.Name
 	}
 	return s, nil
-}
-
-// initialize runs the lifecycle handshake.
-func (s *Session) initialize(ctx context.Context, clientVersion string) error {
-	params := map[string]any{
-		"protocolVersion": protocolVersion,
-		"capabilities":    map[string]any{},
-		"clientInfo":      map[string]string{"name": "parley", "version": clientVersion},
-	}
-	var res struct {
-		ProtocolVersion string `json:"protocolVersion"`
-		ServerInfo      struct {
-			Name string `json:"name"`
-		} `json:"serverInfo"`
-	}
-	if err := s.call(ctx, "initialize", "initialize", params, &res); err != nil {
-		return err
-	}
-	if !supportedVersion(res.ProtocolVersion) {
-		return fmt.Errorf("mcp initialize: server speaks unsupported protocol version %q", res.ProtocolVersion)
-	}
-	s.serverName = res.ServerInfo.Name
-	return s.notify(ctx, "notifications/initialized")
 }
 
 // ServerName is the name the server gave in its serverInfo.
@@ -207,30 +216,48 @@ func (s *Session) ServerName() string { return s.serverName }
 // 50 pages. Tools without a name are left out.
 func (s *Session) ListTools(ctx context.Context) ([]Tool, error) {
 	var tools []Tool
-	params := map[string]string{}
+	params := &sdk.ListToolsParams{}
 	for range maxListPages {
-		var page struct {
-			Tools      []Tool `json:"tools"`
-			NextCursor string `json:"nextCursor"`
-		}
-		if err := s.call(ctx, "tools/list", "tools/list", params, &page); err != nil {
+		var page *sdk.ListToolsResult
+		err := s.call(ctx, "tools/list", func(ctx context.Context) (err error) {
+			page, err = s.cs.ListTools(ctx, params)
+			return err
+		})
+		if err != nil {
 			return nil, err
 		}
 		for _, t := range page.Tools {
-			if t.Name == "" {
+			if t == nil || t.Name == "" {
 				continue
 			}
-			if len(t.InputSchema) == 0 || string(t.InputSchema) == "null" {
-				t.InputSchema = json.RawMessage(`{"type":"object"}`)
+			tool, err := toolOf(t)
+			if err != nil {
+				return nil, fmt.Errorf("mcp tools/list: tool %s: %w", t.Name, err)
 			}
-			tools = append(tools, t)
+			tools = append(tools, tool)
 		}
 		if page.NextCursor == "" {
 			return tools, nil
 		}
-		params = map[string]string{"cursor": page.NextCursor}
+		params = &sdk.ListToolsParams{Cursor: page.NextCursor}
 	}
 	return nil, fmt.Errorf("mcp tools/list: more than %d pages", maxListPages)
+}
+
+// toolOf converts an SDK tool.
+func toolOf(t *sdk.Tool) (Tool, error) {
+	out := Tool{Name: t.Name, InputSchema: json.RawMessage(`{"type":"object"}`)}
+	if t.Description != "" {
+		out.Description = &t.Description
+	}
+	if t.InputSchema != nil {
+		schema, err := json.Marshal(t.InputSchema)
+		if err != nil {
+			return Tool{}, fmt.Errorf("encode input schema: %w", err)
+		}
+		out.InputSchema = schema
+	}
+	return out, nil
 }
 
 // CallTool calls the tool name with args, a JSON object (nil means {}).
@@ -240,54 +267,53 @@ func (s *Session) CallTool(ctx context.Context, name string, args json.RawMessag
 	if len(args) == 0 || string(args) == "null" {
 		args = json.RawMessage(`{}`)
 	}
-	params := struct {
-		Name      string          `json:"name"`
-		Arguments json.RawMessage `json:"arguments"`
-	}{name, args}
-	var res struct {
-		Content           []content       `json:"content"`
-		StructuredContent json.RawMessage `json:"structuredContent"`
-		IsError           bool            `json:"isError"`
-	}
-	if err := s.call(ctx, "tools/call "+name, "tools/call", params, &res); err != nil {
+	var res *sdk.CallToolResult
+	err := s.call(ctx, "tools/call "+name, func(ctx context.Context) (err error) {
+		res, err = s.cs.CallTool(ctx, &sdk.CallToolParams{Name: name, Arguments: args})
+		return err
+	})
+	if err != nil {
 		return Result{}, err
 	}
 	parts := make([]string, len(res.Content))
 	for i, c := range res.Content {
-		parts[i] = c.describe()
+		parts[i] = describe(c)
 	}
 	out := Result{Text: strings.Join(parts, "\n"), IsError: res.IsError}
-	if len(res.StructuredContent) > 0 && string(res.StructuredContent) != "null" {
-		out.Structured = res.StructuredContent
+	if res.StructuredContent != nil {
+		if out.Structured, err = json.Marshal(res.StructuredContent); err != nil {
+			return Result{}, fmt.Errorf("mcp tools/call %s: encode structured content: %w", name, err)
+		}
 	}
 	return out, nil
 }
 
-// content is one item of a tool result.
-type content struct {
-	Type     string `json:"type"`
-	Text     string `json:"text"`
-	MimeType string `json:"mimeType"`
-	URI      string `json:"uri"` // resource_link
-	Resource *struct {
-		URI      string  `json:"uri"`
-		MimeType string  `json:"mimeType"`
-		Text     *string `json:"text"`
-	} `json:"resource"` // embedded resource
-}
-
 // describe renders c as text: text and embedded text resources as they
 // are, anything else as a bracketed note such as "[image image/png]".
-func (c content) describe() string {
-	note := []string{c.Type, c.URI, c.MimeType}
-	switch {
-	case c.Type == "text":
+func describe(c sdk.Content) string {
+	var note []string
+	switch c := c.(type) {
+	case *sdk.TextContent:
 		return c.Text
-	case c.Type == "resource" && c.Resource != nil:
-		if c.Resource.Text != nil {
-			return *c.Resource.Text
+	case *sdk.EmbeddedResource:
+		if c.Resource == nil {
+			note = []string{"resource"}
+			break
 		}
-		note = []string{c.Type, c.Resource.URI, c.Resource.MimeType}
+		if c.Resource.Blob == nil {
+			return c.Resource.Text
+		}
+		note = []string{"resource", c.Resource.URI, c.Resource.MIMEType}
+	case *sdk.ImageContent:
+		note = []string{"image", c.MIMEType}
+	case *sdk.AudioContent:
+		note = []string{"audio", c.MIMEType}
+	case *sdk.ResourceLink:
+		note = []string{"resource_link", c.URI, c.MIMEType}
+	case *sdk.ToolUseContent: // sampling contents, not meant for tool results
+		note = []string{"tool_use", c.Name}
+	case *sdk.ToolResultContent:
+		note = []string{"tool_result"}
 	}
 	var kept []string
 	for _, s := range note {
@@ -299,64 +325,61 @@ func (c content) describe() string {
 }
 
 // Close ends the session: it stops the SSE stream or asks a Streamable
-// HTTP server to end the session. Later calls fail. It is idempotent.
+// HTTP server to end the session, and stops the SDK's goroutines for the
+// session. Later calls fail. It is idempotent.
 func (s *Session) Close() error {
 	s.closeOnce.Do(func() {
 		s.closed.Store(true)
-		if err := s.t.close(); err != nil {
-			s.closeErr = fmt.Errorf("mcp close: %w", err)
+		err := s.cs.Close()
+		s.end()
+		if err != nil {
+			s.closeErr = fmt.Errorf("mcp close: %w", scrub(err))
 		}
 	})
 	return s.closeErr
 }
 
-// call sends the request method with params and decodes its result into
-// result. what names the request in errors ("tools/call lookup_order").
-func (s *Session) call(ctx context.Context, what, method string, params, result any) error {
+// call runs one SDK request within the session's per-request timeout and
+// turns its error into one naming what ("tools/call lookup_order").
+func (s *Session) call(ctx context.Context, what string, do func(ctx context.Context) error) error {
 	if s.closed.Load() {
 		return fmt.Errorf("mcp %s: session closed", what)
 	}
-	p, err := json.Marshal(params)
-	if err != nil {
-		return fmt.Errorf("mcp %s: encode params: %w", what, err)
-	}
-	id := json.RawMessage(strconv.FormatInt(s.nextID.Add(1), 10))
-	reply, err := s.roundTrip(ctx, &message{JSONRPC: "2.0", ID: id, Method: method, Params: p})
-	if err != nil {
-		return fmt.Errorf("mcp %s: %w", what, err)
-	}
-	if reply.Error != nil {
-		return fmt.Errorf("mcp %s: %w", what, reply.Error)
-	}
-	if len(reply.Result) == 0 {
-		return fmt.Errorf("mcp %s: response has neither result nor error", what)
-	}
-	if err := json.Unmarshal(reply.Result, result); err != nil {
-		return fmt.Errorf("mcp %s: decode result: %w", what, err)
-	}
-	return nil
-}
-
-// notify sends the notification method without params.
-func (s *Session) notify(ctx context.Context, method string) error {
-	if _, err := s.roundTrip(ctx, &message{JSONRPC: "2.0", Method: method}); err != nil {
-		return fmt.Errorf("mcp %s: %w", method, err)
-	}
-	return nil
-}
-
-// roundTrip sends msg within the session's per-request timeout.
-func (s *Session) roundTrip(ctx context.Context, msg *message) (*message, error) {
 	rctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	reply, err := s.t.roundTrip(rctx, msg)
-	if err != nil {
-		err = contextError(rctx, err)
-		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
-			err = fmt.Errorf("no response within %v: %w", s.timeout, err)
-		}
+	w := &wireProbe{}
+	err := do(withProbe(rctx, w))
+	if err == nil {
+		return nil
 	}
-	return reply, err
+	if s.closed.Load() && errors.Is(err, sdk.ErrConnectionClosed) {
+		return fmt.Errorf("mcp %s: session closed", what)
+	}
+	err = explain(contextError(rctx, err), w, s.transport)
+	if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+		err = fmt.Errorf("no response within %v: %w", s.timeout, err)
+	}
+	return fmt.Errorf("mcp %s: %w", what, err)
+}
+
+// explain turns an SDK error into the most telling one: the server's
+// JSON-RPC error, the HTTP status or size violation the wire saw, or the
+// SDK's own error with URLs taken out.
+func explain(err error, w *wireProbe, t Transport) error {
+	var wire *jsonrpc.Error
+	if errors.As(err, &wire) && wire.Code != codeRejected && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+		return &RPCError{Code: int(wire.Code), Message: wire.Message, Data: wire.Data}
+	}
+	if seen := w.seen(); seen != nil {
+		if errors.Is(err, sdk.ErrSessionMissing) {
+			return fmt.Errorf("session expired: %w", seen)
+		}
+		return seen
+	}
+	if t == SSE && (errors.Is(err, io.EOF) || errors.Is(err, sdk.ErrConnectionClosed)) {
+		return fmt.Errorf("server closed the event stream: %w", scrub(err))
+	}
+	return scrub(err)
 }
 
 // contextError makes sure err, which happened under ctx, wraps ctx's

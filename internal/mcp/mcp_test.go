@@ -95,14 +95,7 @@ func TestListTools(t *testing.T) {
 		if got := s.ServerName(); got != "mcpfake" {
 			t.Errorf("ServerName = %q, want mcpfake", got)
 		}
-		tools, err := s.ListTools(t.Context())
-		if err != nil {
-			t.Fatalf("ListTools: %v", err)
-		}
-		var names []string
-		for _, tool := range tools {
-			names = append(names, tool.Name)
-		}
+		tools, names := listTools(t, s)
 		if want := []string{"lookup_order", "cancel_order", "refund"}; !slices.Equal(names, want) {
 			t.Fatalf("tools = %q, want %q", names, want)
 		}
@@ -119,6 +112,20 @@ func TestListTools(t *testing.T) {
 			t.Errorf("methods = %q, want %q", got, want)
 		}
 	})
+}
+
+// listTools lists s's tools and their names, in order.
+func listTools(t *testing.T, s *Session) ([]Tool, []string) {
+	t.Helper()
+	tools, err := s.ListTools(t.Context())
+	if err != nil {
+		t.Fatalf("ListTools: %v", err)
+	}
+	names := make([]string, len(tools))
+	for i, tool := range tools {
+		names[i] = tool.Name
+	}
+	return tools, names
 }
 
 func TestCallTool(t *testing.T) {
@@ -489,6 +496,7 @@ func TestResultContents(t *testing.T) {
 		fmt.Fprintf(w, `{"jsonrpc":"2.0","id":%s,"result":{"content":[
 			{"type":"text","text":"hello"},
 			{"type":"image","data":"AAAA","mimeType":"image/png"},
+			{"type":"audio","data":"AAAA","mimeType":"audio/wav"},
 			{"type":"resource","resource":{"uri":"file:///a.txt","mimeType":"text/plain","text":"inline"}},
 			{"type":"resource","resource":{"uri":"file:///b.bin","blob":"AAAA"}},
 			{"type":"resource_link","uri":"file:///c.txt","name":"c"}],
@@ -498,7 +506,7 @@ func TestResultContents(t *testing.T) {
 	if err != nil {
 		t.Fatalf("CallTool: %v", err)
 	}
-	if want := "hello\n[image image/png]\ninline\n[resource file:///b.bin]\n[resource_link file:///c.txt]"; res.Text != want {
+	if want := "hello\n[image image/png]\n[audio audio/wav]\ninline\n[resource file:///b.bin]\n[resource_link file:///c.txt]"; res.Text != want {
 		t.Errorf("text = %q, want %q", res.Text, want)
 	}
 	assertJSON(t, "structured", res.Structured, `{"total":3}`)
@@ -528,19 +536,26 @@ func TestBadReplies(t *testing.T) {
 		callErr    string
 	}{
 		{name: "unsupported version", init: `{"protocolVersion":"1999-01-01","serverInfo":{"name":"x"}}`,
-			connectErr: `mcp initialize: server speaks unsupported protocol version "1999-01-01"`},
+			connectErr: `mcp initialize: unsupported protocol version: "1999-01-01"`},
 		{name: "body too large", init: initOK, callErr: "larger than",
 			write: func(w http.ResponseWriter, id json.RawMessage) {
 				w.Header().Set("Content-Type", "application/json")
 				fmt.Fprintf(w, `{"jsonrpc":"2.0","id":%s,"result":{"content":[{"type":"text","text":"%s"}]}}`,
 					id, strings.Repeat("x", maxMessageSize))
 			}},
-		{name: "stream without response", init: initOK, callErr: "event stream ended without a response",
+		{name: "event too large", init: initOK, callErr: "SSE event exceeded 4194304 bytes",
+			write: func(w http.ResponseWriter, id json.RawMessage) {
+				w.Header().Set("Content-Type", "text/event-stream")
+				fmt.Fprintf(w, "data: {\"jsonrpc\":\"2.0\",\"id\":%s,\"result\":{\"content\":[{\"type\":\"text\",\"text\":\"%s\"}]}}\n\n",
+					id, strings.Repeat("x", maxMessageSize))
+			}},
+		{name: "stream without response", init: initOK, callErr: "request terminated without response",
 			write: func(w http.ResponseWriter, _ json.RawMessage) {
 				w.Header().Set("Content-Type", "text/event-stream")
 				fmt.Fprint(w, "data: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\"}\n\n")
 			}},
-		{name: "wrong id", init: initOK, callErr: "does not answer request",
+		// A response to no request is dropped; the request times out.
+		{name: "wrong id", init: initOK, callErr: "no response within 300ms: context deadline exceeded",
 			write: func(w http.ResponseWriter, _ json.RawMessage) {
 				w.Header().Set("Content-Type", "application/json")
 				fmt.Fprint(w, `{"jsonrpc":"2.0","id":999,"result":{}}`)
@@ -551,6 +566,7 @@ func TestBadReplies(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := scripted(t, tt.init, tt.write)
+			cfg.Timeout = 300 * time.Millisecond
 			s, err := Connect(t.Context(), cfg)
 			if tt.connectErr != "" {
 				if err == nil || err.Error() != tt.connectErr {

@@ -124,7 +124,7 @@ func (e *Engine) planMCP(ctx context.Context, orgID string, p *plan, t docTool) 
 		return errors.New("MCP is not configured on this server")
 	}
 	timeout := time.Duration(max(m.TimeoutSeconds, 1)) * time.Second
-	sess, err := mcp.Connect(ctx, mcp.Config{URL: m.URL, Transport: mcp.Transport(m.Transport), Headers: headers, Timeout: timeout, HTTPClient: e.cfg.HTTP, ClientVersion: "parley"})
+	sess, err := mcp.Connect(ctx, mcp.Config{URL: m.URL, Transport: mcp.Transport(m.Transport), Headers: headers, Timeout: timeout, HTTPClient: e.cfg.HTTP, ClientVersion: "parley", Logger: e.log.With("mcp_server", doc.Name)})
 	if err != nil {
 		return fmt.Errorf("MCP server %s (%s) is unreachable: %w", doc.Name, m.URL, err)
 	}
