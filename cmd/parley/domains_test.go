@@ -66,6 +66,12 @@ func TestServeDomains(t *testing.T) {
 	if strings.Contains(stderr.String(), "re_customer_key") {
 		t.Fatal("the Resend key was logged")
 	}
+	stopServe(t, cancel, done)
+}
+
+// stopServe cancels a `serve` run and waits for it to return cleanly.
+func stopServe(t *testing.T, cancel context.CancelFunc, done <-chan error) {
+	t.Helper()
 	cancel()
 	select {
 	case err := <-done:
