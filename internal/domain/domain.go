@@ -234,6 +234,13 @@ func (s *Service) Create(ctx context.Context, orgID, name, region string) (*stor
 	}
 	s.apply(d, r)
 	if err := s.db.UpdateDomain(ctx, d); err != nil {
+		if fault.KindOf(err) == fault.NotFound {
+			// Deleted or replaced while Resend was creating it: nobody
+			// holds this Resend domain any more.
+			if derr := s.resend.DeleteDomain(context.WithoutCancel(ctx), key, r.ID); derr != nil && !errors.Is(derr, resend.ErrNotFound) {
+				s.log.Warn("a domain removed during its creation stays in the Resend account", "org", orgID, "resend_domain_id", r.ID, "err", derr)
+			}
+		}
 		return nil, err
 	}
 	s.log.Info("e-mail domain created", "org", orgID, "domain", d.Name, "resend_domain_id", r.ID)

@@ -249,6 +249,21 @@ func TestDomainsResendFailures(t *testing.T) {
 			t.Fatalf("Resend account = %v", left)
 		}
 
+		// Deleted while Resend was creating it: not left behind at Resend.
+		e.resendKey("re_org_a")
+		e.resend.BeforeServing(func(r resendfake.Request) {
+			if r.Method == "POST" && r.Path == "/domains" {
+				if d, err := e.db.GetDomain(context.Background(), e.orgA); err == nil {
+					e.db.DeleteDomain(context.Background(), e.orgA, d.ID)
+				}
+			}
+		})
+		wantError(t, e.do("POST", "/api/v1/domains", e.keyA, map[string]any{"domain_name": "three.example.com"}), 404, "not_found", "")
+		e.resend.BeforeServing(nil)
+		if left := e.resend.Domains("re_org_a"); len(left) != 2 {
+			t.Fatalf("Resend account after a create raced by a delete = %v", left)
+		}
+
 		// A server without the domain service answers 503.
 		e.with(func(d *httpapi.Deps) { d.Domains = nil })
 		wantError(t, e.do("GET", "/api/v1/domains", e.keyA, nil), 503, "domains_unavailable", "")

@@ -93,6 +93,7 @@ type Server struct {
 	sentKeys map[string]string // idempotency key → e-mail id
 	fails    []Failure
 	requests []Request
+	before   func(Request)
 }
 
 // New returns a Server configured by cfg.
@@ -112,6 +113,15 @@ func (s *Server) AddKey(key string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.keys[key] = true
+}
+
+// BeforeServing sets a function called with each request before it is
+// served (nil: none), e.g. to change the world while Resend works. It must
+// not call the Server's methods.
+func (s *Server) BeforeServing(f func(Request)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.before = f
 }
 
 // Fail queues error answers: each of the next requests gets the next one.
@@ -238,8 +248,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	key, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	s.requests = append(s.requests, Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Key: key,
-		UserAgent: r.UserAgent(), IdempotencyKey: r.Header.Get("Idempotency-Key"), ContentType: r.Header.Get("Content-Type")})
+	req := Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Key: key,
+		UserAgent: r.UserAgent(), IdempotencyKey: r.Header.Get("Idempotency-Key"), ContentType: r.Header.Get("Content-Type")}
+	s.requests = append(s.requests, req)
+	if s.before != nil {
+		s.before(req)
+	}
 	if len(s.fails) > 0 {
 		f := s.fails[0]
 		s.fails = s.fails[1:]
