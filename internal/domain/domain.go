@@ -216,11 +216,6 @@ func (s *Service) Create(ctx context.Context, orgID, name, region string) (*stor
 	if err != nil {
 		return nil, err
 	}
-	if _, err := s.db.GetDomain(ctx, orgID); err == nil {
-		return nil, fault.Conflictf("domain_exists", "this organization already has an e-mail domain; delete it (DELETE /domains) before adding another")
-	} else if fault.KindOf(err) != fault.NotFound {
-		return nil, err
-	}
 	d := &store.Domain{OrgID: orgID, Name: name, Status: string(StatusNotStarted), Region: region}
 	if err := s.db.CreateDomain(ctx, d); err != nil {
 		return nil, err

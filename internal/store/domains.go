@@ -80,7 +80,13 @@ func (db *DB) CreateDomain(ctx context.Context, d *Domain) error {
 	if err != nil {
 		return fmt.Errorf("insert domain: %w", err)
 	}
-	_, err = db.exec(ctx, db.q(`INSERT INTO email_domains (`+domainColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+	return db.insertDomain(ctx, db.exec, d, recs, now)
+}
+
+// insertDomain inserts d (records already encoded) with exec: a lone
+// statement, or one inside a transaction.
+func (db *DB) insertDomain(ctx context.Context, exec func(context.Context, string, ...any) (sql.Result, error), d *Domain, recs string, now time.Time) error {
+	_, err := exec(ctx, db.q(`INSERT INTO email_domains (`+domainColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		d.ID, d.OrgID, d.Name, nullStr(d.ResendDomainID), d.Status, d.Region, recs, ms(now), ms(now), msPtr(d.VerifiedAt))
 	if err != nil {
 		if db.drv.IsUniqueViolation(err) {
@@ -158,15 +164,7 @@ func (db *DB) PutDomain(ctx context.Context, d *Domain) error {
 			return nil
 		}
 		d.ID, d.CreatedAt, d.UpdatedAt = NewID(), now, now
-		_, err = db.w(tx).ExecContext(ctx, db.q(`INSERT INTO email_domains (`+domainColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-			d.ID, d.OrgID, d.Name, nullStr(d.ResendDomainID), d.Status, d.Region, recs, ms(now), ms(now), msPtr(d.VerifiedAt))
-		if err != nil {
-			if db.drv.IsUniqueViolation(err) {
-				return errDomainExists()
-			}
-			return fmt.Errorf("put domain: %w", err)
-		}
-		return nil
+		return db.insertDomain(ctx, db.w(tx).ExecContext, d, recs, now)
 	})
 }
 
