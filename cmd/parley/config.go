@@ -87,6 +87,9 @@ type config struct {
 	PostcallModels      map[string]string
 	// Providers holds each provider's endpoint and server-wide key.
 	Providers map[string]*providerSetting
+	// ResendBaseURL is Resend's REST API (e-mail sending domains); the keys
+	// are the organizations' BYOK keys.
+	ResendBaseURL string
 
 	// Capacity: call setups at once, setups per second (0: no cap), and
 	// the scheduler latency and store write latency above which new calls
@@ -241,7 +244,15 @@ func providerSettings() []setting {
 				set: func(c *config, v string) error { get(c).APIKey = v; return nil }},
 		)
 	}
-	return out
+	return append(out, setting{env: "PARLEY_RESEND_BASE_URL", flag: "resend-base-url", def: "https://api.resend.com",
+		help: "Resend REST API endpoint, for organizations' e-mail sending domains (each organization's own Resend BYOK key)",
+		set: func(c *config, v string) error {
+			c.ResendBaseURL = v
+			if u, err := url.Parse(v); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+				return errors.New("must be an absolute http or https URL")
+			}
+			return nil
+		}})
 }
 
 func coreSettings() []setting {

@@ -221,6 +221,11 @@ func serve(ctx context.Context, args, env []string, stderr io.Writer) error {
 	if sip != nil {
 		deps.Calls = engine
 	}
+	domains, err := newDomains(c, db, keys, log)
+	if err != nil {
+		return err
+	}
+	deps.Domains = domains
 	api := httpapi.NewServer(httpapi.Config{Version: version, RateLimit: c.RateLimit, MaxBodyBytes: c.MaxBodyBytes, AllowPrivateURLs: c.AllowPrivateURLs}, deps)
 	ln, err := net.Listen("tcp", c.HTTPAddr)
 	if err != nil {

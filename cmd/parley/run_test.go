@@ -134,16 +134,7 @@ func TestServe(t *testing.T) {
 	if strings.Contains(stderr.String(), key) {
 		t.Fatal("the bootstrap key was logged")
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("serve returned %v", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("serve did not stop")
-	}
-	http.DefaultClient.CloseIdleConnections()
+	stopServe(t, cancel, done)
 }
 
 func TestAdminCommands(t *testing.T) {

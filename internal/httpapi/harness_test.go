@@ -9,11 +9,15 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/parley-voice/parley/internal/apikey"
 	"github.com/parley-voice/parley/internal/assistant"
 	"github.com/parley-voice/parley/internal/catalog"
+	"github.com/parley-voice/parley/internal/domain"
 	"github.com/parley-voice/parley/internal/httpapi"
+	"github.com/parley-voice/parley/internal/provider/resend"
+	"github.com/parley-voice/parley/internal/provider/resend/resendfake"
 	"github.com/parley-voice/parley/internal/secret"
 	"github.com/parley-voice/parley/internal/store"
 	"github.com/parley-voice/parley/internal/store/storetest"
@@ -32,6 +36,7 @@ type env struct {
 	engine string
 	cfg    httpapi.Config
 	deps   httpapi.Deps
+	resend *resendfake.Server // the fake Resend behind /domains
 }
 
 type fakeVoices struct{}
@@ -58,6 +63,14 @@ func newEnv(t testing.TB, engine string, open storetest.Opener, cfg httpapi.Conf
 		cfg.RateLimit = 1_000_000
 	}
 	e.cfg, e.deps = cfg, httpapi.Deps{Store: db, Keyring: keys, Catalog: cat, Validator: assistant.NewValidator(cat), Voices: fakeVoices{}}
+	e.resend = resendfake.New(resendfake.Config{})
+	rs := httptest.NewServer(e.resend)
+	t.Cleanup(rs.Close)
+	rc, err := resend.New(resend.Config{BaseURL: rs.URL, Timeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.deps.Domains = domain.New(domain.Config{Store: db, Keyring: keys, Resend: rc})
 	e.srv = httpapi.NewServer(e.cfg, e.deps)
 	return e
 }

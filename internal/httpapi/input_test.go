@@ -19,6 +19,7 @@ import (
 var notLists = map[string]bool{
 	"/api/v1/health": true, "/api/openapi.json": true, "/api/v1/byok": true, "/api/v1/byok/config": true,
 	"/api/v1/organizations": true, "/api/v1/account": true,
+	"/api/v1/domains": true, "/api/v1/domains/sync": true, // one domain per organization; a Resend account's domains
 	"/api/v1/voices":               true, // the server's voices and the providers' catalogs, not stored rows
 	"/api/v1/calls/{id}/recording": true, // a WAV file
 }

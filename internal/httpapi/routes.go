@@ -87,6 +87,14 @@ func (s *Server) routeTable() []route {
 	add("GET", "/byok/config", s.getBYOKConfig)
 	add("POST", "/byok/config", s.updateBYOKConfig)
 
+	add("GET", "/domains", s.domainOp(Domains.Get, false))
+	add("POST", "/domains", s.createDomain)
+	add("DELETE", "/domains", s.deleteDomain)
+	add("GET", "/domains/sync", s.listResendDomains)
+	add("POST", "/domains/sync", s.selectResendDomain)
+	add("POST", "/domains/verify", s.domainOp(Domains.Verify, true))
+	add("POST", "/domains/refresh", s.domainOp(Domains.Refresh, true))
+
 	add("GET", "/organizations", s.getOrganization)
 	add("POST", "/organizations", s.createOrganization)
 	add("PATCH", "/organizations", s.updateOrganization)

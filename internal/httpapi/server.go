@@ -95,6 +95,9 @@ type Deps struct {
 	Recordings *Recordings
 	Logger     *slog.Logger
 	Now        func() time.Time // nil means time.Now
+
+	// Domains backs /domains (e-mail sending domains); nil answers 503.
+	Domains Domains
 }
 
 // controlLimit is how many control commands one call accepts per minute (spec §5).
@@ -112,6 +115,7 @@ type Server struct {
 	calls   Calls
 	testMCP MCPTester
 	rec     *Recordings
+	domains Domains
 	log     *slog.Logger
 	now     func() time.Time
 	limiter *ratelimit.Limiter
@@ -143,7 +147,7 @@ func NewServer(cfg Config, d Deps) *Server {
 	}
 	s := &Server{
 		cfg: cfg, db: d.Store, keys: d.Keyring, cat: d.Catalog, valid: d.Validator, voices: d.Voices,
-		calls: d.Calls, testMCP: d.TestMCP, rec: d.Recordings, log: d.Logger, now: d.Now, mux: http.NewServeMux(),
+		calls: d.Calls, testMCP: d.TestMCP, rec: d.Recordings, domains: d.Domains, log: d.Logger, now: d.Now, mux: http.NewServeMux(),
 		limiter: ratelimit.New(cfg.RateLimit, time.Minute, d.Now), control: ratelimit.New(controlLimit, time.Minute, d.Now),
 	}
 	s.urls = netguard.NewURLCheck(cfg.AllowPrivateURLs)

@@ -217,6 +217,7 @@ func tags() []tag {
 		{"SIP Trunks", "SIP trunks used for transfers and outbound dialing."},
 		{"Voices", "Locally hosted text-to-speech voices."},
 		{"BYOK", "Bring-your-own provider keys and provider settings."},
+		{"Domains", "The organization's e-mail sending domain, backed by its Resend account (Resend BYOK key)."},
 		{"Analysis Templates", "Reusable post-call structured-extraction configurations."},
 		{"Organization", "The caller's organization, its child organizations and retention settings."},
 		{"Campaigns", "Outbound calling campaigns and their leads (beta)."},
@@ -258,6 +259,7 @@ func schemas() map[string]*schema {
 		campaignSchemas,
 		workflowSchemas,
 		liveSchemas,
+		domainSchemas,
 	} {
 		add(all)
 	}

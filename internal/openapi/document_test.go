@@ -431,7 +431,11 @@ func wantOperations() []Operation {
 	add("/api/v1/voices", "GET")                    // 1
 	add("/api/v1/byok", "GET", "POST", "DELETE")
 	add("/api/v1/byok/config", "GET", "POST") // 5
-	crud("/analysis-templates")               // 5
+	add("/api/v1/domains", "GET", "POST", "DELETE")
+	add("/api/v1/domains/sync", "GET", "POST")
+	add("/api/v1/domains/verify", "POST")
+	add("/api/v1/domains/refresh", "POST") // 7
+	crud("/analysis-templates")            // 5
 	add("/api/v1/organizations", "GET", "POST", "PATCH")
 	add("/api/v1/account", "GET") // 4
 	crud("/campaigns")
@@ -452,7 +456,7 @@ func wantOperations() []Operation {
 }
 
 func TestOperationCount(t *testing.T) {
-	const want = 68
+	const want = 75
 	ops := Operations()
 	if len(ops) != want {
 		t.Errorf("%d operations, want %d", len(ops), want)

@@ -23,6 +23,7 @@ func paths() map[string]*pathItem {
 	trunkPaths(ps)
 	voicePaths(ps)
 	byokPaths(ps)
+	domainPaths(ps)
 	analysisTemplatePaths(ps)
 	organizationPaths(ps)
 	campaignPaths(ps)

@@ -30,6 +30,7 @@ func Run(t *testing.T, open Opener) {
 		{"Calls", testCalls},
 		{"Usage", testUsage},
 		{"BYOK", testBYOK},
+		{"Domains", testDomains},
 		{"Outbox", testOutbox},
 		{"OutboxOrder", testOutboxOrder},
 		{"Postcall", testPostcall},
