@@ -3,6 +3,8 @@ package openapi
 // This file describes organizations and the deprecated account (spec §7.14),
 // campaigns and leads (§7.15, §8.19) and MCP servers (§7.16).
 
+import "github.com/parley-voice/parley/internal/campaign"
+
 func accountSchemas(c map[string]*schema) {
 	stats := func() props {
 		return props{
@@ -63,7 +65,7 @@ func accountSchemas(c map[string]*schema) {
 
 func campaignSchemas(c map[string]*schema) {
 	clock := func() *schema {
-		return str().pattern(`^([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]$`).d("Time of day, HH:MM:SS, in the campaign's timezone.")
+		return str().pattern(campaign.ClockPattern).d("Time of day in the campaign's timezone: HH:MM:SS, or HH:MM (read as HH:MM:00); always answered as HH:MM:SS.")
 	}
 	c["CampaignStatus"] = enum("draft", "scheduled", "paused", "completed", "cancelled").
 		d("`scheduled` starts calling within the window, `paused` stops; `completed` is set by the platform. Completed and cancelled campaigns can no longer change.")

@@ -1,0 +1,267 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/parley-voice/parley/internal/httpapi"
+)
+
+// The compatibility suite drives the real router and store over HTTP with
+// the request bodies of every client generation the spec names (§0: SDK-OLD,
+// SDK-NEW, API-REF, DOCS-NEW, API-DOC, REF-FLIREO, SEED-*), resource by
+// resource, and checks the members each generation reads from the answer.
+// The cases are data, in testdata/compat/<resource>.json, written from the
+// spec (§7, §8, §15), not from any SDK's code. A file's cases run in order
+// against one fresh database per engine and may save values from one answer
+// (ids) for the paths and bodies of later ones as ${name}.
+//
+// To add a resource (e.g. domains), add a file; the method counts in
+// docs/compatibility.md are checked against the files (TestCompatCounts).
+
+type compatFile struct {
+	Resource string       `json:"resource"`
+	Cases    []compatCase `json:"cases"`
+}
+
+type compatCase struct {
+	Gen    string `json:"gen"`    // source generation, e.g. "SDK-OLD"
+	Method string `json:"method"` // SDK method or documented operation it stands for
+	Note   string `json:"note,omitempty"`
+	Req    struct {
+		Method string          `json:"method"`
+		Path   string          `json:"path"`
+		Body   json.RawMessage `json:"body,omitempty"`
+		Key    string          `json:"key,omitempty"` // "none": no API key; "bad": an unknown one
+	} `json:"req"`
+	Status      int               `json:"status"`
+	Expect      map[string]any    `json:"expect,omitempty"`  // path → exact JSON value
+	Present     []string          `json:"present,omitempty"` // paths that must be there and not null
+	Absent      []string          `json:"absent,omitempty"`  // paths that must not be there
+	Save        map[string]string `json:"save,omitempty"`    // name → path of a string to reuse as ${name}
+	RawExcludes []string          `json:"raw_excludes,omitempty"`
+}
+
+func loadCompatFiles(t *testing.T) []compatFile {
+	t.Helper()
+	names, err := filepath.Glob(filepath.Join("testdata", "compat", "*.json"))
+	if err != nil || len(names) == 0 {
+		t.Fatalf("no compatibility cases: %v", err)
+	}
+	sort.Strings(names)
+	var out []compatFile
+	for _, n := range names {
+		raw, err := os.ReadFile(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var f compatFile
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&f); err != nil {
+			t.Fatalf("%s: %v", n, err)
+		}
+		for i, c := range f.Cases {
+			if c.Gen == "" || c.Method == "" || c.Req.Method == "" || c.Req.Path == "" || c.Status == 0 {
+				t.Fatalf("%s: case %d lacks gen, method, req or status", n, i)
+			}
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+// compatLookup finds a dotted path ("trunks.0.outbound_address") in v.
+func compatLookup(v any, path string) (any, bool) {
+	if path == "" {
+		return v, true
+	}
+	for _, part := range strings.Split(path, ".") {
+		switch x := v.(type) {
+		case map[string]any:
+			var ok bool
+			if v, ok = x[part]; !ok {
+				return nil, false
+			}
+		case []any:
+			i, err := strconv.Atoi(part)
+			if err != nil || i < 0 || i >= len(x) {
+				return nil, false
+			}
+			v = x[i]
+		default:
+			return nil, false
+		}
+	}
+	return v, true
+}
+
+func compatExpand(s string, vars map[string]string) string {
+	for k, v := range vars {
+		s = strings.ReplaceAll(s, "${"+k+"}", v)
+	}
+	return s
+}
+
+func TestCompat(t *testing.T) {
+	files := loadCompatFiles(t)
+	forEachEngine(t, httpapi.Config{}, func(t *testing.T, e *env) {
+		for _, f := range files {
+			t.Run(f.Resource, func(t *testing.T) {
+				vars := map[string]string{"org_id": e.orgA}
+				for i, c := range f.Cases {
+					runCompatCase(t, e, i, c, vars)
+				}
+			})
+		}
+	})
+}
+
+func runCompatCase(t *testing.T, e *env, i int, c compatCase, vars map[string]string) {
+	t.Helper()
+	name := fmt.Sprintf("case %d (%s %s: %s %s)", i, c.Gen, c.Method, c.Req.Method, c.Req.Path)
+	var body any
+	if len(c.Req.Body) > 0 {
+		body = compatExpand(string(c.Req.Body), vars)
+	}
+	key := e.keyA
+	switch c.Req.Key {
+	case "none":
+		key = ""
+	case "bad":
+		key = "fl_live_0000000000000000000000000000000000"
+	}
+	r := e.do(c.Req.Method, compatExpand(c.Req.Path, vars), key, body)
+	if r.Status != c.Status {
+		t.Errorf("%s: status %d, want %d\n%s", name, r.Status, c.Status, r.Raw)
+		return
+	}
+	var doc any
+	if len(bytes.TrimSpace(r.Raw)) > 0 {
+		if err := json.Unmarshal(r.Raw, &doc); err != nil {
+			t.Errorf("%s: answer is not JSON: %v", name, err)
+			return
+		}
+	}
+	for _, p := range slices.Sorted(maps.Keys(c.Expect)) {
+		want := c.Expect[p]
+		if s, ok := want.(string); ok {
+			want = compatExpand(s, vars)
+		}
+		got, ok := compatLookup(doc, p)
+		if !ok || !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: %s = %s, want %s\n%s", name, p, compatJSON(got, ok), compatJSON(want, true), r.Raw)
+		}
+	}
+	for _, p := range c.Present {
+		if got, ok := compatLookup(doc, p); !ok || got == nil {
+			t.Errorf("%s: %s missing or null\n%s", name, p, r.Raw)
+		}
+	}
+	for _, p := range c.Absent {
+		if _, ok := compatLookup(doc, p); ok {
+			t.Errorf("%s: %s is there, want it absent\n%s", name, p, r.Raw)
+		}
+	}
+	for _, s := range c.RawExcludes {
+		if bytes.Contains(r.Raw, []byte(s)) {
+			t.Errorf("%s: answer contains %q\n%s", name, s, r.Raw)
+		}
+	}
+	for v, p := range c.Save {
+		got, ok := compatLookup(doc, p)
+		s, isStr := got.(string)
+		if !ok || !isStr {
+			t.Fatalf("%s: cannot save %s from %s\n%s", name, v, p, r.Raw)
+		}
+		vars[v] = s
+	}
+}
+
+func compatJSON(v any, ok bool) string {
+	if !ok {
+		return "(absent)"
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// compatGenerations orders the generations as spec §0 ranks them, newest first.
+var compatGenerations = []string{"SDK-NEW", "API-REF", "DOCS-NEW", "DOCS-APIDOG", "API-DOC", "REF-FLIREO", "SEED", "SDK-OLD"}
+
+// compatCountTable is the Markdown table of distinct SDK methods (or, for
+// the documentation generations, documented operations) that the cases
+// exercise, per generation and resource.
+func compatCountTable(t *testing.T, files []compatFile) string {
+	t.Helper()
+	counts := map[string]map[string]map[string]bool{} // gen → resource → methods
+	for _, f := range files {
+		for _, c := range f.Cases {
+			if !slices.Contains(compatGenerations, c.Gen) {
+				t.Fatalf("%s: unknown generation %q (known: %v)", f.Resource, c.Gen, compatGenerations)
+			}
+			if counts[c.Gen] == nil {
+				counts[c.Gen] = map[string]map[string]bool{}
+			}
+			if counts[c.Gen][f.Resource] == nil {
+				counts[c.Gen][f.Resource] = map[string]bool{}
+			}
+			counts[c.Gen][f.Resource][c.Method] = true
+		}
+	}
+	var b strings.Builder
+	b.WriteString("| Resource |")
+	for _, g := range compatGenerations {
+		b.WriteString(" " + g + " |")
+	}
+	b.WriteString("\n|---|")
+	for range compatGenerations {
+		b.WriteString("---|")
+	}
+	b.WriteString("\n")
+	totals := make([]int, len(compatGenerations))
+	for _, f := range files {
+		b.WriteString("| " + f.Resource + " |")
+		for i, g := range compatGenerations {
+			n := len(counts[g][f.Resource])
+			totals[i] += n
+			b.WriteString(" " + strconv.Itoa(n) + " |")
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString("| **total** |")
+	for _, n := range totals {
+		b.WriteString(" **" + strconv.Itoa(n) + "** |")
+	}
+	b.WriteString("\n")
+	return b.String()
+}
+
+// TestCompatCounts logs how many methods of each generation the suite
+// covers and fails when docs/compatibility.md shows other numbers.
+func TestCompatCounts(t *testing.T) {
+	table := compatCountTable(t, loadCompatFiles(t))
+	t.Logf("methods covered per generation:\n%s", table)
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "compatibility.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const begin, end = "<!-- compat-counts:begin -->\n", "<!-- compat-counts:end -->"
+	i, j := bytes.Index(doc, []byte(begin)), bytes.Index(doc, []byte(end))
+	if i < 0 || j < i {
+		t.Fatalf("docs/compatibility.md lacks the %q … %q section", begin, end)
+	}
+	if got := string(doc[i+len(begin) : j]); got != table {
+		t.Errorf("docs/compatibility.md's counts are stale; put this between the markers:\n%s", table)
+	}
+}
