@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/parley-voice/parley/internal/httpapi"
+	"github.com/parley-voice/parley/internal/store/storetest"
 )
 
 // The compatibility suite drives the real router and store over HTTP with
@@ -23,7 +24,7 @@ import (
 // resource, and checks the members each generation reads from the answer.
 // The cases are data, in testdata/compat/<resource>.json, written from the
 // spec (§7, §8, §15), not from any SDK's code. A file's cases run in order
-// against one fresh database per engine and may save values from one answer
+// against a fresh database of each engine and may save values from one answer
 // (ids) for the paths and bodies of later ones as ${name}.
 //
 // To add a resource (e.g. domains), add a file; the method counts in
@@ -115,16 +116,20 @@ func compatExpand(s string, vars map[string]string) string {
 
 func TestCompat(t *testing.T) {
 	files := loadCompatFiles(t)
-	forEachEngine(t, httpapi.Config{}, func(t *testing.T, e *env) {
-		for _, f := range files {
-			t.Run(f.Resource, func(t *testing.T) {
-				vars := map[string]string{"org_id": e.orgA}
-				for i, c := range f.Cases {
-					runCompatCase(t, e, i, c, vars)
-				}
-			})
-		}
-	})
+	for engine, open := range storetest.Engines(t) {
+		t.Run(engine, func(t *testing.T) {
+			t.Parallel()
+			for _, f := range files {
+				t.Run(f.Resource, func(t *testing.T) {
+					e := newEnv(t, engine, open, httpapi.Config{})
+					vars := map[string]string{"org_id": e.orgA}
+					for i, c := range f.Cases {
+						runCompatCase(t, e, i, c, vars)
+					}
+				})
+			}
+		})
+	}
 }
 
 func runCompatCase(t *testing.T, e *env, i int, c compatCase, vars map[string]string) {
