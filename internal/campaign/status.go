@@ -93,6 +93,24 @@ func (s LeadStatus) String() string {
 	return fmt.Sprintf("LeadStatus(%d)", s)
 }
 
+// Statuses lists every campaign status in order (without StatusUnknown).
+func Statuses() []Status {
+	out := make([]Status, 0, len(statusNames)-1)
+	for i := 1; i < len(statusNames); i++ {
+		out = append(out, Status(i))
+	}
+	return out
+}
+
+// LeadStatuses lists every lead status in order (without LeadUnknown).
+func LeadStatuses() []LeadStatus {
+	out := make([]LeadStatus, 0, len(leadNames)-1)
+	for i := 1; i < len(leadNames); i++ {
+		out = append(out, LeadStatus(i))
+	}
+	return out
+}
+
 // ParseLeadStatus parses a wire spelling, accepting the legacy "no_answer".
 func ParseLeadStatus(s string) (LeadStatus, bool) {
 	if s == "no_answer" {

@@ -134,7 +134,3 @@ func splitSIPAddress(addr, transport string) (string, int) {
 	}
 	return host, 5060
 }
-
-// orgPlan is the "plan" SDK-OLD reads on an organization. A self-hosted
-// Parley has no subscription plans; every organization has this one.
-const orgPlan = "self-hosted"

@@ -270,3 +270,100 @@ func TestCompatCounts(t *testing.T) {
 		t.Errorf("docs/compatibility.md's counts are stale; put this between the markers:\n%s", table)
 	}
 }
+
+// TestOpenAPIRequiredMatchesServer checks each create schema's required
+// members against the server: a body of exactly the required members (plus
+// one anyOf alternative's) is accepted, and leaving out any one of them is
+// a 400 that names it. So the document never requires what the server
+// does not (e.g. an analysis template's prompts) nor the reverse.
+func TestOpenAPIRequiredMatchesServer(t *testing.T) {
+	forEachEngine(t, httpapi.Config{}, func(t *testing.T, e *env) {
+		var doc map[string]any
+		if err := json.Unmarshal(e.must(200, "GET", "/api/openapi.json", nil).Raw, &doc); err != nil {
+			t.Fatal(err)
+		}
+		schemas, _ := compatLookup(doc, "components.schemas")
+		asst := e.must(201, "POST", "/api/v1/assistants", map[string]any{"name": "A"}).obj(t, "assistant")["id"].(string)
+		numbers := 0
+		sample := func(field string) any {
+			switch field {
+			case "schema":
+				return map[string]any{"type": "object"}
+			case "agent_id", "assistant_id":
+				return asst
+			case "phone_number", "number":
+				numbers++
+				return fmt.Sprintf("+3120123%04d", numbers)
+			case "tool_type", "type":
+				return "end_call"
+			case "function_definition":
+				return map[string]any{"name": "lookup"}
+			case "server_url":
+				return "https://tools.example.com/lookup"
+			case "address", "host", "outbound_address":
+				return "sip.example.com"
+			case "definition":
+				return validWorkflow
+			case "provider":
+				return "openai"
+			case "api_key":
+				return "sk-test-0123456789abcdef0123456789"
+			}
+			return "Sample"
+		}
+		strs := func(v any) []string {
+			var out []string
+			l, _ := v.([]any)
+			for _, s := range l {
+				out = append(out, s.(string))
+			}
+			return out
+		}
+		for _, tc := range []struct{ schema, path string }{
+			{"AssistantCreate", "/api/v1/assistants"},
+			{"ToolTemplateCreate", "/api/v1/tool-templates"},
+			{"AnalysisTemplateCreate", "/api/v1/analysis-templates"},
+			{"PhoneNumberCreate", "/api/v1/numbers"},
+			{"SipTrunkCreate", "/api/v1/sip-trunks"},
+			{"CampaignCreate", "/api/v1/campaigns"},
+			{"OrganizationCreate", "/api/v1/organizations"},
+			{"WorkflowCreate", "/api/v1/workflows"},
+			{"BYOKKeyCreate", "/api/v1/byok"},
+		} {
+			s, ok := compatLookup(schemas, tc.schema)
+			if !ok {
+				t.Fatalf("no schema %s", tc.schema)
+			}
+			required := strs(s.(map[string]any)["required"])
+			alts := [][]string{nil}
+			if anyOf, ok := s.(map[string]any)["anyOf"].([]any); ok {
+				alts = nil
+				for _, a := range anyOf {
+					alts = append(alts, strs(a.(map[string]any)["required"]))
+				}
+			}
+			body := func(members []string, without string) map[string]any {
+				b := map[string]any{}
+				for _, m := range members {
+					if m != without {
+						b[m] = sample(m)
+					}
+				}
+				return b
+			}
+			for _, alt := range alts {
+				members := append(slices.Clone(required), alt...)
+				if r := e.do("POST", tc.path, e.keyA, body(members, "")); r.Status != 200 && r.Status != 201 {
+					t.Errorf("%s: the required members %v are refused: %d %s", tc.schema, members, r.Status, r.Raw)
+				}
+			}
+			members := append(slices.Clone(required), alts[0]...)
+			for _, m := range members {
+				r := e.do("POST", tc.path, e.keyA, body(members, m))
+				if r.Status != 400 || !strings.Contains(string(r.Raw), m) {
+					t.Errorf("%s: without required %s: %d %s, want 400 naming it", tc.schema, m, r.Status, r.Raw)
+				}
+			}
+		}
+	})
+}

@@ -49,7 +49,8 @@ func (h handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 var success = map[string]bool{"success": true}
 
 // errorBody is the flat error body of spec §4.1 plus the machine code and,
-// for SDK-OLD (whose ApiError reads type, not code), the error's class.
+// for SDK-OLD (whose ApiError reads type, not code), the error's class
+// (fault.Kind.Type; docs/compatibility.md lists them).
 type errorBody struct {
 	Error   string   `json:"error"`
 	Message string   `json:"message"`
@@ -85,23 +86,6 @@ var kindTitle = map[fault.Kind]string{
 	fault.Unavailable:     "Service unavailable",
 }
 
-// kindType is the error class sent as "type" (spec §4.1 nested form; SDK-OLD
-// reads it as err.type): one per kind, Stripe-style like the spec's codes,
-// except 402, whose class is the code the docs give it. docs/compatibility.md
-// lists them.
-var kindType = map[fault.Kind]string{
-	fault.Internal:        "api_error",
-	fault.Invalid:         "invalid_request_error",
-	fault.Unauthorized:    "authentication_error",
-	fault.PaymentRequired: "insufficient_credits",
-	fault.Forbidden:       "permission_error",
-	fault.NotFound:        "not_found_error",
-	fault.Conflict:        "conflict_error",
-	fault.TooLarge:        "invalid_request_error",
-	fault.RateLimited:     "rate_limit_error",
-	fault.Unavailable:     "service_unavailable_error",
-}
-
 var errInternal = &fault.Error{Kind: fault.Internal, Code: "internal_error", Message: "Internal error"}
 
 func errNoRoute(path string) error {
@@ -131,7 +115,7 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if code == "" {
 		code = strings.ReplaceAll(e.Kind.String(), " ", "_")
 	}
-	body := errorBody{Error: e.Message, Message: kindTitle[e.Kind], Code: code, Type: kindType[e.Kind], Param: e.Field}
+	body := errorBody{Error: e.Message, Message: kindTitle[e.Kind], Code: code, Type: e.Kind.Type(), Param: e.Field}
 	// details is there whenever the error lists problems, even one, so a
 	// client reads validation failures the same way however many there are.
 	if len(e.Details) > 0 {

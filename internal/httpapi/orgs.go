@@ -9,6 +9,7 @@ import (
 
 	"github.com/parley-voice/parley/internal/apikey"
 	"github.com/parley-voice/parley/internal/assistant"
+	"github.com/parley-voice/parley/internal/billing"
 	"github.com/parley-voice/parley/internal/catalog"
 	"github.com/parley-voice/parley/internal/fault"
 	"github.com/parley-voice/parley/internal/store"
@@ -29,8 +30,8 @@ func (s *Server) orgObject(r *http.Request, children *store.Page) (map[string]an
 	}
 	out := map[string]any{
 		"id": o.ID, "name": o.Name, "email": o.Email, "minutes_balance": minutes(o.MinutesBalance),
-		// SDK-OLD's Organization: credits_balance and plan (compat.go).
-		"credits_balance": minutes(o.MinutesBalance), "plan": orgPlan,
+		// SDK-OLD's Organization: credits_balance and plan.
+		"credits_balance": minutes(o.MinutesBalance), "plan": billing.Plan,
 		"monthly_usage_minutes": math.Round(st.MonthlyUsageMinutes*100) / 100,
 		"active_numbers":        st.ActiveNumbers, "active_agents": st.ActiveAgents, "active_calls": st.ActiveCalls,
 		"has_local_models_access": o.HasLocalModelsAccess, "parent_org_id": o.ParentID,
@@ -134,7 +135,7 @@ func (s *Server) createOrganization(w http.ResponseWriter, r *http.Request) erro
 		return err
 	}
 	return reply(w, http.StatusCreated, map[string]any{"id": org.ID, "name": org.Name, "email": org.Email, "parent_org_id": org.ParentID,
-		"credits_balance": minutes(org.MinutesBalance), "plan": orgPlan, "api_key": key, "created_at": ts(org.CreatedAt)})
+		"credits_balance": minutes(org.MinutesBalance), "plan": billing.Plan, "api_key": key, "created_at": ts(org.CreatedAt)})
 }
 
 var (
