@@ -3,8 +3,10 @@ package httpapi_test
 import (
 	"bytes"
 	"encoding/json"
+	"context"
 	"fmt"
 	"maps"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -13,8 +15,11 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/parley-voice/parley/internal/call"
 	"github.com/parley-voice/parley/internal/httpapi"
+	"github.com/parley-voice/parley/internal/store"
 	"github.com/parley-voice/parley/internal/store/storetest"
 )
 
@@ -32,7 +37,36 @@ import (
 
 type compatFile struct {
 	Resource string       `json:"resource"`
+	Setup    string       `json:"setup,omitempty"` // a compatSetups entry run first
 	Cases    []compatCase `json:"cases"`
+}
+
+// compatSetups put into the database what the API cannot create (calls
+// come from the voice engine) and save its ids for the cases.
+var compatSetups = map[string]func(t *testing.T, e *env, vars map[string]string){
+	// calls: an ended inbound call with its usage log (${ended}) and a
+	// live one (${live}), both with the HMS inbound id format.
+	"calls": func(t *testing.T, e *env, vars map[string]string) {
+		ctx := context.Background()
+		at := time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)
+		ended := &store.Call{ID: "call-_+31623731537_XqaQxRRgAzYc", OrgID: e.orgA, Status: call.StatusEnded, Direction: call.Inbound, CreatedAt: at,
+			CallerPhone: ptr("+31623731537"), AssistantPhone: ptr("+31850835037"), AgentName: ptr("Reception"), DurationSeconds: ptr(84),
+			EndReason: ptr("user_hangup"), Summary: ptr("Asked for opening hours."), Messages: json.RawMessage(`[{"role":"assistant","content":"Hello"},{"role":"user","content":"Hi"}]`)}
+		live := &store.Call{ID: "call-_+31611111111_AbCdEfGhIjKl", OrgID: e.orgA, Status: call.StatusInProgress, Direction: call.Inbound, CreatedAt: at.Add(time.Minute)}
+		for _, c := range []*store.Call{ended, live} {
+			if err := e.db.CreateCall(ctx, c); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := e.db.CreateUsageLog(ctx, &store.UsageLog{OrgID: e.orgA, CallID: &ended.ID, DurationSec: 84, CallType: "phone", PhoneNumber: ptr("+31850835037"),
+			AgentName: ptr("Reception"), MinutesUsed: 1.4, CreatedAt: at}); err != nil {
+			t.Fatal(err)
+		}
+		// as encodeURIComponent sends them (spec §3): "+" as %2B
+		enc := func(id string) string { return strings.ReplaceAll(url.PathEscape(id), "+", "%2B") }
+		vars["ended"], vars["live"] = enc(ended.ID), enc(live.ID)
+		vars["ended_id"] = ended.ID
+	},
 }
 
 type compatCase struct {
@@ -121,8 +155,17 @@ func TestCompat(t *testing.T) {
 			t.Parallel()
 			for _, f := range files {
 				t.Run(f.Resource, func(t *testing.T) {
-					e := newEnv(t, engine, open, httpapi.Config{})
+					// A voice engine that records dials, so outbound bodies are
+					// accepted as they would be on a server with telephony.
+					e := newEnv(t, engine, open, httpapi.Config{}).with(func(d *httpapi.Deps) { d.Calls = &fakeCalls{} })
 					vars := map[string]string{"org_id": e.orgA}
+					if f.Setup != "" {
+						setup, ok := compatSetups[f.Setup]
+						if !ok {
+							t.Fatalf("no setup %q", f.Setup)
+						}
+						setup(t, e, vars)
+					}
 					for i, c := range f.Cases {
 						runCompatCase(t, e, i, c, vars)
 					}
@@ -365,5 +408,27 @@ func TestOpenAPIRequiredMatchesServer(t *testing.T) {
 				}
 			}
 		}
+	})
+}
+
+// TestOutboundAgentConfig checks SEED-1's agent_config: on its own it is the
+// one-off assistant, beside agent_id (or assistant_id) the override.
+func TestOutboundAgentConfig(t *testing.T) {
+	forEachEngine(t, httpapi.Config{}, func(t *testing.T, e *env) {
+		eng := &fakeCalls{}
+		e.with(func(d *httpapi.Deps) { d.Calls = eng })
+		asst, number := outboundSetup(t, e)
+		e.must(200, "POST", "/api/v1/calls/outbound", map[string]any{"destination": "+31612345678", "agent_id": asst, "agent_config": map[string]any{"name": "Renamed"}})
+		d, _ := eng.lastDial(t)
+		if doc := assistantDoc(t, d); d.AssistantID != asst || doc["name"] != "Renamed" || doc["first_message"] != "Hello from Sales" {
+			t.Fatalf("agent_config beside agent_id: dial %q with %v", d.AssistantID, doc)
+		}
+		e.must(200, "POST", "/api/v1/calls/outbound", map[string]any{"destination": "+31612345678", "number_id": number, "agent_config": pipelineAssistant})
+		d, _ = eng.lastDial(t)
+		if doc := assistantDoc(t, d); d.AssistantID != "" || dig(doc, "llm_config.model") != "gpt-5.4" {
+			t.Fatalf("agent_config alone: dial %q with %v", d.AssistantID, doc)
+		}
+		e.do("POST", "/api/v1/calls/outbound", e.keyA, map[string]any{"destination": "+31612345678", "agent_id": asst, "agent_config": map[string]any{"name": "X"},
+			"assistant_override": map[string]any{"name": "Y"}}).wantError(t, 400, "", "assistant")
 	})
 }

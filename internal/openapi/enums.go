@@ -31,6 +31,17 @@ func campaignStatuses() []string { return stringsOf(campaign.Statuses()) }
 func leadStatuses() []string     { return stringsOf(campaign.LeadStatuses()) }
 func webhookEvents() []string    { return webhook.Events() }
 
+// usageTypes are the usage logs' call_type values, one per kind of call.
+func usageTypes() []string {
+	var out []string
+	for _, d := range call.Directions() {
+		if t := d.UsageType(); !slices.Contains(out, t) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
 // catalogModels is the model enum of a catalog provider, default first;
 // legacy models are in the enum (they are accepted) and desc names them.
 func catalogModels(cat *catalog.Catalog, s catalog.Section, provider, desc string) *schema {

@@ -86,6 +86,7 @@ func TestEnumsMatchCatalog(t *testing.T) {
 	same("Call.direction", docStrings(t, s, "Call", "properties", "direction", "enum"), stringList(call.Directions()))
 	same("CampaignStatus", docStrings(t, s, "CampaignStatus", "enum"), stringList(campaign.Statuses()))
 	same("LeadStatus", docStrings(t, s, "LeadStatus", "enum"), stringList(campaign.LeadStatuses()))
+	same("UsageLog.call_type", docStrings(t, s, "UsageLog", "properties", "call_type", "enum"), []string{call.Inbound.UsageType(), call.Web.UsageType()})
 	same("WebhookEventType", docStrings(t, s, "WebhookEventType", "enum"), webhook.Events())
 
 	// Every provider has a config schema, found through the discriminator,

@@ -105,26 +105,28 @@ func callSchemas(c map[string]*schema) {
 	}, "turn").d("One reply's latency figures.")
 
 	c["UsageLog"] = object(props{
-		"id":            uuid(),
-		"call_id":       str().nullable().d("The call billed."),
-		"duration_sec":  integer().atLeast(0),
-		"call_type":     enum("phone", "web"),
-		"byok_stt":      boolean().d("The organization's own STT key was used."),
-		"byok_llm":      boolean().d("The organization's own LLM key was used."),
-		"byok_tts":      boolean().d("The organization's own TTS key was used."),
-		"phone_number":  str().nullable(),
-		"agent_name":    str().nullable(),
-		"business_name": str().nullable(),
-		"created_at":    timestamp(),
-		"minutes_used":  number().atLeast(0).d("What the call cost: calls are billed per second, so duration_sec / 60, shown to four decimal places."),
-		"billed_org_id": str().nullable().d("The organization whose minutes_balance paid: this one, or its parent for a child organization."),
-	}, "id", "duration_sec", "call_type", "byok_stt", "byok_llm", "byok_tts", "created_at", "minutes_used")
+		"id":               uuid(),
+		"call_id":          str().nullable().d("The call billed."),
+		"duration_sec":     integer().atLeast(0),
+		"duration_seconds": integer().atLeast(0).d("duration_sec again, as the older usage guide spells it."),
+		"call_type":        enum(usageTypes()...),
+		"byok_stt":         boolean().d("The organization's own STT key was used."),
+		"byok_llm":         boolean().d("The organization's own LLM key was used."),
+		"byok_tts":         boolean().d("The organization's own TTS key was used."),
+		"phone_number":     str().nullable(),
+		"agent_name":       str().nullable(),
+		"business_name":    str().nullable(),
+		"created_at":       timestamp(),
+		"minutes_used":     number().atLeast(0).d("What the call cost: calls are billed per second, so duration_sec / 60, shown to four decimal places."),
+		"billed_org_id":    str().nullable().d("The organization whose minutes_balance paid: this one, or its parent for a child organization."),
+	}, "id", "duration_sec", "duration_seconds", "call_type", "byok_stt", "byok_llm", "byok_tts", "created_at", "minutes_used")
 	c["UsageSummary"] = object(props{
 		"total_calls":            integer().atLeast(0),
 		"total_duration_seconds": integer().atLeast(0),
 		"total_duration_minutes": number().atLeast(0),
 		"total_minutes_used":     number().atLeast(0).d("Minutes billed for these calls (per second; four decimal places)."),
-	}, "total_calls", "total_duration_seconds", "total_duration_minutes", "total_minutes_used").d("Totals over every log matching the filter, not just this page.")
+		"total_minutes":          number().atLeast(0).d("total_minutes_used again, as the older usage guide spells it."),
+	}, "total_calls", "total_duration_seconds", "total_duration_minutes", "total_minutes_used", "total_minutes").d("Totals over every log matching the filter, not just this page.")
 }
 
 func trunkSchemas(c map[string]*schema) {
