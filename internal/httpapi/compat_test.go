@@ -244,27 +244,47 @@ func compatJSON(v any, ok bool) string {
 	return string(b)
 }
 
-// compatGenerations orders the generations as spec §0 ranks them, newest first.
-var compatGenerations = []string{"SDK-NEW", "API-REF", "DOCS-NEW", "DOCS-APIDOG", "API-DOC", "REF-FLIREO", "SEED", "SDK-OLD"}
+// compatGenerations orders the generations as spec §0 ranks them, newest
+// first ("SEED" stands for SEED-0…3).
+var compatGenerations = []string{"SDK-NEW", "API-REF", "DOCS-NEW", "API-DOC", "REF-FLIREO", "SEED", "SDK-OLD"}
+
+// compatGroup is the resource a case's method belongs to: the SDK
+// resource of "toolTemplates.create", the first path segment of a
+// documented operation such as "POST /tool-templates (flat)", camelCased.
+func compatGroup(method string) string {
+	if verb, rest, ok := strings.Cut(method, " /"); ok && verb != "" {
+		seg, _, _ := strings.Cut(rest, "/")
+		seg, _, _ = strings.Cut(seg, " ")
+		if seg == "account" { // the deprecated view of the organization
+			return "organizations"
+		}
+		words := strings.Split(seg, "-") // tool-templates → toolTemplates
+		for i := 1; i < len(words); i++ {
+			words[i] = strings.ToUpper(words[i][:1]) + words[i][1:]
+		}
+		return strings.Join(words, "")
+	}
+	group, _, _ := strings.Cut(method, ".")
+	return group
+}
 
 // compatCountTable is the Markdown table of distinct SDK methods (or, for
 // the documentation generations, documented operations) that the cases
-// exercise, per generation and resource.
+// exercise, per generation and resource; the total counts each method once.
 func compatCountTable(t *testing.T, files []compatFile) string {
 	t.Helper()
-	counts := map[string]map[string]map[string]bool{} // gen → resource → methods
+	methods := map[string]map[string]bool{} // gen → methods
+	groups := map[string]bool{}
 	for _, f := range files {
 		for _, c := range f.Cases {
 			if !slices.Contains(compatGenerations, c.Gen) {
 				t.Fatalf("%s: unknown generation %q (known: %v)", f.Resource, c.Gen, compatGenerations)
 			}
-			if counts[c.Gen] == nil {
-				counts[c.Gen] = map[string]map[string]bool{}
+			if methods[c.Gen] == nil {
+				methods[c.Gen] = map[string]bool{}
 			}
-			if counts[c.Gen][f.Resource] == nil {
-				counts[c.Gen][f.Resource] = map[string]bool{}
-			}
-			counts[c.Gen][f.Resource][c.Method] = true
+			methods[c.Gen][c.Method] = true
+			groups[compatGroup(c.Method)] = true
 		}
 	}
 	var b strings.Builder
@@ -274,22 +294,25 @@ func compatCountTable(t *testing.T, files []compatFile) string {
 	}
 	b.WriteString("\n|---|")
 	for range compatGenerations {
-		b.WriteString("---|")
+		b.WriteString("---:|")
 	}
 	b.WriteString("\n")
-	totals := make([]int, len(compatGenerations))
-	for _, f := range files {
-		b.WriteString("| " + f.Resource + " |")
-		for i, g := range compatGenerations {
-			n := len(counts[g][f.Resource])
-			totals[i] += n
+	for _, group := range slices.Sorted(maps.Keys(groups)) {
+		b.WriteString("| " + group + " |")
+		for _, g := range compatGenerations {
+			n := 0
+			for m := range methods[g] {
+				if compatGroup(m) == group {
+					n++
+				}
+			}
 			b.WriteString(" " + strconv.Itoa(n) + " |")
 		}
 		b.WriteString("\n")
 	}
 	b.WriteString("| **total** |")
-	for _, n := range totals {
-		b.WriteString(" **" + strconv.Itoa(n) + "** |")
+	for _, g := range compatGenerations {
+		b.WriteString(" **" + strconv.Itoa(len(methods[g])) + "** |")
 	}
 	b.WriteString("\n")
 	return b.String()
