@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"net"
 	"strconv"
+	"strings"
 
+	"github.com/parley-voice/parley/internal/fault"
 	"github.com/parley-voice/parley/internal/store"
 )
 
@@ -88,6 +90,79 @@ func toolTemplateObject(d *store.Doc) any {
 		return base
 	}
 	return out
+}
+
+// toolTemplateSpellings are, per member of the newest tool template, the
+// older spellings of it a request may carry (spec §7.3): DOCS-NEW's flat
+// members and SDK-OLD's.
+var toolTemplateSpellings = []struct {
+	newest string   // dotted path in the newest shape
+	older  []string // dotted paths of the older spellings
+}{
+	{"tool_type", []string{"type"}},
+	{"tool_config.name", []string{"function_definition.name"}},
+	{"tool_config.description", []string{"function_definition.description"}},
+	{"tool_config.parameters", []string{"parameters", "function_definition.parameters"}},
+	{"tool_config.url", []string{"url", "server_url"}},
+	{"tool_config.secret", []string{"server_secret"}},
+	{"tool_config.async", []string{"async"}},
+}
+
+// toolTypeNames maps the camelCase tool types to the newest spelling.
+var toolTypeNames = map[string]string{`"endCall"`: `"end_call"`, `"transferCall"`: `"transfer_call"`}
+
+// checkToolTemplateSpellings refuses a request that gives one member of a
+// tool template in two spellings with different values, naming both. Sent
+// together with the same value (a template read back and sent again, whose
+// answer carries every spelling) they are fine. Only the request is looked
+// at: on PATCH an older spelling is meant to change the stored member.
+func checkToolTemplateSpellings(sent object) error {
+	var f fault.Fields
+	for _, sp := range toolTemplateSpellings {
+		names := append([]string{sp.newest}, sp.older...)
+		var first string
+		var firstVal []byte
+		for _, name := range names {
+			v, ok := memberAt(sent, name)
+			if !ok {
+				continue
+			}
+			if t, ok := toolTypeNames[string(v)]; ok {
+				v = []byte(t)
+			}
+			if first == "" {
+				first, firstVal = name, v
+			} else if !bytes.Equal(v, firstVal) {
+				f.Invalidf(name, "and %s are the same member of a tool template with different values; send one of them", first)
+			}
+		}
+	}
+	return f.Err()
+}
+
+// memberAt returns the compacted value at a dotted path of obj; ok is false
+// when it is absent or null.
+func memberAt(obj object, path string) ([]byte, bool) {
+	cur := obj
+	for {
+		head, rest, nested := strings.Cut(path, ".")
+		raw, ok := cur[head]
+		if !ok || isNull(raw) {
+			return nil, false
+		}
+		if !nested {
+			var buf bytes.Buffer
+			if json.Compact(&buf, raw) != nil {
+				return raw, true
+			}
+			return buf.Bytes(), true
+		}
+		var next object
+		if json.Unmarshal(raw, &next) != nil {
+			return nil, false
+		}
+		cur, path = next, rest
+	}
 }
 
 // trunkObject renders a SIP trunk in the newest shape plus SDK-OLD's

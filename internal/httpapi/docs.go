@@ -249,7 +249,10 @@ func (s *Server) checkMCPRefs(ctx context.Context, org string, canon map[string]
 
 func (s *Server) toolTemplates() docResource {
 	return docResource{kind: store.ToolTemplates, one: "tool_template", many: "tool_templates", render: toolTemplateObject,
-		build: func(_ context.Context, org string, merged, _ object, cur *store.Doc) (*store.Doc, error) {
+		build: func(_ context.Context, org string, merged, sent object, cur *store.Doc) (*store.Doc, error) {
+			if err := checkToolTemplateSpellings(sent); err != nil {
+				return nil, err
+			}
 			return s.buildSealed(store.ToolTemplates, org, merged, cur, func(doc object) (map[string]json.RawMessage, error) {
 				return s.valid.NormalizeToolTemplate(doc)
 			})
