@@ -90,9 +90,12 @@ var templateThreshold = &catalog.Field{Name: "min_messages_threshold", Type: cat
 // the stored canonical template with the client's fields laid over it) and
 // returns the canonical superset {name, description, system_prompt,
 // user_prompt, schema, messages, min_messages_threshold}, unset ones null.
-// name and schema are required, and the prompt must be given either as
-// system_prompt plus user_prompt (SDK-NEW) or as messages (DOCS-NEW); both
-// forms may be stored together. minMessagesThreshold is accepted for
+// Only name and schema are required (SDK-OLD sends {name, description?,
+// schema}); the prompt may be given as system_prompt and/or user_prompt
+// (SDK-NEW), as messages (DOCS-NEW), both, or not at all: when a template is
+// applied (internal/analysis) its prompts, if any, are used, else its
+// messages, else the default analysis prompt, and the schema and
+// transcript are added when no prompt shows them. minMessagesThreshold is accepted for
 // min_messages_threshold; id, org_id, created_at and updated_at are dropped.
 func NormalizeAnalysisTemplate(doc map[string]json.RawMessage) (map[string]json.RawMessage, error) {
 	var f fault.Fields
@@ -103,16 +106,6 @@ func NormalizeAnalysisTemplate(doc map[string]json.RawMessage) (map[string]json.
 	v.members(&f, "", doc, analysisTemplateFields, out)
 	v.aliased(&f, "", doc, templateThreshold, thresholdAlias, out)
 
-	sys, usr, msgs := given(doc["system_prompt"]), given(doc["user_prompt"]), given(doc["messages"])
-	switch {
-	case msgs || (sys && usr):
-	case !sys && !usr:
-		f.Add("system_prompt", "missing_field", "is required: send system_prompt and user_prompt, or messages (a list of {role, content} prompts)")
-	case !usr:
-		f.Add("user_prompt", "missing_field", "is required together with system_prompt (or send messages instead)")
-	default:
-		f.Add("system_prompt", "missing_field", "is required together with user_prompt (or send messages instead)")
-	}
 	if err := f.Err(); err != nil {
 		return nil, err
 	}

@@ -261,6 +261,11 @@ func stringIn(f *fault.Fields, path string, s *catalog.Field, str string) bool {
 	return true
 }
 
+// BadFormat explains why str does not have the given catalog format (one
+// of catalog.FormatEmail, FormatURL, …), or returns "" when it does; for
+// fields validated outside the document validators.
+func BadFormat(format, str string) string { return badFormat(format, str) }
+
 // badFormat explains why str does not have the given format ("" when it does).
 func badFormat(format, str string) string {
 	switch format {

@@ -49,6 +49,10 @@ var (
 	}
 	flatKeys   = []string{"type", "url", "async", "parameters"}
 	sdkOldKeys = []string{"function_definition", "server_url", "server_secret"}
+	// templateOutputKeys are members a tool template response carries that
+	// are not input (a client may send a template it read back): the row's
+	// identity and SDK-OLD's has_server_secret.
+	templateOutputKeys = append(slices.Clone(ignoredKeys), "has_server_secret")
 )
 
 // NormalizeToolTemplate validates a complete tool template (on PATCH: the
@@ -62,7 +66,7 @@ var (
 func (v *Validator) NormalizeToolTemplate(doc map[string]json.RawMessage) (map[string]json.RawMessage, error) {
 	var f fault.Fields
 	allowed := append(append(names(templateHead), "tool_type", "tool_config"), flatKeys...)
-	unknownKeys(&f, "", doc, append(allowed, sdkOldKeys...), ignoredKeys, "a tool template")
+	unknownKeys(&f, "", doc, append(allowed, sdkOldKeys...), templateOutputKeys, "a tool template")
 	out := newObj()
 	v.members(&f, "", doc, templateHead, out)
 

@@ -174,6 +174,22 @@ func TestAnalysisTemplates(t *testing.T) {
 			`{"name":"Intent","description":null,"system_prompt":"s","user_prompt":"{{transcript}}","schema":` + schema + `,"messages":[{"role":"user","content":"u"}],"min_messages_threshold":0}`,
 		},
 		{
+			// SDK-OLD sends no prompt at all; the default analysis prompt is used when applied.
+			"sdk-old schema only",
+			`{"name":"Intent","description":"d","schema":` + schema + `}`,
+			`{"name":"Intent","description":"d","system_prompt":null,"user_prompt":null,"schema":` + schema + `,"messages":null,"min_messages_threshold":null}`,
+		},
+		{
+			"system prompt alone",
+			`{"name":"Intent","schema":` + schema + `,"system_prompt":"s"}`,
+			`{"name":"Intent","description":null,"system_prompt":"s","user_prompt":null,"schema":` + schema + `,"messages":null,"min_messages_threshold":null}`,
+		},
+		{
+			"user prompt alone",
+			`{"name":"Intent","schema":` + schema + `,"user_prompt":"u","messages":null}`,
+			`{"name":"Intent","description":null,"system_prompt":null,"user_prompt":"u","schema":` + schema + `,"messages":null,"min_messages_threshold":null}`,
+		},
+		{
 			// PATCH {"messages": null, "system_prompt": "a", "user_prompt": "b"} over a DOCS-NEW template.
 			"patch switching to prompts",
 			`{"name":"Intent","description":null,"system_prompt":"a","user_prompt":"b","schema":` + schema + `,"messages":null,"min_messages_threshold":3}`,
@@ -199,18 +215,6 @@ func TestAnalysisTemplateErrors(t *testing.T) {
 		name, in, field, code string
 		details               []string
 	}{
-		{
-			"sdk-old schema only", `{"name":"x",` + schema + `}`, "system_prompt", "missing_field",
-			[]string{"system_prompt is required: send system_prompt and user_prompt, or messages (a list of {role, content} prompts)"},
-		},
-		{
-			"system prompt alone", `{"name":"x",` + schema + `,"system_prompt":"s"}`, "user_prompt", "missing_field",
-			[]string{"user_prompt is required together with system_prompt (or send messages instead)"},
-		},
-		{
-			"user prompt alone", `{"name":"x",` + schema + `,"user_prompt":"u","messages":null}`, "system_prompt", "missing_field",
-			[]string{"system_prompt is required together with user_prompt (or send messages instead)"},
-		},
 		{
 			"name and schema missing", `{"messages":[{"role":"system","content":"c"}]}`, "name", "missing_field",
 			[]string{"name is required", "schema is required"},

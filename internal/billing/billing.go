@@ -23,6 +23,10 @@ import (
 	"github.com/riverqueue/river/rivertype"
 )
 
+// Plan is the plan every organization is on, answered as an organization's
+// "plan" (SDK-OLD reads it): a self-hosted Parley has no subscription plans.
+const Plan = "self-hosted"
+
 // Store settles usage.
 type Store interface {
 	SettleUsage(ctx context.Context) (int, error)

@@ -90,6 +90,15 @@ func ParseDirection(s string) (Direction, bool) {
 	return DirectionUnknown, false
 }
 
+// Directions lists every known direction in order (without DirectionUnknown).
+func Directions() []Direction {
+	out := make([]Direction, 0, len(directionNames)-1)
+	for i := 1; i < len(directionNames); i++ {
+		out = append(out, Direction(i))
+	}
+	return out
+}
+
 // UsageType is the usage log's call_type for calls in this direction.
 func (d Direction) UsageType() string {
 	if d == Web {

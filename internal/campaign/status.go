@@ -93,6 +93,24 @@ func (s LeadStatus) String() string {
 	return fmt.Sprintf("LeadStatus(%d)", s)
 }
 
+// Statuses lists every campaign status in order (without StatusUnknown).
+func Statuses() []Status {
+	out := make([]Status, 0, len(statusNames)-1)
+	for i := 1; i < len(statusNames); i++ {
+		out = append(out, Status(i))
+	}
+	return out
+}
+
+// LeadStatuses lists every lead status in order (without LeadUnknown).
+func LeadStatuses() []LeadStatus {
+	out := make([]LeadStatus, 0, len(leadNames)-1)
+	for i := 1; i < len(leadNames); i++ {
+		out = append(out, LeadStatus(i))
+	}
+	return out
+}
+
 // ParseLeadStatus parses a wire spelling, accepting the legacy "no_answer".
 func ParseLeadStatus(s string) (LeadStatus, bool) {
 	if s == "no_answer" {
@@ -113,10 +131,24 @@ const (
 	DefaultTimezone = "Europe/Amsterdam"
 )
 
+// ClockPattern is the regular expression of a time of day as clients may
+// send it: HH:MM:SS, or HH:MM (read as HH:MM:00).
+const ClockPattern = `^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$`
+
 var clockRE = regexp.MustCompile(`^([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]$`)
 
 // ValidClock reports whether s is a "HH:MM:SS" time of day.
 func ValidClock(s string) bool { return clockRE.MatchString(s) }
+
+// ParseClock reads a time of day written "HH:MM:SS" or "HH:MM" (the SDK's
+// README example sends "09:00") and returns it as "HH:MM:SS", the form
+// stored and answered.
+func ParseClock(s string) (string, bool) {
+	if len(s) == len("15:04") {
+		s += ":00"
+	}
+	return s, ValidClock(s)
+}
 
 // ValidTimezone reports whether tz names an IANA zone known to this server.
 func ValidTimezone(tz string) bool {

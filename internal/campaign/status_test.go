@@ -49,6 +49,16 @@ func TestParse(t *testing.T) {
 			t.Errorf("ValidClock(%q) = %v", c.s, !c.ok)
 		}
 	}
+	for _, c := range []struct{ in, out string }{{"09:00", "09:00:00"}, {"23:59", "23:59:00"}, {"08:30:15", "08:30:15"}} {
+		if got, ok := ParseClock(c.in); !ok || got != c.out {
+			t.Errorf("ParseClock(%q) = %q, %v; want %q", c.in, got, ok, c.out)
+		}
+	}
+	for _, bad := range []string{"9:00", "24:00", "09:60", "0900", "09:00:0", ""} {
+		if got, ok := ParseClock(bad); ok {
+			t.Errorf("ParseClock(%q) = %q, accepted", bad, got)
+		}
+	}
 	if !ValidTimezone("Europe/Amsterdam") || ValidTimezone("Mars/Olympus") || ValidTimezone("") || ValidTimezone("Local") {
 		t.Error("ValidTimezone")
 	}

@@ -16,6 +16,7 @@ import (
 	_ "embed"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 )
 
@@ -258,6 +259,15 @@ func (c *Catalog) ProviderIDs(s Section, kind Kind) []string {
 		}
 	}
 	return out
+}
+
+// Aliases maps the alternative provider ids of section s to the ids they
+// stand for (e.g. tts "11labs" → "elevenlabs").
+func (c *Catalog) Aliases(s Section) map[string]string {
+	if sec := c.sections[s]; sec != nil {
+		return maps.Clone(sec.Aliases)
+	}
+	return nil
 }
 
 // Common lists the fields every provider of section s accepts beyond

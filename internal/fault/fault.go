@@ -11,6 +11,7 @@ package fault
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -32,6 +33,32 @@ const (
 )
 
 var kindNames = [...]string{"internal", "invalid", "unauthorized", "payment_required", "forbidden", "not_found", "conflict", "too_large", "rate_limited", "unavailable"}
+
+// kindTypes are the error classes of the kinds (see Type).
+var kindTypes = [...]string{"api_error", "invalid_request_error", "authentication_error", "insufficient_credits", "permission_error",
+	"not_found_error", "conflict_error", "invalid_request_error", "rate_limit_error", "service_unavailable_error"}
+
+// Type is the class of the kind's errors as clients read it in an error
+// body's "type" (spec §4.1; SDK-OLD's ApiError.type): Stripe-style like the
+// spec's codes, except PaymentRequired, whose class is the code the docs
+// give it, insufficient_credits. TooLarge is an invalid request.
+func (k Kind) Type() string {
+	if int(k) < len(kindTypes) {
+		return kindTypes[k]
+	}
+	return kindTypes[Internal]
+}
+
+// Types lists the distinct error classes, in kind order.
+func Types() []string {
+	var out []string
+	for _, t := range kindTypes {
+		if !slices.Contains(out, t) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) {

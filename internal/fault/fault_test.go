@@ -32,3 +32,17 @@ func TestFields(t *testing.T) {
 		t.Fatal("KindOf")
 	}
 }
+
+func TestKindTypes(t *testing.T) {
+	want := map[Kind]string{Internal: "api_error", Invalid: "invalid_request_error", Unauthorized: "authentication_error",
+		PaymentRequired: "insufficient_credits", Forbidden: "permission_error", NotFound: "not_found_error", Conflict: "conflict_error",
+		TooLarge: "invalid_request_error", RateLimited: "rate_limit_error", Unavailable: "service_unavailable_error", Kind(99): "api_error"}
+	for k, w := range want {
+		if got := k.Type(); got != w {
+			t.Errorf("%v.Type() = %q, want %q", k, got, w)
+		}
+	}
+	if got := Types(); len(got) != 9 || got[0] != "api_error" || got[1] != "invalid_request_error" {
+		t.Errorf("Types() = %v", got)
+	}
+}

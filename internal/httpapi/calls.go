@@ -75,7 +75,8 @@ func (s *Server) listUsage(w http.ResponseWriter, r *http.Request) error {
 	out := make([]any, len(logs))
 	for i, u := range logs {
 		out[i] = map[string]any{
-			"id": u.ID, "call_id": u.CallID, "duration_sec": u.DurationSec, "call_type": u.CallType,
+			// duration_seconds: the older guide's spelling of duration_sec
+			"id": u.ID, "call_id": u.CallID, "duration_sec": u.DurationSec, "duration_seconds": u.DurationSec, "call_type": u.CallType,
 			"byok_stt": u.BYOKSTT, "byok_llm": u.BYOKLLM, "byok_tts": u.BYOKTTS,
 			"phone_number": u.PhoneNumber, "agent_name": u.AgentName, "business_name": u.BusinessName, "created_at": ts(u.CreatedAt),
 			"minutes_used": minutes(u.MinutesUsed), "billed_org_id": u.BilledOrgID,
@@ -85,7 +86,9 @@ func (s *Server) listUsage(w http.ResponseWriter, r *http.Request) error {
 		"logs": out, "pagination": pagination(p, total),
 		"summary": map[string]any{"total_calls": sum.TotalCalls, "total_duration_seconds": sum.TotalDurationSeconds,
 			"total_duration_minutes": math.Round(float64(sum.TotalDurationSeconds)/60*100) / 100,
-			"total_minutes_used":     minutes(sum.TotalMinutesUsed)},
+			"total_minutes_used":     minutes(sum.TotalMinutesUsed),
+			// the older guide's summary: total_minutes (minutes used)
+			"total_minutes": minutes(sum.TotalMinutesUsed)},
 	})
 }
 

@@ -59,10 +59,11 @@ func readCampaign(fs *fields, c *store.Campaign, create bool) {
 		dst *string
 	}{{"schedule_start_time", &c.ScheduleStartTime}, {"schedule_end_time", &c.ScheduleEndTime}} {
 		if v, ok := fs.str(t.key, false); ok {
-			if !campaign.ValidClock(v) {
-				fs.f.Invalidf(t.key, "must be a time of day as HH:MM:SS (got %q)", v)
+			clock, valid := campaign.ParseClock(v)
+			if !valid {
+				fs.f.Invalidf(t.key, "must be a time of day as HH:MM:SS or HH:MM (got %q)", v)
 			}
-			*t.dst = v
+			*t.dst = clock
 		}
 	}
 	if v, ok := fs.str("timezone", false); ok {

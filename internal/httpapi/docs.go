@@ -248,8 +248,11 @@ func (s *Server) checkMCPRefs(ctx context.Context, org string, canon map[string]
 // --- tool templates ---
 
 func (s *Server) toolTemplates() docResource {
-	return docResource{kind: store.ToolTemplates, one: "tool_template", many: "tool_templates",
-		build: func(_ context.Context, org string, merged, _ object, cur *store.Doc) (*store.Doc, error) {
+	return docResource{kind: store.ToolTemplates, one: "tool_template", many: "tool_templates", render: toolTemplateObject,
+		build: func(_ context.Context, org string, merged, sent object, cur *store.Doc) (*store.Doc, error) {
+			if err := checkToolTemplateSpellings(sent); err != nil {
+				return nil, err
+			}
 			return s.buildSealed(store.ToolTemplates, org, merged, cur, func(doc object) (map[string]json.RawMessage, error) {
 				return s.valid.NormalizeToolTemplate(doc)
 			})

@@ -48,11 +48,14 @@ func (h handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 var success = map[string]bool{"success": true}
 
-// errorBody is the flat error body of spec §4.1 plus the machine code.
+// errorBody is the flat error body of spec §4.1 plus the machine code and,
+// for SDK-OLD (whose ApiError reads type, not code), the error's class
+// (fault.Kind.Type; docs/compatibility.md lists them).
 type errorBody struct {
 	Error   string   `json:"error"`
 	Message string   `json:"message"`
 	Code    string   `json:"code"`
+	Type    string   `json:"type"`
 	Param   string   `json:"param,omitempty"`
 	Details []string `json:"details,omitempty"`
 }
@@ -112,9 +115,13 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if code == "" {
 		code = strings.ReplaceAll(e.Kind.String(), " ", "_")
 	}
-	body := errorBody{Error: e.Message, Message: kindTitle[e.Kind], Code: code, Param: e.Field}
-	if len(e.Details) > 1 || (len(e.Details) == 1 && e.Details[0] != e.Message) {
+	body := errorBody{Error: e.Message, Message: kindTitle[e.Kind], Code: code, Type: e.Kind.Type(), Param: e.Field}
+	// details is there whenever the error lists problems, even one, so a
+	// client reads validation failures the same way however many there are.
+	if len(e.Details) > 0 {
 		body.Details = e.Details
+	}
+	if len(e.Details) > 1 || (len(e.Details) == 1 && e.Details[0] != e.Message) {
 		body.Message = strings.Join(e.Details, "; ")
 	}
 	writeJSON(w, status, body)

@@ -8,6 +8,9 @@ import (
 	"time"
 
 	"github.com/parley-voice/parley/internal/apikey"
+	"github.com/parley-voice/parley/internal/assistant"
+	"github.com/parley-voice/parley/internal/billing"
+	"github.com/parley-voice/parley/internal/catalog"
 	"github.com/parley-voice/parley/internal/fault"
 	"github.com/parley-voice/parley/internal/store"
 )
@@ -26,7 +29,9 @@ func (s *Server) orgObject(r *http.Request, children *store.Page) (map[string]an
 		return nil, err
 	}
 	out := map[string]any{
-		"id": o.ID, "name": o.Name, "minutes_balance": minutes(o.MinutesBalance),
+		"id": o.ID, "name": o.Name, "email": o.Email, "minutes_balance": minutes(o.MinutesBalance),
+		// SDK-OLD's Organization: credits_balance and plan.
+		"credits_balance": minutes(o.MinutesBalance), "plan": billing.Plan,
 		"monthly_usage_minutes": math.Round(st.MonthlyUsageMinutes*100) / 100,
 		"active_numbers":        st.ActiveNumbers, "active_agents": st.ActiveAgents, "active_calls": st.ActiveCalls,
 		"has_local_models_access": o.HasLocalModelsAccess, "parent_org_id": o.ParentID,
@@ -82,7 +87,7 @@ func (s *Server) getAccount(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Deprecation", "true")
 	w.Header().Set("Link", `</api/v1/organizations>; rel="successor-version"`)
 	return reply(w, http.StatusOK, map[string]any{
-		"id": o["id"], "name": o["name"], "email": nil, "company_name": o["name"],
+		"id": o["id"], "name": o["name"], "email": o["email"], "company_name": o["name"],
 		"minutes_balance": o["minutes_balance"], "monthly_usage_minutes": o["monthly_usage_minutes"],
 		"active_numbers": o["active_numbers"], "active_agents": o["active_agents"], "active_calls": o["active_calls"],
 	})
@@ -101,6 +106,14 @@ func (s *Server) createOrganization(w http.ResponseWriter, r *http.Request) erro
 	if len(name) > 200 {
 		fs.f.Invalidf("name", "must be at most 200 characters")
 	}
+	email, _ := fs.nullableStr("email")
+	if email != nil && *email != "" {
+		if msg := assistant.BadFormat(catalog.FormatEmail, *email); msg != "" {
+			fs.f.Invalidf("email", "%s", msg)
+		}
+	} else {
+		email = nil
+	}
 	caller := orgID(r)
 	if parent, set := fs.refID("parent_org_id"); set && parent != nil && *parent != caller {
 		fs.f.Invalidf("parent_org_id", "must be your own organization's id (%s) or omitted", caller)
@@ -117,11 +130,12 @@ func (s *Server) createOrganization(w http.ResponseWriter, r *http.Request) erro
 		return fault.New(fault.Forbidden, "forbidden", "only top-level organizations can create child organizations")
 	}
 	key, ident := apikey.New(s.keys)
-	org := &store.Org{Name: name, ParentID: &caller, HasLocalModelsAccess: me.HasLocalModelsAccess}
+	org := &store.Org{Name: name, ParentID: &caller, Email: email, HasLocalModelsAccess: me.HasLocalModelsAccess}
 	if err := s.db.CreateOrg(r.Context(), org, &store.APIKey{ID: ident.ID, Hash: ident.Hash, Prefix: ident.Prefix, Name: "created by " + caller}); err != nil {
 		return err
 	}
-	return reply(w, http.StatusCreated, map[string]any{"id": org.ID, "name": org.Name, "parent_org_id": org.ParentID, "api_key": key, "created_at": ts(org.CreatedAt)})
+	return reply(w, http.StatusCreated, map[string]any{"id": org.ID, "name": org.Name, "email": org.Email, "parent_org_id": org.ParentID,
+		"credits_balance": minutes(org.MinutesBalance), "plan": billing.Plan, "api_key": key, "created_at": ts(org.CreatedAt)})
 }
 
 var (

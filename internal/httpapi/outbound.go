@@ -94,7 +94,14 @@ func decodeOutbound(obj object) *outboundRequest {
 	fs := newFields(obj)
 	fs.alias("agent_id", "assistant_id")
 	fs.alias("agent", "assistant")
-	fs.alias("agent_config", "assistant")
+	// agent_config (SEED-1) is the one-off assistant on its own, but beside
+	// a saved assistant it can only be the override (spec §15 row 3: the
+	// lenient reading; the strict one refuses the request).
+	if given(obj["assistant_id"]) && !given(obj["assistant_override"]) && !given(obj["agent_override"]) {
+		fs.alias("agent_config", "assistant_override")
+	} else {
+		fs.alias("agent_config", "assistant")
+	}
 	fs.alias("agent_override", "assistant_override")
 	req := &outboundRequest{f: &fs.f}
 	if v, ok := fs.str("destination", true); ok {

@@ -33,7 +33,7 @@ type trunkBody struct {
 }
 
 func (s *Server) trunks() docResource {
-	return docResource{kind: store.SIPTrunks, one: "trunk", many: "trunks", build: s.buildTrunk}
+	return docResource{kind: store.SIPTrunks, one: "trunk", many: "trunks", build: s.buildTrunk, render: trunkObject}
 }
 
 func (s *Server) buildTrunk(_ context.Context, org string, merged, _ object, _ *store.Doc) (*store.Doc, error) {

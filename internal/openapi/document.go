@@ -18,6 +18,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/parley-voice/parley/internal/catalog"
 )
 
 // Operation identifies one served route.
@@ -29,6 +31,10 @@ type Operation struct {
 // Document returns the OpenAPI 3.1.0 document as indented JSON, with
 // info.version set to version and one server entry for "/".
 func Document(version string) ([]byte, error) {
+	cat, err := catalog.Load()
+	if err != nil {
+		return nil, fmt.Errorf("openapi: load the provider catalog: %w", err)
+	}
 	doc := document{
 		OpenAPI:           "3.1.0",
 		JSONSchemaDialect: "https://spec.openapis.org/oas/3.1/dialect/base",
@@ -42,7 +48,7 @@ func Document(version string) ([]byte, error) {
 		Security:   []securityRequirement{{"bearerAuth": {}}},
 		Tags:       tags(),
 		Paths:      paths(),
-		Components: componentSet(),
+		Components: componentSet(cat),
 	}
 	limitText(doc.Paths, doc.Components.Schemas)
 	var buf bytes.Buffer
@@ -228,9 +234,9 @@ func tags() []tag {
 }
 
 // componentSet gathers every reusable component.
-func componentSet() components {
+func componentSet(cat *catalog.Catalog) components {
 	return components{
-		Schemas:    schemas(),
+		Schemas:    schemas(cat),
 		Responses:  errorResponses(),
 		Parameters: parameters(),
 		Headers:    rateLimitHeaders(),
@@ -245,19 +251,23 @@ func componentSet() components {
 	}
 }
 
-// schemas collects the component schemas of every group.
-func schemas() map[string]*schema {
+// schemas collects the component schemas of every group; cat supplies the
+// providers, models, voices and languages (see enums.go).
+func schemas(cat *catalog.Catalog) map[string]*schema {
 	all := map[string]*schema{}
+	withCatalog := func(add func(map[string]*schema, *catalog.Catalog)) func(map[string]*schema) {
+		return func(c map[string]*schema) { add(c, cat) }
+	}
 	for _, add := range []func(map[string]*schema){
 		commonSchemas,
-		providerSchemas,
-		llmSchemas,
-		assistantSchemas,
+		withCatalog(providerSchemas),
+		withCatalog(llmSchemas),
+		withCatalog(assistantSchemas),
 		toolSchemas,
-		resourceSchemas,
+		withCatalog(resourceSchemas),
 		accountSchemas,
 		campaignSchemas,
-		workflowSchemas,
+		withCatalog(workflowSchemas),
 		liveSchemas,
 		domainSchemas,
 	} {

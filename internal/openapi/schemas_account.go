@@ -3,6 +3,11 @@ package openapi
 // This file describes organizations and the deprecated account (spec §7.14),
 // campaigns and leads (§7.15, §8.19) and MCP servers (§7.16).
 
+import (
+	"github.com/parley-voice/parley/internal/billing"
+	"github.com/parley-voice/parley/internal/campaign"
+)
+
 func accountSchemas(c map[string]*schema) {
 	stats := func() props {
 		return props{
@@ -31,23 +36,31 @@ func accountSchemas(c map[string]*schema) {
 		"metadata_retention_days": ref("MetadataRetentionDays").nullable().d("Null: kept until deleted."),
 		"webhook_url":             uri().nullable().d("Organization webhook (Parley extension): receives the events of assistants without a webhook_url and assistant-request for numbers without an assistant."),
 		"webhook_secret_set":      boolean().d("Whether a webhook signing secret is stored; the secret itself is never returned."),
+		"email":                   email().nullable().d("Contact address given when the organization was created (SDK-OLD)."),
+		"credits_balance":         number().d("minutes_balance again, as SDK-OLD reads it."),
+		"plan":                    constant(billing.Plan).d("SDK-OLD's plan: a self-hosted Parley has no plans, so always `self-hosted`."),
 		"created_at":              timestamp(),
 		"children":                array(ref("OrganizationChild")).d("A page of the child organizations, oldest first; only with include_children=true."),
 		"children_pagination":     ref("Pagination").d("Parley extension: the page of `children` (`limit`, `offset`) and how many there are; only with include_children=true."),
 	}), "id", "name", "minutes_balance", "monthly_usage_minutes", "active_numbers", "active_agents", "active_calls",
-		"has_local_models_access", "parent_org_id", "content_retention_days", "metadata_retention_days", "webhook_url", "webhook_secret_set", "created_at").
+		"has_local_models_access", "parent_org_id", "content_retention_days", "metadata_retention_days", "webhook_url", "webhook_secret_set",
+		"email", "credits_balance", "plan", "created_at").
 		d("The caller's organization with live counters.")
 	c["OrganizationCreate"] = object(props{
 		"name":          str().length(1, -1),
 		"parent_org_id": uuid().d("Parent organization; defaults to the caller's. Child organizations bill against the parent's balance."),
+		"email":         email().nullable().d("Contact address (SDK-OLD)."),
 	}, "name")
 	c["OrganizationCreated"] = object(props{
-		"id":            uuid(),
-		"name":          str(),
-		"parent_org_id": uuid().nullable(),
-		"api_key":       str().d("The new organization's API key. Shown only in this response.").ex("fl_a1b2c3d4e5f6"),
-		"created_at":    timestamp(),
-	}, "id", "name", "parent_org_id", "api_key", "created_at")
+		"id":              uuid(),
+		"name":            str(),
+		"parent_org_id":   uuid().nullable(),
+		"email":           email().nullable(),
+		"credits_balance": number(),
+		"plan":            constant(billing.Plan),
+		"api_key":         str().d("The new organization's API key. Shown only in this response.").ex("fl_a1b2c3d4e5f6"),
+		"created_at":      timestamp(),
+	}, "id", "name", "parent_org_id", "email", "credits_balance", "plan", "api_key", "created_at")
 	c["OrganizationUpdate"] = object(props{
 		"content_retention_days":  ref("ContentRetentionDays"),
 		"metadata_retention_days": ref("MetadataRetentionDays"),
@@ -63,11 +76,11 @@ func accountSchemas(c map[string]*schema) {
 
 func campaignSchemas(c map[string]*schema) {
 	clock := func() *schema {
-		return str().pattern(`^([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]$`).d("Time of day, HH:MM:SS, in the campaign's timezone.")
+		return str().pattern(campaign.ClockPattern).d("Time of day in the campaign's timezone: HH:MM:SS, or HH:MM (read as HH:MM:00); always answered as HH:MM:SS.")
 	}
-	c["CampaignStatus"] = enum("draft", "scheduled", "paused", "completed", "cancelled").
+	c["CampaignStatus"] = enum(campaignStatuses()...).
 		d("`scheduled` starts calling within the window, `paused` stops; `completed` is set by the platform. Completed and cancelled campaigns can no longer change.")
-	c["LeadStatus"] = enum("pending", "calling", "completed", "failed", "skipped").d("`no_answer` (older) is read as `skipped`.")
+	c["LeadStatus"] = enum(leadStatuses()...).d("`no_answer` (older) is read as `skipped`.")
 	c["Campaign"] = object(props{
 		"id":                      uuid().readOnly(),
 		"org_id":                  uuid().readOnly(),

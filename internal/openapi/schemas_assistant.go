@@ -2,6 +2,8 @@ package openapi
 
 // This file describes assistants (spec §8.5–§8.8).
 
+import "github.com/parley-voice/parley/internal/catalog"
+
 // assistantFields are the settable members of an assistant. In requests
 // every member is optional except name on create; nullable members accept
 // null to clear them.
@@ -50,8 +52,8 @@ func stamped() props {
 	}
 }
 
-func assistantSchemas(c map[string]*schema) {
-	c["WebhookEventType"] = enum("assistant-request", "tool-calls", "status-update", "end-of-call-report")
+func assistantSchemas(c map[string]*schema, cat *catalog.Catalog) {
+	c["WebhookEventType"] = enum(webhookEvents()...)
 	c["RecordingConsent"] = object(props{
 		"enabled": boolean(),
 		"message": str().length(1, -1).d("Announcement played before the call, in the assistant's voice: the caller presses 1 to agree (the call is recorded and the conversation starts) or 2 to decline (the call ends); without a key for 10 s it is said once more, then the call ends."),
@@ -94,7 +96,7 @@ func assistantSchemas(c map[string]*schema) {
 		}, "from", "to")).count(0, 50).d("Literal replacements applied before text-to-speech; pipeline assistants only."),
 		"background_audio": object(props{
 			"enabled": boolean().def(false),
-			"clip":    enum("office", "city", "forest", "crowded_room").def("office"),
+			"clip":    enum(fieldValues(cat.Speech(), "background_audio", "clip")...).def("office"),
 			"volume":  number().between(0.05, 1).def(0.3),
 		}),
 		"silence": object(props{

@@ -1,5 +1,7 @@
 package openapi
 
+import "github.com/parley-voice/parley/internal/fault"
+
 // commonSchemas adds the shapes shared by every group: errors, success,
 // pagination, ids, timestamps, messages and the health report.
 func commonSchemas(c map[string]*schema) {
@@ -7,10 +9,12 @@ func commonSchemas(c map[string]*schema) {
 		"error":   str().d("What went wrong, naming the field where there is one; clients display this string."),
 		"message": str().d("The class of error (e.g. `Invalid request`), or every problem joined when there are several."),
 		"code":    str().d("Machine-readable code, e.g. `invalid_request`, `missing_field`, `invalid_field`, `unauthorized`, `not_found`, `rate_limit_exceeded`, `insufficient_credits`."),
+		"type": enum(fault.Types()...).
+			d("Class of the error, one per HTTP status (the `type` SDK-OLD reads; see docs/compatibility.md): 400/405/413 `invalid_request_error`, 401 `authentication_error`, 402 `insufficient_credits`, 403 `permission_error`, 404 `not_found_error`, 409 `conflict_error`, 429 `rate_limit_error`, 500 `api_error`, 503 `service_unavailable_error`."),
 		"param":   str().d("Dotted path of the offending field, e.g. `llm_config.model`."),
-		"details": array(str()).d("Every validation problem, when several fields fail (e.g. an invalid workflow definition)."),
+		"details": array(str()).d("Every validation problem, also when there is only one (e.g. an invalid workflow definition)."),
 	}, "error").d("Error body. Further members (such as `retry_after` on 429) may appear.").
-		ex(map[string]any{"error": "stt_config.language is required", "message": "Invalid request", "code": "missing_field", "param": "stt_config.language"})
+		ex(map[string]any{"error": "stt_config.language is required", "message": "Invalid request", "code": "missing_field", "type": "invalid_request_error", "param": "stt_config.language", "details": []string{"stt_config.language is required"}})
 
 	c["SuccessResponse"] = object(props{
 		"success": &schema{Type: "boolean", Const: true},

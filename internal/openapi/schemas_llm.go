@@ -2,9 +2,13 @@ package openapi
 
 // This file describes llm_config (spec §8.2, §8.4): four text providers used
 // in the STT → LLM → TTS pipeline and three realtime (speech-to-speech) ones.
+// Models come from the catalog.
+
+import "github.com/parley-voice/parley/internal/catalog"
 
 // llmBase are the members every LLM provider accepts.
-func llmBase(provider string, m *schema) props {
+func llmBase(cat *catalog.Catalog, provider, modelDesc string) props {
+	m := catalogModels(cat, catalog.LLM, provider, modelDesc)
 	return props{
 		"provider":    constant(provider),
 		"model":       m,
@@ -16,23 +20,17 @@ func llmBase(provider string, m *schema) props {
 
 func maxTokens() *schema { return integer().between(1, 32768) }
 
-func llmSchemas(c map[string]*schema) {
-	c["OpenAILLMConfig"] = object(merge(llmBase("openai", models(
-		"OpenAI model; `gpt-4o-mini` and `gpt-4o` are legacy (accepted, not offered). Reasoning effort is pinned to `none` for `gpt-5.6-*` and `gpt-5.4*`.",
-		"gpt-5.4", "gpt-5.4-mini", "gpt-5.4-nano", "gpt-5.2", "gpt-5.1", "gpt-5", "gpt-5-mini", "gpt-5-nano",
-		"gpt-4.1", "gpt-4.1-mini", "gpt-4.1-nano", "gpt-5.6-luna", "gpt-5.6-terra", "gpt-5.6-sol", "gpt-4o-mini", "gpt-4o")),
+func llmSchemas(c map[string]*schema, cat *catalog.Catalog) {
+	c["OpenAILLMConfig"] = object(merge(llmBase(cat, "openai",
+		"OpenAI model; `gpt-4o-mini` and `gpt-4o` are legacy (accepted, not offered). Reasoning effort is pinned to `none` for `gpt-5.6-*` and `gpt-5.4*`."),
 		props{"max_completion_tokens": maxTokens()}), "provider").titled("OpenAI (text)")
-	c["XAILLMConfig"] = object(llmBase("xai", models("xAI Grok text model.", "grok-4.3")), "provider").titled("xAI Grok (text)")
-	c["MistralLLMConfig"] = object(llmBase("mistral", models("Mistral model.",
-		"mistral-medium-latest", "mistral-small-latest", "mistral-large-latest", "ministral-8b-latest", "ministral-14b-latest", "ministral-3b-latest")),
-		"provider").titled("Mistral (text)")
-	c["GoogleLLMConfig"] = object(merge(llmBase("google", models("Gemini via Vertex AI (EU); needs a `google_vertex` key.",
-		"gemini-3.5-flash-lite", "gemini-3.5-flash", "gemini-2.5-flash-lite", "gemini-2.5-flash")),
+	c["XAILLMConfig"] = object(llmBase(cat, "xai", "xAI Grok text model."), "provider").titled("xAI Grok (text)")
+	c["MistralLLMConfig"] = object(llmBase(cat, "mistral", "Mistral model."), "provider").titled("Mistral (text)")
+	c["GoogleLLMConfig"] = object(merge(llmBase(cat, "google", "Gemini via Vertex AI (EU); needs a `google_vertex` key."),
 		props{"max_completion_tokens": maxTokens()}), "provider").titled("Google Gemini (text)")
 
-	c["GoogleRealtimeConfig"] = object(merge(llmBase("google_realtime", models(
-		"Gemini Live model; `gemini-live-2.5-flash-native-audio` needs a `google_vertex` key, the others a `google` key. `gemini-2.5-flash-native-audio-preview-12-2025` is legacy.",
-		"gemini-live-2.5-flash-native-audio", "gemini-2.5-flash-native-audio-preview-12-2025", "gemini-3.1-flash-live-preview")),
+	c["GoogleRealtimeConfig"] = object(merge(llmBase(cat, "google_realtime",
+		"Gemini Live model; `gemini-live-2.5-flash-native-audio` needs a `google_vertex` key, the others a `google` key. `gemini-2.5-flash-native-audio-preview-12-2025` is legacy."),
 		props{
 			"voice":             ref("GoogleVoice").d("Default `Puck`."),
 			"vertexai":          boolean().def(false),
@@ -61,13 +59,11 @@ func llmSchemas(c map[string]*schema) {
 			"max_num_results":  integer().between(1, 50),
 		}, "type", "vector_store_ids").titled("file_search"),
 	).d("xAI server-side tool, chosen by `type`.")
-	c["XAIRealtimeConfig"] = object(merge(llmBase("xai_realtime", models(
-		"Grok voice model; `grok-voice-latest` and `grok-realtime-v1` are legacy.",
-		"grok-voice-think-fast-2.0", "grok-voice-think-fast-1.0", "grok-voice-latest", "grok-realtime-v1")),
+	c["XAIRealtimeConfig"] = object(merge(llmBase(cat, "xai_realtime", "Grok voice model; `grok-voice-latest` and `grok-realtime-v1` are legacy."),
 		props{
 			"voice":            ref("XAIVoice").d("Default `ara`."),
 			"turn_detection":   ref("XAITurnDetection"),
-			"reasoning_effort": enum("none", "high"),
+			"reasoning_effort": providerEnum(cat, catalog.LLM, "xai_realtime", "reasoning_effort"),
 			"speed":            number().between(0.7, 1.5).def(1),
 			"transcription": object(props{
 				"language_hint": str(),
@@ -77,11 +73,11 @@ func llmSchemas(c map[string]*schema) {
 		}), "provider").titled("xAI Grok Realtime").
 		d("Grok speaks itself: omit stt_config and tts_config. Call control: `end-call` and `transfer` work; `inject-context` and `say` are unreliable.")
 
-	c["OpenAILiveConfig"] = object(merge(llmBase("openai_live", models("OpenAI GPT-Live model.", "gpt-live-1")),
+	c["OpenAILiveConfig"] = object(merge(llmBase(cat, "openai_live", "OpenAI GPT-Live model."),
 		props{
 			"voice": ref("OpenAILiveVoice").d("Default `marin`."),
 			"delegation": object(props{
-				"model":        enum("gpt-5.6-luna").def("gpt-5.6-luna"),
+				"model":        providerEnum(cat, catalog.LLM, "openai_live", "delegation", "model").def("gpt-5.6-luna"),
 				"instructions": str().d("Defaults to the voice model's system prompt."),
 			}).d("Backend model for reasoning and tool calls."),
 		}), "provider").titled("OpenAI GPT-Live (realtime)")

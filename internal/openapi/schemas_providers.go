@@ -3,35 +3,9 @@ package openapi
 // This file describes the speech-to-text and text-to-speech configurations
 // (spec §8.1, §8.3, §10) and the closed voice and language lists, plus
 // Parley's key-less "local" provider (PocketSphinx STT, eSpeak NG TTS).
+// Models, voices, languages and fixed-value settings come from the catalog.
 
-// sttLanguages are the stt_config.language values (spec §10.4).
-func sttLanguages() []string {
-	return []string{"multi", "nl", "en", "de", "fr", "es", "it", "pt", "pl", "ru", "ja", "ko", "zh", "ar",
-		"hi", "da", "sv", "no", "fi", "cs", "hu", "ro", "bg", "hr", "sk", "tr", "id", "vi"}
-}
-
-// googleVoices are the 30 Google Gemini voices (Gemini TTS and Gemini Live).
-func googleVoices() []string {
-	return []string{"Puck", "Achernar", "Achird", "Algenib", "Algieba", "Alnilam", "Aoede", "Autonoe",
-		"Callirrhoe", "Charon", "Despina", "Enceladus", "Erinome", "Fenrir", "Gacrux", "Iapetus", "Kore",
-		"Laomedeia", "Leda", "Orus", "Pulcherrima", "Rasalgethi", "Sadachbia", "Sadaltager", "Schedar",
-		"Sulafat", "Umbriel", "Vindemiatrix", "Zephyr", "Zubenelgenubi"}
-}
-
-// xaiVoices are the 26 xAI voices (Grok TTS and Grok Realtime).
-func xaiVoices() []string {
-	return []string{"ara", "eve", "leo", "rex", "sal", "altair", "atlas", "carina", "castor", "celeste",
-		"cosmo", "helios", "helix", "iris", "kepler", "lumen", "luna", "lux", "naksh", "orion", "perseus",
-		"rigel", "sirius", "ursa", "zagan", "zenith"}
-}
-
-// openAILiveVoices are the OpenAI GPT-Live voices.
-func openAILiveVoices() []string { return []string{"marin", "beacon", "cinder", "stone", "vesper"} }
-
-// byokProviders are the providers a BYOK key can be stored for (spec §7.11).
-func byokProviders() []string {
-	return []string{"deepgram", "openai", "elevenlabs", "inworld", "resend", "xai", "gladia", "mistral", "google", "google_vertex"}
-}
+import "github.com/parley-voice/parley/internal/catalog"
 
 // models is a model enum whose first value is the default; legacy models
 // are accepted but named in the description only as such.
@@ -40,7 +14,8 @@ func models(desc string, ids ...string) *schema {
 }
 
 // sttBase are the members every STT provider accepts.
-func sttBase(provider string, m *schema) props {
+func sttBase(cat *catalog.Catalog, provider, modelDesc string) props {
+	m := catalogModels(cat, catalog.STT, provider, modelDesc)
 	return props{
 		"provider": constant(provider),
 		"model":    m,
@@ -49,15 +24,15 @@ func sttBase(provider string, m *schema) props {
 	}
 }
 
-func providerSchemas(c map[string]*schema) {
-	c["STTLanguage"] = enum(sttLanguages()...).d("STT language (spec §10.4); `multi` means Dutch and English with automatic detection.")
-	c["GoogleVoice"] = enum(googleVoices()...).d("Google Gemini voice (Gemini TTS voice_id and Gemini Live voice).")
-	c["XAIVoice"] = enum(xaiVoices()...).d("xAI voice (Grok TTS voice_id and Grok Realtime voice).")
-	c["OpenAILiveVoice"] = enum(openAILiveVoices()...).d("OpenAI GPT-Live voice.")
-	c["BYOKProvider"] = enum(byokProviders()...).d("Provider a BYOK key is stored for. `google` is a Gemini API key (AI Studio); `google_vertex` a Vertex AI service account (EU regions).")
+func providerSchemas(c map[string]*schema, cat *catalog.Catalog) {
+	c["STTLanguage"] = enum(cat.Languages()...).d("STT language (spec §10.4); `multi` means Dutch and English with automatic detection.")
+	c["GoogleVoice"] = enum(voiceIDs(cat, "google")...).d("Google Gemini voice (Gemini TTS voice_id and Gemini Live voice).")
+	c["XAIVoice"] = enum(voiceIDs(cat, "xai")...).d("xAI voice (Grok TTS voice_id and Grok Realtime voice).")
+	c["OpenAILiveVoice"] = enum(voiceIDs(cat, "openai_live")...).d("OpenAI GPT-Live voice.")
+	c["BYOKProvider"] = enum(cat.BYOKProviders()...).d("Provider a BYOK key is stored for. `google` is a Gemini API key (AI Studio); `google_vertex` a Vertex AI service account (EU regions).")
 
 	// Speech-to-text (spec §8.1).
-	c["DeepgramSTTConfig"] = object(merge(sttBase("deepgram", models("Deepgram model; `nova-2` is legacy (accepted, not offered).", "nova-3", "nova-3-general", "nova-2")), props{
+	c["DeepgramSTTConfig"] = object(merge(sttBase(cat, "deepgram", "Deepgram model; `nova-2` is legacy (accepted, not offered)."), props{
 		"smart_format":     boolean(),
 		"endpointing":      integer().between(0, 5000).d("Silence in milliseconds that ends an utterance."),
 		"numerals":         boolean(),
@@ -65,24 +40,25 @@ func providerSchemas(c map[string]*schema) {
 		"utterance_end_ms": integer().between(1000, 5000),
 		"no_delay":         boolean(),
 	}), "provider").titled("Deepgram")
-	c["ElevenLabsSTTConfig"] = object(merge(sttBase("elevenlabs", models("ElevenLabs Scribe model.", "scribe_v2_realtime")), props{
+	c["ElevenLabsSTTConfig"] = object(merge(sttBase(cat, "elevenlabs", "ElevenLabs Scribe model."), props{
 		"tag_audio_events":   boolean(),
 		"include_timestamps": boolean(),
 		"sample_rate":        intEnum(16000, 8000),
 	}), "provider").titled("ElevenLabs Scribe")
-	c["GladiaSTTConfig"] = object(merge(sttBase("gladia", models("Gladia model.", "solaria-1")), props{
+	c["GladiaSTTConfig"] = object(merge(sttBase(cat, "gladia", "Gladia model."), props{
 		"languages":                    array(str()).d("Languages to expect when code switching."),
 		"code_switching":               boolean(),
-		"region":                       enum("eu-west", "us-west"),
+		"region":                       providerEnum(cat, catalog.STT, "gladia", "region"),
 		"endpointing":                  number().between(0.01, 1).d("Silence in seconds that ends an utterance."),
 		"custom_vocabulary":            array(str()),
 		"translation_enabled":          boolean(),
 		"translation_target_languages": array(str()),
 	}), "provider").titled("Gladia")
-	c["MistralSTTConfig"] = object(sttBase("mistral", models("Mistral Voxtral model.", "voxtral-mini-latest")), "provider").titled("Mistral Voxtral")
-	c["GoogleSTTConfig"] = object(sttBase("google", models("Google Cloud Speech model (Vertex location `eu`).", "chirp_3")), "provider").titled("Google Cloud Speech")
-	local := sttBase("local", models("PocketSphinx, running on the Parley server; no provider key needed.", "pocketsphinx"))
-	local["language"] = enum("en").def("en").d("The local recogniser understands English only.")
+	c["MistralSTTConfig"] = object(sttBase(cat, "mistral", "Mistral Voxtral model."), "provider").titled("Mistral Voxtral")
+	c["GoogleSTTConfig"] = object(sttBase(cat, "google", "Google Cloud Speech model (Vertex location `eu`)."), "provider").titled("Google Cloud Speech")
+	local := sttBase(cat, "local", "PocketSphinx, running on the Parley server; no provider key needed.")
+	localLangs := providerLanguages(cat, "local")
+	local["language"] = enum(localLangs...).def(localLangs[0]).d("The languages the local recogniser understands.")
 	c["LocalSTTConfig"] = object(local, "provider").titled("Local (Parley)").
 		d("Parley-only provider: offline speech recognition with PocketSphinx on the server itself.")
 	c["STTConfig"] = tagged("provider", map[string]string{
@@ -93,15 +69,15 @@ func providerSchemas(c map[string]*schema) {
 
 	// Text-to-speech (spec §8.3).
 	el := props{
-		"provider":                          enum("elevenlabs", "11labs").d("`11labs` is an alias of `elevenlabs`."),
+		"provider":                          enum(providerIDsWithAliases(cat, catalog.TTS, "elevenlabs")...).d("`11labs` is an alias of `elevenlabs`."),
 		"voice_id":                          str().length(1, -1).d("Any ElevenLabs voice id, e.g. `ukiwGs47sHyibruHJ1vg`."),
-		"model":                             models("`eleven_flash_v2_5` is fastest; `eleven_v3` is expressive and understands `[emotion]` audio tags.", "eleven_flash_v2_5", "eleven_v3", "eleven_multilingual_v2", "eleven_turbo_v2_5"),
+		"model":                             catalogModels(cat, catalog.TTS, "elevenlabs", "`eleven_flash_v2_5` is fastest; `eleven_v3` is expressive and understands `[emotion]` audio tags."),
 		"stability":                         number().between(0, 1),
 		"similarity_boost":                  number().between(0, 1),
 		"style":                             number().between(0, 1),
 		"use_speaker_boost":                 boolean(),
 		"speed":                             number().between(0.5, 2),
-		"apply_text_normalization":          enum("auto", "on", "off"),
+		"apply_text_normalization":          providerEnum(cat, catalog.TTS, "elevenlabs", "apply_text_normalization"),
 		"apply_language_text_normalization": boolean(),
 		"language":                          str().d("Language code, e.g. `nl`."),
 	}
@@ -109,14 +85,14 @@ func providerSchemas(c map[string]*schema) {
 	c["InworldTTSConfig"] = object(props{
 		"provider": constant("inworld"),
 		"voice_id": str().length(1, -1).d("Any Inworld voice id."),
-		"model":    models("Inworld model; `inworld-tts-1.5-max` and `inworld-tts-1.5-mini` are legacy (accepted, not offered).", "inworld-tts-2", "inworld-tts-2-flash", "inworld-tts-1.5-max", "inworld-tts-1.5-mini"),
+		"model":    catalogModels(cat, catalog.TTS, "inworld", "Inworld model; `inworld-tts-1.5-max` and `inworld-tts-1.5-mini` are legacy (accepted, not offered)."),
 		"language": str(),
 		"speed":    number().between(0.5, 2),
 	}, "provider", "voice_id").titled("Inworld")
 	c["GoogleTTSConfig"] = object(props{
 		"provider":      constant("google"),
 		"voice_id":      ref("GoogleVoice").d("Default `Kore`."),
-		"model":         models("Gemini TTS models need a `google` key, `chirp-3-hd` a `google_vertex` key.", "gemini-3.1-flash-tts-preview", "gemini-2.5-flash-preview-tts", "gemini-2.5-pro-preview-tts", "chirp-3-hd"),
+		"model":         catalogModels(cat, catalog.TTS, "google", "Gemini TTS models need a `google` key, `chirp-3-hd` a `google_vertex` key."),
 		"instructions":  str().d("Style prompt (Gemini TTS)."),
 		"language":      str(),
 		"speaking_rate": number().between(0.25, 2).def(1).d("Chirp 3 HD only."),
@@ -129,7 +105,7 @@ func providerSchemas(c map[string]*schema) {
 	c["LocalTTSConfig"] = object(props{
 		"provider": constant("local"),
 		"voice_id": str().length(1, 64).def("en-us").d("Any eSpeak NG voice, e.g. `en-us` or `nl`."),
-		"model":    models("eSpeak NG, running on the Parley server; no provider key needed.", "espeak-ng"),
+		"model":    catalogModels(cat, catalog.TTS, "local", "eSpeak NG, running on the Parley server; no provider key needed."),
 		"speed":    number().between(0.5, 2),
 	}, "provider").titled("Local (Parley)").d("Parley-only provider: offline speech synthesis with eSpeak NG on the server itself.")
 	c["TTSConfig"] = tagged("provider", map[string]string{

@@ -3,17 +3,13 @@ package openapi
 // This file describes phone numbers, calls, usage, SIP trunks, voices, BYOK
 // keys and analysis templates (spec §7.4–§7.13, §8.10–§8.18).
 
-// callStatuses are every call status (spec §10.5).
-func callStatuses() []string {
-	return []string{"connecting", "ringing", "dialing", "in-progress", "ended", "ended-with-error",
-		"transferred", "failed", "rejected", "insufficient-credits"}
-}
+import "github.com/parley-voice/parley/internal/catalog"
 
-func resourceSchemas(c map[string]*schema) {
+func resourceSchemas(c map[string]*schema, cat *catalog.Catalog) {
 	numberSchemas(c)
 	callSchemas(c)
 	trunkSchemas(c)
-	byokSchemas(c)
+	byokSchemas(c, cat)
 	analysisTemplateSchemas(c)
 	c["Voice"] = object(props{
 		"id":          str().d("Voice id to use as tts_config.voice_id.").ex("nl_NL-pim-medium"),
@@ -71,7 +67,7 @@ func callSchemas(c map[string]*schema) {
 		"assistant_phone":  str().nullable().d("The platform number called or dialled from; null on web calls."),
 		"agent_phone":      str().nullable().d("Same as assistant_phone."),
 		"status":           ref("CallStatus"),
-		"direction":        enum("inbound", "outbound", "web").nullable(),
+		"direction":        enum(callDirections()...).nullable(),
 		"end_reason":       str().nullable().d("Why the call ended, e.g. `user_hangup`, `max_duration`."),
 		"error":            str().nullable().d("Error message of a failed call."),
 		"started_at":       timestamp().nullable().d("When the call was answered."),
@@ -109,26 +105,28 @@ func callSchemas(c map[string]*schema) {
 	}, "turn").d("One reply's latency figures.")
 
 	c["UsageLog"] = object(props{
-		"id":            uuid(),
-		"call_id":       str().nullable().d("The call billed."),
-		"duration_sec":  integer().atLeast(0),
-		"call_type":     enum("phone", "web"),
-		"byok_stt":      boolean().d("The organization's own STT key was used."),
-		"byok_llm":      boolean().d("The organization's own LLM key was used."),
-		"byok_tts":      boolean().d("The organization's own TTS key was used."),
-		"phone_number":  str().nullable(),
-		"agent_name":    str().nullable(),
-		"business_name": str().nullable(),
-		"created_at":    timestamp(),
-		"minutes_used":  number().atLeast(0).d("What the call cost: calls are billed per second, so duration_sec / 60, shown to four decimal places."),
-		"billed_org_id": str().nullable().d("The organization whose minutes_balance paid: this one, or its parent for a child organization."),
-	}, "id", "duration_sec", "call_type", "byok_stt", "byok_llm", "byok_tts", "created_at", "minutes_used")
+		"id":               uuid(),
+		"call_id":          str().nullable().d("The call billed."),
+		"duration_sec":     integer().atLeast(0),
+		"duration_seconds": integer().atLeast(0).d("duration_sec again, as the older usage guide spells it."),
+		"call_type":        enum(usageTypes()...),
+		"byok_stt":         boolean().d("The organization's own STT key was used."),
+		"byok_llm":         boolean().d("The organization's own LLM key was used."),
+		"byok_tts":         boolean().d("The organization's own TTS key was used."),
+		"phone_number":     str().nullable(),
+		"agent_name":       str().nullable(),
+		"business_name":    str().nullable(),
+		"created_at":       timestamp(),
+		"minutes_used":     number().atLeast(0).d("What the call cost: calls are billed per second, so duration_sec / 60, shown to four decimal places."),
+		"billed_org_id":    str().nullable().d("The organization whose minutes_balance paid: this one, or its parent for a child organization."),
+	}, "id", "duration_sec", "duration_seconds", "call_type", "byok_stt", "byok_llm", "byok_tts", "created_at", "minutes_used")
 	c["UsageSummary"] = object(props{
 		"total_calls":            integer().atLeast(0),
 		"total_duration_seconds": integer().atLeast(0),
 		"total_duration_minutes": number().atLeast(0),
 		"total_minutes_used":     number().atLeast(0).d("Minutes billed for these calls (per second; four decimal places)."),
-	}, "total_calls", "total_duration_seconds", "total_duration_minutes", "total_minutes_used").d("Totals over every log matching the filter, not just this page.")
+		"total_minutes":          number().atLeast(0).d("total_minutes_used again, as the older usage guide spells it."),
+	}, "total_calls", "total_duration_seconds", "total_duration_minutes", "total_minutes_used", "total_minutes").d("Totals over every log matching the filter, not just this page.")
 }
 
 func trunkSchemas(c map[string]*schema) {
@@ -147,7 +145,11 @@ func trunkSchemas(c map[string]*schema) {
 		"inbound_auth":      enum("addresses", "digest").d("Parley extension. `addresses`: calls are admitted from `inbound_addresses` only. `digest`: also from wherever the trunk registered from (REGISTER with its `auth_username`/`auth_password`) and from calls carrying valid digest credentials (MD5 or SHA-256, qop=auth); others are challenged with 401."),
 		"outbound_number":   str().nullable().d("Caller id for calls dialled over the trunk."),
 		"is_active":         boolean(),
-	}), "id", "org_id", "name", "address", "is_active", "created_at", "updated_at").
+		"outbound_address":  str().d("The address again, as SDK-OLD reads it."),
+		"host":              str().d("The address's host, as the docs generation reads it."),
+		"port":              integer().between(1, 65535).d("The address's port; without one, 5060 (5061 for tls)."),
+		"username":          str().nullable().d("auth_username, as the docs generation reads it."),
+	}), "id", "org_id", "name", "address", "is_active", "outbound_address", "host", "port", "created_at", "updated_at").
 		d("A SIP trunk. The password is stored encrypted and never returned.")
 	create := object(props{
 		"name":              str().length(1, -1),
@@ -171,10 +173,10 @@ func trunkSchemas(c map[string]*schema) {
 	c["SipTrunkCreate"] = create.d("New SIP trunk. Accepts the current fields and the documented `host`/`port`/`username`/`password` generation.")
 }
 
-func byokSchemas(c map[string]*schema) {
+func byokSchemas(c map[string]*schema, cat *catalog.Catalog) {
 	keys := props{}
 	var names []string
-	for _, p := range byokProviders() {
+	for _, p := range cat.BYOKProviders() {
 		name := p + "_secret_id"
 		keys[name] = str().nullable().d("Set when a " + p + " key is stored.")
 		names = append(names, name)
@@ -215,9 +217,9 @@ func analysisTemplateSchemas(c map[string]*schema) {
 			"min_messages_threshold": integer().atLeast(0).nullable().d("Minimum conversation messages before analysis runs."),
 		}
 	}
-	create := object(fields(), "name", "schema")
-	create.AnyOf = []*schema{{Required: []string{"system_prompt", "user_prompt"}}, {Required: []string{"messages"}}}
-	c["AnalysisTemplateCreate"] = create.d("New analysis template: `name`, `schema` and the prompt, given as system_prompt plus user_prompt or as messages. `minMessagesThreshold` is accepted for min_messages_threshold.")
+	c["AnalysisTemplateCreate"] = object(fields(), "name", "schema").d("New analysis template: only `name` and `schema` are required (SDK-OLD sends nothing else). " +
+		"The prompt may be given as system_prompt and/or user_prompt, as messages, or not at all: when the template is applied its prompts are used, else its messages, else the default analysis prompt; " +
+		"the schema and the transcript are added when no prompt shows them. `minMessagesThreshold` is accepted for min_messages_threshold.")
 	c["AnalysisTemplateUpdate"] = object(fields()).d("Partial update.")
 	c["AnalysisTemplate"] = object(merge(fields(), stamped()),
 		"id", "org_id", "name", "description", "schema", "created_at", "updated_at").

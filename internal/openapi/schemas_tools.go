@@ -92,23 +92,49 @@ func toolSchemas(c map[string]*schema) {
 	toolType := func() *schema { return enum("function", "end_call", "transfer_call") }
 	older := " Older request generations are accepted too and normalised: `tool_type` spelled `endCall`/`transferCall`; " +
 		"the flat form `{name, description, type, url, async, parameters}`; and `{name, description, function_definition: {name, description, parameters}, server_url, server_secret, async}`."
-	c["ToolTemplateCreate"] = object(props{
+	legacyIn := func(p props) props {
+		return merge(p, props{
+			"type":                enum("function", "end_call", "transfer_call", "endCall", "transferCall").d("DOCS-NEW flat form: the tool type."),
+			"url":                 uri().d("DOCS-NEW flat form: tool_config.url."),
+			"async":               boolean().d("DOCS-NEW and SDK-OLD: tool_config.async."),
+			"parameters":          freeObject().d("DOCS-NEW flat form: tool_config.parameters."),
+			"function_definition": ref("FunctionDefinition").d("SDK-OLD: tool_config name, description, parameters."),
+			"server_url":          uri().d("SDK-OLD: tool_config.url."),
+			"server_secret":       str().nullable().writeOnly().d("SDK-OLD: tool_config.secret; write-only."),
+		})
+	}
+	c["FunctionDefinition"] = object(props{
+		"name":        functionName(),
+		"description": str().nullable(),
+		"parameters":  freeObject().nullable(),
+	}).d("SDK-OLD's function_definition.")
+	create := object(legacyIn(props{
 		"name":        str().length(1, -1),
 		"description": str().nullable(),
 		"tool_type":   toolType(),
 		"tool_config": toolConfig(),
-	}, "name", "tool_type", "tool_config").d("New tool template (newest shape)." + older)
-	c["ToolTemplateUpdate"] = object(props{
+	}), "name")
+	create.AnyOf = []*schema{{Required: []string{"tool_type"}}, {Required: []string{"type"}}, {Required: []string{"function_definition"}}, {Required: []string{"server_url"}}}
+	c["ToolTemplateCreate"] = create.d("New tool template: `name` and the tool type (`tool_type`, or the older `type`; SDK-OLD's `function_definition`/`server_url` make a function template)." + older)
+	c["ToolTemplateUpdate"] = object(legacyIn(props{
 		"name":        str().length(1, -1),
 		"description": str().nullable(),
 		"tool_type":   toolType(),
 		"tool_config": toolConfig().d("Replaces the stored config; shape follows tool_type."),
-	}).d("Partial update." + older)
+	})).d("Partial update." + older)
 	c["ToolTemplate"] = object(merge(props{
-		"name":        str(),
-		"description": str().nullable(),
-		"tool_type":   toolType(),
-		"tool_config": toolConfig(),
-	}, stamped()), "id", "org_id", "name", "description", "tool_type", "tool_config", "created_at", "updated_at").
-		d("Reusable tool definition. Attaching it to an assistant copies tool_config into llm_config.tools; later edits do not propagate.")
+		"name":                str(),
+		"description":         str().nullable(),
+		"tool_type":           toolType(),
+		"tool_config":         toolConfig(),
+		"function_definition": ref("FunctionDefinition").nullable().d("SDK-OLD view of a function template; null for other types."),
+		"server_url":          uri().nullable().d("SDK-OLD view: tool_config.url."),
+		"async":               boolean().d("tool_config.async (false for other types)."),
+		"has_server_secret":   boolean().d("SDK-OLD view: whether a signing secret is set; the secret is never returned."),
+		"type":                toolType().d("DOCS-NEW view: tool_type."),
+		"url":                 uri().nullable().d("DOCS-NEW view: tool_config.url."),
+		"parameters":          freeObject().nullable().d("DOCS-NEW view: tool_config.parameters."),
+	}, stamped()), "id", "org_id", "name", "description", "tool_type", "tool_config", "function_definition", "server_url", "async", "has_server_secret",
+		"type", "url", "parameters", "created_at", "updated_at").
+		d("Reusable tool definition, in the newest shape plus the members older clients read. Attaching it to an assistant copies tool_config into llm_config.tools; later edits do not propagate.")
 }

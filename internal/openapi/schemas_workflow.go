@@ -2,7 +2,9 @@ package openapi
 
 // This file describes workflows and their definition, contract v1 (spec §7.17).
 
-func workflowSchemas(c map[string]*schema) {
+import "github.com/parley-voice/parley/internal/catalog"
+
+func workflowSchemas(c map[string]*schema, cat *catalog.Catalog) {
 	nodeID := func() *schema {
 		return str().pattern(`^[a-z][a-z0-9_]{0,40}$`).d("Lowercase letters, digits and `_`, starting with a letter; at most 41 characters.")
 	}
@@ -17,7 +19,7 @@ func workflowSchemas(c map[string]*schema) {
 		"global":             boolean().def(false).d("Reachable from every conversation node without edges."),
 		"global_description": str().d("When to go to this node; required when global."),
 		"llm_config": object(props{
-			"provider":    enum("openai", "xai", "mistral", "google").d("Text providers only; realtime providers are rejected (`realtime_provider_not_allowed_per_node`)."),
+			"provider":    enum(cat.ProviderIDs(catalog.LLM, catalog.Text)...).d("Text providers only; realtime providers are rejected (`realtime_provider_not_allowed_per_node`)."),
 			"model":       str(),
 			"temperature": number().between(0, 2),
 		}).d("Per-node model override; needs a pipeline assistant. The entry node's override applies to the whole session."),

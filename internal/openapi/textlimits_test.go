@@ -96,7 +96,7 @@ func mapOf(v any) map[string]any {
 // a request member is free-form (its member names are client data) exactly
 // when its schema is a map or an object without declared properties.
 func TestFreeFormMembers(t *testing.T) {
-	comps := schemas()
+	comps := schemas(testCatalog(t))
 	deref := func(s *schema) *schema {
 		for s != nil && s.Ref != "" {
 			s = comps[strings.TrimPrefix(s.Ref, schemaRef)]

@@ -16,6 +16,7 @@ type Org struct {
 	ID                    string
 	Name                  string
 	ParentID              *string
+	Email                 *string // contact address (SDK-OLD); optional
 	MinutesBalance        float64
 	ContentRetentionDays  *int
 	MetadataRetentionDays *int
@@ -64,8 +65,8 @@ func (db *DB) CreateOrg(ctx context.Context, o *Org, key *APIKey) error {
 				return fault.Invalidf("parent_org_id", "references an organization that does not exist")
 			}
 		}
-		_, err := db.w(tx).ExecContext(ctx, db.q(`INSERT INTO organizations (id, name, parent_id, minutes_balance, content_retention_days, metadata_retention_days, has_local_models_access, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-			o.ID, o.Name, nullStr(o.ParentID), o.MinutesBalance, nullInt(o.ContentRetentionDays), nullInt(o.MetadataRetentionDays), o.HasLocalModelsAccess, ms(now), ms(now))
+		_, err := db.w(tx).ExecContext(ctx, db.q(`INSERT INTO organizations (id, name, parent_id, email, minutes_balance, content_retention_days, metadata_retention_days, has_local_models_access, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+			o.ID, o.Name, nullStr(o.ParentID), nullStr(o.Email), o.MinutesBalance, nullInt(o.ContentRetentionDays), nullInt(o.MetadataRetentionDays), o.HasLocalModelsAccess, ms(now), ms(now))
 		if err != nil {
 			return fmt.Errorf("insert organization: %w", err)
 		}
@@ -161,17 +162,17 @@ const unsettledMinutes = `(SELECT COALESCE(SUM(u.minutes_used), 0) FROM usage_lo
 
 func balanceOf(o string) string { return o + ".minutes_balance - " + fmt.Sprintf(unsettledMinutes, o) }
 
-var orgColumns = `id, name, parent_id, ` + balanceOf("organizations") + ` AS minutes_balance, content_retention_days, metadata_retention_days, has_local_models_access, webhook_url, webhook_secret, created_at, updated_at`
+var orgColumns = `id, name, parent_id, email, ` + balanceOf("organizations") + ` AS minutes_balance, content_retention_days, metadata_retention_days, has_local_models_access, webhook_url, webhook_secret, created_at, updated_at`
 
 func scanOrg(row interface{ Scan(...any) error }) (*Org, error) {
 	var o Org
-	var parent, hookURL, hookSecret sql.NullString
+	var parent, email, hookURL, hookSecret sql.NullString
 	var content, metadata sql.NullInt64
 	var created, updated int64
-	if err := row.Scan(&o.ID, &o.Name, &parent, &o.MinutesBalance, &content, &metadata, &o.HasLocalModelsAccess, &hookURL, &hookSecret, &created, &updated); err != nil {
+	if err := row.Scan(&o.ID, &o.Name, &parent, &email, &o.MinutesBalance, &content, &metadata, &o.HasLocalModelsAccess, &hookURL, &hookSecret, &created, &updated); err != nil {
 		return nil, err
 	}
-	o.ParentID, o.ContentRetentionDays, o.MetadataRetentionDays = strPtr(parent), intPtr(content), intPtr(metadata)
+	o.ParentID, o.Email, o.ContentRetentionDays, o.MetadataRetentionDays = strPtr(parent), strPtr(email), intPtr(content), intPtr(metadata)
 	o.WebhookURL, o.WebhookSecret = strPtr(hookURL), strPtr(hookSecret)
 	o.CreatedAt, o.UpdatedAt = fromMS(created), fromMS(updated)
 	return &o, nil

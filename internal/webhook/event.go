@@ -23,6 +23,11 @@ const (
 	EventEndOfCallReport  = "end-of-call-report"
 )
 
+// Events lists the event types in the order of spec §9.
+func Events() []string {
+	return []string{EventAssistantRequest, EventToolCalls, EventStatusUpdate, EventEndOfCallReport}
+}
+
 // Target is where a call's webhooks go, as recorded with the call when it
 // starts (spec §9.1): the assistant's webhook_url with its secret and
 // subscription, or the organization's webhook.

@@ -79,7 +79,7 @@ func testOrgsAndKeys(t *testing.T, db *store.DB) {
 	if err := db.CreateOrg(ctx, parent, key); err != nil {
 		t.Fatal(err)
 	}
-	child := &store.Org{Name: "Child", ParentID: &parent.ID}
+	child := &store.Org{Name: "Child", ParentID: &parent.ID, Email: ptr("ops@child.example")}
 	if err := db.CreateOrg(ctx, child, &store.APIKey{ID: "k2", Hash: "h2", Prefix: "p"}); err != nil {
 		t.Fatal(err)
 	}
@@ -89,8 +89,11 @@ func testOrgsAndKeys(t *testing.T, db *store.DB) {
 		t.Fatalf("a failed CreateOrg left rows behind: %d orgs", len(orgs))
 	}
 	got, err := db.GetOrg(ctx, parent.ID)
-	if err != nil || got.Name != "Parent" || got.MinutesBalance != 500.5 || !got.HasLocalModelsAccess || got.ParentID != nil {
+	if err != nil || got.Name != "Parent" || got.MinutesBalance != 500.5 || !got.HasLocalModelsAccess || got.ParentID != nil || got.Email != nil {
 		t.Fatalf("GetOrg = %+v, %v", got, err)
+	}
+	if got, err := db.GetOrg(ctx, child.ID); err != nil || got.Email == nil || *got.Email != "ops@child.example" {
+		t.Fatalf("GetOrg(child).Email = %v, %v", got, err)
 	}
 	kids, total, err := db.ChildOrgsPage(ctx, parent.ID, store.Page{Limit: 10})
 	if err != nil || len(kids) != 1 || total != 1 || kids[0].ID != child.ID || *kids[0].ParentID != parent.ID {
