@@ -47,8 +47,9 @@ type compatFile struct {
 	Cases    []compatCase `json:"cases"`
 }
 
-// compatSetups put into the database what the API cannot create (calls
-// come from the voice engine) and save its ids for the cases.
+// compatSetups put into the database or a fake provider what the API
+// cannot create (calls come from the voice engine, a Resend account from
+// Resend) and save its ids for the cases.
 var compatSetups = map[string]func(t *testing.T, e *env, vars map[string]string){
 	// calls: an ended inbound call with its usage log (${ended}) and two
 	// live ones (${live}, ${live_new}: control commands are limited per
