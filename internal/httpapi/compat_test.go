@@ -32,8 +32,14 @@ import (
 // against a fresh database of each engine and may save values from one answer
 // (ids) for the paths and bodies of later ones as ${name}.
 //
-// To add a resource (e.g. domains), add a file; the method counts in
-// docs/compatibility.md are checked against the files (TestCompatCounts).
+// A file may name a setup (compatSetups) that puts into the database or a
+// fake provider what the API cannot create. A case may name a fake step
+// ("fake", a compatFakes entry) run just before its request: it changes
+// the world outside Parley between two requests, as a provider does on its
+// own (e.g. "resend_verify": Resend has seen the DNS records).
+//
+// To add a resource, add a file; the method counts in docs/compatibility.md
+// are checked against the files (TestCompatCounts).
 
 type compatFile struct {
 	Resource string       `json:"resource"`
@@ -41,11 +47,13 @@ type compatFile struct {
 	Cases    []compatCase `json:"cases"`
 }
 
-// compatSetups put into the database what the API cannot create (calls
-// come from the voice engine) and save its ids for the cases.
+// compatSetups put into the database or a fake provider what the API
+// cannot create (calls come from the voice engine, a Resend account from
+// Resend) and save its ids for the cases.
 var compatSetups = map[string]func(t *testing.T, e *env, vars map[string]string){
-	// calls: an ended inbound call with its usage log (${ended}) and a
-	// live one (${live}), both with the HMS inbound id format.
+	// calls: an ended inbound call with its usage log (${ended}) and two
+	// live ones (${live}, ${live_new}: control commands are limited per
+	// call, §7.6), all with the HMS inbound id format.
 	"calls": func(t *testing.T, e *env, vars map[string]string) {
 		ctx := context.Background()
 		at := time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)
@@ -53,7 +61,8 @@ var compatSetups = map[string]func(t *testing.T, e *env, vars map[string]string)
 			CallerPhone: ptr("+31623731537"), AssistantPhone: ptr("+31850835037"), AgentName: ptr("Reception"), DurationSeconds: ptr(84),
 			EndReason: ptr("user_hangup"), Summary: ptr("Asked for opening hours."), Messages: json.RawMessage(`[{"role":"assistant","content":"Hello"},{"role":"user","content":"Hi"}]`)}
 		live := &store.Call{ID: "call-_+31611111111_AbCdEfGhIjKl", OrgID: e.orgA, Status: call.StatusInProgress, Direction: call.Inbound, CreatedAt: at.Add(time.Minute)}
-		for _, c := range []*store.Call{ended, live} {
+		liveNew := &store.Call{ID: "call-_+31622222222_MnOpQrStUvWx", OrgID: e.orgA, Status: call.StatusInProgress, Direction: call.Inbound, CreatedAt: at.Add(2 * time.Minute)}
+		for _, c := range []*store.Call{ended, live, liveNew} {
 			if err := e.db.CreateCall(ctx, c); err != nil {
 				t.Fatal(err)
 			}
@@ -64,8 +73,31 @@ var compatSetups = map[string]func(t *testing.T, e *env, vars map[string]string)
 		}
 		// as encodeURIComponent sends them (spec §3): "+" as %2B
 		enc := func(id string) string { return strings.ReplaceAll(url.PathEscape(id), "+", "%2B") }
-		vars["ended"], vars["live"] = enc(ended.ID), enc(live.ID)
+		vars["ended"], vars["live"], vars["live_new"] = enc(ended.ID), enc(live.ID), enc(liveNew.ID)
 		vars["ended_id"] = ended.ID
+	},
+	// domains: a Resend account for ${resend_key} at the fake Resend (the
+	// cases store the key through POST /byok, after the no-key cases), with
+	// a verified domain made in Resend's dashboard (${news_rid}).
+	"domains": func(t *testing.T, e *env, vars map[string]string) {
+		vars["resend_key"] = "re_compat_0123456789abcdef"
+		e.resend.AddKey(vars["resend_key"])
+		vars["news_rid"] = e.resend.AddDomain(vars["resend_key"], "news.example.org", "us-east-1")
+		if !e.resend.MarkVerified(vars["news_rid"]) {
+			t.Fatal("the fake Resend lost a domain")
+		}
+	},
+}
+
+// compatFakes are the fake steps a case may run before its request.
+var compatFakes = map[string]func(t *testing.T, e *env, vars map[string]string){
+	// resend_verify: Resend finds the DNS records of the domain saved as
+	// ${resend_domain_id} and marks it and its records verified.
+	"resend_verify": func(t *testing.T, e *env, vars map[string]string) {
+		id, ok := vars["resend_domain_id"]
+		if !ok || !e.resend.MarkVerified(id) {
+			t.Fatalf("resend_verify: no Resend domain %q saved as resend_domain_id", id)
+		}
 	},
 }
 
@@ -73,6 +105,7 @@ type compatCase struct {
 	Gen    string `json:"gen"`    // source generation, e.g. "SDK-OLD"
 	Method string `json:"method"` // SDK method or documented operation it stands for
 	Note   string `json:"note,omitempty"`
+	Fake   string `json:"fake,omitempty"` // a compatFakes step run before the request
 	Req    struct {
 		Method string          `json:"method"`
 		Path   string          `json:"path"`
@@ -109,6 +142,9 @@ func loadCompatFiles(t *testing.T) []compatFile {
 		for i, c := range f.Cases {
 			if c.Gen == "" || c.Method == "" || c.Req.Method == "" || c.Req.Path == "" || c.Status == 0 {
 				t.Fatalf("%s: case %d lacks gen, method, req or status", n, i)
+			}
+			if _, ok := compatFakes[c.Fake]; c.Fake != "" && !ok {
+				t.Fatalf("%s: case %d: no fake step %q", n, i, c.Fake)
 			}
 		}
 		out = append(out, f)
@@ -178,6 +214,9 @@ func TestCompat(t *testing.T) {
 func runCompatCase(t *testing.T, e *env, i int, c compatCase, vars map[string]string) {
 	t.Helper()
 	name := fmt.Sprintf("case %d (%s %s: %s %s)", i, c.Gen, c.Method, c.Req.Method, c.Req.Path)
+	if c.Fake != "" {
+		compatFakes[c.Fake](t, e, vars)
+	}
 	var body any
 	if len(c.Req.Body) > 0 {
 		body = compatExpand(string(c.Req.Body), vars)
