@@ -59,7 +59,7 @@ func run(ctx context.Context, args, env []string, stdout, stderr io.Writer) erro
 	cmd, rest := args[0], args[1:]
 	switch cmd {
 	case "serve":
-		return serve(ctx, rest, env, stderr)
+		return serve(ctx, rest, env, stdout, stderr)
 	case "migrate":
 		return migrate(ctx, rest, env, stdout, stderr)
 	case "org", "key":
@@ -163,7 +163,7 @@ func openBackend(ctx context.Context, c *config, log *slog.Logger) (*secret.Keyr
 	return keys, db, nil
 }
 
-func serve(ctx context.Context, args, env []string, stderr io.Writer) error {
+func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) error {
 	c, rest, err := loadConfig("serve", args, env, stderr, nil)
 	if err != nil {
 		return err
@@ -178,6 +178,10 @@ func serve(ctx context.Context, args, env []string, stderr io.Writer) error {
 	}
 	defer db.Close()
 	if err := ensureBootstrapKey(ctx, db, keys, c.BootstrapAPIKey, c.BootstrapMinutes, log); err != nil {
+		return err
+	}
+	welcome, err := firstRun(ctx, db, keys, c, log)
+	if err != nil {
 		return err
 	}
 	cat, err := catalog.Load()
@@ -236,6 +240,7 @@ func serve(ctx context.Context, args, env []string, stderr io.Writer) error {
 		defer stop()
 	}
 	log.Info("parley listening", "url", "http://"+ln.Addr().String(), "database", db.Driver(), "version", version)
+	welcome(stdout)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	sipCtx, stopSIP := context.WithCancel(ctx)
