@@ -45,6 +45,13 @@ Commands:
   key list --org ID              list an organization's keys (ids only)
   key revoke (--id KEY_ID | --key API_KEY)
                                  revoke an API key
+  call [--play F.wav] [--record G.wav] NUMBER
+                                 a headless softphone: dial NUMBER on a Parley server
+                                 (--server, default 127.0.0.1:5060), play F, record
+                                 what it hears to G, hang up and print the outcome
+  call --listen IP:PORT [--play F.wav] [--record G.wav]
+                                 answer one incoming call the same way (a local
+                                 "phone" for outbound calls through a SIP trunk)
   simulate-providers [--addr A] [--transcript T]... [--reply R]...
                                  serve fake Deepgram, OpenAI and ElevenLabs endpoints
                                  to try calls without provider accounts
@@ -68,6 +75,8 @@ func run(ctx context.Context, args, env []string, stdout, stderr io.Writer) erro
 			return fmt.Errorf("%s: missing subcommand", cmd)
 		}
 		return admin(ctx, cmd+" "+rest[0], rest[1:], env, stdout, stderr)
+	case "call":
+		return callCommand(ctx, rest, stdout, stderr)
 	case "simulate-providers":
 		return simulateProviders(ctx, rest, stdout, stderr)
 	case "version", "--version":
