@@ -181,8 +181,8 @@ type softphone struct {
 	played     chan struct{}
 	playedOnce sync.Once
 
-	mu    sync.Mutex
-	buf   []int16
+	mu  sync.Mutex
+	buf []int16
 }
 
 // callOutcome is what happened on the call.
