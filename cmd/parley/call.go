@@ -57,6 +57,9 @@ func callCommand(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	case *listen != "" && fs.NArg() > 0:
 		return fmt.Errorf("call: --listen answers a call; it dials nothing (got %q)", dial)
 	}
+	if _, err := netip.ParseAddrPort(*server); err != nil && *listen == "" {
+		return fmt.Errorf("call: --server %q: want IP:port", *server)
+	}
 	rtp, err := media.ParsePortRange(*ports)
 	if err != nil {
 		return fmt.Errorf("call: --rtp-ports: %w", err)
@@ -76,8 +79,11 @@ func callCommand(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	phone := &softphone{play: pcm, linger: *linger, maxDur: *maxDur, done: make(chan callOutcome, 1), played: make(chan struct{})}
 	addr := *bind
 	var router telephony.Router = refuseCalls{}
+	// arrived is closed when the call is set up: at once when dialling,
+	// at the first INVITE with --listen.
+	arrived := make(chan struct{})
 	if *listen != "" {
-		addr, router = *listen, &answerOnce{phone: phone}
+		addr, router = *listen, &answerOnce{phone: phone, arrived: arrived}
 	}
 	srv, err := telephony.New(telephony.Config{
 		ListenAddr: addr, Media: media.Config{Ports: rtp}, UserAgent: "parley-call", Logger: log,
@@ -98,26 +104,21 @@ func callCommand(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	defer func() { stop(); <-served }()
 
 	started := time.Now()
+	var waiting <-chan time.Time
 	if *listen == "" {
 		fmt.Fprintf(stdout, "calling %s via %s\n", dial, *server)
-		to := dial
-		if _, err := netip.ParseAddrPort(*server); err != nil {
-			return fmt.Errorf("call: --server %q: want IP:port", *server)
-		}
-		if _, err := srv.Dial(ctx, telephony.Outbound{Trunk: telephony.Trunk{Address: *server}, From: *from, To: to, RingTimeout: 30 * time.Second}, phone); err != nil {
+		if _, err := srv.Dial(ctx, telephony.Outbound{Trunk: telephony.Trunk{Address: *server}, From: *from, To: dial, RingTimeout: 30 * time.Second}, phone); err != nil {
 			fmt.Fprintf(stdout, "not answered: %v\n", err)
 			return fmt.Errorf("call: %s not answered: %w", dial, err)
 		}
+		close(arrived)
 	} else {
 		fmt.Fprintf(stdout, "waiting for one call on sip:%s (UDP and TCP)\n", srv.UDPAddr())
+		waiting = time.After(*wait)
 	}
-	var out callOutcome
-	select {
-	case out = <-phone.done:
-	case <-time.After(*wait):
-		return fmt.Errorf("call: no call arrived on %s within %s", *listen, *wait)
-	case <-ctx.Done():
-		return ctx.Err()
+	out, err := awaitOutcome(ctx, phone, arrived, waiting, stop)
+	if err != nil {
+		return fmt.Errorf("call: %w", err)
 	}
 	if out.err != nil {
 		fmt.Fprintf(stdout, "not answered: %v\n", out.err)
@@ -134,6 +135,29 @@ func callCommand(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		fmt.Fprintf(stdout, "recorded what was heard to %s\n", *record)
 	}
 	return nil
+}
+
+// awaitOutcome waits for the call's outcome. Before a call has arrived,
+// waiting (nil: no limit) or ctx ending gives up; once one is up, ctx
+// ending (Ctrl-C) hangs it up through stopSIP and its outcome follows.
+func awaitOutcome(ctx context.Context, phone *softphone, arrived <-chan struct{}, waiting <-chan time.Time, stopSIP func()) (callOutcome, error) {
+	up := false
+	for {
+		select {
+		case out := <-phone.done:
+			return out, nil
+		case <-arrived:
+			up, arrived, waiting = true, nil, nil
+		case <-waiting:
+			return callOutcome{}, errors.New("no call arrived in time (--wait)")
+		case <-ctx.Done():
+			if !up {
+				return callOutcome{}, ctx.Err()
+			}
+			stopSIP()
+			return <-phone.done, nil
+		}
+	}
 }
 
 // readPlayFile reads a WAV file as 8 kHz mono PCM, the rate of a call.
@@ -245,6 +269,8 @@ func (p *softphone) ServeCall(ctx context.Context, c *telephony.Call) {
 				out.ended = "the other side hung up (BYE)"
 			case errors.Is(cause, media.ErrMediaTimeout):
 				out.ended = "no audio from the other side (media timeout)"
+			case errors.Is(cause, telephony.ErrShutdown):
+				out.ended = "this side hung up (BYE): interrupted"
 			default:
 				out.ended = "ended: " + cause.Error()
 			}
@@ -293,14 +319,16 @@ func (o callOutcome) print(w io.Writer, played string) {
 // answerOnce routes the first incoming call to the softphone and refuses
 // the rest as busy.
 type answerOnce struct {
-	phone *softphone
-	taken atomic.Bool
+	phone   *softphone
+	arrived chan struct{} // closed at the first call
+	taken   atomic.Bool
 }
 
 func (a *answerOnce) Route(_ context.Context, _ telephony.Inbound) (telephony.Handler, error) {
 	if !a.taken.CompareAndSwap(false, true) {
 		return nil, &telephony.Reject{Code: 486, Reason: "Busy Here"}
 	}
+	close(a.arrived)
 	return a.phone, nil
 }
 

@@ -52,7 +52,10 @@ func TestQuickstart(t *testing.T) {
 		t.Fatal("the API key is in the log")
 	}
 	base := "http://" + httpAddr
-	api := func(method, path, body string, out any) { t.Helper(); apiRequest(t, base, key, method, path, body, out) }
+	api := func(method, path, body string, out any) {
+		t.Helper()
+		apiRequest(t, base, key, method, path, body, out)
+	}
 
 	var a struct{ Assistant struct{ ID string } }
 	api("POST", "/assistants", `{"name":"Demo","first_message":"Hello! How can I help?","llm_config":{"provider":"openai","model":"gpt-4.1","tools":[{"type":"end_call"}]}}`, &a)
@@ -186,5 +189,31 @@ func (p *proc) wait(t *testing.T, d time.Duration) {
 		}
 	case <-time.After(d):
 		t.Fatalf("parley %s did not finish within %s", strings.Join(p.cmd.Args[1:], " "), d)
+	}
+}
+
+// TestCallCommandArguments: `parley call` refuses what it cannot do
+// before it binds anything.
+func TestCallCommandArguments(t *testing.T) {
+	wav := filepath.Join(t.TempDir(), "in.wav")
+	if err := os.WriteFile(wav, []byte("not a wav file"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "give the number"},
+		{[]string{"--listen", "127.0.0.1:0", "+15550100"}, "dials nothing"},
+		{[]string{"--server", "parley.example.com", "+15550100"}, "--server"},
+		{[]string{"--rtp-ports", "9-1", "+15550100"}, "--rtp-ports"},
+		{[]string{"--play", wav, "+15550100"}, "--play"},
+		{[]string{"--play", filepath.Join(t.TempDir(), "missing.wav"), "+15550100"}, "--play"},
+	} {
+		var out, errb lockedBuffer
+		err := run(t.Context(), append([]string{"call"}, tc.args...), nil, &out, &errb)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("parley call %v = %v, want an error naming %q", tc.args, err, tc.want)
+		}
 	}
 }
