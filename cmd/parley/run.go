@@ -38,6 +38,7 @@ Commands:
   migrate                        apply database migrations and exit
   org create --name N [--parent ID] [--minutes M]
                                  create an organization and print its first API key
+                                 (--minutes defaults to PARLEY_TRIAL_MINUTES, 0 with --parent)
   org list                       list organizations
   org balance --org ID --minutes M | --add M
                                  set an organization's minutes balance, or add to it
