@@ -67,12 +67,14 @@ func admin(ctx context.Context, cmd string, args, env []string, stdout, stderr i
 		o := &store.Org{Name: name, MinutesBalance: minutes, HasLocalModelsAccess: true}
 		if parent != "" {
 			o.ParentID = &parent
+		} else if !minutesSet {
+			o.MinutesBalance = c.TrialMinutes // a child spends its parent's minutes
 		}
 		k, id := apikey.New(keys)
 		if err := db.CreateOrg(ctx, o, &store.APIKey{ID: id.ID, Hash: id.Hash, Prefix: id.Prefix, Name: "created by parley org create"}); err != nil {
 			return fmt.Errorf("org create: %w", err)
 		}
-		fmt.Fprintf(stdout, "org_id:  %s\nkey_id:  %s\napi_key: %s\n(the API key is shown only now)\n", o.ID, id.ID, k)
+		fmt.Fprintf(stdout, "org_id:  %s\nkey_id:  %s\napi_key: %s\nminutes: %g\n(the API key is shown only now)\n", o.ID, id.ID, k, o.MinutesBalance)
 	case "org list":
 		orgs, err := db.ListOrgs(ctx)
 		if err != nil {

@@ -29,6 +29,8 @@ type config struct {
 	DatabaseConns    int
 	BootstrapAPIKey  string
 	BootstrapMinutes float64
+	// TrialMinutes is the balance new top-level organizations start with.
+	TrialMinutes     float64
 	MasterKey        string
 	MasterKeyFile    string
 	RateLimit        int
@@ -274,14 +276,9 @@ func coreSettings() []setting {
 				return nil
 			}},
 		{env: "PARLEY_BOOTSTRAP_MINUTES", flag: "bootstrap-minutes", def: "1000", help: "the minutes balance the bootstrap organization starts with (calls are billed per second; at zero inbound calls are refused)",
-			set: func(c *config, v string) error {
-				f, err := strconv.ParseFloat(v, 64)
-				if err != nil || f < 0 {
-					return errors.New("must be a number of minutes, 0 or more")
-				}
-				c.BootstrapMinutes = f
-				return nil
-			}},
+			set: func(c *config, v string) error { return minutesValue(v, &c.BootstrapMinutes) }},
+		{env: "PARLEY_TRIAL_MINUTES", flag: "trial-minutes", def: "60", help: "the minutes balance a new top-level organization starts with: the one `parley serve` creates on an empty database, and `parley org create` without --minutes (child organizations spend their parent's)",
+			set: func(c *config, v string) error { return minutesValue(v, &c.TrialMinutes) }},
 		{env: "PARLEY_MASTER_KEY", flag: "master-key", def: "", secret: true, help: "32-byte key (64 hex characters or base64) that encrypts secrets at rest",
 			set: func(c *config, v string) error {
 				c.MasterKey = v
@@ -612,6 +609,16 @@ func sipTLSSettings() []setting {
 				return nil
 			}},
 	}
+}
+
+// minutesValue parses a minutes balance, 0 or more.
+func minutesValue(v string, dst *float64) error {
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || f < 0 {
+		return errors.New("must be a number of minutes, 0 or more")
+	}
+	*dst = f
+	return nil
 }
 
 func positiveInt(v string, dst *int) error {

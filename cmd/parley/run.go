@@ -38,6 +38,7 @@ Commands:
   migrate                        apply database migrations and exit
   org create --name N [--parent ID] [--minutes M]
                                  create an organization and print its first API key
+                                 (--minutes defaults to PARLEY_TRIAL_MINUTES, 0 with --parent)
   org list                       list organizations
   org balance --org ID --minutes M | --add M
                                  set an organization's minutes balance, or add to it
@@ -45,6 +46,13 @@ Commands:
   key list --org ID              list an organization's keys (ids only)
   key revoke (--id KEY_ID | --key API_KEY)
                                  revoke an API key
+  call [--play F.wav] [--record G.wav] NUMBER
+                                 a headless softphone: dial NUMBER on a Parley server
+                                 (--server, default 127.0.0.1:5060), play F, record
+                                 what it hears to G, hang up and print the outcome
+  call --listen IP:PORT [--play F.wav] [--record G.wav]
+                                 answer one incoming call the same way (a local
+                                 "phone" for outbound calls through a SIP trunk)
   simulate-providers [--addr A] [--transcript T]... [--reply R]...
                                  serve fake Deepgram, OpenAI and ElevenLabs endpoints
                                  to try calls without provider accounts
@@ -59,7 +67,7 @@ func run(ctx context.Context, args, env []string, stdout, stderr io.Writer) erro
 	cmd, rest := args[0], args[1:]
 	switch cmd {
 	case "serve":
-		return serve(ctx, rest, env, stderr)
+		return serve(ctx, rest, env, stdout, stderr)
 	case "migrate":
 		return migrate(ctx, rest, env, stdout, stderr)
 	case "org", "key":
@@ -68,6 +76,8 @@ func run(ctx context.Context, args, env []string, stdout, stderr io.Writer) erro
 			return fmt.Errorf("%s: missing subcommand", cmd)
 		}
 		return admin(ctx, cmd+" "+rest[0], rest[1:], env, stdout, stderr)
+	case "call":
+		return callCommand(ctx, rest, stdout, stderr)
 	case "simulate-providers":
 		return simulateProviders(ctx, rest, stdout, stderr)
 	case "version", "--version":
@@ -163,7 +173,7 @@ func openBackend(ctx context.Context, c *config, log *slog.Logger) (*secret.Keyr
 	return keys, db, nil
 }
 
-func serve(ctx context.Context, args, env []string, stderr io.Writer) error {
+func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) error {
 	c, rest, err := loadConfig("serve", args, env, stderr, nil)
 	if err != nil {
 		return err
@@ -178,6 +188,10 @@ func serve(ctx context.Context, args, env []string, stderr io.Writer) error {
 	}
 	defer db.Close()
 	if err := ensureBootstrapKey(ctx, db, keys, c.BootstrapAPIKey, c.BootstrapMinutes, log); err != nil {
+		return err
+	}
+	welcome, err := firstRun(ctx, db, keys, c, log)
+	if err != nil {
 		return err
 	}
 	cat, err := catalog.Load()
@@ -241,6 +255,7 @@ func serve(ctx context.Context, args, env []string, stderr io.Writer) error {
 		defer stop()
 	}
 	log.Info("parley listening", "url", "http://"+ln.Addr().String(), "database", db.Driver(), "version", version)
+	welcome(stdout)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	sipCtx, stopSIP := context.WithCancel(ctx)

@@ -52,6 +52,12 @@ const (
 	EndDeclined    EndReason = "declined"
 	EndUnreachable EndReason = "unreachable"
 	EndTrunkAuth   EndReason = "trunk_auth_failed"
+
+	// The other party hung up, or the media timeout fired, and not one RTP
+	// packet had arrived from it during the call: a softphone without a
+	// working sound device, or media lost to NAT or a wrong address in its
+	// SDP. Otherwise these end as user_hangup and media_timeout.
+	EndNoAudio EndReason = "no_audio_received"
 )
 
 // ProviderFailure reports whether the call ended because a provider failed,

@@ -25,8 +25,13 @@ import (
 var errVoiceOff = &fault.Error{Kind: fault.Unavailable, Code: "telephony_disabled",
 	Message: "the voice engine is off on this server (PARLEY_SIP_ADDR=off), so it cannot place or control calls"}
 
-var errNoCredits = &fault.Error{Kind: fault.PaymentRequired, Code: "insufficient_credits",
-	Message: "Insufficient credits to make outbound call. Please add credits in your billing dashboard."}
+// noCredits is the 402 of an outbound call whose paying organization has
+// no minutes left; it says how to add minutes on a self-hosted server.
+func noCredits(payer string) error {
+	return &fault.Error{Kind: fault.PaymentRequired, Code: "insufficient_credits",
+		Message: fmt.Sprintf("Insufficient credits to make outbound call: organization %s has no minutes left. "+
+			"On a self-hosted Parley server add minutes with: parley org balance --org %s --add 60", payer, payer)}
+}
 
 // outboundRequest is a decoded POST /calls/outbound body.
 type outboundRequest struct {
@@ -350,7 +355,11 @@ func (s *Server) checkCredits(ctx context.Context, org string) error {
 		return err
 	}
 	if balance <= 0 {
-		return errNoCredits
+		payer := org
+		if o, err := s.db.GetOrg(ctx, org); err == nil && o.ParentID != nil {
+			payer = *o.ParentID // a child organization's parent pays
+		}
+		return noCredits(payer)
 	}
 	return nil
 }

@@ -356,6 +356,8 @@ func TestOutboundBillingAndEngine(t *testing.T) {
 		}
 		r = e.do("POST", "/api/v1/calls/outbound", e.keyA, body)
 		r.wantError(t, 402, "insufficient_credits", "Insufficient credits")
+		// It says how to add minutes on a self-hosted server.
+		r.wantError(t, 402, "insufficient_credits", "parley org balance --org "+e.orgA+" --add ")
 		if _, nested := r.Body["error"].(map[string]any); nested || r.Body["message"] != "Insufficient credits" {
 			t.Fatalf("402 body = %s", r.Raw)
 		}
@@ -383,7 +385,8 @@ func TestOutboundBillingAndEngine(t *testing.T) {
 		if err := e.db.SetMinutesBalance(ctx, e.orgA, 0); err != nil {
 			t.Fatal(err)
 		}
-		e.do("POST", "/api/v1/calls/outbound", childKey, cbody).wantError(t, 402, "insufficient_credits", "")
+		// The parent pays, so the minutes are to be added to the parent.
+		e.do("POST", "/api/v1/calls/outbound", childKey, cbody).wantError(t, 402, "insufficient_credits", "parley org balance --org "+e.orgA+" --add ")
 
 		// Engine errors pass through as they are.
 		if err := e.db.SetMinutesBalance(ctx, e.orgA, 10); err != nil {

@@ -65,17 +65,22 @@ func (db *DB) CreateOrg(ctx context.Context, o *Org, key *APIKey) error {
 				return fault.Invalidf("parent_org_id", "references an organization that does not exist")
 			}
 		}
-		_, err := db.w(tx).ExecContext(ctx, db.q(`INSERT INTO organizations (id, name, parent_id, email, minutes_balance, content_retention_days, metadata_retention_days, has_local_models_access, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-			o.ID, o.Name, nullStr(o.ParentID), nullStr(o.Email), o.MinutesBalance, nullInt(o.ContentRetentionDays), nullInt(o.MetadataRetentionDays), o.HasLocalModelsAccess, ms(now), ms(now))
-		if err != nil {
-			return fmt.Errorf("insert organization: %w", err)
-		}
-		if key != nil {
-			key.OrgID = o.ID
-			return db.insertKey(ctx, tx, key)
-		}
-		return nil
+		return db.insertOrg(ctx, tx, o, key, now)
 	})
+}
+
+// insertOrg inserts o and, when key is not nil, its first API key.
+func (db *DB) insertOrg(ctx context.Context, tx *sql.Tx, o *Org, key *APIKey, now time.Time) error {
+	_, err := db.w(tx).ExecContext(ctx, db.q(`INSERT INTO organizations (id, name, parent_id, email, minutes_balance, content_retention_days, metadata_retention_days, has_local_models_access, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		o.ID, o.Name, nullStr(o.ParentID), nullStr(o.Email), o.MinutesBalance, nullInt(o.ContentRetentionDays), nullInt(o.MetadataRetentionDays), o.HasLocalModelsAccess, ms(now), ms(now))
+	if err != nil {
+		return fmt.Errorf("insert organization: %w", err)
+	}
+	if key != nil {
+		key.OrgID = o.ID
+		return db.insertKey(ctx, tx, key)
+	}
+	return nil
 }
 
 func (db *DB) insertKey(ctx context.Context, tx querier, k *APIKey) error {

@@ -79,7 +79,8 @@ const hookSecret = "whsec_e2e_7f3a9c"
 
 // TestE2EOutboundDigestTrunk dials out through a SIPp trunk that demands
 // digest credentials, rings, answers and hangs up after 3 s. The call row goes
-// dialing → ringing → in-progress → ended (user_hangup) with the first message
+// dialing → ringing → in-progress → ended (no_audio_received: the trunk sends
+// no RTP) with the first message
 // in its transcript, and the receiver gets one signed status-update per
 // change (outbox seq 1…4 in that order, bodies signed and delivered as
 // stored).
@@ -103,8 +104,9 @@ func TestE2EOutboundDigestTrunk(t *testing.T) {
 		t.Fatalf("outbound call id %q, want call-outbound-…", id)
 	}
 	row := e.waitFinal(t, id, 20*time.Second)
-	if row.Status != call.StatusEnded || deref(row.EndReason) != string(call.EndUserHangup) {
-		t.Fatalf("call ended as %s / %s (error %q), want ended / user_hangup", row.Status, deref(row.EndReason), deref(row.Error))
+	// The SIPp trunk hangs up without having sent one RTP packet.
+	if row.Status != call.StatusEnded || deref(row.EndReason) != string(call.EndNoAudio) {
+		t.Fatalf("call ended as %s / %s (error %q), want ended / no_audio_received", row.Status, deref(row.EndReason), deref(row.Error))
 	}
 	if row.Direction != call.Outbound || deref(row.CallerPhone) != "+31612345678" || deref(row.PhoneNumber) != num.PhoneNumber || deref(row.AgentID) != aid {
 		t.Fatalf("call row %+v", row)
@@ -124,7 +126,7 @@ func TestE2EOutboundDigestTrunk(t *testing.T) {
 	got := e.waitStatuses(t, id, len(want), 10*time.Second)
 	e.checkStatusHistory(t, id, want, got)
 	last := got[len(got)-1].msg
-	if last["end_reason"] != string(call.EndUserHangup) {
+	if last["end_reason"] != string(call.EndNoAudio) {
 		t.Fatalf("ended webhook end_reason = %v", last["end_reason"])
 	}
 	if c, _ := last["call"].(map[string]any); c["type"] != "outbound_phone_call" {
@@ -883,6 +885,8 @@ type e2eOptions struct {
 	inbound *inbound.Config
 	// limiter, when set, limits requests per source address.
 	limiter *pike.Config
+	// mediaTimeout ends calls without RTP for this long (default 20 s).
+	mediaTimeout time.Duration
 }
 
 type e2e struct {
@@ -1003,7 +1007,7 @@ func newE2E(t *testing.T, o e2eOptions) *e2e {
 	})
 	sipCfg := telephony.Config{
 		ListenAddr: "127.0.0.1:0",
-		Media:      media.Config{Ports: media.PortRange{Min: 46000, Max: 46999}, Timeout: 20 * time.Second},
+		Media:      media.Config{Ports: media.PortRange{Min: 46000, Max: 46999}, Timeout: cmp.Or(o.mediaTimeout, 20*time.Second)},
 		T1:         50 * time.Millisecond,
 		// SIPp and the raw callers offer loopback media.
 		LoopbackMedia: true,

@@ -272,6 +272,7 @@ func (h *handler) sayAndHangUp(ctx context.Context, conv *pipeline.Conversation)
 // (into a file the upload job moves to the object store).
 func (h *handler) finish(ctx context.Context, c *telephony.Call, tr *recorder, audio *recording.Recorder, started time.Time, out outcome) {
 	ended := h.e.now()
+	out.reason = h.noAudio(out.reason, c.Media.Stats())
 	msgs, metrics := tr.close()
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), endTimeout)
 	defer cancel()
@@ -320,6 +321,22 @@ func (h *handler) finish(ctx context.Context, c *telephony.Call, tr *recorder, a
 	h.log.Info("call ended", "status", out.status.String(), "end_reason", string(out.reason), "duration_s", secs,
 		"rtp_sent", st.PacketsSent, "rtp_received", st.PacketsReceived, "rtp_lost", st.PacketsLost, "jitter", st.Jitter,
 		"rtp_dropped_foreign", st.PacketsForeign, "rtcp_dropped_foreign", st.RTCPForeign, "rtp_invalid", st.PacketsInvalid, "srtp", c.Media.Secure())
+}
+
+// noAudio turns a hang-up or media timeout of a call that never received a
+// single RTP packet into no_audio_received, with a warning that says where
+// to look: such a call otherwise looks like a normal one in the call list.
+func (h *handler) noAudio(reason call.EndReason, st media.Stats) call.EndReason {
+	if st.PacketsReceived > 0 || (reason != call.EndUserHangup && reason != call.EndMediaTimeout) {
+		return reason
+	}
+	who := "the caller"
+	if h.row.Direction == call.Outbound {
+		who = "the called party"
+	}
+	h.log.Warn("no audio arrived from "+who+": check the softphone's sound device, NAT, and the media address in its SDP",
+		"ended_by", string(reason), "rtp_dropped_foreign", st.PacketsForeign, "rtp_invalid", st.PacketsInvalid)
+	return call.EndNoAudio
 }
 
 // finishRecording writes the call's WAV where the upload job finds it and
