@@ -11,9 +11,7 @@ import (
 	"encoding/base64"
 	"encoding/pem"
 	"errors"
-	"io"
 	"mime"
-	"mime/multipart"
 	netmail "net/mail"
 	"strings"
 	"testing"
@@ -32,38 +30,6 @@ func message() mail.Message {
 		MessageID: "call-1.notify@example.com", Date: time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC),
 		Headers: map[string]string{"X-Parley-Call-Id": "call-1"},
 	}
-}
-
-// parts reads a received message: its header and its text and HTML parts.
-func parts(t *testing.T, data []byte) (netmail.Header, string, string) {
-	t.Helper()
-	m, err := netmail.ReadMessage(bytes.NewReader(data))
-	if err != nil {
-		t.Fatalf("read message: %v\n%s", err, data)
-	}
-	mt, params, err := mime.ParseMediaType(m.Header.Get("Content-Type"))
-	if err != nil || mt != "multipart/alternative" {
-		t.Fatalf("content type %q (%v)", m.Header.Get("Content-Type"), err)
-	}
-	r := multipart.NewReader(m.Body, params["boundary"])
-	var text, html string
-	for {
-		p, err := r.NextPart()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(p) // multipart decodes quoted-printable
-		switch ct, _, _ := mime.ParseMediaType(p.Header.Get("Content-Type")); ct {
-		case "text/plain":
-			text = string(b)
-		case "text/html":
-			html = string(b)
-		}
-	}
-	return m.Header, text, html
 }
 
 // TestSMTPStartTLSAuth: STARTTLS, AUTH PLAIN, a multipart/alternative
@@ -91,7 +57,7 @@ func TestSMTPStartTLSAuth(t *testing.T) {
 		if !m.TLS || m.AuthUser != "parley" || m.From != "notifications@example.com" || len(m.To) != 1 || m.To[0] != "ops@example.org" {
 			t.Fatalf("tls %s: envelope %+v", mode, m)
 		}
-		h, text, html := parts(t, m.Data)
+		h, text, html := mailtest.Parts(t, m.Data)
 		if text != "plain body\r\nsecond line" && text != "plain body\nsecond line" {
 			t.Errorf("text part %q", text)
 		}

@@ -9,7 +9,10 @@ import (
 	"crypto/x509"
 	"errors"
 	"io"
+	"mime"
+	"mime/multipart"
 	"net"
+	netmail "net/mail"
 	"strconv"
 	"sync"
 	"testing"
@@ -215,3 +218,39 @@ func (se *session) Data(r io.Reader) error {
 
 func (se *session) Reset()        { se.msg = Message{} }
 func (se *session) Logout() error { return nil }
+
+// Parts reads a received multipart/alternative message: its header and its
+// text/plain and text/html parts, decoded.
+func Parts(t testing.TB, data []byte) (netmail.Header, string, string) {
+	t.Helper()
+	m, err := netmail.ReadMessage(bytes.NewReader(data))
+	if err != nil {
+		t.Fatalf("read message: %v\n%s", err, data)
+	}
+	mt, params, err := mime.ParseMediaType(m.Header.Get("Content-Type"))
+	if err != nil || mt != "multipart/alternative" {
+		t.Fatalf("content type %q (%v)", m.Header.Get("Content-Type"), err)
+	}
+	r := multipart.NewReader(m.Body, params["boundary"])
+	var text, html string
+	for {
+		p, err := r.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(p) // multipart decodes quoted-printable
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch ct, _, _ := mime.ParseMediaType(p.Header.Get("Content-Type")); ct {
+		case "text/plain":
+			text = string(b)
+		case "text/html":
+			html = string(b)
+		}
+	}
+	return m.Header, text, html
+}
