@@ -56,8 +56,9 @@ func Refuse(code int, msg string) error {
 type Server struct {
 	Host string
 	Port int
-	// CA signed the server's certificate.
-	CA *x509.CertPool
+	// CA signed the server's certificate; CAFile is it as a PEM file.
+	CA     *x509.CertPool
+	CAFile string
 
 	cfg  Config
 	mu   sync.Mutex
@@ -76,7 +77,7 @@ func Start(t testing.TB, cfg Config) *Server {
 		t.Fatal(err)
 	}
 	tlsConf := &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
-	s := &Server{Host: "127.0.0.1", CA: ca.Pool(), cfg: cfg, news: make(chan struct{}, 1)}
+	s := &Server{Host: "127.0.0.1", CA: ca.Pool(), CAFile: ca.WriteCA(t, t.TempDir(), "mailtest-ca.pem"), cfg: cfg, news: make(chan struct{}, 1)}
 	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
 		return &session{s: s, conn: c}, nil
 	}))
