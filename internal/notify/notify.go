@@ -51,7 +51,8 @@ type DomainSource interface {
 }
 
 // ResendSenders gives the sender that uses an organization's own Resend
-// account, when it has a Resend key.
+// account, when it has a Resend key. Its Send wraps a refusal that will not
+// change (a 4xx other than 429) with mail.Permanent, so it is not retried.
 type ResendSenders interface {
 	ResendSenderFor(ctx context.Context, orgID string) (mail.Sender, bool, error)
 }
