@@ -299,14 +299,14 @@ func TestDelivery(t *testing.T) {
 	}
 }
 
-// TestRetries: a 4xx is retried with backoff until it goes through; a 5xx
-// is given up at once (the job cancelled, never sent again) without holding
-// up the other address.
+// TestRetries: a 4xx is retried with backoff until it goes through, or
+// until the attempts run out; a 5xx is given up at once (the job
+// cancelled, never sent again); neither holds up the other addresses.
 func TestRetries(t *testing.T) {
 	for _, e := range engines {
 		t.Run(e.name, func(t *testing.T) {
 			var mu sync.Mutex
-			busy := 0
+			busy, down := 0, 0
 			srv := mailtest.Start(t, mailtest.Config{Rcpt: func(to string) error {
 				mu.Lock()
 				defer mu.Unlock()
@@ -317,11 +317,14 @@ func TestRetries(t *testing.T) {
 					}
 				case strings.HasPrefix(to, "gone@"):
 					return mailtest.Refuse(550, "no such mailbox")
+				case strings.HasPrefix(to, "down@"):
+					down++
+					return mailtest.Refuse(421, "service not available")
 				}
 				return nil
 			}})
 			r := newRig(t, e.open(t), rigConfig{smtp: srv})
-			c := r.endCall(t, false, "busy@example.org", "gone@example.org")
+			c := r.endCall(t, false, "busy@example.org", "gone@example.org", "down@example.org")
 			if err := r.nodes[0].svc.Queue(context.Background(), c); err != nil {
 				t.Fatal(err)
 			}
@@ -331,14 +334,17 @@ func TestRetries(t *testing.T) {
 			}
 			q := r.nodes[0].queue
 			waitFor(t, 5*time.Second, "jobs settled", func() bool {
-				return count(t, q, rivertype.JobStateCompleted) == 1 && count(t, q, rivertype.JobStateCancelled) == 1
+				return count(t, q, rivertype.JobStateCompleted) == 1 && count(t, q, rivertype.JobStateCancelled) == 1 &&
+					count(t, q, rivertype.JobStateDiscarded) == 1
 			})
 			time.Sleep(300 * time.Millisecond) // several retry periods: nothing more happens
 			mu.Lock()
-			attempts := busy
+			attempts, gaveUp := busy, down
 			mu.Unlock()
-			if attempts != 3 || srv.RcptCount() != 4 || len(srv.Messages()) != 1 {
-				t.Fatalf("busy tried %d times, %d recipients offered in all, %d messages", attempts, srv.RcptCount(), len(srv.Messages()))
+			// busy: 2 refusals and the delivery; gone: once; down: every
+			// one of the 4 attempts, then given up.
+			if attempts != 3 || gaveUp != 4 || srv.RcptCount() != 8 || len(srv.Messages()) != 1 {
+				t.Fatalf("busy tried %d times, down %d times, %d recipients offered in all, %d messages", attempts, gaveUp, srv.RcptCount(), len(srv.Messages()))
 			}
 		})
 	}
