@@ -111,6 +111,8 @@ type config struct {
 	RetentionInterval time.Duration
 	// DebugAddr serves Go's profiler (net/http/pprof) when set.
 	DebugAddr string
+	// SMTP is the server's mail transport (mailconfig.go).
+	SMTP smtpSetting
 }
 
 // s3Setting is an S3-compatible object store for recordings.
@@ -148,7 +150,7 @@ type setting struct {
 }
 
 func settings() []setting {
-	return append(append(append(append(coreSettings(), sipTLSSettings()...), providerSettings()...), postcallSettings()...), accountingSettings()...)
+	return append(append(append(append(append(coreSettings(), sipTLSSettings()...), providerSettings()...), postcallSettings()...), accountingSettings()...), smtpSettings()...)
 }
 
 // llmProviders are the text model providers (their post-call model can be set).
@@ -457,6 +459,9 @@ func loadConfig(name string, args, env []string, stderr io.Writer, extra func(*f
 		if values["PARLEY_SIP_LOOPBACK_MEDIA"] == "" {
 			c.SIPLoopbackMedia = local
 		}
+	}
+	if err := c.SMTP.check(); err != nil {
+		return nil, nil, err
 	}
 	if c.S3.Endpoint != "" && c.S3.Bucket == "" {
 		return nil, nil, errors.New("PARLEY_S3_ENDPOINT is set but PARLEY_S3_BUCKET is not: name the bucket for recordings")

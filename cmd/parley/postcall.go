@@ -62,8 +62,12 @@ func newAfterCall(ctx context.Context, c *config, db *store.DB, keys *secret.Key
 		return nil, fmt.Errorf("open recording storage: %w", err)
 	}
 	links := signedurl.Signer{Base: c.PublicURL, Keys: keys}
+	notifier, err := newNotifier(c, db, links, log)
+	if err != nil {
+		return nil, fmt.Errorf("notification e-mails: %w", err)
+	}
 	post := postcall.New(postcall.Config{
-		NodeID: c.NodeID, Store: db, Blobs: blobs, Links: links, LinkTTL: c.RecordingURLTTL, Outbox: outbox,
+		NodeID: c.NodeID, Store: db, Blobs: blobs, Links: links, LinkTTL: c.RecordingURLTTL, Outbox: outbox, Followups: []postcall.Followup{notifier},
 		ModelConcurrency: c.PostcallConcurrency, ModelTimeout: c.PostcallTimeout, Logger: log.With("component", "postcall"),
 	})
 	ret := retention.New(retention.Config{Store: db, Blobs: blobs, Interval: c.RetentionInterval, Logger: log.With("component", "retention")})
@@ -75,7 +79,7 @@ func newAfterCall(ctx context.Context, c *config, db *store.DB, keys *secret.Key
 		Register(*river.Workers)
 		Queues() map[string]int
 		Periodic() []*river.PeriodicJob
-	}{post, ret, bill} {
+	}{post, ret, bill, notifier} {
 		svc.Register(workers)
 		maps.Copy(queues, svc.Queues())
 		periodic = append(periodic, svc.Periodic()...)
@@ -87,5 +91,6 @@ func newAfterCall(ctx context.Context, c *config, db *store.DB, keys *secret.Key
 	if err != nil {
 		return nil, err
 	}
+	notifier.Attach(q)
 	return &afterCall{post: post, queue: q, rec: &httpapi.Recordings{Files: blobs, Links: links, LinkTTL: c.RecordingURLTTL}}, nil
 }

@@ -314,3 +314,13 @@ func (q *Queue) Count(ctx context.Context, states []rivertype.JobState, kinds ..
 
 // Pending is the set of unfinished states.
 var Pending = []rivertype.JobState{rivertype.JobStateAvailable, rivertype.JobStateRunning, rivertype.JobStateRetryable, rivertype.JobStateScheduled, rivertype.JobStatePending}
+
+// Backoff is the delay before attempt n+1 of a job that failed attempt n:
+// base, 4×base, 16×base, …, at most 10 minutes.
+func Backoff(base time.Duration, attempt int) time.Duration {
+	d := base
+	for i := 1; i < attempt && d < 10*time.Minute; i++ {
+		d *= 4
+	}
+	return min(d, 10*time.Minute)
+}

@@ -237,3 +237,11 @@ func (w *blockingWorker) Work(ctx context.Context, j *river.Job[pingArgs]) error
 	w.err = ctx.Err()
 	return river.JobSnooze(0)
 }
+
+func TestBackoff(t *testing.T) {
+	for attempt, want := range map[int]time.Duration{1: 5 * time.Second, 2: 20 * time.Second, 3: 80 * time.Second, 5: 10 * time.Minute, 40: 10 * time.Minute} {
+		if got := jobs.Backoff(5*time.Second, attempt); got != want {
+			t.Errorf("attempt %d: %v, want %v", attempt, got, want)
+		}
+	}
+}

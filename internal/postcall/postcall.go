@@ -6,7 +6,8 @@
 //     analysis), each saved on the call as it completes; then, once the
 //     recording is uploaded, the end-of-call-report webhook (spec §9.7) is
 //     queued in the webhook outbox, which signs, delivers and retries it
-//     like every other event.
+//     like every other event; then the followups (the notification
+//     e-mails of package notify) are queued.
 //   - upload (a queue of the node that ran the call): the recording's WAV,
 //     written on that node's disk when the call ended, into the object store.
 //   - expiry (periodic): content of GDPR-mode calls past its retention is
@@ -64,6 +65,16 @@ type Models interface {
 // Notifier wakes the webhook outbox dispatcher.
 type Notifier interface{ Notify() }
 
+// Followup is work that follows a call's report once it is built (package
+// notify's e-mails).
+type Followup interface {
+	// Wants reports whether the call needs it: such a call gets a report
+	// job even when it has no other post-call work.
+	Wants(c *store.Call) bool
+	// Queue queues it, once however often it is called.
+	Queue(ctx context.Context, c *store.Call) error
+}
+
 // Inserter queues jobs in a store transaction (jobs.Queue).
 type Inserter interface {
 	InsertTx(ctx context.Context, tx *sql.Tx, args river.JobArgs, opts *river.InsertOpts) error
@@ -82,6 +93,8 @@ type Config struct {
 	Links   signedurl.Signer
 	LinkTTL time.Duration
 	Outbox  Notifier
+	// Followups are queued once a call's report is built.
+	Followups []Followup
 	// Workers is how many report jobs run at once on this node (default
 	// 2 × ModelConcurrency); ModelConcurrency bounds the model requests in
 	// flight (default 8), ModelTimeout each request (default 60 s).
@@ -216,6 +229,11 @@ func (s *Service) Settled(c *store.Call) (string, bool) {
 	if c.RecordingState == store.RecordingPending {
 		return "", false
 	}
+	for _, f := range s.cfg.Followups {
+		if f.Wants(c) {
+			return "", false
+		}
+	}
 	if t, err := webhook.ParseTarget(c.Webhook); err != nil || t.Wants(webhook.EventEndOfCallReport) {
 		return "", false
 	}
@@ -241,10 +259,4 @@ func (s *Service) RecordingURL(orgID, callID string) string {
 
 // backoff is the delay before attempt n+1 of a failed job: base, 4×base,
 // 16×base, …, at most 10 minutes (5 s, 20 s, 80 s, ~5 min, 10 min by default).
-func (s *Service) backoff(attempt int) time.Duration {
-	d := s.cfg.RetryBase
-	for i := 1; i < attempt && d < 10*time.Minute; i++ {
-		d *= 4
-	}
-	return min(d, 10*time.Minute)
-}
+func (s *Service) backoff(attempt int) time.Duration { return jobs.Backoff(s.cfg.RetryBase, attempt) }

@@ -128,7 +128,17 @@ func (w *reportWorker) work(ctx context.Context, j *river.Job[reportArgs]) error
 		}
 		log.Warn("recording still not uploaded; reporting without it", "waited", s.cfg.RecordingWait)
 	}
-	return s.report(ctx, c)
+	if err := s.report(ctx, c); err != nil {
+		return err
+	}
+	for _, f := range s.cfg.Followups {
+		if f.Wants(c) {
+			if err := f.Queue(ctx, c); err != nil {
+				return fmt.Errorf("queue what follows the report: %w", err)
+			}
+		}
+	}
+	return nil
 }
 
 // callInput is what the analysis reads of the call.
