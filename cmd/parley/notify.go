@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/parley-voice/parley/internal/domain"
 	"log/slog"
 	"os"
 
@@ -38,17 +39,16 @@ func newSMTP(s smtpSetting) (*mail.SMTP, error) {
 	return mail.NewSMTP(cfg)
 }
 
-// newNotifier builds the notification e-mails' service. The organizations'
-// verified domains and Resend senders (Domains, Resend) are not wired yet:
-// until they are, mail goes through the server's SMTP transport or not at
-// all.
-func newNotifier(c *config, db *store.DB, links signedurl.Signer, log *slog.Logger) (*notify.Service, error) {
+// newNotifier builds the notification e-mails' service: an organization with
+// a verified domain and a Resend key sends through its own Resend account,
+// others through the server's SMTP transport when one is configured.
+func newNotifier(c *config, db *store.DB, domains *domain.Service, links signedurl.Signer, log *slog.Logger) (*notify.Service, error) {
 	smtp, err := newSMTP(c.SMTP)
 	if err != nil {
 		return nil, err
 	}
 	cfg := notify.Config{Store: db, From: c.SMTP.From, PublicURL: c.PublicURL, Links: links, LinkTTL: c.RecordingURLTTL,
-		Logger: log.With("component", "notify")}
+		Domains: domains, Resend: domains, Logger: log.With("component", "notify")}
 	if smtp != nil {
 		cfg.SMTP = smtp
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/parley-voice/parley/internal/domain"
 	"log/slog"
 	"maps"
 	"path/filepath"
@@ -51,7 +52,7 @@ func openBlobs(ctx context.Context, c *config) (blob.Store, error) {
 
 // newAfterCall builds the post-call service and opens the job queue with its
 // workers. Attach the engine (its models) with attach before starting.
-func newAfterCall(ctx context.Context, c *config, db *store.DB, keys *secret.Keyring, outbox postcall.Notifier, log *slog.Logger) (*afterCall, error) {
+func newAfterCall(ctx context.Context, c *config, db *store.DB, keys *secret.Keyring, domains *domain.Service, outbox postcall.Notifier, log *slog.Logger) (*afterCall, error) {
 	// Spools of recordings a crash interrupted are useless; finished
 	// recordings (done/) wait for their upload jobs and stay.
 	if err := recording.CleanSpool(filepath.Join(c.SpoolDir, "recordings")); err != nil {
@@ -62,7 +63,7 @@ func newAfterCall(ctx context.Context, c *config, db *store.DB, keys *secret.Key
 		return nil, fmt.Errorf("open recording storage: %w", err)
 	}
 	links := signedurl.Signer{Base: c.PublicURL, Keys: keys}
-	notifier, err := newNotifier(c, db, links, log)
+	notifier, err := newNotifier(c, db, domains, links, log)
 	if err != nil {
 		return nil, fmt.Errorf("notification e-mails: %w", err)
 	}

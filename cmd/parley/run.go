@@ -199,7 +199,11 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) er
 		return err
 	}
 	out := newOutgoing(c, db, keys, log)
-	after, err := newAfterCall(ctx, c, db, keys, out.dispatcher, log)
+	domains, err := newDomains(c, db, keys, log)
+	if err != nil {
+		return err
+	}
+	after, err := newAfterCall(ctx, c, db, keys, domains, out.dispatcher, log)
 	if err != nil {
 		return err
 	}
@@ -234,10 +238,6 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) er
 		TestMCP: out.testMCP, Recordings: after.rec, Logger: log}
 	if sip != nil {
 		deps.Calls = engine
-	}
-	domains, err := newDomains(c, db, keys, log)
-	if err != nil {
-		return err
 	}
 	deps.Domains = domains
 	api := httpapi.NewServer(httpapi.Config{Version: version, RateLimit: c.RateLimit, MaxBodyBytes: c.MaxBodyBytes, AllowPrivateURLs: c.AllowPrivateURLs}, deps)
