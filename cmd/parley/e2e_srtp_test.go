@@ -81,10 +81,10 @@ func testBaresipSRTP(t *testing.T, transport string) {
 		ca := certtest.NewCA(t, "Parley e2e CA")
 		certFile, keyFile := ca.WriteFiles(t, dir, "sip", "parley", "127.0.0.1")
 		caConf = "sip_cafile " + ca.WriteCA(t, dir, "ca.pem") + "\n"
-		tlsAddr = freeAddr(t)
-		env = []string{"PARLEY_SIP_TLS_ADDR=" + tlsAddr, "PARLEY_SIP_TLS_CERT=" + certFile, "PARLEY_SIP_TLS_KEY=" + keyFile}
+		env = []string{"PARLEY_SIP_TLS_ADDR=" + pickAddr, "PARLEY_SIP_TLS_CERT=" + certFile, "PARLEY_SIP_TLS_KEY=" + keyFile}
 	}
 	s := startE2EWith(t, openaifake.Config{Replies: []openaifake.Reply{{Text: reply}}}, env...)
+	tlsAddr = s.setting("PARLEY_SIP_TLS_ADDR")
 	s.setupNumber(t, "")
 	var tr struct{ Trunk struct{ ID string } }
 	s.api(t, "POST", "/sip-trunks", `{"name":"Carrier","address":"127.0.0.1:5999","media_encryption":"srtp"}`, &tr)

@@ -14,6 +14,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -84,6 +85,7 @@ type e2eServer struct {
 	base, sip string
 	llm       *openaifake.Server
 	stderr    *lockedBuffer
+	env       []string // the settings it was started with
 }
 
 func startE2E(t *testing.T, replies []openaifake.Reply) *e2eServer {
@@ -91,27 +93,78 @@ func startE2E(t *testing.T, replies []openaifake.Reply) *e2eServer {
 	return startE2EWith(t, openaifake.Config{Replies: replies})
 }
 
+// pickAddr, as the value of a setting in startE2EWith's extraEnv
+// ("PARLEY_SIP_TLS_ADDR="+pickAddr), is replaced by a free loopback address;
+// e2eServer.setting tells which.
+const pickAddr = "<free address>"
+
 // startE2EWith runs the server with a model scripted by cfg and extra settings.
+// Addresses are picked free and then bound by the server, so another socket
+// of the test process can take one in between ("address already in use"):
+// the server is then started again on new addresses.
 func startE2EWith(t *testing.T, cfg openaifake.Config, extraEnv ...string) *e2eServer {
 	t.Helper()
 	llm := openaifake.New(cfg)
 	llmSrv := httptest.NewServer(llm)
 	t.Cleanup(llmSrv.Close)
+	for attempt := 1; ; attempt++ {
+		s, err := startE2EOnce(t, llm, llmSrv.URL, extraEnv)
+		if err == nil {
+			return s
+		}
+		if attempt == 3 || !strings.Contains(err.Error(), "address already in use") {
+			t.Logf("server log:\n%s", s.stderr.String())
+			t.Fatalf("server did not start: %v", err)
+		}
+		t.Logf("server did not start (%v); again on other addresses", err)
+	}
+}
+
+func startE2EOnce(t *testing.T, llm *openaifake.Server, llmURL string, extraEnv []string) (*e2eServer, error) {
+	t.Helper()
 	dir := t.TempDir()
 	s := &e2eServer{base: "http://" + freeAddr(t), sip: freeAddr(t), llm: llm, stderr: &lockedBuffer{}}
 	env := []string{
 		"PARLEY_DATA_DIR=" + dir, "PARLEY_HTTP_ADDR=" + strings.TrimPrefix(s.base, "http://"), "PARLEY_SIP_ADDR=" + s.sip,
-		"PARLEY_BOOTSTRAP_API_KEY=" + e2eKey, "PARLEY_OPENAI_BASE_URL=" + llmSrv.URL + "/v1", "PARLEY_OPENAI_API_KEY=fake",
+		"PARLEY_BOOTSTRAP_API_KEY=" + e2eKey, "PARLEY_OPENAI_BASE_URL=" + llmURL + "/v1", "PARLEY_OPENAI_API_KEY=fake",
 		"PARLEY_RTP_PORTS=40000-40999", "PARLEY_LOG_LEVEL=debug",
 		// Admission by CPU and write latency has its own tests; on a test
 		// machine loaded by other packages' tests it would refuse these
 		// calls with 503 (seen: one write over 250 ms under -race).
 		"PARLEY_MAX_WRITE_LATENCY=-1ms", "PARLEY_MAX_SCHED_LATENCY=-1ms",
 	}
-	env = append(env, extraEnv...)
+	for _, kv := range extraEnv {
+		if name, v, _ := strings.Cut(kv, "="); v == pickAddr {
+			kv = name + "=" + freeAddr(t)
+		}
+		env = append(env, kv)
+	}
+	s.env = env
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, []string{"serve"}, env, io.Discard, s.stderr) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if resp, err := http.Get(s.base + "/api/v1/health"); err == nil {
+			resp.Body.Close()
+			break
+		}
+		select {
+		case err := <-done:
+			cancel()
+			if err == nil {
+				err = errors.New("serve returned before it answered /health")
+			}
+			return s, err
+		default:
+		}
+		if time.Now().After(deadline) {
+			cancel()
+			err := <-done
+			return s, fmt.Errorf("no answer from /health in 10 s (serve: %v)", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -121,18 +174,17 @@ func startE2EWith(t *testing.T, cfg openaifake.Config, extraEnv ...string) *e2eS
 			t.Logf("server log:\n%s", s.stderr.String())
 		}
 	})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if resp, err := http.Get(s.base + "/api/v1/health"); err == nil {
-			resp.Body.Close()
-			break
+	return s, nil
+}
+
+// setting is the value the server was started with for name ("" if unset).
+func (s *e2eServer) setting(name string) string {
+	for _, kv := range s.env {
+		if k, v, _ := strings.Cut(kv, "="); k == name {
+			return v
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("server did not start")
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
-	return s
+	return ""
 }
 
 func (s *e2eServer) api(t *testing.T, method, path, body string, out any) {

@@ -30,10 +30,10 @@ func TestE2EBaresipTLS(t *testing.T) {
 	ca := certtest.NewCA(t, "Parley e2e CA")
 	certFile, keyFile := ca.WriteFiles(t, dir, "sip", "parley", "127.0.0.1")
 	caFile := ca.WriteCA(t, dir, "ca.pem")
-	tlsAddr := freeAddr(t)
-	tlsPort := tlsAddr[strings.LastIndex(tlsAddr, ":")+1:]
 	s := startE2EWith(t, openaifake.Config{Replies: []openaifake.Reply{{Text: "Sure, tomorrow morning it is."}}},
-		"PARLEY_SIP_TLS_ADDR="+tlsAddr, "PARLEY_SIP_TLS_CERT="+certFile, "PARLEY_SIP_TLS_KEY="+keyFile)
+		"PARLEY_SIP_TLS_ADDR="+pickAddr, "PARLEY_SIP_TLS_CERT="+certFile, "PARLEY_SIP_TLS_KEY="+keyFile)
+	tlsAddr := s.setting("PARLEY_SIP_TLS_ADDR")
+	tlsPort := tlsAddr[strings.LastIndex(tlsAddr, ":")+1:]
 	s.setupNumber(t, `,"max_duration_seconds":10`)
 
 	pcap := filepath.Join(dir, "lo.pcap")
