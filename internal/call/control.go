@@ -1,6 +1,9 @@
 package call
 
-import "encoding/json"
+import (
+	"crypto/rand"
+	"encoding/json"
+)
 
 // CommandType is a live call-control command (spec §7.6, §8.12).
 type CommandType string
@@ -31,6 +34,9 @@ type Command struct {
 // Dial is a validated outbound call request (spec §7.5), resolved to one
 // number and one complete assistant document.
 type Dial struct {
+	// ID names the call; empty gets a new OutboundID. The campaign dialer
+	// names the call in the transaction that claims its lead.
+	ID          string
 	OrgID       string
 	Destination string // E.164
 	NumberID    string
@@ -40,4 +46,16 @@ type Dial struct {
 	// Assistant is the canonical assistant document the call runs with,
 	// after overrides and the first_message override.
 	Assistant json.RawMessage
+}
+
+// OutboundID makes an outbound call id in the documented shape:
+// call-outbound-<12 letters and digits>.
+func OutboundID() string {
+	const alnum = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+	b := make([]byte, 12)
+	rand.Read(b)
+	for i := range b {
+		b[i] = alnum[int(b[i])%len(alnum)]
+	}
+	return "call-outbound-" + string(b)
 }

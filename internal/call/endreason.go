@@ -52,6 +52,9 @@ const (
 	EndDeclined    EndReason = "declined"
 	EndUnreachable EndReason = "unreachable"
 	EndTrunkAuth   EndReason = "trunk_auth_failed"
+	// The trunk answered 503 Service Unavailable: it (or the network behind
+	// it) has no room for the call now; nothing reached the callee.
+	EndTrunkCongested EndReason = "trunk_congested"
 
 	// The other party hung up, or the media timeout fired, and not one RTP
 	// packet had arrived from it during the call: a softphone without a

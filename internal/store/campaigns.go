@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/parley-voice/parley/internal/campaign"
@@ -23,13 +24,33 @@ type Campaign struct {
 	ScheduleStartTime     string
 	ScheduleEndTime       string
 	Timezone              string
-	CreatedAt             time.Time
-	UpdatedAt             time.Time
+	// DaysOfWeek are the short weekday names the campaign dials on
+	// ("mon".."sun"); empty means every day.
+	DaysOfWeek []string
+	// Pacing; nil means the documented default (campaign.Pacing).
+	MaxConcurrentCalls *int
+	CallsPerSecond     *float64
+	MaxAttempts        *int
+	RetryDelaySeconds  *int
+	// StatusReason says why the platform paused the campaign (a client
+	// setting a status clears it).
+	StatusReason *string
+	// BackoffUntil: the trunk or the server was congested; no dial before.
+	BackoffUntil *time.Time
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
 
 	// Read-only counters.
 	TotalLeads     int
 	CompletedLeads int
 	FailedLeads    int
+	PendingLeads   int
+	CallingLeads   int
+	SkippedLeads   int
+	// RetriesScheduled counts pending leads already tried once or more.
+	RetriesScheduled int
+	// NextRetryAt is the earliest next_attempt_at of a pending lead.
+	NextRetryAt *time.Time
 }
 
 // Lead is one person a campaign calls.
@@ -44,26 +65,51 @@ type Lead struct {
 	CallID        *string
 	Attempts      int
 	LastAttemptAt *time.Time
-	CreatedAt     time.Time
-	UpdatedAt     time.Time
+	// NextAttemptAt: a retry is due then (pending leads tried before).
+	NextAttemptAt *time.Time
+	// LastOutcome is what the last attempt came to (campaign.Decision.Outcome).
+	LastOutcome *string
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
 }
 
-const campaignSelect = `SELECT c.id, c.org_id, c.name, c.agent_id, c.status, c.system_message_template, c.schedule_start_time, c.schedule_end_time, c.timezone, c.created_at, c.updated_at,
+// campaignSelect reads a campaign with its counters; each counter is an
+// index range of campaign_leads_due (campaign_id, status, next_attempt_at).
+const campaignSelect = `SELECT c.id, c.org_id, c.name, c.agent_id, c.status, c.system_message_template, c.schedule_start_time, c.schedule_end_time, c.timezone,
+	c.days_of_week, c.max_concurrent_calls, c.calls_per_second, c.max_attempts, c.retry_delay_seconds, c.status_reason, c.backoff_until, c.created_at, c.updated_at,
 	(SELECT COUNT(*) FROM campaign_leads l WHERE l.campaign_id = c.id),
 	(SELECT COUNT(*) FROM campaign_leads l WHERE l.campaign_id = c.id AND l.status = 'completed'),
-	(SELECT COUNT(*) FROM campaign_leads l WHERE l.campaign_id = c.id AND l.status = 'failed')
+	(SELECT COUNT(*) FROM campaign_leads l WHERE l.campaign_id = c.id AND l.status = 'failed'),
+	(SELECT COUNT(*) FROM campaign_leads l WHERE l.campaign_id = c.id AND l.status = 'pending'),
+	(SELECT COUNT(*) FROM campaign_leads l WHERE l.campaign_id = c.id AND l.status = 'calling'),
+	(SELECT COUNT(*) FROM campaign_leads l WHERE l.campaign_id = c.id AND l.status = 'skipped'),
+	(SELECT COUNT(*) FROM campaign_leads l WHERE l.campaign_id = c.id AND l.status = 'pending' AND l.attempts > 0),
+	(SELECT MIN(l.next_attempt_at) FROM campaign_leads l WHERE l.campaign_id = c.id AND l.status = 'pending')
 	FROM campaigns c`
 
 func scanCampaign(row interface{ Scan(...any) error }) (*Campaign, error) {
 	var c Campaign
 	var status string
-	var tmpl sql.NullString
+	var tmpl, days, reason sql.NullString
+	var maxConc, maxAtt, delay sql.NullInt64
+	var cps sql.NullFloat64
+	var backoff, nextRetry sql.NullInt64
 	var cr, up int64
-	if err := row.Scan(&c.ID, &c.OrgID, &c.Name, &c.AgentID, &status, &tmpl, &c.ScheduleStartTime, &c.ScheduleEndTime, &c.Timezone, &cr, &up, &c.TotalLeads, &c.CompletedLeads, &c.FailedLeads); err != nil {
+	if err := row.Scan(&c.ID, &c.OrgID, &c.Name, &c.AgentID, &status, &tmpl, &c.ScheduleStartTime, &c.ScheduleEndTime, &c.Timezone,
+		&days, &maxConc, &cps, &maxAtt, &delay, &reason, &backoff, &cr, &up,
+		&c.TotalLeads, &c.CompletedLeads, &c.FailedLeads, &c.PendingLeads, &c.CallingLeads, &c.SkippedLeads, &c.RetriesScheduled, &nextRetry); err != nil {
 		return nil, err
 	}
 	c.Status, _ = campaign.ParseStatus(status)
 	c.SystemMessageTemplate, c.CreatedAt, c.UpdatedAt = strPtr(tmpl), fromMS(cr), fromMS(up)
+	if days.Valid && days.String != "" {
+		c.DaysOfWeek = strings.Split(days.String, ",")
+	}
+	c.MaxConcurrentCalls, c.MaxAttempts, c.RetryDelaySeconds = intPtr(maxConc), intPtr(maxAtt), intPtr(delay)
+	if cps.Valid {
+		c.CallsPerSecond = &cps.Float64
+	}
+	c.StatusReason, c.BackoffUntil, c.NextRetryAt = strPtr(reason), fromNullMS(backoff), fromNullMS(nextRetry)
 	return &c, nil
 }
 
@@ -78,8 +124,10 @@ func (db *DB) CreateCampaign(ctx context.Context, c *Campaign, leads []Lead) err
 		if err := db.checkRef(ctx, tx, Assistants, c.OrgID, c.AgentID, "agent_id"); err != nil {
 			return err
 		}
-		_, err := db.w(tx).ExecContext(ctx, db.q(`INSERT INTO campaigns (id, org_id, name, agent_id, status, system_message_template, schedule_start_time, schedule_end_time, timezone, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-			c.ID, c.OrgID, c.Name, c.AgentID, c.Status.String(), nullStr(c.SystemMessageTemplate), c.ScheduleStartTime, c.ScheduleEndTime, c.Timezone, ms(now), ms(now))
+		_, err := db.w(tx).ExecContext(ctx, db.q(`INSERT INTO campaigns (id, org_id, name, agent_id, status, system_message_template, schedule_start_time, schedule_end_time, timezone,
+			days_of_week, max_concurrent_calls, calls_per_second, max_attempts, retry_delay_seconds, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+			c.ID, c.OrgID, c.Name, c.AgentID, c.Status.String(), nullStr(c.SystemMessageTemplate), c.ScheduleStartTime, c.ScheduleEndTime, c.Timezone,
+			daysValue(c.DaysOfWeek), nullInt(c.MaxConcurrentCalls), nullFloat(c.CallsPerSecond), nullInt(c.MaxAttempts), nullInt(c.RetryDelaySeconds), ms(now), ms(now))
 		if err != nil {
 			return fmt.Errorf("insert campaign: %w", err)
 		}
@@ -89,7 +137,7 @@ func (db *DB) CreateCampaign(ctx context.Context, c *Campaign, leads []Lead) err
 				return err
 			}
 		}
-		c.TotalLeads = len(leads)
+		c.TotalLeads, c.PendingLeads = len(leads), len(leads)
 		return nil
 	})
 }
@@ -140,7 +188,10 @@ func (db *DB) ListCampaignsPage(ctx context.Context, orgID string, p Page) ([]Ca
 		campaignSelect+` WHERE c.org_id = ? ORDER BY c.created_at, c.id`, []any{orgID}, p, scanCampaign)
 }
 
-// UpdateCampaign applies change to the stored campaign and writes it back atomically.
+// UpdateCampaign applies change to the stored campaign and writes it back
+// atomically. A status set by the client clears the platform's pause reason
+// and any backoff; cancelling skips the leads still pending in the same
+// transaction (calls in progress finish and their leads settle as usual).
 func (db *DB) UpdateCampaign(ctx context.Context, orgID, id string, change func(c *Campaign) error) (*Campaign, error) {
 	var out *Campaign
 	err := db.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
@@ -148,13 +199,26 @@ func (db *DB) UpdateCampaign(ctx context.Context, orgID, id string, change func(
 		if err != nil {
 			return err
 		}
+		was := c.Status
 		if err := change(c); err != nil {
 			return err
 		}
-		_, err = db.w(tx).ExecContext(ctx, db.q(`UPDATE campaigns SET name = ?, status = ?, system_message_template = ?, schedule_start_time = ?, schedule_end_time = ?, timezone = ?, updated_at = ? WHERE id = ? AND org_id = ?`),
-			c.Name, c.Status.String(), nullStr(c.SystemMessageTemplate), c.ScheduleStartTime, c.ScheduleEndTime, c.Timezone, ms(db.now()), id, orgID)
+		if c.Status != was {
+			c.StatusReason, c.BackoffUntil = nil, nil
+		}
+		now := ms(db.now())
+		_, err = db.w(tx).ExecContext(ctx, db.q(`UPDATE campaigns SET name = ?, status = ?, system_message_template = ?, schedule_start_time = ?, schedule_end_time = ?, timezone = ?,
+			days_of_week = ?, max_concurrent_calls = ?, calls_per_second = ?, max_attempts = ?, retry_delay_seconds = ?, status_reason = ?, backoff_until = ?, updated_at = ? WHERE id = ? AND org_id = ?`),
+			c.Name, c.Status.String(), nullStr(c.SystemMessageTemplate), c.ScheduleStartTime, c.ScheduleEndTime, c.Timezone,
+			daysValue(c.DaysOfWeek), nullInt(c.MaxConcurrentCalls), nullFloat(c.CallsPerSecond), nullInt(c.MaxAttempts), nullInt(c.RetryDelaySeconds),
+			nullStr(c.StatusReason), msPtr(c.BackoffUntil), now, id, orgID)
 		if err != nil {
 			return fmt.Errorf("update campaign: %w", err)
+		}
+		if c.Status == campaign.Cancelled && was != campaign.Cancelled {
+			if _, err := db.w(tx).ExecContext(ctx, db.q(`UPDATE campaign_leads SET status = 'skipped', next_attempt_at = NULL, updated_at = ? WHERE campaign_id = ? AND status = 'pending'`), now, id); err != nil {
+				return fmt.Errorf("skip pending leads: %w", err)
+			}
 		}
 		out, err = db.getCampaign(ctx, tx, orgID, id)
 		return err
@@ -201,15 +265,15 @@ func (db *DB) AddLead(ctx context.Context, orgID, campaignID string, l *Lead) er
 	})
 }
 
-const leadColumns = `id, campaign_id, org_id, phone_number, name, variables, status, call_id, attempts, last_attempt_at, created_at, updated_at`
+const leadColumns = `id, campaign_id, org_id, phone_number, name, variables, status, call_id, attempts, last_attempt_at, next_attempt_at, last_outcome, created_at, updated_at`
 
 func scanLead(row interface{ Scan(...any) error }) (*Lead, error) {
 	var l Lead
-	var name, callID sql.NullString
+	var name, callID, outcome sql.NullString
 	var vars, status string
-	var last sql.NullInt64
+	var last, next sql.NullInt64
 	var c, u int64
-	if err := row.Scan(&l.ID, &l.CampaignID, &l.OrgID, &l.PhoneNumber, &name, &vars, &status, &callID, &l.Attempts, &last, &c, &u); err != nil {
+	if err := row.Scan(&l.ID, &l.CampaignID, &l.OrgID, &l.PhoneNumber, &name, &vars, &status, &callID, &l.Attempts, &last, &next, &outcome, &c, &u); err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal([]byte(vars), &l.Variables); err != nil {
@@ -217,6 +281,7 @@ func scanLead(row interface{ Scan(...any) error }) (*Lead, error) {
 	}
 	l.Status, _ = campaign.ParseLeadStatus(status)
 	l.Name, l.CallID, l.LastAttemptAt, l.CreatedAt, l.UpdatedAt = strPtr(name), strPtr(callID), fromNullMS(last), fromMS(c), fromMS(u)
+	l.NextAttemptAt, l.LastOutcome = fromNullMS(next), strPtr(outcome)
 	return &l, nil
 }
 
@@ -267,4 +332,19 @@ func (db *DB) SetLeadStatus(ctx context.Context, orgID, leadID string, status ca
 		return fault.NotFoundf("lead %s not found", leadID)
 	}
 	return nil
+}
+
+// daysValue stores weekday names comma-separated; none is NULL (every day).
+func daysValue(days []string) any {
+	if len(days) == 0 {
+		return nil
+	}
+	return strings.Join(days, ",")
+}
+
+func nullFloat(p *float64) any {
+	if p == nil {
+		return nil
+	}
+	return *p
 }

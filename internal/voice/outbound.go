@@ -41,8 +41,11 @@ func (e *Engine) Dial(ctx context.Context, d call.Dial) (string, error) {
 	if p.firstOutbound != "" {
 		p.cfg.FirstMessage = p.firstOutbound
 	}
+	if d.ID == "" {
+		d.ID = call.OutboundID()
+	}
 	row := &store.Call{
-		ID: outboundID(), OrgID: d.OrgID, Direction: call.Outbound, Status: call.StatusDialing,
+		ID: d.ID, OrgID: d.OrgID, Direction: call.Outbound, Status: call.StatusDialing,
 		CallerPhone: strPtr(d.Destination), AssistantPhone: strPtr(num.PhoneNumber), NumberID: &num.ID,
 		PhoneNumber: strPtr(num.PhoneNumber), BusinessName: num.BusinessName, BootID: strPtr(e.cfg.BootID),
 	}
@@ -133,6 +136,8 @@ func dialOutcome(err error) (call.EndReason, string) {
 		switch de.Code {
 		case 486, 600:
 			return call.EndBusy, "the callee is busy " + code
+		case 503:
+			return call.EndTrunkCongested, "the SIP trunk has no room for the call now " + code
 		case 408, 480, 487:
 			return call.EndNoAnswer, "the callee did not answer " + code
 		case 401, 407:
@@ -167,6 +172,3 @@ func dialOutcome(err error) (call.EndReason, string) {
 	}
 	return call.EndError, err.Error()
 }
-
-// outboundID makes an outbound id in the documented shape: call-outbound-<12>.
-func outboundID() string { return "call-outbound-" + randomAlnum(12) }
