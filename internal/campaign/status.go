@@ -1,5 +1,16 @@
-// Package campaign holds the rules of outbound campaigns: their statuses, the
-// transitions a client may ask for, lead statuses and the daily calling window.
+// Package campaign holds the pure rules of outbound campaigns, with no I/O:
+//
+//   - status.go: campaign and lead statuses, the transitions a client may ask
+//     for, the window's defaults and time-of-day and time-zone checks;
+//   - window.go: the days of the week (Days) and the daily calling window in
+//     the campaign's IANA zone (Window: Open, Next, Closes), exact across DST
+//     gaps and repeated hours;
+//   - render.go: {{name}} placeholders filled from a lead's variables;
+//   - outcome.go: what a finished call attempt means for its lead (Decide:
+//     completed, failed, or retried; uncounted attempts, backoff, pausing the
+//     campaign);
+//   - pacing.go: concurrency, calls per second and retry limits and defaults.
+//
 // The dialer that places the calls builds on these rules.
 package campaign
 
