@@ -107,6 +107,12 @@ type config struct {
 	// NodeDeadAfter is how stale a node's heartbeat is before other nodes
 	// end its calls.
 	NodeDeadAfter time.Duration
+	// CampaignOrgMaxCalls caps an organization's campaign calls at once
+	// unless it has a cap of its own; CampaignBackoff is how long a campaign
+	// waits after its trunk answered 503; CampaignTick is the dialer's step.
+	CampaignOrgMaxCalls int
+	CampaignBackoff     time.Duration
+	CampaignTick        time.Duration
 	// RetentionInterval is how often retention periods are enforced.
 	RetentionInterval time.Duration
 	// DebugAddr serves Go's profiler (net/http/pprof) when set.
@@ -563,6 +569,12 @@ func accountingSettings() []setting {
 			set: func(c *config, v string) error { c.UnavailableAudio = v; return nil }},
 		{env: "PARLEY_NODE_DEAD_AFTER", flag: "node-dead-after", def: "60s", help: "a node whose heartbeat is this old is taken for dead: other nodes end its calls",
 			set: func(c *config, v string) error { return duration(v, &c.NodeDeadAfter, 15*time.Second) }},
+		{env: "PARLEY_CAMPAIGN_ORG_MAX_CALLS", flag: "campaign-org-max-calls", def: "50", help: "most campaign calls at once per organization, shared by its campaigns, unless the organization has its own max_concurrent_campaign_calls",
+			set: func(c *config, v string) error { return positiveInt(v, &c.CampaignOrgMaxCalls) }},
+		{env: "PARLEY_CAMPAIGN_BACKOFF", flag: "campaign-backoff", def: "30s", help: "how long a campaign stops dialling after its trunk answered 503 or did not respond (the lead is not counted as tried)",
+			set: func(c *config, v string) error { return duration(v, &c.CampaignBackoff, time.Second) }},
+		{env: "PARLEY_CAMPAIGN_TICK", flag: "campaign-tick", def: "250ms", help: "how often the campaign dialer settles ended calls and starts new ones",
+			set: func(c *config, v string) error { return duration(v, &c.CampaignTick, 10*time.Millisecond) }},
 		{env: "PARLEY_DEBUG_ADDR", flag: "debug-addr", def: "", help: "serve Go's profiler (/debug/pprof/) on this address, e.g. 127.0.0.1:6060 (keep it private)",
 			set: func(c *config, v string) error {
 				c.DebugAddr = v

@@ -299,6 +299,12 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) er
 	if sip != nil {
 		engine.Attach(sipCtx, sip)
 		defer engine.Wait()
+		// The dialer stops before the calls are waited for: no new dial
+		// once shutdown starts.
+		dialCtx, stopDial := context.WithCancel(sipCtx)
+		dialDone := make(chan error, 1)
+		go func() { dialDone <- newDialer(c, db, keys, engine, sip, boot, log).Run(dialCtx) }()
+		defer func() { stopDial(); <-dialDone }()
 	}
 	sipDone := make(chan error, 1)
 	go func() { sipDone <- serveTelephony(sipCtx, sip) }()

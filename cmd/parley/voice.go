@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/netip"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"github.com/parley-voice/parley/internal/announce"
 	"github.com/parley-voice/parley/internal/assistant"
 	"github.com/parley-voice/parley/internal/certfile"
+	"github.com/parley-voice/parley/internal/dialer"
 	"github.com/parley-voice/parley/internal/httpapi"
 	"github.com/parley-voice/parley/internal/inbound"
 	"github.com/parley-voice/parley/internal/mcp"
@@ -273,4 +275,18 @@ func serveTelephony(ctx context.Context, srv *telephony.Server) error {
 		return nil
 	}
 	return srv.Serve(ctx)
+}
+
+// newDialer builds the campaign dialer of this node: it dials through the
+// voice engine and never past the node's call limit.
+func newDialer(c *config, db *store.DB, keys *secret.Keyring, engine *voice.Engine, sip *telephony.Server, boot string, log *slog.Logger) *dialer.Dialer {
+	free := func() int { return math.MaxInt32 }
+	if c.MaxCalls > 0 {
+		free = func() int { return c.MaxCalls - sip.ActiveCalls() }
+	}
+	return dialer.New(dialer.Config{
+		Store: db, Calls: engine, Keys: keys, BootID: boot, Tick: c.CampaignTick, Free: free,
+		OrgMaxConcurrent: c.CampaignOrgMaxCalls, StaleAfter: c.NodeDeadAfter, Backoff: c.CampaignBackoff,
+		Logger: log.With("component", "dialer"),
+	})
 }

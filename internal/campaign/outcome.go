@@ -46,8 +46,8 @@ const (
 //	not_found                               no        Failed     not_found
 //	trunk_congested, unreachable            no        Pending    trunk_congested,      Uncounted, Backoff, RetryAt now
 //	                                                             unreachable
-//	server_shutdown,                        no        Pending    server_error          Uncounted, RetryAt now
-//	server_stopped_unexpectedly
+//	server_shutdown,                        no        retry      server_error          (the INVITE may have reached
+//	server_stopped_unexpectedly                                                          the callee: the attempt counts)
 //	trunk_auth_failed                       no        Pending    trunk_auth_failed     Uncounted, RetryAt now, Pause PauseTrunkAuth
 //	insufficient-credits                    no        Pending    insufficient_credits  Uncounted, RetryAt now, Pause PauseCredits
 //	any other (unknown, empty)              no        retry      failed
@@ -70,7 +70,9 @@ func Decide(a Attempt, p Policy, now time.Time) Decision {
 	case "trunk_congested", "unreachable":
 		again.Backoff, again.Outcome = true, a.EndReason
 	case "server_shutdown", "server_stopped_unexpectedly":
-		again.Outcome = "server_error"
+		// Our side stopped while dialling; the callee's phone may have
+		// rung, so this is an attempt like no_answer, never a silent redial.
+		return retry(a, p, now, "server_error")
 	case "trunk_auth_failed":
 		again.Pause, again.Outcome = PauseTrunkAuth, a.EndReason
 	case "insufficient-credits":

@@ -168,9 +168,11 @@ type EndedAttempt struct {
 }
 
 // EndedAttempts returns up to limit leads whose attempt is over, oldest
-// attempt first. A boot whose heartbeat is older than staleBefore, that
-// stopped, or whose node started again, is over.
-func (db *DB) EndedAttempts(ctx context.Context, staleBefore time.Time, limit int) ([]EndedAttempt, error) {
+// attempt first. A boot whose heartbeat is older than staleAfter (by the
+// store's clock, which writes the heartbeats), that stopped, or whose node
+// started again, is over.
+func (db *DB) EndedAttempts(ctx context.Context, staleAfter time.Duration, limit int) ([]EndedAttempt, error) {
+	staleBefore := db.now().Add(-staleAfter)
 	rows, err := db.read.QueryContext(ctx, db.q(`SELECT l.id, l.campaign_id, l.org_id, l.phone_number, l.name, l.variables, l.status, l.call_id, l.attempts, l.last_attempt_at, l.next_attempt_at, l.last_outcome, l.created_at, l.updated_at,
 		cm.status, cm.agent_id, cm.max_attempts, cm.retry_delay_seconds, ca.id IS NULL, COALESCE(ca.end_reason, ''), ca.started_at IS NOT NULL
 		FROM campaign_leads l JOIN campaigns cm ON cm.id = l.campaign_id LEFT JOIN calls ca ON ca.id = l.call_id
