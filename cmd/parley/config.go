@@ -113,6 +113,8 @@ type config struct {
 	CampaignOrgMaxCalls int
 	CampaignBackoff     time.Duration
 	CampaignTick        time.Duration
+	// RingTimeout bounds the ringing of outbound calls.
+	RingTimeout time.Duration
 	// RetentionInterval is how often retention periods are enforced.
 	RetentionInterval time.Duration
 	// DebugAddr serves Go's profiler (net/http/pprof) when set.
@@ -569,6 +571,8 @@ func accountingSettings() []setting {
 			set: func(c *config, v string) error { c.UnavailableAudio = v; return nil }},
 		{env: "PARLEY_NODE_DEAD_AFTER", flag: "node-dead-after", def: "60s", help: "a node whose heartbeat is this old is taken for dead: other nodes end its calls",
 			set: func(c *config, v string) error { return duration(v, &c.NodeDeadAfter, 15*time.Second) }},
+		{env: "PARLEY_RING_TIMEOUT", flag: "ring-timeout", def: "60s", help: "how long an outbound call (API, campaign, transfer) may ring before it ends as no_answer",
+			set: func(c *config, v string) error { return duration(v, &c.RingTimeout, time.Second) }},
 		{env: "PARLEY_CAMPAIGN_ORG_MAX_CALLS", flag: "campaign-org-max-calls", def: "50", help: "most campaign calls at once per organization, shared by its campaigns, unless the organization has its own max_concurrent_campaign_calls",
 			set: func(c *config, v string) error { return positiveInt(v, &c.CampaignOrgMaxCalls) }},
 		{env: "PARLEY_CAMPAIGN_BACKOFF", flag: "campaign-backoff", def: "30s", help: "how long a campaign stops dialling after its trunk answered 503 or did not respond (the lead is not counted as tried)",

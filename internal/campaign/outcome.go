@@ -44,8 +44,10 @@ const (
 //	error, stt_error, llm_error, tts_error  no        retry      failed
 //	declined (603, 404 …)                   no        Failed     declined
 //	not_found                               no        Failed     not_found
-//	trunk_congested, unreachable            no        Pending    trunk_congested,      Uncounted, Backoff, RetryAt now
-//	                                                             unreachable
+//	trunk_congested, unreachable            no        retry      trunk_congested,      Backoff (the campaign pauses its
+//	                                                             unreachable           dials; only the leads in flight
+//	                                                                                   spend an attempt, and a number the
+//	                                                                                   trunk always refuses still ends)
 //	server_shutdown,                        no        retry      server_error          (the INVITE may have reached
 //	server_stopped_unexpectedly                                                          the callee: the attempt counts)
 //	trunk_auth_failed                       no        Pending    trunk_auth_failed     Uncounted, RetryAt now, Pause PauseTrunkAuth
@@ -68,7 +70,9 @@ func Decide(a Attempt, p Policy, now time.Time) Decision {
 	case "declined", "not_found":
 		return Decision{Status: LeadFailed, Outcome: a.EndReason}
 	case "trunk_congested", "unreachable":
-		again.Backoff, again.Outcome = true, a.EndReason
+		d := retry(a, p, now, a.EndReason)
+		d.Backoff = true
+		return d
 	case "server_shutdown", "server_stopped_unexpectedly":
 		// Our side stopped while dialling; the callee's phone may have
 		// rung, so this is an attempt like no_answer, never a silent redial.

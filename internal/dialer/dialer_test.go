@@ -301,20 +301,24 @@ func TestWindowCrossingMidnightAndDays(t *testing.T) {
 	}
 }
 
-func TestTrunkCongestionBacksOffUncounted(t *testing.T) {
-	r := newRig(t, storetest.OpenSQLite, leadsN(2), nil)
+// A 503 from the trunk stops the campaign's dials for the backoff; only the
+// leads in flight spend an attempt, retried after the delay.
+func TestTrunkCongestionBacksOff(t *testing.T) {
+	r := newRig(t, storetest.OpenSQLite, leadsN(4), nil)
 	r.schedule()
 	r.now = r.now.Add(time.Hour)
 	ds := r.step()
 	r.end(ds[0], false, call.EndTrunkCongested)
-	r.end(ds[1], false, call.EndTrunkCongested)
+	r.end(ds[1], true, call.EndUserHangup)
 	if got := r.step(); len(got) != 0 {
 		t.Fatalf("dialled %d right after the trunk answered 503", len(got))
 	}
-	for num, l := range r.leads() {
-		if l.Status != campaign.LeadPending || l.Attempts != 0 {
-			t.Fatalf("lead %s: %s with %d attempts, want pending with 0 (not burned)", num, l.Status, l.Attempts)
-		}
+	l := r.leads()[ds[0].Destination]
+	if l.Status != campaign.LeadPending || l.Attempts != 1 || *l.LastOutcome != "trunk_congested" || !l.NextAttemptAt.Equal(r.now.Add(time.Minute)) {
+		t.Fatalf("congested lead: %s attempts %d next %v", l.Status, l.Attempts, l.NextAttemptAt)
+	}
+	if c := r.campaign(); c.PendingLeads != 3 || c.BackoffUntil == nil {
+		t.Fatalf("pending %d backoff %v, want 3 leads waiting and a backoff", c.PendingLeads, c.BackoffUntil)
 	}
 	r.now = r.now.Add(29 * time.Second)
 	if got := r.step(); len(got) != 0 {
@@ -322,7 +326,7 @@ func TestTrunkCongestionBacksOffUncounted(t *testing.T) {
 	}
 	r.now = r.now.Add(2 * time.Second)
 	if got := r.step(); len(got) != 2 {
-		t.Fatalf("dialled %d after the backoff, want 2", len(got))
+		t.Fatalf("dialled %d after the backoff, want the 2 untried leads", len(got))
 	}
 }
 
