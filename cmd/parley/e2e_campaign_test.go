@@ -43,8 +43,8 @@ func (h *statusSink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	var m struct {
 		Message struct {
-			Status    string          `json:"status"`
-			EndReason string          `json:"end_reason"`
+			Status    string `json:"status"`
+			EndReason string `json:"end_reason"`
 			Call      struct{ ID string }
 			Assistant json.RawMessage `json:"assistant"`
 		} `json:"message"`
