@@ -17,6 +17,7 @@ import (
 	"github.com/parley-voice/parley/internal/apikey"
 	"github.com/parley-voice/parley/internal/assistant"
 	"github.com/parley-voice/parley/internal/catalog"
+	"github.com/parley-voice/parley/internal/dialer"
 	"github.com/parley-voice/parley/internal/docsecret"
 	"github.com/parley-voice/parley/internal/fault"
 	"github.com/parley-voice/parley/internal/httpapi"
@@ -247,8 +248,17 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) er
 	}
 	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	var dial *dialer.Dialer
+	if sip != nil {
+		dial = newDialer(c, db, keys, engine, sip, boot, log)
+	}
 	if c.DebugAddr != "" {
-		stop, err := serveDebug(c.DebugAddr, func() any { return edge.stats(sip) }, log)
+		stop, err := serveDebug(c.DebugAddr, func() any { return edge.stats(sip) }, func() any {
+			if dial == nil {
+				return nil
+			}
+			return dial.Stats()
+		}, log)
 		if err != nil {
 			return err
 		}
@@ -303,7 +313,7 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) er
 		// once shutdown starts.
 		dialCtx, stopDial := context.WithCancel(sipCtx)
 		dialDone := make(chan error, 1)
-		go func() { dialDone <- newDialer(c, db, keys, engine, sip, boot, log).Run(dialCtx) }()
+		go func() { dialDone <- dial.Run(dialCtx) }()
 		defer func() { stopDial(); <-dialDone }()
 	}
 	sipDone := make(chan error, 1)
@@ -370,7 +380,7 @@ func (l *localVoices) LocalVoices(ctx context.Context) ([]httpapi.Voice, error) 
 
 // serveDebug serves the Go profiler, and the SIP edge counters at
 // /debug/sip, on addr until stop is called.
-func serveDebug(addr string, sipStats func() any, log *slog.Logger) (stop func(), err error) {
+func serveDebug(addr string, sipStats, dialerStats func() any, log *slog.Logger) (stop func(), err error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("PARLEY_DEBUG_ADDR: %w", err)
@@ -384,6 +394,10 @@ func serveDebug(addr string, sipStats func() any, log *slog.Logger) (stop func()
 	mux.HandleFunc("/debug/sip", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(sipStats())
+	})
+	mux.HandleFunc("/debug/dialer", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(dialerStats())
 	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	done := make(chan struct{})

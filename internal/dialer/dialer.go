@@ -26,6 +26,7 @@ import (
 	"maps"
 	"math"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/parley-voice/parley/internal/call"
@@ -82,9 +83,41 @@ type Config struct {
 
 // Dialer dials campaign leads.
 type Dialer struct {
-	cfg Config
-	log *slog.Logger
+	cfg   Config
+	log   *slog.Logger
+	stats counters
 }
+
+// Stats are a dialer's counters since it started, for harnesses and the
+// debug endpoint.
+type Stats struct {
+	Steps    int64 `json:"steps"`
+	Claimed  int64 `json:"claimed"`  // leads moved to calling
+	Dialled  int64 `json:"dialled"`  // calls the engine accepted
+	Settled  int64 `json:"settled"`  // attempts settled by this node
+	Released int64 `json:"released"` // claims handed back uncounted
+	// Time spent, in nanoseconds: whole steps, settling, claiming (the
+	// transaction), and in the engine's Dial (plan + call row).
+	StepNanos   int64 `json:"step_ns"`
+	SettleNanos int64 `json:"settle_ns"`
+	ClaimNanos  int64 `json:"claim_ns"`
+	DialNanos   int64 `json:"dial_ns"`
+}
+
+type counters struct {
+	steps, claimed, dialled, settled, released atomic.Int64
+	step, settle, claim, dial                  atomic.Int64
+}
+
+// Stats returns the dialer's counters.
+func (d *Dialer) Stats() Stats {
+	c := &d.stats
+	return Stats{Steps: c.steps.Load(), Claimed: c.claimed.Load(), Dialled: c.dialled.Load(), Settled: c.settled.Load(), Released: c.released.Load(),
+		StepNanos: c.step.Load(), SettleNanos: c.settle.Load(), ClaimNanos: c.claim.Load(), DialNanos: c.dial.Load()}
+}
+
+// since adds the time since t to a counter.
+func since(c *atomic.Int64, t time.Time) { c.Add(int64(time.Since(t))) }
 
 // New returns a Dialer.
 func New(cfg Config) *Dialer {
@@ -128,6 +161,8 @@ func (d *Dialer) Run(ctx context.Context) error {
 
 // Step runs one pass: settle, complete, dial.
 func (d *Dialer) Step(ctx context.Context) error {
+	defer since(&d.stats.step, time.Now())
+	d.stats.steps.Add(1)
 	s := &step{d: d, now: d.cfg.Now(), assistants: map[string]*assistantDoc{}, numbers: map[string]*store.Number{}, balance: map[string]float64{}}
 	if err := s.settle(ctx); err != nil {
 		return err
@@ -151,6 +186,7 @@ type step struct {
 
 // settle settles every attempt that is over.
 func (s *step) settle(ctx context.Context) error {
+	defer since(&s.d.stats.settle, time.Now())
 	for {
 		ended, err := s.d.cfg.Store.EndedAttempts(ctx, s.d.cfg.StaleAfter, 500)
 		if err != nil {
@@ -178,6 +214,7 @@ func (s *step) settleOne(ctx context.Context, a *store.EndedAttempt) error {
 		// was dialled, so the attempt is taken back.
 		ok, err := s.d.cfg.Store.SettleLead(ctx, store.Settlement{LeadID: a.ID, CallID: callID, Status: campaign.LeadPending, Uncounted: true, Released: true})
 		if ok {
+			s.d.stats.released.Add(1)
 			log.Info("lead handed back: its dial never started")
 		}
 		return err
@@ -197,6 +234,7 @@ func (s *step) settleOne(ctx context.Context, a *store.EndedAttempt) error {
 	if err != nil || !ok {
 		return err
 	}
+	s.d.stats.settled.Add(1)
 	log.Info("lead attempt settled", "end_reason", a.EndReason, "answered", a.Answered, "attempts", a.Attempts, "lead_status", dec.Status.String(), "outcome", dec.Outcome)
 	if dec.Backoff {
 		if err := s.d.cfg.Store.BackoffCampaign(ctx, a.CampaignID, s.now.Add(s.d.cfg.Backoff)); err != nil {
@@ -290,15 +328,18 @@ func (s *step) dialCampaign(ctx context.Context, c *store.Campaign, free int) er
 	// Spread a campaign's dials over the ticks of a second rather than
 	// starting a second's worth at once.
 	perTick := max(1, int(math.Ceil(p.CallsPerSecond*s.d.cfg.Tick.Seconds())))
+	claimStart := time.Now()
 	leads, err := s.d.cfg.Store.ClaimLeads(ctx, store.ClaimRequest{
 		OrgID: c.OrgID, CampaignID: c.ID, Now: s.now,
 		Limit: min(free, perTick), MaxConcurrent: p.MaxConcurrent, OrgMaxConcurrent: s.d.cfg.OrgMaxConcurrent,
 		RateWindow: p.RateWindow(), RateMax: p.RateAllowance(0),
 		BootID: s.d.cfg.BootID, NewCallID: call.OutboundID,
 	})
+	since(&s.d.stats.claim, claimStart)
 	if err != nil {
 		return err
 	}
+	s.d.stats.claimed.Add(int64(len(leads)))
 	for i := range leads {
 		if err := s.dialLead(ctx, log, c, doc, num, &leads[i]); err != nil {
 			// Hand back the leads claimed in this step but not dialled.
@@ -324,8 +365,11 @@ func (s *step) dialLead(ctx context.Context, log *slog.Logger, c *store.Campaign
 	if len(missing) > 0 {
 		log.Warn("campaign call placed with unfilled placeholders", "placeholders", missing)
 	}
+	dialStart := time.Now()
 	_, err = s.d.cfg.Calls.Dial(ctx, call.Dial{ID: *l.CallID, OrgID: c.OrgID, Destination: l.PhoneNumber, NumberID: num.ID, AssistantID: c.AgentID, Assistant: body})
+	since(&s.d.stats.dial, dialStart)
 	if err == nil {
+		s.d.stats.dialled.Add(1)
 		log.Info("campaign lead dialled", "attempt", l.Attempts)
 		return nil
 	}
@@ -342,6 +386,7 @@ func (s *step) dialLead(ctx context.Context, log *slog.Logger, c *store.Campaign
 
 // release hands a claimed lead back uncounted (its dial never started).
 func (s *step) release(ctx context.Context, l *store.Lead) {
+	s.d.stats.released.Add(1)
 	if _, err := s.d.cfg.Store.SettleLead(context.WithoutCancel(ctx), store.Settlement{LeadID: l.ID, CallID: *l.CallID, Status: campaign.LeadPending, Uncounted: true, Released: true}); err != nil {
 		// Left calling: the next life of this node hands it back.
 		s.d.log.Warn("hand back a claimed lead", "lead_id", l.ID, "error", err)
