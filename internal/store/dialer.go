@@ -236,11 +236,21 @@ func (db *DB) SettleLead(ctx context.Context, s Settlement) (bool, error) {
 	if s.Released {
 		callID = nil
 	}
+	// A skipped lead is due no more (as UpdateCampaign skips them). On
+	// PostgreSQL the campaign's status is read under a share lock: a cancel
+	// committing meanwhile (which skips the pending leads) is waited for,
+	// so a retry is never left pending in a cancelled campaign.
+	share := ""
+	if db.drv.Name() == "postgres" {
+		share = " FOR SHARE"
+	}
+	skip := `? = 'pending' AND (SELECT status FROM campaigns WHERE id = campaign_leads.campaign_id` + share + `) = 'cancelled'`
 	res, err := db.exec(ctx, db.q(`UPDATE campaign_leads SET
-		status = CASE WHEN ? = 'pending' AND (SELECT status FROM campaigns WHERE id = campaign_leads.campaign_id) = 'cancelled' THEN 'skipped' ELSE ? END,
-		next_attempt_at = ?, attempts = attempts - ?, last_outcome = COALESCE(?, last_outcome), call_id = ?, dial_boot = NULL, updated_at = ?
+		status = CASE WHEN `+skip+` THEN 'skipped' ELSE ? END,
+		next_attempt_at = CASE WHEN `+skip+` THEN NULL ELSE CAST(? AS BIGINT) END,
+		attempts = attempts - ?, last_outcome = COALESCE(?, last_outcome), call_id = ?, dial_boot = NULL, updated_at = ?
 		WHERE id = ? AND status = 'calling' AND call_id = ?`),
-		s.Status.String(), s.Status.String(), msPtr(s.NextAttemptAt), dec, nullStr(nonEmpty(s.Outcome)), callID, now, s.LeadID, s.CallID)
+		s.Status.String(), s.Status.String(), s.Status.String(), msPtr(s.NextAttemptAt), dec, nullStr(nonEmpty(s.Outcome)), callID, now, s.LeadID, s.CallID)
 	if err != nil {
 		return false, fmt.Errorf("settle lead %s: %w", s.LeadID, err)
 	}

@@ -38,6 +38,14 @@ func Run(t *testing.T, open Opener) {
 		{"Billing", testBilling},
 		{"Boots", testBoots},
 		{"Writes", testWrites},
+		{"DialerClaim", testDialerClaim},
+		{"DialerCaps", testDialerCaps},
+		{"DialerClaimRace", testDialerClaimRace},
+		{"DialerEndedAttempts", testDialerEndedAttempts},
+		{"DialerSettle", testDialerSettle},
+		{"DialerCompleteFinished", testDialerCompleteFinished},
+		{"DialerCounters", testDialerCounters},
+		{"DialerSettleDuringCancel", testDialerSettleDuringCancel},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
