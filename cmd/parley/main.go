@@ -4,6 +4,7 @@
 //	parley migrate    apply database migrations and exit
 //	parley org ...    create and list organizations, set minutes balances
 //	parley key ...    create, list and revoke API keys
+//	parley campaign watch ID   follow a campaign's progress through the API
 //
 // Run `parley help` for the settings; each can be given as an environment
 // variable or a flag, and flags win.

@@ -54,6 +54,11 @@ Commands:
   call --listen IP:PORT [--play F.wav] [--record G.wav]
                                  answer one incoming call the same way (a local
                                  "phone" for outbound calls through a SIP trunk)
+  campaign watch ID [--url U] [--key K] [--every 1s]
+                                 follow a campaign's progress through the API
+                                 (--url defaults to PARLEY_API_URL or
+                                 http://127.0.0.1:8080, --key to PARLEY_API_KEY)
+                                 until it is completed or cancelled
   simulate-providers [--addr A] [--transcript T]... [--reply R]...
                                  serve fake Deepgram, OpenAI and ElevenLabs endpoints
                                  to try calls without provider accounts
@@ -79,6 +84,8 @@ func run(ctx context.Context, args, env []string, stdout, stderr io.Writer) erro
 		return admin(ctx, cmd+" "+rest[0], rest[1:], env, stdout, stderr)
 	case "call":
 		return callCommand(ctx, rest, stdout, stderr)
+	case "campaign":
+		return campaignCommand(ctx, rest, env, stdout, stderr)
 	case "simulate-providers":
 		return simulateProviders(ctx, rest, stdout, stderr)
 	case "version", "--version":

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
+	"math"
 	"net/http"
 	"strconv"
 
@@ -15,19 +16,41 @@ import (
 // the records and enforce the status rules.
 
 func campaignObject(c *store.Campaign) map[string]any {
-	return map[string]any{
+	done := c.CompletedLeads + c.FailedLeads + c.SkippedLeads
+	percent := 0.0
+	if c.TotalLeads > 0 {
+		percent = math.Round(float64(done)*1000/float64(c.TotalLeads)) / 10
+	}
+	out := map[string]any{
 		"id": c.ID, "org_id": c.OrgID, "name": c.Name, "agent_id": c.AgentID, "assistant_id": c.AgentID, "status": c.Status.String(),
 		"system_message_template": c.SystemMessageTemplate, "schedule_start_time": c.ScheduleStartTime,
 		"schedule_end_time": c.ScheduleEndTime, "timezone": c.Timezone, "total_leads": c.TotalLeads,
 		"completed_leads": c.CompletedLeads, "failed_leads": c.FailedLeads,
 		"created_at": ts(c.CreatedAt), "updated_at": ts(c.UpdatedAt),
+		// Parley extensions: why the platform paused it, the dialer's live counters.
+		"status_reason": c.StatusReason, "pending_leads": c.PendingLeads, "calling_leads": c.CallingLeads, "skipped_leads": c.SkippedLeads,
+		"retries_scheduled": c.RetriesScheduled, "next_retry_at": tsPtr(c.NextRetryAt), "backoff_until": tsPtr(c.BackoffUntil),
+		"progress": map[string]any{
+			"total": c.TotalLeads, "done": done, "percent": percent, "pending": c.PendingLeads, "calling": c.CallingLeads,
+			"completed": c.CompletedLeads, "failed": c.FailedLeads, "skipped": c.SkippedLeads, "retries_scheduled": c.RetriesScheduled,
+		},
 	}
+	pacingObject(c, out)
+	return out
+}
+
+// campaignReadOnly lists the answered members a create or PATCH ignores, so
+// a campaign read back can be sent again.
+func campaignReadOnly() []string {
+	return []string{"total_leads", "completed_leads", "failed_leads", "pending_leads", "calling_leads", "skipped_leads",
+		"retries_scheduled", "next_retry_at", "backoff_until", "status_reason", "progress"}
 }
 
 func leadObject(l *store.Lead) map[string]any {
 	return map[string]any{
 		"id": l.ID, "campaign_id": l.CampaignID, "phone_number": l.PhoneNumber, "name": l.Name, "variables": l.Variables,
 		"status": l.Status.String(), "call_id": l.CallID, "attempts": l.Attempts, "last_attempt_at": tsPtr(l.LastAttemptAt),
+		"next_attempt_at": tsPtr(l.NextAttemptAt), "last_outcome": l.LastOutcome,
 		"created_at": ts(l.CreatedAt), "updated_at": ts(l.UpdatedAt),
 	}
 }
@@ -54,6 +77,8 @@ func readCampaign(fs *fields, c *store.Campaign, create bool) {
 	if v, set := fs.nullableStr("system_message_template"); set {
 		c.SystemMessageTemplate = v
 	}
+	// Any two times make a window: an end before the start crosses midnight
+	// (22:00 → 02:00 the next day), an end equal to the start is all day.
 	for _, t := range []struct {
 		key string
 		dst *string
@@ -72,9 +97,7 @@ func readCampaign(fs *fields, c *store.Campaign, create bool) {
 		}
 		c.Timezone = v
 	}
-	if campaign.ValidClock(c.ScheduleStartTime) && campaign.ValidClock(c.ScheduleEndTime) && c.ScheduleStartTime >= c.ScheduleEndTime {
-		fs.f.Invalidf("schedule_end_time", "must be later than schedule_start_time (%s ≥ %s)", c.ScheduleStartTime, c.ScheduleEndTime)
-	}
+	readPacing(fs, c)
 }
 
 // readStatus reads a requested status; ok is false when none was sent.
@@ -169,7 +192,7 @@ func (s *Server) createCampaign(w http.ResponseWriter, r *http.Request) error {
 	}
 	org := orgID(r)
 	c := &store.Campaign{OrgID: org, Status: campaign.Draft, ScheduleStartTime: campaign.DefaultStart, ScheduleEndTime: campaign.DefaultEnd, Timezone: campaign.DefaultTimezone}
-	fs := newFields(obj, "total_leads", "completed_leads", "failed_leads")
+	fs := newFields(obj, campaignReadOnly()...)
 	readCampaign(fs, c, true)
 	if st, ok := readStatus(fs); ok {
 		if err := campaign.CheckTransition(campaign.Draft, st); err != nil {
@@ -247,7 +270,7 @@ func (s *Server) updateCampaign(w http.ResponseWriter, r *http.Request) error {
 		if err := campaign.CheckEditable(c.Status); err != nil {
 			return err
 		}
-		fs := newFields(obj, "total_leads", "completed_leads", "failed_leads")
+		fs := newFields(obj, campaignReadOnly()...)
 		readCampaign(fs, c, false)
 		st, changed := readStatus(fs)
 		fs.unknown()

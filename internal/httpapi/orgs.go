@@ -37,7 +37,8 @@ func (s *Server) orgObject(r *http.Request, children *store.Page) (map[string]an
 		"has_local_models_access": o.HasLocalModelsAccess, "parent_org_id": o.ParentID,
 		"content_retention_days": o.ContentRetentionDays, "metadata_retention_days": o.MetadataRetentionDays,
 		"webhook_url": o.WebhookURL, "webhook_secret_set": o.WebhookSecret != nil,
-		"created_at": ts(o.CreatedAt),
+		"max_concurrent_campaign_calls": o.MaxConcurrentCampaignCalls,
+		"created_at":                    ts(o.CreatedAt),
 	}
 	if children != nil {
 		kids, total, err := s.db.ChildOrgsPage(ctx, o.ID, *children)
@@ -144,8 +145,9 @@ var (
 )
 
 // updateOrganization sets the retention periods (sent together, content ≤
-// metadata) and the organization webhook (webhook.go). Each group changes
-// only when sent; at least one field must be.
+// metadata), the organization webhook (webhook.go) and the cap on campaign
+// calls at once (null: the server's default). Each group changes only when
+// sent; at least one field must be.
 func (s *Server) updateOrganization(w http.ResponseWriter, r *http.Request) error {
 	obj, err := s.readObject(w, r, false)
 	if err != nil {
@@ -173,8 +175,9 @@ func (s *Server) updateOrganization(w http.ResponseWriter, r *http.Request) erro
 		}
 	}
 	hook := s.readOrgWebhook(fs)
-	if !retention && !hook.urlSet && !hook.secretSet {
-		fs.f.Add("content_retention_days", "missing_field", "and metadata_retention_days are required unless webhook_url or webhook_secret is sent")
+	campaignCap, capSet := readCampaignCap(fs)
+	if !retention && !hook.urlSet && !hook.secretSet && !capSet {
+		fs.f.Add("content_retention_days", "missing_field", "and metadata_retention_days are required unless webhook_url, webhook_secret or max_concurrent_campaign_calls is sent")
 	}
 	fs.unknown()
 	if err := fs.err(); err != nil {
@@ -191,9 +194,39 @@ func (s *Server) updateOrganization(w http.ResponseWriter, r *http.Request) erro
 			return err
 		}
 	}
+	if capSet {
+		if err := s.db.SetOrgCampaignCap(ctx, org, campaignCap); err != nil {
+			return err
+		}
+	}
 	out, err := s.orgObject(r, nil)
 	if err != nil {
 		return err
 	}
 	return reply(w, http.StatusOK, out)
+}
+
+// readCampaignCap reads max_concurrent_campaign_calls: an integer from 1 to
+// 10000, or null for the server's default. set reports whether it was sent
+// and valid.
+func readCampaignCap(fs *fields) (val *int, set bool) {
+	raw, ok := fs.raw("max_concurrent_campaign_calls")
+	if !ok {
+		return nil, false
+	}
+	if isNull(raw) {
+		return nil, true
+	}
+	const rule = "must be an integer from 1 to 10000, or null for the server's default"
+	num, ok := jsonNumber(raw)
+	if !ok {
+		fs.f.Invalidf("max_concurrent_campaign_calls", rule)
+		return nil, false
+	}
+	n, err := strconv.Atoi(num.String())
+	if err != nil || n < 1 || n > 10000 {
+		fs.f.Invalidf("max_concurrent_campaign_calls", rule+" (got %s)", num)
+		return nil, false
+	}
+	return &n, true
 }

@@ -238,7 +238,7 @@ func (db *DB) DeleteCampaign(ctx context.Context, orgID, id string) error {
 			return fmt.Errorf("check calling leads: %w", err)
 		}
 		if calling > 0 {
-			return fault.Conflictf("campaign_calling", "campaign has %d lead(s) being called; pause it and retry when the calls have ended", calling)
+			return fault.Conflictf("campaign_calling", "campaign has %d lead(s) being called; pause or cancel it (PATCH status) and delete it once those calls have ended", calling)
 		}
 		if _, err := db.w(tx).ExecContext(ctx, db.q(`DELETE FROM campaign_leads WHERE campaign_id = ?`), id); err != nil {
 			return fmt.Errorf("delete leads: %w", err)

@@ -24,9 +24,12 @@ type Org struct {
 	// WebhookURL receives the organization's webhooks (spec §9.1: events of
 	// assistants without a webhook_url, and assistant-request for numbers
 	// without an assistant). WebhookSecret is sealed.
-	WebhookURL           *string
-	WebhookSecret        *string
-	CreatedAt, UpdatedAt time.Time
+	WebhookURL    *string
+	WebhookSecret *string
+	// MaxConcurrentCampaignCalls caps the organization's campaign calls at
+	// once; nil is the server's default.
+	MaxConcurrentCampaignCalls *int
+	CreatedAt, UpdatedAt       time.Time
 }
 
 // OrgStats are an organization's live counters.
@@ -167,18 +170,18 @@ const unsettledMinutes = `(SELECT COALESCE(SUM(u.minutes_used), 0) FROM usage_lo
 
 func balanceOf(o string) string { return o + ".minutes_balance - " + fmt.Sprintf(unsettledMinutes, o) }
 
-var orgColumns = `id, name, parent_id, email, ` + balanceOf("organizations") + ` AS minutes_balance, content_retention_days, metadata_retention_days, has_local_models_access, webhook_url, webhook_secret, created_at, updated_at`
+var orgColumns = `id, name, parent_id, email, ` + balanceOf("organizations") + ` AS minutes_balance, content_retention_days, metadata_retention_days, has_local_models_access, webhook_url, webhook_secret, max_concurrent_campaign_calls, created_at, updated_at`
 
 func scanOrg(row interface{ Scan(...any) error }) (*Org, error) {
 	var o Org
 	var parent, email, hookURL, hookSecret sql.NullString
-	var content, metadata sql.NullInt64
+	var content, metadata, campaignCap sql.NullInt64
 	var created, updated int64
-	if err := row.Scan(&o.ID, &o.Name, &parent, &email, &o.MinutesBalance, &content, &metadata, &o.HasLocalModelsAccess, &hookURL, &hookSecret, &created, &updated); err != nil {
+	if err := row.Scan(&o.ID, &o.Name, &parent, &email, &o.MinutesBalance, &content, &metadata, &o.HasLocalModelsAccess, &hookURL, &hookSecret, &campaignCap, &created, &updated); err != nil {
 		return nil, err
 	}
 	o.ParentID, o.Email, o.ContentRetentionDays, o.MetadataRetentionDays = strPtr(parent), strPtr(email), intPtr(content), intPtr(metadata)
-	o.WebhookURL, o.WebhookSecret = strPtr(hookURL), strPtr(hookSecret)
+	o.WebhookURL, o.WebhookSecret, o.MaxConcurrentCampaignCalls = strPtr(hookURL), strPtr(hookSecret), intPtr(campaignCap)
 	o.CreatedAt, o.UpdatedAt = fromMS(created), fromMS(updated)
 	return &o, nil
 }
