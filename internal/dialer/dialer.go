@@ -219,7 +219,7 @@ func (s *step) settleOne(ctx context.Context, a *store.EndedAttempt) error {
 		}
 		return err
 	}
-	p := pacingOf(&store.Campaign{MaxAttempts: a.MaxAttempts, RetryDelaySeconds: a.RetryDelaySeconds})
+	p := (&store.Campaign{MaxAttempts: a.MaxAttempts, RetryDelaySeconds: a.RetryDelaySeconds}).Pacing()
 	pol := campaign.Policy{MaxAttempts: p.MaxAttempts, RetryDelay: p.RetryDelay}
 	if doc, err := s.assistant(ctx, a.OrgID, a.AgentID); err == nil {
 		pol.LeaveVoicemail = doc.leavesVoicemail
@@ -324,7 +324,7 @@ func (s *step) dialCampaign(ctx context.Context, c *store.Campaign, free int) er
 	if num == nil {
 		return s.pause(ctx, c.ID, "no active phone number with a SIP trunk to dial from: register one with a transfer_trunk_id, then set the campaign to scheduled")
 	}
-	p := pacingOf(c)
+	p := c.Pacing()
 	// Spread a campaign's dials over the ticks of a second rather than
 	// starting a second's worth at once.
 	perTick := max(1, int(math.Ceil(p.CallsPerSecond*s.d.cfg.Tick.Seconds())))
@@ -423,23 +423,6 @@ func (s *step) number(ctx context.Context, org string) (*store.Number, error) {
 		}
 	}
 	return s.numbers[org], nil
-}
-
-func pacingOf(c *store.Campaign) campaign.Pacing {
-	var p campaign.Pacing
-	if c.MaxConcurrentCalls != nil {
-		p.MaxConcurrent = *c.MaxConcurrentCalls
-	}
-	if c.CallsPerSecond != nil {
-		p.CallsPerSecond = *c.CallsPerSecond
-	}
-	if c.MaxAttempts != nil {
-		p.MaxAttempts = *c.MaxAttempts
-	}
-	if c.RetryDelaySeconds != nil {
-		p.RetryDelay = time.Duration(*c.RetryDelaySeconds) * time.Second
-	}
-	return p.WithDefaults()
 }
 
 // assistantDoc is a campaign's saved assistant, secrets in place.

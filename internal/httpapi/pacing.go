@@ -4,27 +4,16 @@ import (
 	"bytes"
 	"encoding/json"
 	"strconv"
-	"strings"
+	"time"
 
+	"github.com/parley-voice/parley/internal/campaign"
 	"github.com/parley-voice/parley/internal/store"
 )
 
 // A campaign's pacing (Parley extension): how many calls at once, how fast
 // they start, how often a lead is tried and on which days. Unset (nil) means
-// the default; the dialer reads it the same way.
-const (
-	defaultMaxConcurrentCalls = 10
-	defaultCallsPerSecond     = 1.0
-	defaultMaxAttempts        = 3
-	defaultRetryDelaySeconds  = 1800
-)
-
-// weekdays are the stored spellings of days_of_week, Monday first, and the
-// full names accepted for them.
-func weekdays() (short, full [7]string) {
-	return [7]string{"mon", "tue", "wed", "thu", "fri", "sat", "sun"},
-		[7]string{"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"}
-}
+// the default; the rules, limits and defaults are internal/campaign's, which
+// the dialer uses too.
 
 // readPacing applies the pacing members of a campaign create or PATCH body
 // to c, recording a problem per member. A member sent as null returns to its
@@ -84,27 +73,10 @@ func readPacing(fs *fields, c *store.Campaign) {
 			c.DaysOfWeek = nil
 		} else if err := json.Unmarshal(raw, &names); err != nil {
 			fs.f.Invalidf("days_of_week", `must be an array of weekdays such as ["mon", "tue"], or null for every day`)
+		} else if days, err := campaign.ParseDays(names); err != nil {
+			fs.f.Merge(err)
 		} else {
-			var on [7]bool
-			valid := true
-			for _, name := range names {
-				d := weekdayIndex(name)
-				if d < 0 {
-					fs.f.Invalidf("days_of_week", "must hold weekdays: mon, tue, wed, thu, fri, sat, sun or their full names (got %q)", name)
-					valid = false
-					continue
-				}
-				on[d] = true
-			}
-			if valid {
-				short, _ := weekdays()
-				c.DaysOfWeek = nil
-				for d, set := range on {
-					if set {
-						c.DaysOfWeek = append(c.DaysOfWeek, short[d])
-					}
-				}
-			}
+			c.DaysOfWeek = days.Names()
 		}
 	}
 }
@@ -121,35 +93,16 @@ func jsonNumber(raw json.RawMessage) (json.Number, bool) {
 	return n, ok
 }
 
-// weekdayIndex is the Monday-first index of a weekday name, short or full in
-// any case; -1 when name is none.
-func weekdayIndex(name string) int {
-	name = strings.ToLower(strings.TrimSpace(name))
-	short, full := weekdays()
-	for i := range short {
-		if name == short[i] || name == full[i] {
-			return i
-		}
-	}
-	return -1
-}
-
 // pacingObject renders a campaign's effective pacing, defaults filled in.
 func pacingObject(c *store.Campaign, out map[string]any) {
-	out["max_concurrent_calls"] = orDefault(c.MaxConcurrentCalls, defaultMaxConcurrentCalls)
-	out["calls_per_second"] = orDefault(c.CallsPerSecond, defaultCallsPerSecond)
-	out["max_attempts"] = orDefault(c.MaxAttempts, defaultMaxAttempts)
-	out["retry_delay_seconds"] = orDefault(c.RetryDelaySeconds, defaultRetryDelaySeconds)
+	p := c.Pacing()
+	out["max_concurrent_calls"] = p.MaxConcurrent
+	out["calls_per_second"] = p.CallsPerSecond
+	out["max_attempts"] = p.MaxAttempts
+	out["retry_delay_seconds"] = int(p.RetryDelay / time.Second)
 	days := []string{}
 	if len(c.DaysOfWeek) > 0 {
 		days = c.DaysOfWeek
 	}
 	out["days_of_week"] = days
-}
-
-func orDefault[T any](p *T, def T) T {
-	if p == nil {
-		return def
-	}
-	return *p
 }

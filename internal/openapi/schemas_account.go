@@ -81,7 +81,7 @@ func accountSchemas(c map[string]*schema) {
 // campaignCap is the organization's cap on campaign calls at once.
 func campaignCap() *schema {
 	return integer().between(1, 10000).nullable().
-		d("Parley extension: the most campaign calls of this organization in progress at once, over all its campaigns and server nodes. Null: the server's default.")
+		d("Parley extension: the most campaign calls of this organization in progress at once, over all its campaigns and server nodes. It can only lower the server's cap (PARLEY_CAMPAIGN_ORG_MAX_CALLS, 50 by default). Null: the server's cap.")
 }
 
 // pacing are a campaign's Parley pacing members; answer gives the response

@@ -334,6 +334,24 @@ func (db *DB) SetLeadStatus(ctx context.Context, orgID, leadID string, status ca
 	return nil
 }
 
+// Pacing is the campaign's pacing with the defaults filled in.
+func (c *Campaign) Pacing() campaign.Pacing {
+	var p campaign.Pacing
+	if c.MaxConcurrentCalls != nil {
+		p.MaxConcurrent = *c.MaxConcurrentCalls
+	}
+	if c.CallsPerSecond != nil {
+		p.CallsPerSecond = *c.CallsPerSecond
+	}
+	if c.MaxAttempts != nil {
+		p.MaxAttempts = *c.MaxAttempts
+	}
+	if c.RetryDelaySeconds != nil {
+		p.RetryDelay = time.Duration(*c.RetryDelaySeconds) * time.Second
+	}
+	return p.WithDefaults()
+}
+
 // daysValue stores weekday names comma-separated; none is NULL (every day).
 func daysValue(days []string) any {
 	if len(days) == 0 {

@@ -53,8 +53,8 @@ type ClaimRequest struct {
 	Limit int
 	// MaxConcurrent is the campaign's cap on leads being called at once.
 	MaxConcurrent int
-	// OrgMaxConcurrent caps the organization's campaign calls at once when
-	// the organization has no cap of its own.
+	// OrgMaxConcurrent caps the organization's campaign calls at once; the
+	// organization's own cap, when lower, wins.
 	OrgMaxConcurrent int
 	// At most RateMax dials may start in any RateWindow.
 	RateWindow time.Duration
@@ -104,9 +104,11 @@ func (db *DB) ClaimLeads(ctx context.Context, r ClaimRequest) ([]Lead, error) {
 			r.CampaignID, r.OrgID, r.CampaignID, ms(now.Add(-r.RateWindow)), r.OrgID).Scan(&callingCampaign, &callingOrg, &started, &orgCap); err != nil {
 			return fmt.Errorf("count calls in progress: %w", err)
 		}
+		// An organization's own cap can only lower the server's: tenants
+		// share the server.
 		capOrg := r.OrgMaxConcurrent
 		if orgCap.Valid {
-			capOrg = int(orgCap.Int64)
+			capOrg = min(capOrg, int(orgCap.Int64))
 		}
 		n := min(r.Limit, r.MaxConcurrent-callingCampaign, capOrg-callingOrg, r.RateMax-started)
 		if n <= 0 {

@@ -348,11 +348,12 @@ func testDialerCaps(t *testing.T, base *store.DB) {
 	if err := w.db.SetOrgCampaignCap(ctx, org.ID, ptr(6)); err != nil {
 		t.Fatal(err)
 	}
-	claimN(q, 4, 100, 2) // the organization's own cap beats the default, up
+	claimN(q, 4, 100, 0) // the organization's own cap never raises the server's
+	claimN(q, 6, 100, 2) // under a higher server cap, the organization's 6 holds
 	if err := w.db.SetOrgCampaignCap(ctx, org.ID, ptr(7)); err != nil {
 		t.Fatal(err)
 	}
-	claimN(p, 100, 100, 1) // and down: 7 calling
+	claimN(p, 100, 100, 1) // and lowers it: 7 calling
 	claimN(q, 100, 100, 0)
 	if err := w.db.SetOrgCampaignCap(ctx, org.ID, nil); err != nil {
 		t.Fatal(err)

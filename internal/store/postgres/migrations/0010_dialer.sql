@@ -6,7 +6,7 @@
 -- handed back uncounted). The organization-wide cap on concurrent campaign
 -- calls is per organization (NULL: the server's default).
 ALTER TABLE campaigns ADD COLUMN max_concurrent_calls INTEGER NULL;
-ALTER TABLE campaigns ADD COLUMN calls_per_second REAL NULL;
+ALTER TABLE campaigns ADD COLUMN calls_per_second DOUBLE PRECISION NULL;
 ALTER TABLE campaigns ADD COLUMN max_attempts INTEGER NULL;
 ALTER TABLE campaigns ADD COLUMN retry_delay_seconds INTEGER NULL;
 ALTER TABLE campaigns ADD COLUMN days_of_week TEXT NULL;
