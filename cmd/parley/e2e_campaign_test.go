@@ -96,11 +96,11 @@ func TestE2ECampaign(t *testing.T) {
 	recv := httptest.NewServer(sink)
 	defer recv.Close()
 	s := startE2EWith(t, openaifake.Config{}, "PARLEY_ALLOW_PRIVATE_URLS=true", "PARLEY_RING_TIMEOUT=2s",
-		"PARLEY_CAMPAIGN_TICK=100ms", "PARLEY_CAMPAIGN_BACKOFF=1s")
+		"PARLEY_CAMPAIGN_TICK=100ms", "PARLEY_CAMPAIGN_BACKOFF=1s", "PARLEY_RATE_LIMIT=100000")
 
 	var a struct{ Assistant struct{ ID string } }
 	s.api(t, "POST", "/assistants", `{"name":"Reminders","first_message":"Hello {{name}}, this is Acme about your appointment.",
-		"webhook_url":"`+recv.URL+`/hooks","webhook_events":["status-update"],"metadata":{"crm":"7"},
+		"webhook_url":"`+recv.URL+`/hooks","webhook_events":["status-update"],
 		"llm_config":{"provider":"openai","model":"gpt-4.1","messages":[{"role":"system","content":"You remind people of appointments."}]},
 		"stt_config":{"provider":"local","model":"pocketsphinx","language":"en","keyterms":["yes","no"]},
 		"tts_config":{"provider":"local","model":"espeak-ng","voice_id":"en-us"}}`, &a)
@@ -228,7 +228,7 @@ func TestE2ECampaign(t *testing.T) {
 		msgs := h.assistant.LLM.Messages
 		if h.assistant.FirstMessage != "Hello "+name+", this is Acme about your appointment." || len(msgs) != 2 ||
 			msgs[1].Content != "You are calling "+name+" from "+company+" about {{topic}}." ||
-			h.assistant.Metadata["lead_id"] != l.ID || h.assistant.Metadata["crm"] != "7" || fmt.Sprint(h.assistant.Metadata["unfilled_variables"]) != "[topic]" {
+			h.assistant.Metadata["lead_id"] != l.ID || fmt.Sprint(h.assistant.Metadata["unfilled_variables"]) != "[topic]" {
 			t.Errorf("lead %s: the call ran with first message %q, messages %+v, metadata %v", l.PhoneNumber, h.assistant.FirstMessage, msgs, h.assistant.Metadata)
 		}
 	}
