@@ -173,6 +173,7 @@ type watched struct {
 	RetriesScheduled  int        `json:"retries_scheduled"`
 	NextRetryAt       *time.Time `json:"next_retry_at"`
 	BackoffUntil      *time.Time `json:"backoff_until"`
+	NextDialAt        *time.Time `json:"next_dial_at"`
 	ScheduleStartTime string     `json:"schedule_start_time"`
 	ScheduleEndTime   string     `json:"schedule_end_time"`
 	Timezone          string     `json:"timezone"`
@@ -252,13 +253,16 @@ func (c *watched) line() string {
 	return b.String()
 }
 
-// nextDial says when the next call can start, as far as the answer tells:
-// after a backoff, at the first retry when every pending lead is one, else
-// within the calling window.
+// nextDial says when the next call can start: the server's next_dial_at,
+// or from an older server's answer, after a backoff, at the first retry
+// when every pending lead is one, else within the calling window.
 func (c *watched) nextDial() string {
 	loc, err := time.LoadLocation(c.Timezone)
 	if err != nil {
 		loc = time.UTC
+	}
+	if c.NextDialAt != nil { // the server knows the window
+		return "next dial " + c.NextDialAt.In(loc).Format("2006-01-02 15:04:05 MST")
 	}
 	var next *time.Time
 	if c.RetriesScheduled == c.Pending && c.NextRetryAt != nil {

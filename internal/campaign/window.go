@@ -231,3 +231,18 @@ func firstAtOrAfter(day time.Time, sec int, loc *time.Location) int64 {
 	}
 	return p // unreachable for real zones: 64 transitions in two days
 }
+
+// NextDial is when a scheduled campaign dials next: the first instant, not
+// before now, before a lead is due (firstDue; zero when a lead is due now)
+// or before a backoff ends (zero: none), at which the window is open. It is
+// now itself when the campaign can dial at once.
+func NextDial(w Window, now, firstDue, backoffUntil time.Time) time.Time {
+	t := now
+	if firstDue.After(t) {
+		t = firstDue
+	}
+	if backoffUntil.After(t) {
+		t = backoffUntil
+	}
+	return w.Next(t)
+}

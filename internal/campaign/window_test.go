@@ -340,3 +340,29 @@ func naiveOpen(w Window, t time.Time) bool {
 		return today && sec >= w.Start || yesterday && sec < w.End
 	}
 }
+
+func TestNextDial(t *testing.T) {
+	ams, _ := time.LoadLocation("Europe/Amsterdam")
+	w, err := NewWindow("09:00:00", "17:00:00", "Europe/Amsterdam", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := func(d, h, m int) time.Time { return time.Date(2026, 12, d, h, m, 0, 0, ams) }
+	var zero time.Time
+	for _, c := range []struct {
+		name                    string
+		now, due, backoff, want time.Time
+	}{
+		{"open, due now", at(3, 10, 0), zero, zero, at(3, 10, 0)},
+		{"before the window", at(3, 8, 0), zero, zero, at(3, 9, 0)},
+		{"after the window", at(3, 18, 0), zero, zero, at(4, 9, 0)},
+		{"retry later today", at(3, 10, 0), at(3, 10, 30), zero, at(3, 10, 30)},
+		{"retry after closing", at(3, 10, 0), at(3, 16, 59).Add(2 * time.Minute), zero, at(4, 9, 0)},
+		{"backoff wins over an earlier retry", at(3, 10, 0), at(3, 10, 1), at(3, 10, 5), at(3, 10, 5)},
+		{"due in the past", at(3, 10, 0), at(3, 9, 0), zero, at(3, 10, 0)},
+	} {
+		if got := NextDial(w, c.now, c.due, c.backoff); !got.Equal(c.want) {
+			t.Errorf("%s: NextDial = %v, want %v", c.name, got, c.want)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/parley-voice/parley/internal/campaign"
 	"github.com/parley-voice/parley/internal/fault"
@@ -15,7 +16,7 @@ import (
 // Campaigns and leads (spec §7.15). Dialing is not here; these handlers keep
 // the records and enforce the status rules.
 
-func campaignObject(c *store.Campaign) map[string]any {
+func campaignObject(c *store.Campaign, now time.Time) map[string]any {
 	done := c.CompletedLeads + c.FailedLeads + c.SkippedLeads
 	percent := 0.0
 	if c.TotalLeads > 0 {
@@ -36,14 +37,44 @@ func campaignObject(c *store.Campaign) map[string]any {
 		},
 	}
 	pacingObject(c, out)
+	out["next_dial_at"] = tsPtr(nextDial(c, now))
 	return out
+}
+
+// nextDial is when a scheduled campaign with leads to call dials next (now
+// while it can dial at once); nil otherwise.
+func nextDial(c *store.Campaign, now time.Time) *time.Time {
+	if c.Status != campaign.Scheduled || c.PendingLeads == 0 {
+		return nil
+	}
+	days, err := campaign.ParseDays(c.DaysOfWeek)
+	if err != nil {
+		return nil
+	}
+	w, err := campaign.NewWindow(c.ScheduleStartTime, c.ScheduleEndTime, c.Timezone, days)
+	if err != nil {
+		return nil
+	}
+	var due, backoff time.Time
+	if c.PendingLeads == c.RetriesScheduled && c.NextRetryAt != nil {
+		due = *c.NextRetryAt // only retries are left
+	}
+	if c.BackoffUntil != nil {
+		backoff = *c.BackoffUntil
+	}
+	t := campaign.NextDial(w, now, due, backoff)
+	if t.IsZero() {
+		return nil
+	}
+	t = t.UTC().Truncate(time.Millisecond)
+	return &t
 }
 
 // campaignReadOnly lists the answered members a create or PATCH ignores, so
 // a campaign read back can be sent again.
 func campaignReadOnly() []string {
 	return []string{"total_leads", "completed_leads", "failed_leads", "pending_leads", "calling_leads", "skipped_leads",
-		"retries_scheduled", "next_retry_at", "backoff_until", "status_reason", "progress"}
+		"retries_scheduled", "next_retry_at", "backoff_until", "next_dial_at", "status_reason", "progress"}
 }
 
 func leadObject(l *store.Lead) map[string]any {
@@ -180,7 +211,7 @@ func (s *Server) listCampaigns(w http.ResponseWriter, r *http.Request) error {
 	}
 	out := make([]any, len(cs))
 	for i := range cs {
-		out[i] = campaignObject(&cs[i])
+		out[i] = campaignObject(&cs[i], s.now())
 	}
 	return reply(w, http.StatusOK, map[string]any{"campaigns": out, "pagination": pagination(p, total)})
 }
@@ -234,7 +265,7 @@ func (s *Server) createCampaign(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return reply(w, http.StatusCreated, map[string]any{"campaign": campaignObject(got)})
+	return reply(w, http.StatusCreated, map[string]any{"campaign": campaignObject(got, s.now())})
 }
 
 // assistantExists lets the store report an unknown agent_id on create (as a
@@ -253,7 +284,7 @@ func (s *Server) getCampaign(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return reply(w, http.StatusOK, map[string]any{"campaign": campaignObject(c)})
+	return reply(w, http.StatusOK, map[string]any{"campaign": campaignObject(c, s.now())})
 }
 
 func (s *Server) updateCampaign(w http.ResponseWriter, r *http.Request) error {
@@ -293,7 +324,7 @@ func (s *Server) updateCampaign(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return reply(w, http.StatusOK, map[string]any{"campaign": campaignObject(c)})
+	return reply(w, http.StatusOK, map[string]any{"campaign": campaignObject(c, s.now())})
 }
 
 func (s *Server) deleteCampaign(w http.ResponseWriter, r *http.Request) error {

@@ -265,3 +265,35 @@ func TestOrganizationCampaignCap(t *testing.T) {
 		e.do("PATCH", "/api/v1/organizations", e.keyA, map[string]any{}).wantError(t, 400, "missing_field", "max_concurrent_campaign_calls")
 	})
 }
+
+// next_dial_at is the next opening of a closed window, about now in an open
+// one, and null when the campaign is not scheduled.
+func TestCampaignNextDial(t *testing.T) {
+	forEachEngine(t, httpapi.Config{}, func(t *testing.T, e *env) {
+		asst := e.must(201, "POST", "/api/v1/assistants", map[string]any{"name": "Caller"}).obj(t, "assistant")["id"].(string)
+		trunk := e.must(201, "POST", "/api/v1/sip-trunks", map[string]any{"name": "T", "provider": "p", "address": "sip.example.com"}).obj(t, "trunk")["id"].(string)
+		e.must(201, "POST", "/api/v1/numbers", map[string]any{"phone_number": "+31201234567", "transfer_trunk_id": trunk})
+		now := time.Now().UTC()
+		clock := func(d time.Duration) string { return now.Add(d).Format("15:04:05") }
+		create := func(status, start, end string) map[string]any {
+			return e.must(201, "POST", "/api/v1/campaigns", map[string]any{"name": "N", "agent_id": asst, "status": status, "timezone": "UTC",
+				"schedule_start_time": start, "schedule_end_time": end, "leads": []any{map[string]any{"phone_number": "+31612345678"}}}).obj(t, "campaign")
+		}
+		closed := create("scheduled", clock(2*time.Hour), clock(3*time.Hour))
+		want := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC).Add(
+			time.Duration(now.Add(2*time.Hour).Hour())*time.Hour + time.Duration(now.Add(2*time.Hour).Minute())*time.Minute + time.Duration(now.Add(2*time.Hour).Second())*time.Second)
+		if want.Before(now) {
+			want = want.AddDate(0, 0, 1)
+		}
+		if got, _ := time.Parse(time.RFC3339, closed["next_dial_at"].(string)); !got.Equal(want) {
+			t.Fatalf("closed window: next_dial_at %v, want %v", closed["next_dial_at"], want)
+		}
+		open := create("scheduled", clock(-time.Hour), clock(time.Hour))
+		if got, _ := time.Parse(time.RFC3339, open["next_dial_at"].(string)); got.Sub(now) < -time.Second || got.Sub(now) > 10*time.Second {
+			t.Fatalf("open window: next_dial_at %v, want about now (%v)", open["next_dial_at"], now)
+		}
+		if draft := create("draft", clock(-time.Hour), clock(time.Hour)); draft["next_dial_at"] != nil {
+			t.Fatalf("draft: next_dial_at %v, want null", draft["next_dial_at"])
+		}
+	})
+}

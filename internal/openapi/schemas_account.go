@@ -162,11 +162,12 @@ func campaignSchemas(c map[string]*schema) {
 		"retries_scheduled": integer().atLeast(0).readOnly().d("Parley extension: pending leads already tried at least once."),
 		"next_retry_at":     timestamp().nullable().readOnly().d("Parley extension: when the earliest retry of a pending lead is due; null when none is scheduled."),
 		"backoff_until":     timestamp().nullable().readOnly().d("Parley extension: the trunk or the server was congested; no call is started before this time. Null when not backing off."),
+		"next_dial_at":      timestamp().nullable().readOnly().d("Parley extension: when a scheduled campaign with leads left starts its next call: the next opening of its window (in its time zone, days of the week included), the first retry when only retries are left, or the end of a backoff; the current time while it is dialling. Null when not scheduled or nothing is left to dial."),
 		"progress":          ref("CampaignProgress"),
 	}), "id", "name", "agent_id", "status", "system_message_template", "schedule_start_time", "schedule_end_time", "timezone",
 		"total_leads", "completed_leads", "failed_leads", "created_at", "updated_at",
 		"max_concurrent_calls", "calls_per_second", "max_attempts", "retry_delay_seconds", "days_of_week", "status_reason",
-		"pending_leads", "calling_leads", "skipped_leads", "retries_scheduled", "next_retry_at", "backoff_until", "progress").
+		"pending_leads", "calling_leads", "skipped_leads", "retries_scheduled", "next_retry_at", "backoff_until", "next_dial_at", "progress").
 		d("An outbound campaign (beta). Needs an active assistant and a phone number with a SIP trunk for outbound dialing.")
 	c["CampaignCreate"] = object(merge(props{
 		"name":                    str().length(1, -1),
