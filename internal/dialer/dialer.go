@@ -163,7 +163,7 @@ func (d *Dialer) Run(ctx context.Context) error {
 func (d *Dialer) Step(ctx context.Context) error {
 	defer since(&d.stats.step, time.Now())
 	d.stats.steps.Add(1)
-	s := &step{d: d, now: d.cfg.Now(), assistants: map[string]*assistantDoc{}, numbers: map[string]*store.Number{}, balance: map[string]float64{}}
+	s := &step{d: d, now: d.cfg.Now(), assistants: map[string]*assistantDoc{}, lines: map[string]*line{}, balance: map[string]float64{}}
 	if err := s.settle(ctx); err != nil {
 		return err
 	}
@@ -180,7 +180,7 @@ type step struct {
 	d          *Dialer
 	now        time.Time
 	assistants map[string]*assistantDoc // by org/agent id
-	numbers    map[string]*store.Number // by org; nil when it has none
+	lines      map[string]*line // by org; nil when it has none
 	balance    map[string]float64
 }
 
@@ -317,11 +317,11 @@ func (s *step) dialCampaign(ctx context.Context, c *store.Campaign, free int) er
 		}
 		return s.pause(ctx, c.ID, err.Error())
 	}
-	num, err := s.number(ctx, c.OrgID)
+	ln, err := s.line(ctx, c.OrgID)
 	if err != nil {
 		return err
 	}
-	if num == nil {
+	if ln == nil {
 		return s.pause(ctx, c.ID, "no active phone number with a SIP trunk to dial from: register one with a transfer_trunk_id, then set the campaign to scheduled")
 	}
 	p := c.Pacing()
@@ -333,6 +333,7 @@ func (s *step) dialCampaign(ctx context.Context, c *store.Campaign, free int) er
 		OrgID: c.OrgID, CampaignID: c.ID, Now: s.now,
 		Limit: min(free, perTick), MaxConcurrent: p.MaxConcurrent, OrgMaxConcurrent: s.d.cfg.OrgMaxConcurrent,
 		RateWindow: p.RateWindow(), RateMax: p.RateAllowance(0),
+		TrunkID: *ln.num.TransferTrunkID, TrunkMax: ln.trunkMax,
 		BootID: s.d.cfg.BootID, NewCallID: call.OutboundID,
 	})
 	since(&s.d.stats.claim, claimStart)
@@ -341,7 +342,7 @@ func (s *step) dialCampaign(ctx context.Context, c *store.Campaign, free int) er
 	}
 	s.d.stats.claimed.Add(int64(len(leads)))
 	for i := range leads {
-		if err := s.dialLead(ctx, log, c, doc, num, &leads[i]); err != nil {
+		if err := s.dialLead(ctx, log, c, doc, ln.num, &leads[i]); err != nil {
 			// Hand back the leads claimed in this step but not dialled.
 			for j := i + 1; j < len(leads); j++ {
 				s.release(ctx, &leads[j])
@@ -405,24 +406,46 @@ func (s *step) hasMinutes(ctx context.Context, org string) (bool, error) {
 	return b > 0, nil
 }
 
-// number is the organization's calling number: its oldest active number
-// with an outbound trunk, as for outbound calls without number_id.
-func (s *step) number(ctx context.Context, org string) (*store.Number, error) {
-	if n, ok := s.numbers[org]; ok {
-		return n, nil
+// line is what an organization's campaign calls go out through: its
+// calling number and the channel limit of that number's trunk (0: none).
+type line struct {
+	num      *store.Number
+	trunkMax int
+}
+
+// line finds the organization's calling number, its oldest active number
+// with an outbound trunk as for outbound calls without number_id, and the
+// trunk's channel limit.
+func (s *step) line(ctx context.Context, org string) (*line, error) {
+	if l, ok := s.lines[org]; ok {
+		return l, nil
 	}
 	nums, err := s.d.cfg.Store.ListNumbers(ctx, org)
 	if err != nil {
 		return nil, err
 	}
-	s.numbers[org] = nil
+	s.lines[org] = nil
 	for i := range nums {
-		if nums[i].IsActive && nums[i].TransferTrunkID != nil {
-			s.numbers[org] = &nums[i]
-			break
+		if !nums[i].IsActive || nums[i].TransferTrunkID == nil {
+			continue
 		}
+		l := &line{num: &nums[i]}
+		trunk, err := s.d.cfg.Store.GetDoc(ctx, store.SIPTrunks, org, *nums[i].TransferTrunkID)
+		if err != nil && fault.KindOf(err) != fault.NotFound {
+			return nil, err
+		}
+		if trunk != nil {
+			var b struct {
+				Max *int `json:"max_concurrent_calls"`
+			}
+			if json.Unmarshal(trunk.Body, &b) == nil && b.Max != nil {
+				l.trunkMax = *b.Max
+			}
+		}
+		s.lines[org] = l
+		break
 	}
-	return s.numbers[org], nil
+	return s.lines[org], nil
 }
 
 // assistantDoc is a campaign's saved assistant, secrets in place.

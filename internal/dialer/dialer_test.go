@@ -37,7 +37,8 @@ func (f *fakeEngine) Dial(ctx context.Context, d call.Dial) (string, error) {
 		return "", refuse
 	}
 	dest := d.Destination
-	row := &store.Call{ID: d.ID, OrgID: d.OrgID, Direction: call.Outbound, Status: call.StatusDialing, CallerPhone: &dest, BootID: &f.boot}
+	num := d.NumberID
+	row := &store.Call{ID: d.ID, OrgID: d.OrgID, Direction: call.Outbound, Status: call.StatusDialing, CallerPhone: &dest, BootID: &f.boot, NumberID: &num}
 	if err := f.db.CreateCall(ctx, row); err != nil {
 		return "", err
 	}
@@ -68,6 +69,7 @@ type rig struct {
 	now      time.Time
 	boot     string
 	leadByID map[string]store.Lead
+	trunkID  string
 }
 
 var amsterdam, _ = time.LoadLocation("Europe/Amsterdam")
@@ -76,7 +78,7 @@ func newRig(t *testing.T, open storetest.Opener, leads []store.Lead, edit func(c
 	t.Helper()
 	ctx := context.Background()
 	db := open(t)
-	r := &rig{t: t, ctx: ctx, db: db, now: time.Date(2026, 12, 3, 8, 59, 0, 0, amsterdam), leadByID: map[string]store.Lead{}}
+	r := &rig{t: t, ctx: ctx, db: db, trunkID: "", now: time.Date(2026, 12, 3, 8, 59, 0, 0, amsterdam), leadByID: map[string]store.Lead{}}
 	r.org = &store.Org{Name: "Acme", MinutesBalance: 100}
 	must(t, db.CreateOrg(ctx, r.org, nil))
 	asst := &store.Doc{Kind: store.Assistants, OrgID: r.org.ID, Name: "Caller", Active: true, Body: json.RawMessage(`{
@@ -88,6 +90,7 @@ func newRig(t *testing.T, open storetest.Opener, leads []store.Lead, edit func(c
 	must(t, db.CreateDoc(ctx, asst))
 	trunk := &store.Doc{Kind: store.SIPTrunks, OrgID: r.org.ID, Name: "trunk", Active: true, Body: json.RawMessage(`{"name":"trunk","address":"127.0.0.1:5070"}`)}
 	must(t, db.CreateDoc(ctx, trunk))
+	r.trunkID = trunk.ID
 	must(t, db.CreateNumber(ctx, &store.Number{OrgID: r.org.ID, PhoneNumber: "+31201234567", TransferTrunkID: &trunk.ID, IsActive: true}))
 	tmpl := "You are calling {{name}} from {{company}}. Their role is {{role}}."
 	r.camp = &store.Campaign{OrgID: r.org.ID, Name: "Reminders", AgentID: asst.ID, Status: campaign.Draft, SystemMessageTemplate: &tmpl,
@@ -327,6 +330,38 @@ func TestTrunkCongestionBacksOff(t *testing.T) {
 	r.now = r.now.Add(2 * time.Second)
 	if got := r.step(); len(got) != 2 {
 		t.Fatalf("dialled %d after the backoff, want the 2 untried leads", len(got))
+	}
+}
+
+// A trunk's channel limit caps the campaign's calls together with the
+// organization's other outbound calls on that trunk.
+func TestTrunkChannelLimit(t *testing.T) {
+	for name, open := range storetest.Engines(t) {
+		t.Run(name, func(t *testing.T) {
+			r := newRig(t, open, leadsN(6), func(c *store.Campaign) { c.MaxConcurrentCalls = ptr(10) })
+			_, err := r.db.UpdateDoc(r.ctx, store.SIPTrunks, r.org.ID, r.trunkID, func(cur *store.Doc) (*store.Doc, error) {
+				cur.Body = json.RawMessage(`{"name":"trunk","address":"127.0.0.1:5070","max_concurrent_calls":3}`)
+				return cur, nil
+			})
+			must(t, err)
+			// An API call already out on another number of the same trunk.
+			other := &store.Number{OrgID: r.org.ID, PhoneNumber: "+31201234999", TransferTrunkID: &r.trunkID, IsActive: true}
+			must(t, r.db.CreateNumber(r.ctx, other))
+			must(t, r.db.CreateCall(r.ctx, &store.Call{ID: "call-api", OrgID: r.org.ID, Direction: call.Outbound, Status: call.StatusInProgress, NumberID: &other.ID}))
+			r.schedule()
+			r.now = r.now.Add(time.Hour)
+			first := r.step()
+			if len(first) != 2 {
+				t.Fatalf("dialled %d with 1 of the trunk's 3 channels taken, want 2", len(first))
+			}
+			if got := r.step(); len(got) != 0 {
+				t.Fatalf("dialled %d more over the trunk's limit", len(got))
+			}
+			must(t, r.db.EndCall(r.ctx, store.CallEnd{OrgID: r.org.ID, ID: "call-api", Status: call.StatusEnded, EndReason: call.EndUserHangup, EndedAt: r.now}))
+			if got := r.step(); len(got) != 1 {
+				t.Fatalf("dialled %d after the API call ended, want 1", len(got))
+			}
+		})
 	}
 }
 

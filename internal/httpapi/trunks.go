@@ -29,7 +29,10 @@ type trunkBody struct {
 	InboundAddresses []string `json:"inbound_addresses"`
 	InboundAuth      string   `json:"inbound_auth"`
 	OutboundNumber   *string  `json:"outbound_number"`
-	IsActive         bool     `json:"is_active"`
+	// MaxConcurrentCalls is the trunk's channel limit (Parley extension):
+	// outbound calls over it are not started. Nil: no limit.
+	MaxConcurrentCalls *int `json:"max_concurrent_calls"`
+	IsActive           bool `json:"is_active"`
 }
 
 func (s *Server) trunks() docResource {
@@ -122,6 +125,14 @@ func (s *Server) buildTrunk(_ context.Context, org string, merged, _ object, _ *
 	b.OutboundNumber, _ = fs.nullableStr("outbound_number")
 	if b.OutboundNumber != nil && !validE164(*b.OutboundNumber) {
 		fs.f.Invalidf("outbound_number", "must be an E.164 number such as +31201234567")
+	}
+	if raw, ok := fs.raw("max_concurrent_calls"); ok && !isNull(raw) {
+		if n, ok := fs.integer("max_concurrent_calls"); ok {
+			if n < 1 || n > 10000 {
+				fs.f.Invalidf("max_concurrent_calls", "must be from 1 to 10000, or null for no limit (got %d)", n)
+			}
+			b.MaxConcurrentCalls = &n
+		}
 	}
 	if v, ok := fs.boolean("is_active"); ok {
 		b.IsActive = v

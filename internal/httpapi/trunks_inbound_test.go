@@ -52,3 +52,23 @@ func TestTrunkInboundAdmissionFields(t *testing.T) {
 		}
 	})
 }
+
+// max_concurrent_calls (Parley extension) is a trunk's channel limit: 1 to
+// 10000 or null for none, answered as stored.
+func TestTrunkChannelLimitField(t *testing.T) {
+	forEachEngine(t, httpapi.Config{}, func(t *testing.T, e *env) {
+		tr := e.must(201, "POST", "/api/v1/sip-trunks", map[string]any{"name": "PBX", "address": "pbx.example.com", "max_concurrent_calls": 30}).obj(t, "trunk")
+		if tr["max_concurrent_calls"] != float64(30) {
+			t.Fatalf("trunk = %v, want max_concurrent_calls 30", tr)
+		}
+		if got := e.must(200, "GET", "/api/v1/sip-trunks/"+tr["id"].(string), nil).obj(t, "trunk"); got["max_concurrent_calls"] != float64(30) {
+			t.Fatalf("read back: %v", got["max_concurrent_calls"])
+		}
+		if got := e.must(201, "POST", "/api/v1/sip-trunks", map[string]any{"name": "Other", "address": "pbx.example.com", "max_concurrent_calls": nil}).obj(t, "trunk"); got["max_concurrent_calls"] != nil {
+			t.Fatalf("default: %v, want null (no limit)", got["max_concurrent_calls"])
+		}
+		for _, bad := range []any{0, 10001, 2.5, true} {
+			e.do("POST", "/api/v1/sip-trunks", e.keyA, map[string]any{"name": "x", "address": "sip.example.com", "max_concurrent_calls": bad}).wantError(t, 400, "", "max_concurrent_calls")
+		}
+	})
+}

@@ -56,6 +56,11 @@ type ClaimRequest struct {
 	// OrgMaxConcurrent caps the organization's campaign calls at once; the
 	// organization's own cap, when lower, wins.
 	OrgMaxConcurrent int
+	// TrunkID names the trunk the calls go out through; with TrunkMax > 0,
+	// at most TrunkMax outbound calls may be live on it (its channel limit,
+	// counting every call of the organization's numbers on that trunk).
+	TrunkID  string
+	TrunkMax int
 	// At most RateMax dials may start in any RateWindow.
 	RateWindow time.Duration
 	RateMax    int
@@ -111,6 +116,13 @@ func (db *DB) ClaimLeads(ctx context.Context, r ClaimRequest) ([]Lead, error) {
 			capOrg = min(capOrg, int(orgCap.Int64))
 		}
 		n := min(r.Limit, r.MaxConcurrent-callingCampaign, capOrg-callingOrg, r.RateMax-started)
+		if r.TrunkMax > 0 && n > 0 {
+			used, err := db.trunkLoad(ctx, w, r.OrgID, r.TrunkID, true)
+			if err != nil {
+				return err
+			}
+			n = min(n, r.TrunkMax-used)
+		}
 		if n <= 0 {
 			return nil
 		}
@@ -151,6 +163,28 @@ func (db *DB) ClaimLeads(ctx context.Context, r ClaimRequest) ([]Lead, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+// trunkLoad counts the organization's outbound calls live on a trunk, and,
+// withClaims, its claimed leads whose call row is not written yet (they are
+// about to be).
+func (db *DB) trunkLoad(ctx context.Context, q querier, orgID, trunkID string, withClaims bool) (int, error) {
+	var live, claimed int
+	err := q.QueryRowContext(ctx, db.q(`SELECT COUNT(*) FROM calls c JOIN numbers n ON n.id = c.number_id
+		WHERE n.transfer_trunk_id = ? AND n.org_id = ? AND c.direction = 'outbound' AND c.status IN `+liveStatuses), trunkID, orgID).Scan(&live)
+	if err == nil && withClaims {
+		err = q.QueryRowContext(ctx, db.q(`SELECT COUNT(*) FROM campaign_leads l WHERE l.org_id = ? AND l.status = 'calling'
+			AND NOT EXISTS (SELECT 1 FROM calls c WHERE c.id = l.call_id)`), orgID).Scan(&claimed)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("count calls on trunk %s: %w", trunkID, err)
+	}
+	return live + claimed, nil
+}
+
+// LiveCallsOnTrunk counts the organization's outbound calls live on a trunk.
+func (db *DB) LiveCallsOnTrunk(ctx context.Context, orgID, trunkID string) (int, error) {
+	return db.trunkLoad(ctx, db.read, orgID, trunkID, false)
 }
 
 // EndedAttempt is a lead being called whose attempt is over: its call ended,

@@ -149,6 +149,25 @@ type trunkBody struct {
 	// InboundAddresses are where the trunk's calls come from (IPs, CIDR
 	// prefixes, host names); the IPs and prefixes may also send media.
 	InboundAddresses []string `json:"inbound_addresses"`
+	// MaxConcurrentCalls is the trunk's channel limit for outbound calls.
+	MaxConcurrentCalls *int `json:"max_concurrent_calls"`
+}
+
+// checkTrunkLimit refuses an outbound call over the trunk's channel limit
+// (503: try again later) rather than have the trunk refuse it.
+func (e *Engine) checkTrunkLimit(ctx context.Context, orgID, trunkID string) error {
+	doc, b, err := e.loadTrunk(ctx, orgID, trunkID)
+	if err != nil || b.MaxConcurrentCalls == nil {
+		return err
+	}
+	live, err := e.db.LiveCallsOnTrunk(ctx, orgID, trunkID)
+	if err != nil {
+		return err
+	}
+	if live >= *b.MaxConcurrentCalls {
+		return fault.New(fault.Unavailable, "trunk_at_limit", "SIP trunk %s has %d calls in progress, its max_concurrent_calls; try again when one has ended", doc.Name, live)
+	}
+	return nil
 }
 
 // mediaSources are the IPs and CIDR prefixes of the trunk's

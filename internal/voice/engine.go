@@ -47,6 +47,7 @@ type Store interface {
 	PayerBalance(ctx context.Context, orgID string) (float64, error)
 	GetNumber(ctx context.Context, orgID, id string) (*store.Number, error)
 	LogDelivery(ctx context.Context, d *store.Delivery) error
+	LiveCallsOnTrunk(ctx context.Context, orgID, trunkID string) (int, error)
 }
 
 // Dialer places outbound calls (the SIP server).

@@ -31,6 +31,9 @@ func (e *Engine) Dial(ctx context.Context, d call.Dial) (string, error) {
 	if err != nil {
 		return "", fault.Invalidf("number_id", "%v", err)
 	}
+	if err := e.checkTrunkLimit(ctx, d.OrgID, *num.TransferTrunkID); err != nil {
+		return "", err
+	}
 	p, err := e.plan(ctx, d.OrgID, d.Assistant)
 	if err != nil {
 		if errors.Is(err, errRealtime) {

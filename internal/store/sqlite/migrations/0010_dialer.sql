@@ -4,7 +4,8 @@
 -- attempt is due, what its last attempt came to, and which process life
 -- claimed it (a claim whose process died before any call row existed is
 -- handed back uncounted). The organization-wide cap on concurrent campaign
--- calls is per organization (NULL: the server's default).
+-- calls is per organization (NULL: the server's default). Live calls are
+-- counted per number for trunks' channel limits.
 ALTER TABLE campaigns ADD COLUMN max_concurrent_calls INTEGER NULL;
 ALTER TABLE campaigns ADD COLUMN calls_per_second REAL NULL;
 ALTER TABLE campaigns ADD COLUMN max_attempts INTEGER NULL;
@@ -19,4 +20,5 @@ ALTER TABLE campaign_leads ADD COLUMN dial_boot TEXT NULL;
 CREATE INDEX campaign_leads_due ON campaign_leads (campaign_id, status, next_attempt_at, created_at);
 CREATE INDEX campaign_leads_recent ON campaign_leads (campaign_id, last_attempt_at);
 CREATE INDEX campaign_leads_calling ON campaign_leads (org_id) WHERE status = 'calling';
+CREATE INDEX calls_live_number ON calls (number_id) WHERE status IN ('connecting', 'ringing', 'dialing', 'in-progress');
 ALTER TABLE organizations ADD COLUMN max_concurrent_campaign_calls INTEGER NULL;
