@@ -180,7 +180,7 @@ type step struct {
 	d          *Dialer
 	now        time.Time
 	assistants map[string]*assistantDoc // by org/agent id
-	lines      map[string]*line // by org; nil when it has none
+	lines      map[string]*line         // by org; nil when it has none
 	balance    map[string]float64
 }
 
