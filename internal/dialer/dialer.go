@@ -192,13 +192,14 @@ func (s *step) settle(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		before := s.d.stats.settled.Load() + s.d.stats.released.Load()
 		for i := range ended {
 			if err := s.settleOne(ctx, &ended[i]); err != nil {
 				return err
 			}
 		}
-		if len(ended) < 500 {
-			return nil
+		if len(ended) < 500 || s.d.stats.settled.Load()+s.d.stats.released.Load() == before {
+			return nil // all done, or what is left is another node's to settle
 		}
 	}
 }

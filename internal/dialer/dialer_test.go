@@ -522,3 +522,27 @@ func must(t testing.TB, err error) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// A lead added while the campaign runs is dialled like the others.
+func TestLeadAddedWhileRunning(t *testing.T) {
+	r := newRig(t, storetest.OpenSQLite, leadsN(1), nil)
+	r.schedule()
+	r.now = r.now.Add(time.Hour)
+	first := r.step()
+	late := store.Lead{PhoneNumber: "+31699999999", Variables: map[string]string{"name": "Late"}}
+	must(t, r.db.AddLead(r.ctx, r.org.ID, r.camp.ID, &late))
+	got := r.step()
+	if len(first) != 1 || len(got) != 1 || got[0].Destination != late.PhoneNumber {
+		t.Fatalf("dialled %v then %v, want the added lead in the second step", first, got)
+	}
+	r.end(first[0], true, call.EndUserHangup)
+	r.step()
+	if c := r.campaign(); c.Status != campaign.Scheduled {
+		t.Fatalf("campaign %s with the added lead still calling", c.Status)
+	}
+	r.end(got[0], true, call.EndUserHangup)
+	r.step()
+	if c := r.campaign(); c.Status != campaign.Completed || c.CompletedLeads != 2 {
+		t.Fatalf("campaign %s with %d completed, want completed with 2", c.Status, c.CompletedLeads)
+	}
+}

@@ -285,7 +285,7 @@ func (db *DB) SettleLead(ctx context.Context, s Settlement) (bool, error) {
 		status = CASE WHEN `+skip+` THEN 'skipped' ELSE ? END,
 		next_attempt_at = CASE WHEN `+skip+` THEN NULL ELSE CAST(? AS BIGINT) END,
 		attempts = attempts - ?, last_outcome = COALESCE(?, last_outcome), call_id = ?, dial_boot = NULL, updated_at = ?
-		WHERE id = ? AND status = 'calling' AND call_id = ?`),
+		WHERE id = ? AND status = 'calling' AND COALESCE(call_id, '') = ?`),
 		s.Status.String(), s.Status.String(), s.Status.String(), msPtr(s.NextAttemptAt), dec, nullStr(nonEmpty(s.Outcome)), callID, now, s.LeadID, s.CallID)
 	if err != nil {
 		return false, fmt.Errorf("settle lead %s: %w", s.LeadID, err)
