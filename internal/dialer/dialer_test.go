@@ -546,3 +546,36 @@ func TestLeadAddedWhileRunning(t *testing.T) {
 		t.Fatalf("campaign %s with %d completed, want completed with 2", c.Status, c.CompletedLeads)
 	}
 }
+
+// On the day clocks go forward, a window starting inside the skipped hour
+// opens when the clocks jump; on the day they go back it opens once.
+func TestWindowOnDSTDays(t *testing.T) {
+	r := newRig(t, storetest.OpenSQLite, leadsN(4), func(c *store.Campaign) {
+		c.ScheduleStartTime, c.ScheduleEndTime, c.MaxConcurrentCalls = "02:30:00", "05:00:00", ptr(1)
+	})
+	r.schedule()
+	utc := func(mo time.Month, d, h, m int) time.Time { return time.Date(2026, mo, d, h, m, 0, 0, time.UTC) }
+	r.now = utc(3, 29, 0, 59) // 01:59 CET, the skipped hour next
+	if got := r.step(); len(got) != 0 {
+		t.Fatalf("dialled %d at 01:59 CET", len(got))
+	}
+	r.now = utc(3, 29, 1, 0) // 03:00 CEST: clocks jumped over 02:30
+	got := r.step()
+	if len(got) != 1 {
+		t.Fatalf("dialled %d at 03:00 CEST on the spring-forward day, want 1", len(got))
+	}
+	r.end(got[0], true, call.EndUserHangup)
+	r.now = utc(10, 25, 0, 29) // 02:29 CEST, before the first 02:30 of the fall-back day
+	if got := r.step(); len(got) != 0 {
+		t.Fatalf("dialled %d at 02:29 CEST", len(got))
+	}
+	r.now = utc(10, 25, 0, 30) // 02:30 CEST, the first one
+	if got = r.step(); len(got) != 1 {
+		t.Fatalf("dialled %d at the first 02:30 of the fall-back day, want 1", len(got))
+	}
+	r.end(got[0], true, call.EndUserHangup)
+	r.now = utc(10, 25, 1, 15) // 02:15 CET, the repeated hour: still the same opening
+	if got = r.step(); len(got) != 1 {
+		t.Fatalf("dialled %d in the repeated hour, inside the opening, want 1", len(got))
+	}
+}
