@@ -332,7 +332,7 @@ func (s *step) dialCampaign(ctx context.Context, c *store.Campaign, free int) er
 	leads, err := s.d.cfg.Store.ClaimLeads(ctx, store.ClaimRequest{
 		OrgID: c.OrgID, CampaignID: c.ID, Now: s.now,
 		Limit: min(free, perTick), MaxConcurrent: p.MaxConcurrent, OrgMaxConcurrent: s.d.cfg.OrgMaxConcurrent,
-		RateWindow: p.RateWindow(), RateMax: p.RateAllowance(0),
+		RateWindow: rateWindow(p.RateWindow(), s.d.cfg.Tick), RateMax: p.RateAllowance(0),
 		BootID: s.d.cfg.BootID, NewCallID: call.OutboundID,
 	})
 	since(&s.d.stats.claim, claimStart)
@@ -423,6 +423,25 @@ func (s *step) number(ctx context.Context, org string) (*store.Number, error) {
 		}
 	}
 	return s.numbers[org], nil
+}
+
+// rateSlack is how much of the rate window the claim leaves out. Steps run
+// a tick apart, so with cps*tick leads per step the window holds exactly
+// window/tick batches; a step that starts a millisecond earlier, relative
+// to the batch one window before, than that batch did still counts it and
+// claims nothing for a whole tick (measured: 40 calls per second configured,
+// one step in eleven empty, 36 achieved). Leaving the first moments of the
+// window out absorbs that jitter. A batch then leaves the count up to
+// rateSlack early, so starts in a whole window can exceed the campaign's rate
+// by one batch, and over time by at most window/(window-rateSlack) (5 % for
+// a 1 s window) when several nodes' steps interleave; one node is held to
+// the rate by its per-step batch.
+const rateSlack = 50 * time.Millisecond
+
+// rateWindow is the span the claim counts starts over: the pacing's window
+// less the slack (at most half a tick, so a batch is never left out early).
+func rateWindow(window, tick time.Duration) time.Duration {
+	return window - min(rateSlack, tick/2)
 }
 
 func pacingOf(c *store.Campaign) campaign.Pacing {
