@@ -35,7 +35,7 @@ func TestSummarizeSteadyPhase(t *testing.T) {
 		d := int64(min(10*s, 100))
 		r.Samples = append(r.Samples, sample{At: time.Duration(s) * time.Second,
 			Dialer:   dialerStats{Claimed: d, Dialled: d, Settled: max(0, d-50)},
-			Campaign: campaignState{TotalLeads: 100}})
+			Campaign: campaignState{TotalLeads: 100, CallingLeads: 50}})
 	}
 	s := summarize(&r)
 	if s.SteadyRate != 10 || s.DialRate != 10 || s.LastDial != 10*time.Second || s.MedianCalling != 50 || s.SlotSeconds != 5 {

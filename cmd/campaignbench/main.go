@@ -18,9 +18,6 @@
 // PARLEY_DEBUG_ADDR set, then creates an assistant, a trunk pointing at
 // SIPp, a number on that trunk and a campaign of -leads numbers that all
 // answer, with calls_per_second -cps and max_concurrent_calls -concurrency.
-// The REST API does not take those two fields yet; when it refuses them the
-// harness writes them into the campaign row with SQL before scheduling (and
-// says so).
 //
 // While the campaign runs it samples every second: the campaign's counters
 // (GET /campaigns/{id}), the dialer's own (GET /debug/dialer), and the
@@ -189,11 +186,10 @@ func bench(ctx context.Context, o options, dir, fakes string, stderr io.Writer) 
 	}
 	defer srv.stop()
 	res := &result{Database: dbName(o.databaseURL)}
-	id, viaSQL, err := srv.configure(ctx, o, far.addr, dbURL)
+	id, err := srv.configure(o, far.addr)
 	if err != nil {
 		return nil, err
 	}
-	res.PacingViaSQL = viaSQL
 
 	var pg *pgStats
 	if dbURL != "" {
@@ -268,7 +264,7 @@ func sampleUntilDone(ctx context.Context, o options, srv *server, far *farEnd, i
 		if o.timeline > 0 && s.At-lastPrint >= o.timeline {
 			lastPrint = s.At
 			fmt.Fprintf(stderr, "%4.0fs  dialled %5d  calling %4d  completed %5d  failed %4d  server CPU %5.1fs  RSS %.0f MB\n",
-				s.At.Seconds(), d.Dialled, s.calling(), c.CompletedLeads, c.FailedLeads, s.ServerCPU.Seconds(), mb(s.ServerRSS))
+				s.At.Seconds(), d.Dialled, c.CallingLeads, c.CompletedLeads, c.FailedLeads, s.ServerCPU.Seconds(), mb(s.ServerRSS))
 		}
 		if c.Status == "completed" {
 			return out, nil

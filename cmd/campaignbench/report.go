@@ -10,10 +10,9 @@ import (
 
 // result is everything one run measured.
 type result struct {
-	Database     string
-	PacingViaSQL bool
-	LoadAverage  string
-	Samples      []sample
+	Database    string
+	LoadAverage string
+	Samples     []sample
 	// Polls is how many GET /campaigns/{id} the harness made during the
 	// run; PollStatements what one costs the server (PostgreSQL).
 	Polls          int
@@ -34,16 +33,6 @@ type sample struct {
 	Dialer                         dialerStats
 	ServerCPU, SIPpCPU, HarnessCPU time.Duration
 	ServerRSS, SIPpRSS             int64
-}
-
-// calling is the leads being called: the campaign's own counter when the
-// API gives it, else the dialer's claims not yet settled or handed back
-// (exact for a single node).
-func (s sample) calling() int {
-	if s.Campaign.CallingLeads != nil {
-		return *s.Campaign.CallingLeads
-	}
-	return int(s.Dialer.Claimed - s.Dialer.Settled - s.Dialer.Released)
 }
 
 // summary is what the report prints, computed from a result.
@@ -94,10 +83,10 @@ func summarize(r *result) summary {
 	}
 	var steady []float64
 	for _, x := range r.Samples {
-		s.PeakCalling = max(s.PeakCalling, x.calling())
+		s.PeakCalling = max(s.PeakCalling, x.Campaign.CallingLeads)
 		s.PeakRSSSampled = max(s.PeakRSSSampled, x.ServerRSS)
 		if x.At >= s.T10 && x.At <= s.T90 {
-			steady = append(steady, float64(x.calling()))
+			steady = append(steady, float64(x.Campaign.CallingLeads))
 		}
 	}
 	s.MedianCalling = median(steady)
@@ -167,12 +156,8 @@ func printReport(w io.Writer, o options, r *result) {
 	}
 	last := r.Samples[len(r.Samples)-1]
 	c := last.Campaign
-	pacing := "set through the API"
-	if r.PacingViaSQL {
-		pacing = "written with SQL: the API refused calls_per_second/max_concurrent_calls"
-	}
-	fmt.Fprintf(w, "campaignbench: %d leads, calls_per_second %g, max_concurrent_calls %d (%s), far end hangs up %s after answering, %s; load average at start %s\n",
-		o.leads, o.cps, o.concurrency, pacing, o.hold, r.Database, r.LoadAverage)
+	fmt.Fprintf(w, "campaignbench: %d leads, calls_per_second %g, max_concurrent_calls %d, far end hangs up %s after answering, %s; load average at start %s\n",
+		o.leads, o.cps, o.concurrency, o.hold, r.Database, r.LoadAverage)
 	fmt.Fprintf(w, "leads: %d completed, %d failed of %d; dialer: %d claimed, %d dialled, %d settled, %d handed back, %d steps\n",
 		c.CompletedLeads, c.FailedLeads, c.TotalLeads, last.Dialer.Claimed, last.Dialer.Dialled, last.Dialer.Settled, last.Dialer.Released, last.Dialer.Steps)
 	fmt.Fprintf(w, "far end: %s; %d error-log lines. server log: %d ERROR, %d WARN lines\n", outcomeList(r.FarEnd), r.FarEndErrors, r.ServerErrors.Errors, r.ServerErrors.Warnings)

@@ -21,8 +21,7 @@ import (
 	"sync"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver: fresh schema, pacing, pg_stat_statements
-	_ "modernc.org/sqlite"             // the "sqlite" driver: pacing written into the server's database
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver: fresh schema, pg_stat_statements
 )
 
 // server is the `parley serve` process under test.
@@ -235,81 +234,40 @@ func (e *apiError) Error() string {
 const fromNumber = "+31201234567"
 
 // configure creates the assistant, a trunk to the far end, a number on it
-// and the campaign (still a draft), and returns the campaign's id. viaSQL
-// says that the API refused calls_per_second and max_concurrent_calls, so
-// they were written into the campaign row directly.
-func (s *server) configure(ctx context.Context, o options, farAddr, dbURL string) (id string, viaSQL bool, err error) {
+// and the campaign (still a draft) with calls_per_second and
+// max_concurrent_calls, and returns the campaign's id.
+func (s *server) configure(o options, farAddr string) (string, error) {
 	var a struct{ Assistant struct{ ID string } }
 	if err := s.api("POST", "/assistants", `{"name":"campaignbench","first_message":"Hello {{name}}, this is a reminder of your appointment.",
 		"llm_config":{"provider":"openai","model":"gpt-4.1","messages":[{"role":"system","content":"Be brief."}]},
 		"stt_config":{"provider":"deepgram","model":"nova-3","language":"en"},
 		"tts_config":{"provider":"elevenlabs","voice_id":"campaignbench"}}`, &a); err != nil {
-		return "", false, err
+		return "", err
 	}
 	var tr struct {
 		Trunk struct{ ID string } `json:"sip_trunk"`
 	}
 	if err := s.api("POST", "/sip-trunks", `{"name":"SIPp","address":"`+farAddr+`"}`, &tr); err != nil {
-		return "", false, err
+		return "", err
 	}
 	if err := s.api("POST", "/numbers", `{"phone_number":"`+fromNumber+`","transfer_trunk_id":"`+tr.Trunk.ID+`"}`, nil); err != nil {
-		return "", false, err
+		return "", err
 	}
 	leads := make([]string, o.leads)
 	for i := range leads {
 		leads[i] = fmt.Sprintf(`{"phone_number":"%s","variables":{"name":"Person %d"}}`, answeringNumber(i), i)
 	}
-	body := func(pacing string) string {
-		return `{"name":"campaignbench","agent_id":"` + a.Assistant.ID + `",` + pacing + `
-			"schedule_start_time":"00:00:00","schedule_end_time":"23:59:59","timezone":"UTC",
-			"leads":[` + strings.Join(leads, ",") + `]}`
-	}
 	var c struct{ Campaign campaignState }
-	err = s.api("POST", "/campaigns", body(fmt.Sprintf(`"calls_per_second":%g,"max_concurrent_calls":%d,`, o.cps, o.concurrency)), &c)
-	var ae *apiError
-	if errors.As(err, &ae) && ae.status == http.StatusBadRequest &&
-		(strings.Contains(ae.body, "calls_per_second") || strings.Contains(ae.body, "max_concurrent_calls")) {
-		viaSQL = true
-		err = s.api("POST", "/campaigns", body(""), &c)
+	if err := s.api("POST", "/campaigns", fmt.Sprintf(`{"name":"campaignbench","agent_id":"%s","calls_per_second":%g,"max_concurrent_calls":%d,
+			"schedule_start_time":"00:00:00","schedule_end_time":"23:59:59","timezone":"UTC",
+			"leads":[%s]}`, a.Assistant.ID, o.cps, o.concurrency, strings.Join(leads, ",")), &c); err != nil {
+		return "", err
 	}
-	if err != nil {
-		return "", false, err
+	if got := c.Campaign; got.TotalLeads != o.leads || got.CallsPerSecond != o.cps || got.MaxConcurrentCalls != o.concurrency {
+		return "", fmt.Errorf("campaign created with %d leads, calls_per_second %g, max_concurrent_calls %d; want %d, %g, %d",
+			got.TotalLeads, got.CallsPerSecond, got.MaxConcurrentCalls, o.leads, o.cps, o.concurrency)
 	}
-	if c.Campaign.TotalLeads != o.leads {
-		return "", false, fmt.Errorf("campaign created with %d leads, want %d", c.Campaign.TotalLeads, o.leads)
-	}
-	if viaSQL {
-		if err := s.setPacing(ctx, dbURL, c.Campaign.ID, o); err != nil {
-			return "", false, err
-		}
-	}
-	return c.Campaign.ID, viaSQL, nil
-}
-
-// setPacing writes the campaign's pacing into its row (the API does not
-// take these fields yet). The dialer reads the row every step.
-func (s *server) setPacing(ctx context.Context, dbURL, id string, o options) error {
-	driver, dsn := "pgx", dbURL
-	if dbURL == "" {
-		driver, dsn = "sqlite", "file:"+filepath.Join(s.dataDir, "parley.db")+"?_pragma=busy_timeout(10000)"
-	}
-	db, err := sql.Open(driver, dsn)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	q := `UPDATE campaigns SET calls_per_second = $1, max_concurrent_calls = $2 WHERE id = $3`
-	if driver == "sqlite" {
-		q = strings.NewReplacer("$1", "?", "$2", "?", "$3", "?").Replace(q)
-	}
-	res, err := db.ExecContext(ctx, q, o.cps, o.concurrency, id)
-	if err != nil {
-		return fmt.Errorf("set the campaign's pacing with SQL: %w", err)
-	}
-	if n, _ := res.RowsAffected(); n != 1 {
-		return fmt.Errorf("set the campaign's pacing with SQL: %d rows", n)
-	}
-	return nil
+	return c.Campaign.ID, nil
 }
 
 // answeringNumber is the i-th callee number whose last digit the far end
@@ -319,17 +277,17 @@ func answeringNumber(i int) string {
 	return fmt.Sprintf("+3161%06d%c", i/len(digits), digits[i%len(digits)])
 }
 
-// campaignState is GET /campaigns/{id}: the counters the API has. The
-// per-status counts beyond completed and failed are read when the API
-// gives them.
+// campaignState is GET /campaigns/{id}: its pacing and counters.
 type campaignState struct {
-	ID             string `json:"id"`
-	Status         string `json:"status"`
-	StatusReason   string `json:"status_reason"`
-	TotalLeads     int    `json:"total_leads"`
-	CompletedLeads int    `json:"completed_leads"`
-	FailedLeads    int    `json:"failed_leads"`
-	CallingLeads   *int   `json:"calling_leads"`
+	ID                 string  `json:"id"`
+	Status             string  `json:"status"`
+	StatusReason       string  `json:"status_reason"`
+	CallsPerSecond     float64 `json:"calls_per_second"`
+	MaxConcurrentCalls int     `json:"max_concurrent_calls"`
+	TotalLeads         int     `json:"total_leads"`
+	CompletedLeads     int     `json:"completed_leads"`
+	FailedLeads        int     `json:"failed_leads"`
+	CallingLeads       int     `json:"calling_leads"`
 }
 
 func (s *server) campaign(id string) (campaignState, error) {

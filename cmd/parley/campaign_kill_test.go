@@ -17,8 +17,9 @@ package main
 // One case may show fewer INVITEs than attempts: a call still dialing at the
 // kill had its row written before its INVITE was sent, so its INVITE may
 // never have left, and such an attempt counts all the same. The pacing
-// fields are sent with the campaign; a server whose API does not take them
-// yet gets them written into the database before the campaign is scheduled.
+// fields are sent with the campaign and its counters are read through the
+// API; the leads being called at the kill and the call rows (the lead and
+// attempt are in a call's assistant snapshot) are read from the database.
 
 import (
 	"context"
@@ -60,9 +61,50 @@ type campaignKill struct {
 	start      time.Time
 	maxCalling atomic.Int64 // most leads calling at once, as polled
 	stopPoll   func()
-	// pacingByDB: the API refused the pacing fields, so they were set in
-	// the database.
-	pacingByDB bool
+}
+
+// campaignCounts is the campaign as GET /campaigns/{id} answers it.
+type campaignCounts struct {
+	ID                 string  `json:"id"`
+	OrgID              string  `json:"org_id"`
+	Status             string  `json:"status"`
+	TotalLeads         int     `json:"total_leads"`
+	CompletedLeads     int     `json:"completed_leads"`
+	FailedLeads        int     `json:"failed_leads"`
+	PendingLeads       int     `json:"pending_leads"`
+	CallingLeads       int     `json:"calling_leads"`
+	SkippedLeads       int     `json:"skipped_leads"`
+	MaxConcurrentCalls int     `json:"max_concurrent_calls"`
+	CallsPerSecond     float64 `json:"calls_per_second"`
+	MaxAttempts        int     `json:"max_attempts"`
+	RetryDelaySeconds  int     `json:"retry_delay_seconds"`
+}
+
+// counts reads the campaign through n's API; an error (n down, say) is
+// returned, not fatal, for the poller.
+func (k *campaignKill) counts(ctx context.Context, n *node) (*campaignCounts, error) {
+	req, err := http.NewRequestWithContext(ctx, "GET", n.base+"/api/v1/campaigns/"+k.id, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+recoveryKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET /campaigns/%s = %d %s", k.id, resp.StatusCode, raw)
+	}
+	var c struct{ Campaign campaignCounts }
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return nil, fmt.Errorf("GET /campaigns/%s: %w", k.id, err)
+	}
+	return &c.Campaign, nil
 }
 
 // killEnv is the environment both tests give their nodes.
@@ -71,6 +113,8 @@ func killEnv(providers string) []string {
 		"PARLEY_OPENAI_BASE_URL=" + providers + "/v1", "PARLEY_OPENAI_API_KEY=fake",
 		"PARLEY_ELEVENLABS_BASE_URL=" + providers, "PARLEY_ELEVENLABS_API_KEY=fake",
 		"PARLEY_CAMPAIGN_TICK=100ms", "PARLEY_NODE_DEAD_AFTER=15s", "PARLEY_RING_TIMEOUT=10s",
+		// The test polls the campaign's counters through the API.
+		"PARLEY_RATE_LIMIT=100000",
 		// Admission by CPU and write latency has its own tests; on a loaded
 		// test machine it would back the campaign off.
 		"PARLEY_MAX_WRITE_LATENCY=-1ms", "PARLEY_MAX_SCHED_LATENCY=-1ms"}
@@ -115,76 +159,38 @@ func setUpCampaign(t *testing.T, n *node, far *farEnd) *campaignKill {
 	for i := range leads {
 		leads[i] = fmt.Sprintf(`{"phone_number":"+316100%04d%d","variables":{"name":"Person %d"}}`, i, answering[i%len(answering)], i)
 	}
-	head := `{"name":"Kill","agent_id":"` + a.Assistant.ID + `","schedule_start_time":"00:00:00","schedule_end_time":"23:59:59","timezone":"UTC",`
-	pacing := fmt.Sprintf(`"max_concurrent_calls":%d,"calls_per_second":%d,"max_attempts":%d,"retry_delay_seconds":%d,`,
-		killMaxCalls, killRate, killMaxAttempts, killRetryDelay)
-	rest := `"leads":[` + strings.Join(leads, ",") + `]}`
-	var c struct {
-		Campaign struct {
-			ID    string `json:"id"`
-			OrgID string `json:"org_id"`
-		} `json:"campaign"`
+	var c struct{ Campaign campaignCounts }
+	n.api(t, "POST", "/campaigns", fmt.Sprintf(`{"name":"Kill","agent_id":"%s","schedule_start_time":"00:00:00","schedule_end_time":"23:59:59","timezone":"UTC",
+		"max_concurrent_calls":%d,"calls_per_second":%d,"max_attempts":%d,"retry_delay_seconds":%d,"leads":[%s]}`,
+		a.Assistant.ID, killMaxCalls, killRate, killMaxAttempts, killRetryDelay, strings.Join(leads, ",")), &c)
+	got := c.Campaign
+	if got.TotalLeads != killLeads || got.MaxConcurrentCalls != killMaxCalls || got.CallsPerSecond != killRate ||
+		got.MaxAttempts != killMaxAttempts || got.RetryDelaySeconds != killRetryDelay {
+		t.Fatalf("campaign created: %+v", got)
 	}
-	code, raw := apiTry(t, n.base, "POST", "/campaigns", head+pacing+rest)
-	if code == http.StatusBadRequest && strings.Contains(string(raw), "max_concurrent_calls") {
-		// This server's API does not take the pacing fields yet: they are
-		// set in the database before the campaign is scheduled.
-		k.pacingByDB = true
-		code, raw = apiTry(t, n.base, "POST", "/campaigns", head+rest)
-	}
-	if code != http.StatusCreated {
-		t.Fatalf("POST /campaigns = %d %s", code, raw)
-	}
-	if err := json.Unmarshal(raw, &c); err != nil {
-		t.Fatal(err)
-	}
-	k.id, k.orgID = c.Campaign.ID, c.Campaign.OrgID
-	if k.pacingByDB {
-		if _, err := k.db.Writer().ExecContext(context.Background(), fmt.Sprintf(
-			`UPDATE campaigns SET max_concurrent_calls = %d, calls_per_second = %d, max_attempts = %d, retry_delay_seconds = %d WHERE id = '%s'`,
-			killMaxCalls, killRate, killMaxAttempts, killRetryDelay, k.id)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	got, err := k.db.GetCampaign(context.Background(), k.orgID, k.id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.TotalLeads != killLeads || got.MaxConcurrentCalls == nil || *got.MaxConcurrentCalls != killMaxCalls ||
-		got.MaxAttempts == nil || *got.MaxAttempts != killMaxAttempts {
-		t.Fatalf("campaign as stored: %d leads, max_concurrent_calls %v, max_attempts %v", got.TotalLeads, got.MaxConcurrentCalls, got.MaxAttempts)
-	}
+	k.id, k.orgID = got.ID, got.OrgID
 	return k
 }
 
-// apiTry is a REST call that returns the status and body whatever they are.
-func apiTry(t *testing.T, base, method, path, body string) (int, []byte) {
-	t.Helper()
-	req, _ := http.NewRequest(method, base+"/api/v1"+path, strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+recoveryKey)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, raw
-}
-
-// schedule starts the campaign through n and polls, until the test ends,
-// how many of its leads are being called.
-func (k *campaignKill) schedule(t *testing.T, n *node) {
+// schedule starts the campaign through the first of nodes and polls through
+// any of them that answers, until the test ends, how many of its leads are
+// being called.
+func (k *campaignKill) schedule(t *testing.T, nodes ...*node) {
 	t.Helper()
 	k.start = time.Now()
-	n.api(t, "PATCH", "/campaigns/"+k.id, `{"status":"scheduled"}`, nil)
+	nodes[0].api(t, "PATCH", "/campaigns/"+k.id, `{"status":"scheduled"}`, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		for ctx.Err() == nil {
-			if c, err := k.db.GetCampaign(ctx, k.orgID, k.id); err == nil && int64(c.CallingLeads) > k.maxCalling.Load() {
-				k.maxCalling.Store(int64(c.CallingLeads))
+			for _, n := range nodes {
+				if c, err := k.counts(ctx, n); err == nil {
+					if int64(c.CallingLeads) > k.maxCalling.Load() {
+						k.maxCalling.Store(int64(c.CallingLeads))
+					}
+					break
+				}
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
@@ -233,13 +239,9 @@ type killSnapshot struct {
 func (k *campaignKill) snapshot(t *testing.T, killed string) killSnapshot {
 	t.Helper()
 	s := killSnapshot{at: time.Now(), live: map[string]string{}, byNode: map[string]int{}}
-	c, err := k.db.GetCampaign(context.Background(), k.orgID, k.id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.calling = c.CallingLeads
-	// The leads being called whose call row was never written (claimed,
-	// not dialled) and those whose call had ended but was not settled yet.
+	// The leads being called (the killed node's API is gone), and of those
+	// the ones whose call row was never written (claimed, not dialled) and
+	// those whose call had ended but was not settled yet.
 	rows, err := k.db.Writer().QueryContext(context.Background(), fmt.Sprintf(`SELECT ca.id IS NULL, COALESCE(ca.status, '') FROM campaign_leads l
 		LEFT JOIN calls ca ON ca.id = l.call_id WHERE l.campaign_id = '%s' AND l.status = 'calling'`, k.id))
 	if err != nil {
@@ -252,6 +254,7 @@ func (k *campaignKill) snapshot(t *testing.T, killed string) killSnapshot {
 		if err := rows.Scan(&missing, &st); err != nil {
 			t.Fatal(err)
 		}
+		s.calling++
 		switch {
 		case missing:
 			s.undialled++
@@ -291,21 +294,22 @@ func (k *campaignKill) waitOrphansEnded(t *testing.T, snap killSnapshot, timeout
 	return time.Since(snap.at)
 }
 
-// waitCompleted waits until the campaign is completed.
-func (k *campaignKill) waitCompleted(t *testing.T, timeout time.Duration, logs func() string) *store.Campaign {
+// waitCompleted waits until the campaign is completed, reading it through
+// n's API.
+func (k *campaignKill) waitCompleted(t *testing.T, n *node, timeout time.Duration) *campaignCounts {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
-		c, err := k.db.GetCampaign(context.Background(), k.orgID, k.id)
+		c, err := k.counts(context.Background(), n)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if c.Status.String() == "completed" {
+		if c.Status == "completed" {
 			return c
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("campaign not completed %s after it was scheduled: %s, %d completed, %d failed, %d pending, %d calling\n%s",
-				time.Since(k.start).Round(time.Second), c.Status, c.CompletedLeads, c.FailedLeads, c.PendingLeads, c.CallingLeads, tail(logs(), 6000))
+				time.Since(k.start).Round(time.Second), c.Status, c.CompletedLeads, c.FailedLeads, c.PendingLeads, c.CallingLeads, tail(n.proc.stderr.String(), 6000))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -387,7 +391,7 @@ type killVerdict struct {
 }
 
 // check asserts that no lead was lost or dialled twice for one attempt.
-func (k *campaignKill) check(t *testing.T, c *store.Campaign, snap killSnapshot) killVerdict {
+func (k *campaignKill) check(t *testing.T, c *campaignCounts, snap killSnapshot) killVerdict {
 	t.Helper()
 	v := killVerdict{byNode: map[string]int{}}
 	if c.TotalLeads != killLeads || c.CompletedLeads+c.FailedLeads != killLeads || c.PendingLeads != 0 || c.CallingLeads != 0 || c.SkippedLeads != 0 {
@@ -518,7 +522,7 @@ func TestCampaignKillRestart(t *testing.T) {
 	n.start(t, bin)
 	restarted := time.Since(snap.at)
 	orphansEnded := k.waitOrphansEnded(t, snap, 20*time.Second)
-	c := k.waitCompleted(t, 80*time.Second, func() string { return n.proc.stderr.String() })
+	c := k.waitCompleted(t, n, 80*time.Second)
 	elapsed := time.Since(k.start)
 	k.stopPoll()
 	v := k.check(t, c, snap)
@@ -526,7 +530,6 @@ func TestCampaignKillRestart(t *testing.T) {
 	if v.orphans != snap.liveCalls {
 		t.Errorf("%d calls of the killed node live at the kill, %d ended by recovery", snap.liveCalls, v.orphans)
 	}
-	t.Logf("pacing fields set in the database (the API refused them): %v", k.pacingByDB)
 	t.Logf("kill after %d INVITEs (%d call rows, %d 'campaign lead dialled' lines in the first life): %d leads calling (%d claimed with no call row, %d with their call ended), %d calls live (%d answered; by status %v); restarted in %s, its calls ended by recovery %s after the kill",
 		invitesAtKill, snap.dialledRows, strings.Count(firstLife, "campaign lead dialled"), snap.calling, snap.undialled, snap.unsettled, snap.liveCalls, snap.answered, snap.statuses(), restarted.Round(time.Millisecond), orphansEnded.Round(time.Millisecond))
 	t.Logf("handed back uncounted after the restart: %d", strings.Count(n.proc.stderr.String(), "lead handed back: its dial never started"))
@@ -552,7 +555,7 @@ func TestCampaignKillTwoNodes(t *testing.T) {
 	a.start(t, bin)
 	b.start(t, bin)
 	k := setUpCampaign(t, a, far)
-	k.schedule(t, a)
+	k.schedule(t, a, b)
 
 	k.waitInvites(t, killAfterInvites)
 	k.jitter(t)
@@ -564,7 +567,7 @@ func TestCampaignKillTwoNodes(t *testing.T) {
 	// node-b ends node-a's calls once node-a's heartbeat (every 5 s) is
 	// PARLEY_NODE_DEAD_AFTER (15 s) old, at its next sweep.
 	orphansEnded := k.waitOrphansEnded(t, snap, 40*time.Second)
-	c := k.waitCompleted(t, 80*time.Second, func() string { return b.proc.stderr.String() })
+	c := k.waitCompleted(t, b, 80*time.Second)
 	elapsed := time.Since(k.start)
 	k.stopPoll()
 	v := k.check(t, c, snap)
@@ -583,7 +586,6 @@ func TestCampaignKillTwoNodes(t *testing.T) {
 	if v.orphans != snap.liveCalls {
 		t.Errorf("%d calls of the killed node live at the kill, %d ended by recovery", snap.liveCalls, v.orphans)
 	}
-	t.Logf("pacing fields set in the database (the API refused them): %v", k.pacingByDB)
 	t.Logf("kill of node-a after %d INVITEs: calls by node before the kill %v (%d 'campaign lead dialled' lines in node-a's log); %d leads calling on both nodes (%d claimed with no call row, %d with their call ended), %d calls of node-a live (%d answered; by status %v); node-b had ended them all %s after the kill",
 		invitesAtKill, beforeKill, logged, snap.calling, snap.undialled, snap.unsettled, snap.liveCalls, snap.answered, snap.statuses(), orphansEnded.Round(time.Millisecond))
 	t.Logf("campaign completed in %s: %d completed, %d failed; calls by node %v; %d leads retried; %d calls ended by recovery (%d answered); INVITE/attempt mismatches %d; at most %d leads calling (polled), %d calls up at once",
