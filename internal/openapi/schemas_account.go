@@ -135,7 +135,7 @@ func campaignSchemas(c map[string]*schema) {
 		"completed":         integer().atLeast(0),
 		"failed":            integer().atLeast(0),
 		"skipped":           integer().atLeast(0),
-		"retries_scheduled": integer().atLeast(0).d("Pending leads already tried at least once."),
+		"retries_scheduled": integer().atLeast(0).d("Pending leads waiting for a retry (tried before, with a next_attempt_at)."),
 	}, "total", "done", "percent", "pending", "calling", "completed", "failed", "skipped", "retries_scheduled").
 		readOnly().d("Parley extension: the campaign's progress at a glance (the same figures as the flat counters).")
 	c["Campaign"] = object(merge(props{
@@ -159,7 +159,7 @@ func campaignSchemas(c map[string]*schema) {
 		"pending_leads":     integer().atLeast(0).readOnly().d("Parley extension: leads waiting for a call (retries included)."),
 		"calling_leads":     integer().atLeast(0).readOnly().d("Parley extension: leads being called now."),
 		"skipped_leads":     integer().atLeast(0).readOnly().d("Parley extension: leads no longer called (the campaign was cancelled)."),
-		"retries_scheduled": integer().atLeast(0).readOnly().d("Parley extension: pending leads already tried at least once."),
+		"retries_scheduled": integer().atLeast(0).readOnly().d("Parley extension: pending leads waiting for a retry (tried before, with a next_attempt_at)."),
 		"next_retry_at":     timestamp().nullable().readOnly().d("Parley extension: when the earliest retry of a pending lead is due; null when none is scheduled."),
 		"backoff_until":     timestamp().nullable().readOnly().d("Parley extension: the trunk or the server was congested; no call is started before this time. Null when not backing off."),
 		"next_dial_at":      timestamp().nullable().readOnly().d("Parley extension: when a scheduled campaign with leads left starts its next call: the next opening of its window (in its time zone, days of the week included), the first retry when only retries are left, or the end of a backoff; the current time while it is dialling. Null when not scheduled or nothing is left to dial."),

@@ -47,7 +47,8 @@ type Campaign struct {
 	PendingLeads   int
 	CallingLeads   int
 	SkippedLeads   int
-	// RetriesScheduled counts pending leads already tried once or more.
+	// RetriesScheduled counts pending leads waiting for a retry (tried before,
+	// with a next_attempt_at).
 	RetriesScheduled int
 	// NextRetryAt is the earliest next_attempt_at of a pending lead.
 	NextRetryAt *time.Time
@@ -83,7 +84,7 @@ const campaignSelect = `SELECT c.id, c.org_id, c.name, c.agent_id, c.status, c.s
 	(SELECT COUNT(*) FROM campaign_leads l WHERE l.campaign_id = c.id AND l.status = 'pending'),
 	(SELECT COUNT(*) FROM campaign_leads l WHERE l.campaign_id = c.id AND l.status = 'calling'),
 	(SELECT COUNT(*) FROM campaign_leads l WHERE l.campaign_id = c.id AND l.status = 'skipped'),
-	(SELECT COUNT(*) FROM campaign_leads l WHERE l.campaign_id = c.id AND l.status = 'pending' AND l.attempts > 0),
+	(SELECT COUNT(*) FROM campaign_leads l WHERE l.campaign_id = c.id AND l.status = 'pending' AND l.next_attempt_at IS NOT NULL),
 	(SELECT MIN(l.next_attempt_at) FROM campaign_leads l WHERE l.campaign_id = c.id AND l.status = 'pending')
 	FROM campaigns c`
 
