@@ -29,6 +29,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/parley-voice/parley/internal/call"
 	"github.com/parley-voice/parley/internal/campaign"
 	"github.com/parley-voice/parley/internal/docsecret"
@@ -342,17 +344,19 @@ func (s *step) dialCampaign(ctx context.Context, c *store.Campaign, free int) er
 		return err
 	}
 	s.d.stats.claimed.Add(int64(len(leads)))
+	// The engine's Dial writes the call row (a commit each): the claimed
+	// leads are dialled side by side so a step's batch is not a queue of
+	// commits. Each dialLead hands its own lead back when it fails.
+	var g errgroup.Group
+	g.SetLimit(dialParallel)
 	for i := range leads {
-		if err := s.dialLead(ctx, log, c, doc, ln.num, &leads[i]); err != nil {
-			// Hand back the leads claimed in this step but not dialled.
-			for j := i + 1; j < len(leads); j++ {
-				s.release(ctx, &leads[j])
-			}
-			return err
-		}
+		g.Go(func() error { return s.dialLead(ctx, log, c, doc, ln.num, &leads[i]) })
 	}
-	return nil
+	return g.Wait()
 }
+
+// dialParallel is how many of a step's claimed leads are dialled at once.
+const dialParallel = 8
 
 // dialLead dials one claimed lead. A refusal by the engine hands the lead
 // back uncounted: a full server backs the campaign off, a configuration
