@@ -155,12 +155,11 @@ type trunkBody struct {
 
 // checkTrunkLimit refuses an outbound call over the trunk's channel limit
 // (503: try again later) rather than have the trunk refuse it.
-func (e *Engine) checkTrunkLimit(ctx context.Context, orgID, trunkID string) error {
-	doc, b, err := e.loadTrunk(ctx, orgID, trunkID)
-	if err != nil || b.MaxConcurrentCalls == nil {
-		return err
+func (e *Engine) checkTrunkLimit(ctx context.Context, doc *store.Doc, b *trunkBody) error {
+	if b.MaxConcurrentCalls == nil {
+		return nil
 	}
-	live, err := e.db.LiveCallsOnTrunk(ctx, orgID, trunkID)
+	live, err := e.db.LiveCallsOnTrunk(ctx, doc.OrgID, doc.ID)
 	if err != nil {
 		return err
 	}
@@ -211,6 +210,12 @@ func (e *Engine) trunk(ctx context.Context, orgID, id string) (*telephony.Trunk,
 	if err != nil {
 		return nil, err
 	}
+	return e.dialTrunk(orgID, doc, b)
+}
+
+// dialTrunk is a loaded SIP trunk as the SIP server dials through it, its
+// password opened.
+func (e *Engine) dialTrunk(orgID string, doc *store.Doc, b *trunkBody) (*telephony.Trunk, error) {
 	t := &telephony.Trunk{Address: b.Address, Transport: b.Transport, MediaEncryption: b.MediaEncryption, MediaSources: b.mediaSources()}
 	if b.AuthUsername != nil {
 		t.Username = *b.AuthUsername

@@ -27,12 +27,16 @@ func (e *Engine) Dial(ctx context.Context, d call.Dial) (string, error) {
 	if num.TransferTrunkID == nil {
 		return "", fault.Invalidf("number_id", "number %s has no SIP trunk for outbound dialing: PATCH /api/v1/numbers/{id} with transfer_trunk_id", num.PhoneNumber)
 	}
-	trunk, err := e.trunk(ctx, d.OrgID, *num.TransferTrunkID)
+	doc, tb, err := e.loadTrunk(ctx, d.OrgID, *num.TransferTrunkID)
 	if err != nil {
 		return "", fault.Invalidf("number_id", "%v", err)
 	}
-	if err := e.checkTrunkLimit(ctx, d.OrgID, *num.TransferTrunkID); err != nil {
+	if err := e.checkTrunkLimit(ctx, doc, tb); err != nil {
 		return "", err
+	}
+	trunk, err := e.dialTrunk(d.OrgID, doc, tb)
+	if err != nil {
+		return "", fault.Invalidf("number_id", "%v", err)
 	}
 	p, err := e.plan(ctx, d.OrgID, d.Assistant)
 	if err != nil {
