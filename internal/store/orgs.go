@@ -27,7 +27,7 @@ type Org struct {
 	WebhookURL    *string
 	WebhookSecret *string
 	// MaxConcurrentCampaignCalls caps the organization's campaign calls at
-	// once; nil is the server's default.
+	// once below the server's cap; nil leaves the server's.
 	MaxConcurrentCampaignCalls *int
 	CreatedAt, UpdatedAt       time.Time
 }
