@@ -35,6 +35,7 @@ const (
 	evReplyFailed
 	evCommand
 	evDTMF
+	evVoiced // the caller's speech reached interruption_min_duration
 )
 
 type event struct {
@@ -88,6 +89,7 @@ type Conversation struct {
 	events chan event
 	stt    atomic.Pointer[sttHolder]
 	vad    *audio.VAD     // media receive goroutine only
+	meter  voiceMeter     // media receive goroutine only
 	wg     sync.WaitGroup // Run's helpers: STT reader, replies
 	// bg holds detached tool calls, which may outlive Run (Background).
 	bg sync.WaitGroup
@@ -105,7 +107,6 @@ type Conversation struct {
 	finalAt   time.Time
 	words     int // words heard since speech started (interim or final)
 	endpoint  *time.Timer
-	minDurT   *time.Timer
 	falseT    *time.Timer
 	closing   bool  // the call is ending: no interruptions, commands or keys
 	failErr   error // the provider failure being apologised for
@@ -115,6 +116,10 @@ type Conversation struct {
 	trigger bool
 	keys    strings.Builder // keypad digits not yet committed
 	keysT   *time.Timer
+
+	// voicedEnough: the caller's speech has had interruption_min_duration
+	// of voiced frames.
+	voicedEnough bool
 }
 
 type sttHolder struct{ s stt.Stream }
@@ -127,7 +132,7 @@ func New(cfg Config, deps Deps) *Conversation {
 	if cfg.Apology == "" {
 		cfg.Apology = DefaultApology
 	}
-	c := &Conversation{cfg: cfg, deps: deps, log: deps.Logger, play: newPlayout(), events: make(chan event, 256), vad: audio.NewVAD(audio.DefaultVADConfig())}
+	c := &Conversation{cfg: cfg, deps: deps, log: deps.Logger, play: newPlayout(), events: make(chan event, 256), vad: audio.NewVAD(audio.DefaultVADConfig()), meter: newVoiceMeter(cfg.Turn.InterruptionMinDur)}
 	c.history = append(c.history, cfg.System...)
 	return c
 }
@@ -148,11 +153,15 @@ func (c *Conversation) WriteFrame(frame []int16) {
 	}
 	// The detector reports speech some frames after it began or ended;
 	// date the events back to the frames themselves.
-	switch r := c.vad.Process(frame); r.Event {
+	r := c.vad.Process(frame)
+	switch r.Event {
 	case audio.SpeechStart:
 		c.postNow(event{kind: evSpeechStart, at: time.Now().Add(-frames(c.vad.Config().StartFrames))})
 	case audio.SpeechEnd:
 		c.postNow(event{kind: evSpeechEnd, at: time.Now().Add(-frames(c.vad.Config().EndFrames))})
+	}
+	if c.meter.frame(r, c.vad.Config().StartFrames) {
+		c.postNow(event{kind: evVoiced})
 	}
 }
 
@@ -205,13 +214,13 @@ func (c *Conversation) run(ctx context.Context) (call.EndReason, error) {
 			h.s.Close()
 		}
 		c.wg.Wait()
-		for _, t := range []*time.Timer{c.endpoint, c.minDurT, c.falseT, c.keysT} {
+		for _, t := range []*time.Timer{c.endpoint, c.falseT, c.keysT} {
 			if t != nil {
 				t.Stop()
 			}
 		}
 	}()
-	c.endpoint, c.minDurT, c.falseT, c.keysT = stopped(), stopped(), stopped(), stopped()
+	c.endpoint, c.falseT, c.keysT = stopped(), stopped(), stopped()
 
 	var maxDur <-chan time.Time
 	if c.cfg.MaxDuration > 0 {
@@ -241,8 +250,6 @@ func (c *Conversation) run(ctx context.Context) (call.EndReason, error) {
 			return call.EndMaxDuration, nil
 		case <-c.endpoint.C:
 			c.commitTurn(ctx)
-		case <-c.minDurT.C:
-			c.checkInterruption(ctx)
 		case <-c.falseT.C:
 			c.resumeAfterFalseInterruption()
 		case <-c.keysT.C:
@@ -286,14 +293,16 @@ func (c *Conversation) readSTT(ctx context.Context, s stt.Stream) {
 func (c *Conversation) handle(ctx context.Context, ev event) (call.EndReason, error, bool) {
 	switch ev.kind {
 	case evSpeechStart:
-		c.speaking, c.speechAt, c.words = true, ev.at, 0
+		c.speaking, c.speechAt, c.words, c.voicedEnough = true, ev.at, 0, false
 		c.endpoint.Stop()
-		if c.interruptible() {
-			c.minDurT.Reset(max(0, time.Until(ev.at.Add(c.cfg.Turn.InterruptionMinDur))))
-		}
+		c.armFalseInterruption() // off while the caller speaks
+	case evVoiced:
+		c.voicedEnough = true
+		c.checkInterruption(ctx)
 	case evSpeechEnd:
 		c.speaking, c.lastVoice = false, ev.at
 		c.checkInterruption(ctx)
+		c.armFalseInterruption()
 		c.scheduleEndpoint(ctx)
 	case evSTT:
 		c.onSTT(ctx, ev.stt, ev.at)
@@ -476,39 +485,10 @@ func (c *Conversation) interruptible() bool {
 	return c.cur != nil && !c.closing
 }
 
-// checkInterruption decides whether the caller's speech interrupts the reply.
-func (c *Conversation) checkInterruption(ctx context.Context) {
-	r := c.cur
-	if !c.interruptible() || c.speechAt.IsZero() {
-		return
-	}
-	end := time.Now()
-	if !c.speaking {
-		end = c.lastVoice
-	}
-	if end.Sub(c.speechAt) < c.cfg.Turn.InterruptionMinDur {
-		return
-	}
-	if n := c.cfg.Turn.InterruptionMinWords; n > 0 && c.words < n {
-		return
-	}
-	if c.words == 0 && c.cfg.Turn.FalseInterruptTimeout > 0 {
-		if !r.paused {
-			// Maybe a cough: hold the audio until words confirm it.
-			r.paused = true
-			c.play.pause(true)
-			c.falseT.Reset(c.cfg.Turn.FalseInterruptTimeout)
-		}
-		return
-	}
-	c.interrupt()
-}
-
 // interrupt stops the reply at once and keeps only what the caller heard.
 func (c *Conversation) interrupt() {
 	r := c.cur
 	c.falseT.Stop()
-	c.minDurT.Stop()
 	played, queued := c.play.stop()
 	r.cancel()
 	c.cur = nil
@@ -528,16 +508,6 @@ func (c *Conversation) interrupt() {
 	}
 	c.settle(r, heard, true)
 	c.log.Debug("caller interrupted", "reply", r.id, "played_ms", played/8, "heard", len(heard))
-}
-
-func (c *Conversation) resumeAfterFalseInterruption() {
-	r := c.cur
-	if r == nil || !r.paused {
-		return
-	}
-	r.paused = false
-	r.m.FalseInterruption = true
-	c.play.pause(false)
 }
 
 // onPlayout reacts to the playout queue: a first frame sent or all played.
@@ -564,7 +534,6 @@ func (c *Conversation) onPlayout(ctx context.Context) (call.EndReason, bool) {
 	}
 	// Played in full.
 	c.cur = nil
-	c.minDurT.Stop()
 	c.falseT.Stop()
 	c.settle(r, r.text, false)
 	if r.endAfter == "" {
