@@ -115,6 +115,8 @@ type config struct {
 	CampaignTick        time.Duration
 	// RingTimeout bounds the ringing of outbound calls.
 	RingTimeout time.Duration
+	// MaxCallDuration caps calls whose assistant sets no max_duration_seconds.
+	MaxCallDuration time.Duration
 	// RetentionInterval is how often retention periods are enforced.
 	RetentionInterval time.Duration
 	// DebugAddr serves Go's profiler (net/http/pprof) when set.
@@ -573,6 +575,8 @@ func accountingSettings() []setting {
 			set: func(c *config, v string) error { return duration(v, &c.NodeDeadAfter, 15*time.Second) }},
 		{env: "PARLEY_RING_TIMEOUT", flag: "ring-timeout", def: "60s", help: "how long an outbound call (API, campaign, transfer) may ring before it ends as no_answer",
 			set: func(c *config, v string) error { return duration(v, &c.RingTimeout, time.Second) }},
+		{env: "PARLEY_MAX_CALL_DURATION", flag: "max-call-duration", def: "1h", help: "longest a call may last when its assistant sets no max_duration_seconds; it then ends as max_duration",
+			set: func(c *config, v string) error { return duration(v, &c.MaxCallDuration, 10*time.Second) }},
 		{env: "PARLEY_CAMPAIGN_ORG_MAX_CALLS", flag: "campaign-org-max-calls", def: "50", help: "most campaign calls at once per organization, shared by its campaigns; an organization's own max_concurrent_campaign_calls can only lower it",
 			set: func(c *config, v string) error { return positiveInt(v, &c.CampaignOrgMaxCalls) }},
 		{env: "PARLEY_CAMPAIGN_BACKOFF", flag: "campaign-backoff", def: "30s", help: "how long a campaign stops dialling after its trunk answered 503 or did not respond (the lead is not counted as tried)",

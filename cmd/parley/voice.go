@@ -134,7 +134,7 @@ func newEngine(c *config, db *store.DB, keys *secret.Keyring, cat *catalog.Catal
 		Catalog: cat, Providers: providers(c, log), Validator: assistant.NewValidator(cat),
 		Webhooks: out.sender, Outbox: out.dispatcher, HTTP: out.mcpHTTP, Logger: log,
 		AfterCall: after, PostcallModels: c.PostcallModels, BootID: boot, Unavailable: unavailable, Gate: gate,
-		RingTimeout: c.RingTimeout,
+		RingTimeout: c.RingTimeout, MaxCallDuration: c.MaxCallDuration,
 		// Rings of a second per channel, flushed twice a second: a small,
 		// fixed amount of memory per recorded call.
 		Recordings: &recording.Config{Dir: filepath.Join(c.SpoolDir, "recordings"), FlushInterval: 500 * time.Millisecond, Logger: log.With("component", "recording")},

@@ -43,6 +43,9 @@ const (
 	EndConsentDeclined EndReason = "consent_declined"
 	EndConsentTimeout  EndReason = "consent_timeout"
 
+	// The caller stayed silent through every silence check (spec §12.1).
+	EndSilenceTimedOut EndReason = "silence_timed_out"
+
 	// An answering machine took the call (voicemail detection).
 	EndVoicemail EndReason = "voicemail"
 

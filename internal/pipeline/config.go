@@ -14,6 +14,7 @@ import (
 
 	"github.com/parley-voice/parley/internal/call"
 	"github.com/parley-voice/parley/internal/llm"
+	"github.com/parley-voice/parley/internal/silence"
 	"github.com/parley-voice/parley/internal/stt"
 	"github.com/parley-voice/parley/internal/tts"
 )
@@ -67,6 +68,9 @@ type Config struct {
 	Pronunciation []Replacement
 	// MaxDuration ends the call after this long (0 = no cap).
 	MaxDuration time.Duration
+	// Silence checks on a quiet caller and hangs up with
+	// silence_timed_out (spec §12.1); nil = off.
+	Silence *silence.Config
 	// Apology is spoken when a provider fails mid-call, before hanging up.
 	Apology string
 	// Tools are the function tools the model may call besides the

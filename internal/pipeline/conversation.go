@@ -116,6 +116,7 @@ type Conversation struct {
 	trigger bool
 	keys    strings.Builder // keypad digits not yet committed
 	keysT   *time.Timer
+	sil     *silenceWatch // nil: silence handling off (silence.go)
 
 	// voicedEnough: the caller's speech has had interruption_min_duration
 	// of voiced frames.
@@ -221,6 +222,8 @@ func (c *Conversation) run(ctx context.Context) (call.EndReason, error) {
 		}
 	}()
 	c.endpoint, c.falseT, c.keysT = stopped(), stopped(), stopped()
+	c.sil = newSilenceWatch(c.cfg.Silence)
+	defer c.silenceStop()
 
 	var maxDur <-chan time.Time
 	if c.cfg.MaxDuration > 0 {
@@ -243,9 +246,12 @@ func (c *Conversation) run(ctx context.Context) (call.EndReason, error) {
 		c.startReply(ctx, kindFirst, c.cfg.FirstMessage, time.Time{})
 	}
 	for {
+		c.silenceSync()
 		select {
 		case <-ctx.Done():
 			return "", nil
+		case <-c.silenceC():
+			c.onSilence(ctx)
 		case <-maxDur:
 			return call.EndMaxDuration, nil
 		case <-c.endpoint.C:
@@ -259,6 +265,7 @@ func (c *Conversation) run(ctx context.Context) (call.EndReason, error) {
 				return reason, c.failErr
 			}
 		case ev := <-c.events:
+			c.silenceObserve(ev)
 			if reason, err, done := c.handle(ctx, ev); done {
 				if err == nil {
 					err = c.failErr

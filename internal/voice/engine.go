@@ -114,6 +114,10 @@ type Config struct {
 	// decide whether an inbound call may run, is reused (default 1 s;
 	// negative: read for every call).
 	BalanceCache time.Duration
+	// MaxCallDuration caps calls whose assistant sets no
+	// max_duration_seconds (default DefaultMaxCallDuration, 1 h; negative:
+	// no cap), so no call runs for ever.
+	MaxCallDuration time.Duration
 	// ConsentWait is how long the consent prompt waits for a key (default
 	// 10 s, spec §12.8).
 	ConsentWait time.Duration

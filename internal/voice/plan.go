@@ -202,7 +202,10 @@ func (e *Engine) plan(ctx context.Context, orgID string, body []byte) (*plan, er
 	}
 	if a.MaxDurationSeconds != nil && *a.MaxDurationSeconds > 0 {
 		c.MaxDuration = time.Duration(*a.MaxDurationSeconds) * time.Second
+	} else {
+		c.MaxDuration = e.maxCallDuration() // silenceplan.go
 	}
+	c.Silence = planSilence(body)
 	c.Turn = pipeline.DefaultTurnTaking()
 	if s := a.Speech; s != nil {
 		if t := s.TurnTaking; t != nil {

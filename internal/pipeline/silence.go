@@ -1,0 +1,124 @@
+package pipeline
+
+import (
+	"context"
+	"time"
+
+	"github.com/parley-voice/parley/internal/call"
+	"github.com/parley-voice/parley/internal/llm"
+	"github.com/parley-voice/parley/internal/silence"
+	"github.com/parley-voice/parley/internal/stt"
+)
+
+// Instructions for the model when speech_config.silence names no text: the
+// prompt is written in the conversation's context (its language, its tone)
+// and is not kept in the history afterwards.
+const (
+	silenceCheckPrompt = "The caller has been silent for a while. Say one short sentence, in the language of the conversation, " +
+		"to check whether they are still on the line. Do not call any tool."
+	silenceFinalPrompt = "The caller has still said nothing. Say one short, polite goodbye sentence, in the language of the " +
+		"conversation; the call ends after it. Do not call any tool."
+)
+
+// silenceWatch is the conversation's side of package silence: it feeds the
+// machine what happens on the line and arms a timer for its next attempt.
+// Run's goroutine only.
+type silenceWatch struct {
+	m *silence.Machine
+	t *time.Timer
+}
+
+// newSilenceWatch returns nil when silence handling is off.
+func newSilenceWatch(cfg *silence.Config) *silenceWatch {
+	if cfg == nil {
+		return nil
+	}
+	return &silenceWatch{m: silence.New(*cfg, time.Now()), t: stopped()}
+}
+
+// silenceC is the timer channel of the next attempt (nil when off: never ready).
+func (c *Conversation) silenceC() <-chan time.Time {
+	if c.sil == nil {
+		return nil
+	}
+	return c.sil.t.C
+}
+
+// silenceStop releases the timer when Run ends.
+func (c *Conversation) silenceStop() {
+	if c.sil != nil {
+		c.sil.t.Stop()
+	}
+}
+
+// silenceObserve notes caller activity in an event before it is handled:
+// speech (the detector's start, or words from STT) and keys reset the count.
+func (c *Conversation) silenceObserve(ev event) {
+	if c.sil == nil {
+		return
+	}
+	switch ev.kind {
+	case evSpeechStart, evDTMF:
+		c.sil.m.Heard(time.Now())
+	case evSTT:
+		if (ev.stt.Type == stt.Interim || ev.stt.Type == stt.Final) && ev.stt.Text != "" {
+			c.sil.m.Heard(time.Now())
+		}
+	}
+}
+
+// silenceSync tells the machine whether the line is busy and re-arms the
+// timer for its next attempt. Busy: a reply playing or being written (its
+// tool calls included), the caller speaking or a turn or keypad entry not
+// yet answered, or the call closing.
+func (c *Conversation) silenceSync() {
+	if c.sil == nil {
+		return
+	}
+	busy := c.cur != nil || c.speaking || c.closing || c.trigger || c.turn.Len() > 0 || c.keys.Len() > 0
+	now := time.Now()
+	c.sil.m.Busy(now, busy)
+	c.sil.t.Stop()
+	if due, ok := c.sil.m.Due(); ok {
+		c.sil.t.Reset(max(0, due.Sub(now)))
+	}
+}
+
+// onSilence makes the attempt that fell due: a check (interruptible, like
+// any reply) or the final goodbye, after which the call ends with
+// silence_timed_out.
+func (c *Conversation) onSilence(ctx context.Context) {
+	if c.sil == nil || c.cur != nil || c.closing {
+		return
+	}
+	a, ok := c.sil.m.Tick(time.Now())
+	if !ok {
+		return
+	}
+	c.log.Info("caller silent", "attempt", a.Attempt, "kind", a.Kind.String(), "written_by_model", a.Text == "")
+	switch a.Kind {
+	case silence.Check:
+		if a.Text != "" {
+			c.startReply(ctx, kindSay, a.Text, time.Time{})
+		} else {
+			c.startPrompted(ctx, kindSay, silenceCheckPrompt)
+		}
+	case silence.Final:
+		if a.Text != "" {
+			c.closeWith(ctx, a.Text, call.EndSilenceTimedOut)
+			return
+		}
+		c.closing = true
+		c.startPrompted(ctx, kindClosing, silenceFinalPrompt)
+		c.cur.endAfter = call.EndSilenceTimedOut
+	}
+}
+
+// startPrompted starts a model reply with an instruction appended to the
+// context for this reply only.
+func (c *Conversation) startPrompted(ctx context.Context, kind replyKind, instruction string) {
+	n := len(c.history)
+	c.history = append(c.history, llm.Message{Role: llm.System, Content: instruction})
+	c.startReply(ctx, kind, "", time.Time{}) // copies the history
+	c.history = c.history[:n]
+}
