@@ -108,6 +108,7 @@ type Mixer struct {
 	decode *[256]int16
 	pos    int
 	gain   int32 // Q15: volume × 32768
+	fill   bool  // the last frame was the clip alone
 }
 
 // Mixer returns a Mixer that plays the named clip at volume (clamped to
@@ -127,7 +128,8 @@ func (l *Library) Mixer(inner Source, name string, volume float64) (*Mixer, erro
 // ReadFrame reads a frame from the inner source (silence when it has none)
 // and adds the next len(frame) samples of the clip. It always returns true.
 func (m *Mixer) ReadFrame(frame []int16) bool {
-	if m.inner == nil || !m.inner.ReadFrame(frame) {
+	m.fill = m.inner == nil || !m.inner.ReadFrame(frame)
+	if m.fill {
 		clear(frame)
 	}
 	clip, dec, g, pos := m.clip, m.decode, m.gain, m.pos
@@ -141,6 +143,10 @@ func (m *Mixer) ReadFrame(frame []int16) bool {
 	m.pos = pos
 	return true
 }
+
+// Filler reports whether the last frame was the clip alone: the inner
+// source had nothing to send (recording.Filler).
+func (m *Mixer) Filler() bool { return m.fill }
 
 // Wake delegates to the inner source when it is a media.Waker and otherwise
 // returns a nil channel (never ready).

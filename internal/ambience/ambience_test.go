@@ -231,11 +231,17 @@ func TestSilenceFramesCarryAmbience(t *testing.T) {
 	if got := read(quiet, 100); !slices.Equal(got, want) {
 		t.Error("a silent frame does not carry the ambience alone")
 	}
+	if !quiet.Filler() {
+		t.Error("a frame of ambience alone is not reported as filler")
+	}
 	if audio.RMS(want) < RefRMS*0.3/2 {
 		t.Errorf("ambience in silence at RMS %.0f", audio.RMS(want))
 	}
 	talk, _ := l.Mixer(voiceSource{1000}, Office, 0.3)
 	got := read(talk, 100)
+	if talk.Filler() {
+		t.Error("a frame of speech reported as filler")
+	}
 	for i := range got {
 		if got[i] != want[i]+1000 {
 			t.Fatalf("sample %d: %d, want voice 1000 + ambience %d", i, got[i], want[i])
