@@ -6,6 +6,10 @@
 //
 //	go build -o /tmp/parley ./cmd/parley
 //	go run ./cmd/callload -parley /tmp/parley -calls 100
+//	go run ./cmd/callload -parley /tmp/parley -calls 20 -background office
+//
+// -background gives the assistant background audio (the clip at volume
+// 0.3), to compare the CPU per call-second with and without it.
 //
 // It reports calls completed and failed, the server's CPU and resident
 // memory per call (read from /proc), the interval between RTP packets the
@@ -60,6 +64,8 @@ type options struct {
 	ramp   time.Duration
 	turns  int
 	record bool
+	// background is speech_config.background_audio.clip ("": none).
+	background string
 }
 
 func run() error {
@@ -69,6 +75,7 @@ func run() error {
 	flag.DurationVar(&o.ramp, "ramp", 5*time.Second, "spread call starts over this long")
 	flag.IntVar(&o.turns, "turns", 2, "caller turns per call")
 	flag.BoolVar(&o.record, "record", false, "record every call (assistant recording_enabled): two-channel WAVs, uploaded to the recordings directory after each call")
+	flag.StringVar(&o.background, "background", "", "background audio clip for the assistant (office, city, forest, crowded_room; empty: none), at volume 0.3")
 	flag.Parse()
 	if o.parley == "" {
 		return errors.New("-parley is required")
@@ -90,7 +97,7 @@ func run() error {
 		return err
 	}
 	defer srv.stop()
-	if err := srv.configure(o.record); err != nil {
+	if err := srv.configure(o.record, o.background); err != nil {
 		return err
 	}
 	time.Sleep(time.Second)
@@ -206,17 +213,21 @@ func (s *server) api(method, path, body string, out any) error {
 	return nil
 }
 
-func (s *server) configure(record bool) error {
+func (s *server) configure(record bool, background string) error {
 	var a struct{ Assistant struct{ ID string } }
 	rec := ""
 	if record {
 		rec = `"recording_enabled":true,`
 	}
+	bg := ""
+	if background != "" {
+		bg = `,"background_audio":{"enabled":true,"clip":` + strconv.Quote(background) + `,"volume":0.3}`
+	}
 	err := s.api("POST", "/assistants", `{"name":"Load","first_message":"Hello.",`+rec+`
 		"llm_config":{"provider":"openai","model":"gpt-4.1","messages":[{"role":"system","content":"Be brief."}]},
 		"stt_config":{"provider":"deepgram","model":"nova-3","language":"en","endpointing":300},
 		"tts_config":{"provider":"elevenlabs","voice_id":"loadvoice"},
-		"speech_config":{"turn_taking":{"endpointing_min_delay":0.1}}}`, &a)
+		"speech_config":{"turn_taking":{"endpointing_min_delay":0.1}`+bg+`}}`, &a)
 	if err != nil {
 		return err
 	}

@@ -31,7 +31,9 @@
 //   - a silent frame (the Source had nothing to send, or the caller's frame is
 //     all zeros: concealed loss, suppressed silence, digital silence) is left
 //     out while the channel is ahead of the clock (position > w), so a channel
-//     pushed ahead falls back onto the clock in the next pause.
+//     pushed ahead falls back onto the clock in the next pause; so is a
+//     filler frame (background audio alone, see Filler), which is otherwise
+//     written like audio.
 //
 // Both channels therefore stay within Slack frames (60 ms) of the wall clock,
 // and of each other, except while a burst is being played out. Finish pads
@@ -109,8 +111,8 @@ type ChannelInfo struct {
 	// Inserted is the number of silent frames inserted to catch up with the
 	// wall clock after the channel fell more than Slack frames behind.
 	Inserted int64
-	// Skipped is the number of silent frames left out while the channel was
-	// ahead of the wall clock.
+	// Skipped is the number of silent (or filler) frames left out while the
+	// channel was ahead of the wall clock.
 	Skipped int64
 	// Lost is the number of audio frames that are silence in the file
 	// because the ring was full or the spool could not be written.
@@ -322,8 +324,18 @@ type source struct {
 
 func (s *source) ReadFrame(frame []int16) bool {
 	ok := s.inner != nil && s.inner.ReadFrame(frame)
-	s.r.put(&s.r.ch[assistant], frame, ok)
+	f, filler := s.inner.(Filler)
+	s.r.place(&s.r.ch[assistant], frame, ok, filler && ok && f.Filler())
 	return ok
+}
+
+// Filler is a Source that can say its last frame was only filler: audio
+// that stands for silence (background audio under no speech, package
+// ambience). A filler frame is recorded like audio, except that, like a
+// silent frame, it is left out while the channel is ahead of the clock, so
+// a channel that never falls silent still falls back onto the clock.
+type Filler interface {
+	Filler() bool
 }
 
 func (s *source) Wake() <-chan struct{} {
@@ -336,7 +348,10 @@ func (s *source) Wake() <-chan struct{} {
 // put places one frame (media.FrameSamples samples; a shorter frame is
 // padded with silence, a longer one cut) following the alignment rule in the
 // package comment. It never blocks on I/O and does not allocate.
-func (r *Recorder) put(c *channel, frame []int16, audio bool) {
+func (r *Recorder) put(c *channel, frame []int16, audio bool) { r.place(c, frame, audio, false) }
+
+// place is put for a frame that may be filler (see Filler).
+func (r *Recorder) place(c *channel, frame []int16, audio, filler bool) {
 	wall := int64(r.now().Sub(r.start) / FramePeriod)
 	if audio {
 		audio = !silent(frame)
@@ -350,7 +365,7 @@ func (r *Recorder) put(c *channel, frame []int16, audio bool) {
 		c.info.Inserted += behind
 		c.pos = wall
 	}
-	if !audio {
+	if !audio || (filler && c.pos > wall) {
 		if c.pos > wall {
 			c.info.Skipped++
 			return

@@ -448,6 +448,89 @@ func TestEarlyWakeDriftIsAbsorbed(t *testing.T) {
 	}
 }
 
+// fillerFrames is frames whose silences are filled with a constant filler
+// frame (background audio), flagged as such (Filler).
+type fillerFrames struct {
+	frames
+	fill bool
+}
+
+func (f *fillerFrames) ReadFrame(frame []int16) bool {
+	if f.fill = !f.frames.ReadFrame(frame); f.fill {
+		copy(frame, constant(fillValue))
+	}
+	return true
+}
+
+func (f *fillerFrames) Filler() bool { return f.fill }
+
+const fillValue = -7
+
+// TestEarlyWakeDriftIsAbsorbedUnderFiller: as TestEarlyWakeDriftIsAbsorbed,
+// with background audio filling every pause, so the assistant's Source
+// never has a silent frame. The filler frames are recorded, yet the
+// channel still falls back onto the clock in each pause: the replies are
+// recorded where they were sent, and the file is no longer than the call.
+func TestEarlyWakeDriftIsAbsorbedUnderFiller(t *testing.T) {
+	clk := newClock()
+	r := start(t, clk, Config{})
+	src := &fillerFrames{}
+	source := r.Source(src)
+	out := make([]int16, frameSamples)
+	read := func() { source.ReadFrame(out) }
+	wall := int64(0)
+	tick := func() { clk.Advance(FramePeriod); wall++ }
+	clk.Advance(FramePeriod / 2)
+	replyAt := map[int16]int64{}
+	v := int16(1)
+	for range 20 {
+		src.list = nil
+		for j := range 50 {
+			if j > 0 {
+				tick()
+			}
+			read()
+		}
+		src.list, src.i = nil, 0
+		for range 10 {
+			src.list = append(src.list, constant(v))
+			v++
+		}
+		replyAt[src.list[0][0]] = wall
+		read()
+		for range 9 {
+			tick()
+			read()
+		}
+		tick()
+	}
+	info, _, right := finish(t, r)
+	got := slots(right)
+	replies, fill := 0, 0
+	for k, s := range got {
+		switch {
+		case s == fillValue:
+			fill++
+		case s > 0:
+			replies++
+			if at, ok := replyAt[s]; ok {
+				if d := int64(k) - at; d < 0 || d > 1 {
+					t.Errorf("reply starting with %d sent in slot %d, recorded in %d", s, at, k)
+				}
+			}
+		}
+	}
+	if replies != 200 {
+		t.Fatalf("%d reply frames in the file, want 200", replies)
+	}
+	if info.Assistant.Skipped != 19 || fill != 20*50-19 {
+		t.Errorf("assistant: %d filler frames skipped, %d recorded; want 19 (one per pause after a reply) and %d", info.Assistant.Skipped, fill, 20*50-19)
+	}
+	if info.Frames != wall+1 {
+		t.Errorf("%d frames, want %d", info.Frames, wall+1)
+	}
+}
+
 // TestFullRingLosesFramesNotTime: when the flusher cannot keep up, frames
 // that find the ring full become silence; the channel keeps its place.
 // put is exercised without a flusher so the ring stays full.

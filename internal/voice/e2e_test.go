@@ -1561,6 +1561,7 @@ type rawCaller struct {
 
 	mu     sync.Mutex
 	speech []int16
+	heard  []byte // the PCMU payloads Parley sent, in arrival order
 	keys   []byte
 	digits []rune // telephone-events received
 	// requests are the in-dialog requests Parley sent (BYE, INFO, …).
@@ -1825,6 +1826,9 @@ func (c *rawCaller) recvLoop() {
 		}
 		switch pkt.PayloadType {
 		case 0:
+			c.mu.Lock()
+			c.heard = append(c.heard, pkt.Payload...)
+			c.mu.Unlock()
 			a := !silent(pkt.Payload)
 			if a != inAudio {
 				inAudio = a

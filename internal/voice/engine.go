@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/parley-voice/parley/internal/ambience"
 	"github.com/parley-voice/parley/internal/announce"
 	"github.com/parley-voice/parley/internal/assistant"
 	"github.com/parley-voice/parley/internal/call"
@@ -144,6 +145,7 @@ type Engine struct {
 	live map[string]*liveCall // by call id
 
 	balances balanceCache
+	clips    *ambience.Library // background audio, generated on first use
 }
 
 // New builds an engine.
@@ -154,7 +156,8 @@ func New(db Store, keys *secret.Keyring, cfg Config) *Engine {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Engine{db: db, keys: keys, cfg: cfg, log: cfg.Logger, now: cfg.Now, live: map[string]*liveCall{}}
+	return &Engine{db: db, keys: keys, cfg: cfg, log: cfg.Logger, now: cfg.Now, live: map[string]*liveCall{},
+		clips: ambience.NewLibrary()}
 }
 
 // Attach gives the engine the SIP server to dial out through, and the

@@ -113,9 +113,9 @@ func (h *handler) ServeCall(ctx context.Context, c *telephony.Call) {
 		Tools: &toolRunner{e: h.e, hooks: h.hooks, routes: h.plan.routes}, Keypad: keypad{c}}
 	conv = pipeline.New(cfg, deps)
 	var sink media.Sink = conv
-	var source media.Source = conv
+	source := h.withAmbience(conv)
 	if audio != nil {
-		sink, source = audio.Sink(conv), audio.Source(conv)
+		sink, source = audio.Sink(conv), audio.Source(source)
 	}
 	c.Media.SetSink(sink)
 	c.Media.SetSource(source)
