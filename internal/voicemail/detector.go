@@ -176,6 +176,7 @@ func (d *Detector) Frame(frame []int16) Event {
 		d.beeping = false
 	}
 	if d.decision == Undecided {
+		inUtterance := d.lastVoice >= 0 && (d.speaking || i-d.lastVoice < d.pause)
 		switch {
 		case be == BeepStart:
 			return d.decide(MachineAnswered, CueBeep)
@@ -185,9 +186,12 @@ func (d *Detector) Frame(frame []int16) Event {
 			// A transcript without a voicemail phrase, then quiet: a
 			// person waiting for an answer.
 			return d.decide(HumanAnswered, CueHumanAnswer)
-		case d.n >= d.maxDelay && !d.speaking:
+		case d.n >= d.maxDelay && !inUtterance:
+			// Quiet for a pause's length at the deadline: a person
+			// waiting for us (a machine's pause between sentences
+			// is shorter).
 			return d.decide(HumanAnswered, CueTimeout)
-		case d.n >= d.maxDelay && d.n >= d.long+50: // Bound: still talking
+		case d.n >= d.long+50: // Bound, and still in an utterance
 			return d.decide(MachineAnswered, CueTimeout)
 		}
 		return NoEvent
