@@ -88,9 +88,16 @@ func (c *Conversation) voicemailSTT(ctx context.Context, ev stt.Event, at time.T
 			return "", false
 		}
 		w.mu.Lock()
-		w.det.Transcript(ev.Text, ev.Type == stt.Final)
+		late := w.det.Decision() == voicemail.HumanAnswered // decided on audio; its event is queued
+		if !late {
+			w.det.Transcript(ev.Text, ev.Type == stt.Final)
+		}
 		w.mu.Unlock()
-		return c.onVoicemail(ctx)
+		reason, done := c.onVoicemail(ctx)
+		if late {
+			c.onSTT(ctx, ev, at) // a person's words, for the conversation
+		}
+		return reason, done
 	case vmMachine:
 		// The rest of the greeting: kept in the transcript, never answered.
 		if ev.Type == stt.Final && ev.Text != "" {
