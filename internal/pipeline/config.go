@@ -71,6 +71,9 @@ type Config struct {
 	// Silence checks on a quiet caller and hangs up with
 	// silence_timed_out (spec §12.1); nil = off.
 	Silence *silence.Config
+	// Voicemail detects an answering machine on an outbound call and
+	// leaves a message on it (spec §12.2; voicemail.go); nil = off.
+	Voicemail *Voicemail
 	// Apology is spoken when a provider fails mid-call, before hanging up.
 	Apology string
 	// Tools are the function tools the model may call besides the

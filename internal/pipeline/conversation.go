@@ -35,7 +35,8 @@ const (
 	evReplyFailed
 	evCommand
 	evDTMF
-	evVoiced // the caller's speech reached interruption_min_duration
+	evVoiced    // the caller's speech reached interruption_min_duration
+	evVoicemail // the voicemail detector decided or is ready (voicemail.go)
 )
 
 type event struct {
@@ -117,6 +118,7 @@ type Conversation struct {
 	keys    strings.Builder // keypad digits not yet committed
 	keysT   *time.Timer
 	sil     *silenceWatch // nil: silence handling off (silence.go)
+	vm      *vmWatch      // nil: voicemail detection off (voicemail.go)
 
 	// voicedEnough: the caller's speech has had interruption_min_duration
 	// of voiced frames.
@@ -135,6 +137,7 @@ func New(cfg Config, deps Deps) *Conversation {
 	}
 	c := &Conversation{cfg: cfg, deps: deps, log: deps.Logger, play: newPlayout(), events: make(chan event, 256), vad: audio.NewVAD(audio.DefaultVADConfig()), meter: newVoiceMeter(cfg.Turn.InterruptionMinDur)}
 	c.history = append(c.history, cfg.System...)
+	c.vm = newVoicemailWatch(cfg.Voicemail)
 	return c
 }
 
@@ -164,6 +167,7 @@ func (c *Conversation) WriteFrame(frame []int16) {
 	if c.meter.frame(r, c.vad.Config().StartFrames) {
 		c.postNow(event{kind: evVoiced})
 	}
+	c.voicemailFrame(frame)
 }
 
 // frames is the duration of n 20 ms frames.
@@ -242,7 +246,7 @@ func (c *Conversation) run(ctx context.Context) (call.EndReason, error) {
 	c.wg.Add(1)
 	go c.readSTT(ctx, s)
 
-	if c.cfg.FirstMessage != "" {
+	if c.cfg.FirstMessage != "" && !c.voicemailHolds() {
 		c.startReply(ctx, kindFirst, c.cfg.FirstMessage, time.Time{})
 	}
 	for {
@@ -312,7 +316,14 @@ func (c *Conversation) handle(ctx context.Context, ev event) (call.EndReason, er
 		c.armFalseInterruption()
 		c.scheduleEndpoint(ctx)
 	case evSTT:
+		if c.voicemailHolds() {
+			reason, done := c.voicemailSTT(ctx, ev.stt, ev.at)
+			return reason, nil, done
+		}
 		c.onSTT(ctx, ev.stt, ev.at)
+	case evVoicemail:
+		reason, done := c.onVoicemail(ctx)
+		return reason, nil, done
 	case evSTTFailed:
 		c.log.Warn("stt failed", "error", ev.err)
 		return c.fail(ctx, call.EndSTTError, ev.err)

@@ -75,7 +75,7 @@ func (c *Conversation) silenceSync() {
 	if c.sil == nil {
 		return
 	}
-	busy := c.cur != nil || c.speaking || c.closing || c.trigger || c.turn.Len() > 0 || c.keys.Len() > 0
+	busy := c.cur != nil || c.speaking || c.closing || c.trigger || c.turn.Len() > 0 || c.keys.Len() > 0 || c.voicemailHolds()
 	now := time.Now()
 	c.sil.m.Busy(now, busy)
 	c.sil.t.Stop()

@@ -1473,9 +1473,14 @@ func startSIPp(t *testing.T, scenario string, extra ...string) *sippProc {
 // address works on lo).
 func startSIPpAt(t *testing.T, ip, scenario string, extra ...string) *sippProc {
 	t.Helper()
+	return startSIPpIn(t, t.TempDir(), ip, scenario, extra...)
+}
+
+// startSIPpIn runs a scenario in dir, where it finds the files it plays.
+func startSIPpIn(t *testing.T, dir, ip, scenario string, extra ...string) *sippProc {
+	t.Helper()
 	bin := requireSIPp(t)
 	port := freeUDPPort(t)
-	dir := t.TempDir()
 	sf, err := filepath.Abs(filepath.Join("testdata", "sipp", scenario))
 	if err != nil {
 		t.Fatal(err)

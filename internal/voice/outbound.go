@@ -48,6 +48,7 @@ func (e *Engine) Dial(ctx context.Context, d call.Dial) (string, error) {
 	if p.firstOutbound != "" {
 		p.cfg.FirstMessage = p.firstOutbound
 	}
+	p.cfg.Voicemail = planVoicemail(p.doc) // voicemailplan.go: outbound calls only
 	if d.ID == "" {
 		d.ID = call.OutboundID()
 	}
