@@ -32,16 +32,16 @@ const (
 func CheckPacing(p Pacing) error {
 	var f fault.Fields
 	if p.MaxConcurrent < 1 || p.MaxConcurrent > 1000 {
-		f.Invalidf("max_concurrent_calls", "must be from 1 to 1000 (got %d)", p.MaxConcurrent)
+		f.Invalidf("max_concurrent_calls", "must be from 1 to 1000, or null for the default (got %d)", p.MaxConcurrent)
 	}
 	if !(p.CallsPerSecond >= 0.01 && p.CallsPerSecond <= 100) { // NaN fails too
-		f.Invalidf("calls_per_second", "must be from 0.01 to 100 (got %v)", p.CallsPerSecond)
+		f.Invalidf("calls_per_second", "must be from 0.01 to 100, or null for the default (got %v)", p.CallsPerSecond)
 	}
 	if p.MaxAttempts < 1 || p.MaxAttempts > 10 {
-		f.Invalidf("max_attempts", "must be from 1 to 10 (got %d)", p.MaxAttempts)
+		f.Invalidf("max_attempts", "must be from 1 to 10, or null for the default (got %d)", p.MaxAttempts)
 	}
 	if p.RetryDelay < time.Second || p.RetryDelay > 604800*time.Second {
-		f.Invalidf("retry_delay_seconds", "must be from 1 to 604800 (got %v)", p.RetryDelay.Seconds())
+		f.Invalidf("retry_delay_seconds", "must be from 1 to 604800 (a week), or null for the default (got %v)", p.RetryDelay.Seconds())
 	}
 	return f.Err()
 }

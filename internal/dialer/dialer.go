@@ -215,9 +215,8 @@ func (s *step) settleOne(ctx context.Context, a *store.EndedAttempt) error {
 	if a.CallMissing {
 		// The life that claimed it died before the call existed: nothing
 		// was dialled, so the attempt is taken back.
-		ok, err := s.d.cfg.Store.SettleLead(ctx, store.Settlement{LeadID: a.ID, CallID: callID, Status: campaign.LeadPending, Uncounted: true, Released: true})
+		ok, err := s.handBack(ctx, a.ID, callID)
 		if ok {
-			s.d.stats.released.Add(1)
 			log.Info("lead handed back: its dial never started")
 		}
 		return err
@@ -390,13 +389,22 @@ func (s *step) dialLead(ctx context.Context, log *slog.Logger, c *store.Campaign
 	return fmt.Errorf("dial lead %s: %w", l.ID, err)
 }
 
-// release hands a claimed lead back uncounted (its dial never started).
+// release hands back a lead this step claimed and could not dial.
 func (s *step) release(ctx context.Context, l *store.Lead) {
-	s.d.stats.released.Add(1)
-	if _, err := s.d.cfg.Store.SettleLead(context.WithoutCancel(ctx), store.Settlement{LeadID: l.ID, CallID: *l.CallID, Status: campaign.LeadPending, Uncounted: true, Released: true}); err != nil {
+	if _, err := s.handBack(context.WithoutCancel(ctx), l.ID, *l.CallID); err != nil {
 		// Left calling: the next life of this node hands it back.
 		s.d.log.Warn("hand back a claimed lead", "lead_id", l.ID, "error", err)
 	}
+}
+
+// handBack returns a claimed lead to pending uncounted, naming no call: its
+// dial never started. It reports whether the lead was still so claimed.
+func (s *step) handBack(ctx context.Context, leadID, callID string) (bool, error) {
+	ok, err := s.d.cfg.Store.SettleLead(ctx, store.Settlement{LeadID: leadID, CallID: callID, Status: campaign.LeadPending, Uncounted: true, Released: true})
+	if ok {
+		s.d.stats.released.Add(1)
+	}
+	return ok, err
 }
 
 func (s *step) hasMinutes(ctx context.Context, org string) (bool, error) {

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"strconv"
 	"time"
 
@@ -17,18 +18,22 @@ import (
 
 // readPacing applies the pacing members of a campaign create or PATCH body
 // to c, recording a problem per member. A member sent as null returns to its
-// default; days_of_week is read case-insensitively, short or full names,
-// and stored as unique short names Monday first ([] or null: every day).
+// default; the ranges are campaign.CheckPacing's, checked on the values sent
+// (the others stand at their defaults, which are in range). days_of_week is
+// read case-insensitively, short or full names, and stored as unique short
+// names Monday first ([] or null: every day).
 func readPacing(fs *fields, c *store.Campaign) {
+	sent := campaign.Pacing{}.WithDefaults()
 	ints := []struct {
-		key     string
-		lo, hi  int
-		dst     **int
-		example string
+		key string
+		dst **int
+		set func(int)
 	}{
-		{"max_concurrent_calls", 1, 1000, &c.MaxConcurrentCalls, ""},
-		{"max_attempts", 1, 10, &c.MaxAttempts, ""},
-		{"retry_delay_seconds", 1, 604800, &c.RetryDelaySeconds, " (a week)"},
+		{"max_concurrent_calls", &c.MaxConcurrentCalls, func(v int) { sent.MaxConcurrent = v }},
+		{"max_attempts", &c.MaxAttempts, func(v int) { sent.MaxAttempts = v }},
+		{"retry_delay_seconds", &c.RetryDelaySeconds, func(v int) {
+			sent.RetryDelay = time.Duration(min(v, math.MaxInt32)) * time.Second // no overflow into the range
+		}},
 	}
 	for _, t := range ints {
 		raw, ok := fs.raw(t.key)
@@ -40,33 +45,28 @@ func readPacing(fs *fields, c *store.Campaign) {
 			continue
 		}
 		n, ok := jsonNumber(raw)
-		if !ok {
-			fs.f.Invalidf(t.key, "must be an integer from %d to %d%s, or null for the default", t.lo, t.hi, t.example)
-			continue
-		}
 		v, err := strconv.Atoi(n.String())
-		if err != nil || v < t.lo || v > t.hi {
-			fs.f.Invalidf(t.key, "must be an integer from %d to %d%s, or null for the default (got %s)", t.lo, t.hi, t.example, n)
+		if !ok || err != nil {
+			fs.f.Invalidf(t.key, "must be an integer, or null for the default")
 			continue
 		}
 		*t.dst = &v
+		t.set(v)
 	}
 	if raw, ok := fs.raw("calls_per_second"); ok {
 		n, isNum := jsonNumber(raw)
+		v, err := strconv.ParseFloat(n.String(), 64)
 		switch {
 		case isNull(raw):
 			c.CallsPerSecond = nil
-		case !isNum:
-			fs.f.Invalidf("calls_per_second", "must be a number from 0.01 to 100, or null for the default")
+		case !isNum || err != nil:
+			fs.f.Invalidf("calls_per_second", "must be a number, or null for the default")
 		default:
-			v, err := strconv.ParseFloat(n.String(), 64)
-			if err != nil || v < 0.01 || v > 100 {
-				fs.f.Invalidf("calls_per_second", "must be a number from 0.01 to 100, or null for the default (got %s)", n)
-				break
-			}
 			c.CallsPerSecond = &v
+			sent.CallsPerSecond = v
 		}
 	}
+	fs.f.Merge(campaign.CheckPacing(sent))
 	if raw, ok := fs.raw("days_of_week"); ok {
 		var names []string
 		if isNull(raw) {

@@ -268,13 +268,21 @@ func (db *DB) AddLead(ctx context.Context, orgID, campaignID string, l *Lead) er
 
 const leadColumns = `id, campaign_id, org_id, phone_number, name, variables, status, call_id, attempts, last_attempt_at, next_attempt_at, last_outcome, created_at, updated_at`
 
-func scanLead(row interface{ Scan(...any) error }) (*Lead, error) {
+// leadColumnsOf is leadColumns qualified by a table alias, for joins.
+func leadColumnsOf(alias string) string {
+	return alias + "." + strings.ReplaceAll(leadColumns, ", ", ", "+alias+".")
+}
+
+func scanLead(row interface{ Scan(...any) error }) (*Lead, error) { return scanLeadWith(row) }
+
+// scanLeadWith reads a row of leadColumns, then extra columns into extra.
+func scanLeadWith(row interface{ Scan(...any) error }, extra ...any) (*Lead, error) {
 	var l Lead
 	var name, callID, outcome sql.NullString
 	var vars, status string
 	var last, next sql.NullInt64
 	var c, u int64
-	if err := row.Scan(&l.ID, &l.CampaignID, &l.OrgID, &l.PhoneNumber, &name, &vars, &status, &callID, &l.Attempts, &last, &next, &outcome, &c, &u); err != nil {
+	if err := row.Scan(append([]any{&l.ID, &l.CampaignID, &l.OrgID, &l.PhoneNumber, &name, &vars, &status, &callID, &l.Attempts, &last, &next, &outcome, &c, &u}, extra...)...); err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal([]byte(vars), &l.Variables); err != nil {

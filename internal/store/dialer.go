@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -209,7 +208,7 @@ type EndedAttempt struct {
 // started again, is over.
 func (db *DB) EndedAttempts(ctx context.Context, staleAfter time.Duration, limit int) ([]EndedAttempt, error) {
 	staleBefore := db.now().Add(-staleAfter)
-	rows, err := db.read.QueryContext(ctx, db.q(`SELECT l.id, l.campaign_id, l.org_id, l.phone_number, l.name, l.variables, l.status, l.call_id, l.attempts, l.last_attempt_at, l.next_attempt_at, l.last_outcome, l.created_at, l.updated_at,
+	rows, err := db.read.QueryContext(ctx, db.q(`SELECT `+leadColumnsOf("l")+`,
 		cm.status, cm.agent_id, cm.max_attempts, cm.retry_delay_seconds, ca.id IS NULL, COALESCE(ca.end_reason, ''), ca.started_at IS NOT NULL
 		FROM campaign_leads l JOIN campaigns cm ON cm.id = l.campaign_id LEFT JOIN calls ca ON ca.id = l.call_id
 		WHERE l.status = 'calling' AND (
@@ -224,22 +223,15 @@ func (db *DB) EndedAttempts(ctx context.Context, staleAfter time.Duration, limit
 	var out []EndedAttempt
 	for rows.Next() {
 		var a EndedAttempt
-		var name, callID, outcome sql.NullString
-		var vars, status, cstatus string
-		var last, next, maxAtt, delay sql.NullInt64
-		var c, u int64
-		if err := rows.Scan(&a.ID, &a.CampaignID, &a.OrgID, &a.PhoneNumber, &name, &vars, &status, &callID, &a.Attempts, &last, &next, &outcome, &c, &u,
-			&cstatus, &a.AgentID, &maxAtt, &delay, &a.CallMissing, &a.EndReason, &a.Answered); err != nil {
+		var cstatus string
+		var maxAtt, delay sql.NullInt64
+		l, err := scanLeadWith(rows, &cstatus, &a.AgentID, &maxAtt, &delay, &a.CallMissing, &a.EndReason, &a.Answered)
+		if err != nil {
 			return nil, fmt.Errorf("list ended attempts: %w", err)
 		}
-		a.Status, _ = campaign.ParseLeadStatus(status)
+		a.Lead = *l
 		a.CampaignStatus, _ = campaign.ParseStatus(cstatus)
-		a.Name, a.CallID, a.LastAttemptAt, a.NextAttemptAt, a.LastOutcome = strPtr(name), strPtr(callID), fromNullMS(last), fromNullMS(next), strPtr(outcome)
-		a.CreatedAt, a.UpdatedAt = fromMS(c), fromMS(u)
 		a.MaxAttempts, a.RetryDelaySeconds = intPtr(maxAtt), intPtr(delay)
-		if err := json.Unmarshal([]byte(vars), &a.Variables); err != nil {
-			return nil, fmt.Errorf("decode lead variables: %w", err)
-		}
 		out = append(out, a)
 	}
 	return out, rows.Err()
