@@ -47,6 +47,8 @@ if [ -n "${PARLEY_TEST_POSTGRES_URL:-}" ]; then export PARLEY_REQUIRE_POSTGRES=1
 # not skip (.ci/run installs espeak-ng, pocketsphinx and baresip).
 if [ "${CI:-}" = "true" ]; then
   export PARLEY_REQUIRE_LOCAL_SPEECH=1 PARLEY_REQUIRE_E2E=1
+  # .ci/run installs ONNX Runtime and the model (scripts/silero-setup.sh).
+  export PARLEY_REQUIRE_SILERO=1
 fi
 
 if [ "$#" -eq 0 ]; then set -- ./...; fi

@@ -117,6 +117,12 @@ type config struct {
 	RingTimeout time.Duration
 	// MaxCallDuration caps calls whose assistant sets no max_duration_seconds.
 	MaxCallDuration time.Duration
+	// VAD is the callers' voice-activity detector: "energy" or "silero";
+	// SileroDir holds ONNX Runtime and the model (scripts/silero-setup.sh);
+	// SileroThreshold is the model's speech probability threshold.
+	VAD             string
+	SileroDir       string
+	SileroThreshold float64
 	// RetentionInterval is how often retention periods are enforced.
 	RetentionInterval time.Duration
 	// DebugAddr serves Go's profiler (net/http/pprof) when set.
@@ -577,6 +583,25 @@ func accountingSettings() []setting {
 			set: func(c *config, v string) error { return duration(v, &c.RingTimeout, time.Second) }},
 		{env: "PARLEY_MAX_CALL_DURATION", flag: "max-call-duration", def: "1h", help: "longest a call may last when its assistant sets no max_duration_seconds; it then ends as max_duration",
 			set: func(c *config, v string) error { return duration(v, &c.MaxCallDuration, 10*time.Second) }},
+		{env: "PARLEY_VAD", flag: "vad", def: "energy", help: "how callers' speech is told from silence and noise for turn-taking: energy (built in) or silero (a neural model run by ONNX Runtime; install it with scripts/silero-setup.sh)",
+			set: func(c *config, v string) error {
+				if v != "energy" && v != "silero" {
+					return errors.New("must be energy or silero")
+				}
+				c.VAD = v
+				return nil
+			}},
+		{env: "PARLEY_SILERO_DIR", flag: "silero-dir", def: "/usr/local/lib/parley/silero", help: "where PARLEY_VAD=silero finds libonnxruntime.so.1 and silero_vad.onnx (scripts/silero-setup.sh DIR installs them)",
+			set: func(c *config, v string) error { c.SileroDir = v; return nil }},
+		{env: "PARLEY_SILERO_THRESHOLD", flag: "silero-threshold", def: "0.5", help: "speech probability from which Silero counts a frame as speech (0.2–0.95; higher: fewer false starts, more missed soft speech)",
+			set: func(c *config, v string) error {
+				f, err := strconv.ParseFloat(v, 64)
+				if err != nil || f < 0.2 || f > 0.95 {
+					return errors.New("must be a probability from 0.2 to 0.95")
+				}
+				c.SileroThreshold = f
+				return nil
+			}},
 		{env: "PARLEY_CAMPAIGN_ORG_MAX_CALLS", flag: "campaign-org-max-calls", def: "50", help: "most campaign calls at once per organization, shared by its campaigns; an organization's own max_concurrent_campaign_calls can only lower it",
 			set: func(c *config, v string) error { return positiveInt(v, &c.CampaignOrgMaxCalls) }},
 		{env: "PARLEY_CAMPAIGN_BACKOFF", flag: "campaign-backoff", def: "30s", help: "how long a campaign stops dialling after its trunk answered 503 or did not respond (the lead is not counted as tried)",

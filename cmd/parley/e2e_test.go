@@ -246,10 +246,12 @@ func (s *e2eServer) onlyCall(t *testing.T) e2eCall {
 	return list.Calls[0]
 }
 
-// segment is a piece of the caller's script: speech (espeak-ng) or silence.
+// segment is a piece of the caller's script: speech (espeak-ng), silence,
+// or audio as it is.
 type segment struct {
 	say     string
 	silence time.Duration
+	pcm     []int16 // 8 kHz
 }
 
 // callerWAV renders the caller's script as an 8 kHz WAV; baresip hangs up
@@ -258,6 +260,10 @@ func callerWAV(t *testing.T, dir string, script []segment) string {
 	t.Helper()
 	var pcm []int16
 	for _, s := range script {
+		if s.pcm != nil {
+			pcm = append(pcm, s.pcm...)
+			continue
+		}
 		if s.say == "" {
 			pcm = append(pcm, make([]int16, int(s.silence.Seconds()*8000))...)
 			continue

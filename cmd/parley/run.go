@@ -229,7 +229,20 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	engine, err := newEngine(c, db, keys, cat, out, after.post, boot, edge.gate, log)
+	vad, err := openVAD(c, log)
+	if err != nil {
+		return err
+	}
+	if vad != nil {
+		// Deferred before engine.Wait, so it runs after: every call, and
+		// its detector, has ended.
+		defer func() {
+			if err := vad.Close(); err != nil {
+				log.Warn("close the Silero VAD", "error", err)
+			}
+		}()
+	}
+	engine, err := newEngine(c, db, keys, cat, out, after.post, boot, edge.gate, vad, log)
 	if err != nil {
 		return err
 	}

@@ -57,6 +57,10 @@ func TestConfigErrors(t *testing.T) {
 		{"bad tls insecure", []string{"migrate"}, []string{"PARLEY_SIP_TLS_INSECURE=maybe"}, "PARLEY_SIP_TLS_INSECURE"},
 		{"tls key does not match", []string{"serve"}, []string{"PARLEY_HTTP_ADDR=127.0.0.1:0", "PARLEY_SIP_ADDR=127.0.0.1:0", "PARLEY_SIP_TLS_ADDR=127.0.0.1:0",
 			"PARLEY_SIP_TLS_CERT=" + certFile, "PARLEY_SIP_TLS_KEY=" + otherKey}, "PARLEY_SIP_TLS_CERT/PARLEY_SIP_TLS_KEY"},
+		{"bad vad", []string{"migrate"}, []string{"PARLEY_VAD=webrtc"}, "PARLEY_VAD"},
+		{"bad silero threshold", []string{"migrate"}, []string{"PARLEY_SILERO_THRESHOLD=0.99"}, "PARLEY_SILERO_THRESHOLD"},
+		{"silero files missing", []string{"serve"}, []string{"PARLEY_HTTP_ADDR=127.0.0.1:0", "PARLEY_SIP_ADDR=127.0.0.1:0", "PARLEY_VAD=silero",
+			"PARLEY_SILERO_DIR=" + filepath.Join(dir, "no-silero")}, "scripts/silero-setup.sh"},
 		{"public addr not an ip", []string{"serve"}, []string{"PARLEY_HTTP_ADDR=127.0.0.1:0", "PARLEY_SIP_ADDR=127.0.0.1:0", "PARLEY_SIP_PUBLIC_ADDR=sip.example.com"}, "PARLEY_SIP_PUBLIC_ADDR"},
 	}
 	for _, tc := range tests {

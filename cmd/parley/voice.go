@@ -32,6 +32,7 @@ import (
 	"github.com/parley-voice/parley/internal/provider/openai"
 	"github.com/parley-voice/parley/internal/recording"
 	"github.com/parley-voice/parley/internal/secret"
+	"github.com/parley-voice/parley/internal/silero"
 	"github.com/parley-voice/parley/internal/sipacl"
 	"github.com/parley-voice/parley/internal/sipauth"
 	"github.com/parley-voice/parley/internal/store"
@@ -120,9 +121,29 @@ func (o *outgoing) testMCP(ctx context.Context, url, transport string, headers m
 	return out, nil
 }
 
+// openVAD loads the Silero model when PARLEY_VAD=silero; nil means the
+// energy VAD. A configured model that cannot be loaded stops the server:
+// running with another detector than the one asked for would go unnoticed.
+func openVAD(c *config, log *slog.Logger) (*silero.Model, error) {
+	if c.VAD != "silero" {
+		return nil, nil
+	}
+	m, err := silero.Open(silero.Config{
+		Library:   filepath.Join(c.SileroDir, "libonnxruntime.so.1"),
+		Model:     filepath.Join(c.SileroDir, "silero_vad.onnx"),
+		Threshold: c.SileroThreshold,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("PARLEY_VAD=silero: %w", err)
+	}
+	log.Info("voice-activity detection: Silero VAD", "onnxruntime", m.Version(), "dir", c.SileroDir, "threshold", c.SileroThreshold)
+	return m, nil
+}
+
 // newEngine builds the voice engine. It runs calls when the SIP server is on,
-// and picks post-call models either way.
-func newEngine(c *config, db *store.DB, keys *secret.Keyring, cat *catalog.Catalog, out *outgoing, after voice.AfterCall, boot string, gate voice.Gate, log *slog.Logger) (*voice.Engine, error) {
+// and picks post-call models either way. vad, when set, gives every call a
+// Silero detector.
+func newEngine(c *config, db *store.DB, keys *secret.Keyring, cat *catalog.Catalog, out *outgoing, after voice.AfterCall, boot string, gate voice.Gate, vad *silero.Model, log *slog.Logger) (*voice.Engine, error) {
 	unavailable, err := announce.Unavailable()
 	if c.UnavailableAudio != "" {
 		unavailable, err = announce.Load(c.UnavailableAudio)
@@ -130,7 +151,12 @@ func newEngine(c *config, db *store.DB, keys *secret.Keyring, cat *catalog.Catal
 	if err != nil {
 		return nil, fmt.Errorf("PARLEY_UNAVAILABLE_AUDIO: %w", err)
 	}
+	var newVAD func() (voice.VAD, error)
+	if vad != nil {
+		newVAD = func() (voice.VAD, error) { return vad.NewDetector() }
+	}
 	return voice.New(db, keys, voice.Config{
+		NewVAD:  newVAD,
 		Catalog: cat, Providers: providers(c, log), Validator: assistant.NewValidator(cat),
 		Webhooks: out.sender, Outbox: out.dispatcher, HTTP: out.mcpHTTP, Logger: log,
 		AfterCall: after, PostcallModels: c.PostcallModels, BootID: boot, Unavailable: unavailable, Gate: gate,

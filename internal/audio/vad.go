@@ -65,6 +65,38 @@ const (
 	stuckFrames = 250
 )
 
+// SpeechTracker turns per-frame voiced verdicts into a speaking state:
+// StartFrames voiced frames in a row start speech, EndFrames unvoiced frames
+// in a row end it. Every VAD shares it, so their events mean the same.
+type SpeechTracker struct {
+	StartFrames, EndFrames int
+	speaking               bool
+	run                    int // consecutive frames disagreeing with the state
+}
+
+// Speaking reports the state after the last frame.
+func (s *SpeechTracker) Speaking() bool { return s.speaking }
+
+// Step folds in one frame's verdict.
+func (s *SpeechTracker) Step(voiced bool) VADResult {
+	res := VADResult{Voiced: voiced}
+	if voiced != s.speaking {
+		s.run++
+	} else {
+		s.run = 0
+	}
+	switch {
+	case !s.speaking && s.run >= s.StartFrames:
+		s.speaking, s.run = true, 0
+		res.Event = SpeechStart
+	case s.speaking && s.run >= s.EndFrames:
+		s.speaking, s.run = false, 0
+		res.Event = SpeechEnd
+	}
+	res.Speaking = s.speaking
+	return res
+}
+
 // VAD is an energy voice-activity detector with an adaptive noise floor. A
 // frame is voiced when its RMS reaches both MinRMS and Ratio × the noise
 // floor; the floor follows the unvoiced frames only. One exception keeps
@@ -72,11 +104,10 @@ const (
 // in a row the floor jumps to the quietest of them. A VAD is not safe for
 // concurrent use.
 type VAD struct {
-	cfg      VADConfig
-	floor    float64
-	seeded   bool // floor holds a measurement
-	speaking bool
-	run      int // consecutive frames disagreeing with the state
+	cfg    VADConfig
+	floor  float64
+	seeded bool // floor holds a measurement
+	state  SpeechTracker
 
 	voicedRun int     // consecutive voiced frames
 	runMin    float64 // the quietest of them
@@ -98,7 +129,7 @@ func NewVAD(cfg VADConfig) *VAD {
 	if cfg.Ratio <= 0 {
 		cfg.Ratio = def.Ratio
 	}
-	return &VAD{cfg: cfg}
+	return &VAD{cfg: cfg, state: SpeechTracker{StartFrames: cfg.StartFrames, EndFrames: cfg.EndFrames}}
 }
 
 // Config returns the settings in use.
@@ -107,8 +138,13 @@ func (v *VAD) Config() VADConfig { return v.cfg }
 // NoiseFloor returns the current noise floor estimate (RMS).
 func (v *VAD) NoiseFloor() float64 { return v.floor }
 
+// Delays returns how many frames late the events come: SpeechStart arrives
+// with the StartFrames-th voiced frame, SpeechEnd with the EndFrames-th
+// unvoiced one.
+func (v *VAD) Delays() (start, end int) { return v.cfg.StartFrames, v.cfg.EndFrames }
+
 // Reset returns the detector to silence and forgets the noise floor.
-func (v *VAD) Reset() { *v = VAD{cfg: v.cfg} }
+func (v *VAD) Reset() { *v = *NewVAD(v.cfg) }
 
 // Process classifies one 20 ms frame and updates the speaking state.
 func (v *VAD) Process(frame []int16) VADResult {
@@ -121,22 +157,7 @@ func (v *VAD) Process(frame []int16) VADResult {
 		v.track(rms)
 	}
 
-	res := VADResult{Voiced: voiced}
-	if voiced != v.speaking {
-		v.run++
-	} else {
-		v.run = 0
-	}
-	switch {
-	case !v.speaking && v.run >= v.cfg.StartFrames:
-		v.speaking, v.run = true, 0
-		res.Event = SpeechStart
-	case v.speaking && v.run >= v.cfg.EndFrames:
-		v.speaking, v.run = false, 0
-		res.Event = SpeechEnd
-	}
-	res.Speaking = v.speaking
-	return res
+	return v.state.Step(voiced)
 }
 
 // checkStuck counts voiced frames and, after stuckFrames of them, raises the

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/parley-voice/parley/internal/audio"
 	"github.com/parley-voice/parley/internal/call"
 	"github.com/parley-voice/parley/internal/llm"
 	"github.com/parley-voice/parley/internal/silence"
@@ -171,5 +172,18 @@ type Deps struct {
 	Tools ToolRunner
 	// Keypad, when set, offers the model the send_dtmf tool.
 	Keypad Keypad
+	// VAD tells the caller's speech from silence for turn-taking; nil: the
+	// energy VAD (audio.NewVAD with its defaults). The conversation owns it
+	// for the call but does not close it.
+	VAD    VAD
 	Logger *slog.Logger
+}
+
+// VAD is a voice-activity detector fed the caller's 20 ms frames, one at a
+// time, from the media receive goroutine.
+type VAD interface {
+	Process(frame []int16) audio.VADResult
+	// Delays says how many frames late SpeechStart and SpeechEnd come, so
+	// the events can be dated back to the speech itself.
+	Delays() (start, end int)
 }

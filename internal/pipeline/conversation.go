@@ -89,7 +89,7 @@ type Conversation struct {
 
 	events chan event
 	stt    atomic.Pointer[sttHolder]
-	vad    *audio.VAD     // media receive goroutine only
+	vad    VAD            // media receive goroutine only
 	meter  voiceMeter     // media receive goroutine only
 	wg     sync.WaitGroup // Run's helpers: STT reader, replies
 	// bg holds detached tool calls, which may outlive Run (Background).
@@ -135,7 +135,10 @@ func New(cfg Config, deps Deps) *Conversation {
 	if cfg.Apology == "" {
 		cfg.Apology = DefaultApology
 	}
-	c := &Conversation{cfg: cfg, deps: deps, log: deps.Logger, play: newPlayout(), events: make(chan event, 256), vad: audio.NewVAD(audio.DefaultVADConfig()), meter: newVoiceMeter(cfg.Turn.InterruptionMinDur)}
+	c := &Conversation{cfg: cfg, deps: deps, log: deps.Logger, play: newPlayout(), events: make(chan event, 256), vad: deps.VAD, meter: newVoiceMeter(cfg.Turn.InterruptionMinDur)}
+	if c.vad == nil {
+		c.vad = audio.NewVAD(audio.DefaultVADConfig())
+	}
 	c.history = append(c.history, cfg.System...)
 	c.vm = newVoicemailWatch(cfg.Voicemail)
 	return c
@@ -158,13 +161,14 @@ func (c *Conversation) WriteFrame(frame []int16) {
 	// The detector reports speech some frames after it began or ended;
 	// date the events back to the frames themselves.
 	r := c.vad.Process(frame)
+	startLag, endLag := c.vad.Delays()
 	switch r.Event {
 	case audio.SpeechStart:
-		c.postNow(event{kind: evSpeechStart, at: time.Now().Add(-frames(c.vad.Config().StartFrames))})
+		c.postNow(event{kind: evSpeechStart, at: time.Now().Add(-frames(startLag))})
 	case audio.SpeechEnd:
-		c.postNow(event{kind: evSpeechEnd, at: time.Now().Add(-frames(c.vad.Config().EndFrames))})
+		c.postNow(event{kind: evSpeechEnd, at: time.Now().Add(-frames(endLag))})
 	}
-	if c.meter.frame(r, c.vad.Config().StartFrames) {
+	if c.meter.frame(r, startLag) {
 		c.postNow(event{kind: evVoiced})
 	}
 	c.voicemailFrame(frame)

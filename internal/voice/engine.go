@@ -124,7 +124,11 @@ type Config struct {
 	ConsentWait time.Duration
 	// Gate admits inbound calls and answers REGISTER; nil admits every
 	// call and refuses REGISTER.
-	Gate   Gate
+	Gate Gate
+	// NewVAD makes each call's voice-activity detector for turn-taking (for
+	// example Silero's); nil, or an error, gives the call the pipeline's
+	// energy VAD.
+	NewVAD func() (VAD, error)
 	Logger *slog.Logger
 	Now    func() time.Time
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"math"
 	"net/netip"
@@ -109,8 +110,10 @@ func (h *handler) ServeCall(ctx context.Context, c *telephony.Call) {
 	if h.speakOnly != "" {
 		cfg.FirstMessage = "" // the refusal is said instead (sayAndHangUp)
 	}
+	vad := h.newVAD()
+	defer h.closeVAD(vad)
 	deps := pipeline.Deps{Providers: h.plan.providers, Recorder: tr, Logger: h.log,
-		Tools: &toolRunner{e: h.e, hooks: h.hooks, routes: h.plan.routes}, Keypad: keypad{c}}
+		Tools: &toolRunner{e: h.e, hooks: h.hooks, routes: h.plan.routes}, Keypad: keypad{c}, VAD: vad}
 	conv = pipeline.New(cfg, deps)
 	var sink media.Sink = conv
 	source := h.withAmbience(conv)
@@ -158,6 +161,37 @@ func (h *handler) ServeCall(ctx context.Context, c *telephony.Call) {
 		out.status, out.reason, out.errMsg = call.StatusRejected, call.EndWebhookRejected, h.speakOnly
 	}
 	h.finish(ctx, c, tr, audio, started, out)
+}
+
+// VAD is a call's voice-activity detector, closed when the call ends.
+type VAD interface {
+	pipeline.VAD
+	io.Closer
+}
+
+// newVAD returns the call's configured voice-activity detector, or nil for
+// the pipeline's energy VAD.
+func (h *handler) newVAD() VAD {
+	if h.e.cfg.NewVAD == nil {
+		return nil
+	}
+	v, err := h.e.cfg.NewVAD()
+	if err != nil {
+		h.log.Warn("voice-activity detector unavailable; the call uses the energy VAD", "error", err)
+		return nil
+	}
+	return v
+}
+
+// closeVAD releases the call's detector. The media session may still hand
+// it a frame: the detector waits for it and ignores later ones.
+func (h *handler) closeVAD(v VAD) {
+	if v == nil {
+		return
+	}
+	if err := v.Close(); err != nil {
+		h.log.Warn("voice-activity detector failed during the call; the energy VAD took over", "error", err)
+	}
 }
 
 // outcome is how a call ended.
