@@ -887,6 +887,8 @@ type e2eOptions struct {
 	limiter *pike.Config
 	// mediaTimeout ends calls without RTP for this long (default 20 s).
 	mediaTimeout time.Duration
+	// newVAD is Config.NewVAD (nil: the energy VAD).
+	newVAD func() (VAD, error)
 }
 
 type e2e struct {
@@ -1000,6 +1002,7 @@ func newE2E(t *testing.T, o e2eOptions) *e2e {
 		Outbox:      disp,
 		HTTP:        client,
 		RingTimeout: cmp.Or(o.ringTimeout, 10*time.Second),
+		NewVAD:      o.newVAD,
 		Recordings:  &recording.Config{Dir: spool, Logger: log},
 		ConsentWait: o.consentWait,
 		Gate:        gate,
