@@ -1,7 +1,8 @@
-// Package openaifake is a fake OpenAI-compatible chat completion server. It
-// streams scripted replies (text, tool calls, delays, errors, dropped
-// connections) the way OpenAI and Mistral do, for tests, load runs and for
-// trying calls without provider keys.
+// Package openaifake is a fake OpenAI-compatible server. It streams scripted
+// chat completions (text, tool calls, delays, errors, dropped connections)
+// the way OpenAI and Mistral do, and speaks text-to-speech requests
+// (POST /v1/audio/speech, response_format pcm) with synthetic audio, for
+// tests, load runs and for trying calls without provider keys.
 package openaifake
 
 import (
@@ -73,6 +74,18 @@ type Config struct {
 	// OnFirstToken, if set, is called with the time the first chunk of a
 	// reply was flushed, from the request's goroutine.
 	OnFirstToken func(at time.Time)
+
+	// Speeches script the answers to speech requests, played in order, one
+	// per request, cycling. With none, every request is answered with
+	// Synth's audio.
+	Speeches []Speech
+	// Speak, if set, chooses the answer to each speech request instead of
+	// Speeches. It is called from the request's goroutine.
+	Speak func(req SpeechRequest) Speech
+	// Synth returns the audio spoken for a speech request's input at rate
+	// samples per second; nil means DefaultSynth. It is called from request
+	// goroutines, concurrently.
+	Synth func(text string, rate int) []int16
 }
 
 // Request is a request body as the server understood it.
@@ -97,8 +110,8 @@ type Request struct {
 	ResponseFormat json.RawMessage
 }
 
-// Server is the fake, an http.Handler serving POST /v1/chat/completions and
-// POST /chat/completions. It is safe for concurrent use.
+// Server is the fake, an http.Handler serving POST ChatPath and POST
+// SpeechPath, and the same paths without /v1. It is safe for concurrent use.
 type Server struct {
 	cfg Config
 	log *slog.Logger
@@ -107,6 +120,9 @@ type Server struct {
 	requests []Request
 	next     int // index into cfg.Replies
 	ids      int // counter for generated ids
+
+	speechRequests []SpeechRequest
+	nextSpeech     int // index into cfg.Speeches
 }
 
 // New returns a Server configured by cfg.
@@ -130,11 +146,24 @@ func (s *Server) Requests() []Request {
 // maxBody bounds a request body.
 const maxBody = 8 << 20
 
-// ServeHTTP answers one chat completion request.
+// The routes Server serves; mount it on an http.ServeMux at both, or at the
+// root of an httptest.Server. The same paths without the /v1 prefix work
+// too, for base URLs without it.
+const (
+	ChatPath   = "/v1/chat/completions"
+	SpeechPath = "/v1/audio/speech"
+)
+
+// ServeHTTP answers one chat completion or speech request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path != "/v1/chat/completions" && r.URL.Path != "/chat/completions" {
+	switch r.URL.Path {
+	case ChatPath, "/chat/completions":
+	case SpeechPath, "/audio/speech":
+		s.serveSpeech(w, r)
+		return
+	default:
 		writeError(w, http.StatusNotFound, "invalid_request_error", "", "unknown_url",
-			fmt.Sprintf("Unknown request URL: %s %s. This fake server only serves POST /v1/chat/completions.", r.Method, r.URL.Path), 0)
+			fmt.Sprintf("Unknown request URL: %s %s. This fake server only serves POST %s and POST %s.", r.Method, r.URL.Path, ChatPath, SpeechPath), 0)
 		return
 	}
 	if r.Method != http.MethodPost {
