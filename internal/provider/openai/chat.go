@@ -1,7 +1,8 @@
 // Package openai streams chat completions over the OpenAI Chat Completions
 // protocol, spoken by OpenAI itself and by most other hosted and self-hosted
 // model servers (Mistral, Groq, xAI, Google's compatible endpoint, vLLM,
-// Ollama, llama.cpp, ...). Chat implements llm.Provider.
+// Ollama, llama.cpp, ...). Chat implements llm.Provider; TTS implements
+// tts.Provider over OpenAI's text-to-speech endpoint (POST /audio/speech).
 package openai
 
 import (
@@ -66,27 +67,12 @@ var _ llm.Provider = (*Chat)(nil)
 
 // NewChat returns a Chat configured by cfg.
 func NewChat(cfg Config) *Chat {
-	base := strings.TrimRight(cfg.BaseURL, "/")
-	if base == "" {
-		base = DefaultBaseURL
-	}
-	client := cfg.HTTPClient
-	if client == nil {
-		client = &http.Client{}
-	}
-	log := cfg.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	base, client, log, headers := cfg.defaults()
 	field := cfg.MaxTokensField
 	if field == "" {
 		field = MaxCompletionTokens
 	}
 	key, _ := json.Marshal(field) // marshalling a string cannot fail
-	headers := make(http.Header, len(cfg.Headers))
-	for k, v := range cfg.Headers {
-		headers.Set(k, v)
-	}
 	return &Chat{
 		endpoint:     base + "/chat/completions",
 		client:       client,
@@ -94,6 +80,28 @@ func NewChat(cfg Config) *Chat {
 		maxTokensKey: append(append([]byte{','}, key...), ':'),
 		headers:      headers,
 	}
+}
+
+// defaults returns the API root without a trailing slash, the HTTP client,
+// the logger and the extra headers cfg gives, with the defaults filled in.
+func (cfg *Config) defaults() (base string, client *http.Client, log *slog.Logger, headers http.Header) {
+	base = strings.TrimRight(cfg.BaseURL, "/")
+	if base == "" {
+		base = DefaultBaseURL
+	}
+	client = cfg.HTTPClient
+	if client == nil {
+		client = &http.Client{}
+	}
+	log = cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	headers = make(http.Header, len(cfg.Headers))
+	for k, v := range cfg.Headers {
+		headers.Set(k, v)
+	}
+	return base, client, log, headers
 }
 
 // Stream sends req and returns once the response headers have arrived, so

@@ -69,13 +69,8 @@ var _ tts.Provider = (*TTS)(nil)
 // before /audio/speech), HTTPClient, Logger and Headers as for NewChat;
 // MaxTokensField is not used.
 func NewTTS(cfg Config) *TTS {
-	c := NewChat(cfg) // the same defaults
-	return &TTS{
-		endpoint: strings.TrimSuffix(c.endpoint, "/chat/completions") + "/audio/speech",
-		client:   c.client,
-		log:      c.log,
-		headers:  c.headers,
-	}
+	base, client, log, headers := cfg.defaults()
+	return &TTS{endpoint: base + "/audio/speech", client: client, log: log, headers: headers}
 }
 
 // speechRequest is the request body.

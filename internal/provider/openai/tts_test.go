@@ -466,3 +466,30 @@ func TestPCMReader(t *testing.T) {
 		t.Errorf("decoded %v (pending %v), want %v with a byte pending", got, r.pending, want)
 	}
 }
+
+func TestTTSHTTPRequest(t *testing.T) {
+	type seen struct {
+		method, path string
+		header       http.Header
+	}
+	got := make(chan seen, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		drain(r)
+		got <- seen{r.Method, r.URL.Path, r.Header.Clone()}
+		w.Header().Set("Content-Type", "application/octet-stream")
+		_, _ = w.Write([]byte{1, 0, 2, 0, 3, 0})
+	}))
+	defer srv.Close()
+	p := NewTTS(Config{BaseURL: srv.URL + "/v1/", HTTPClient: srv.Client(), Headers: map[string]string{"X-Gateway": "eu", "Authorization": "Bearer nope"}})
+	cfg := speakCfg("sk-byok")
+	cfg.SampleRate = PCMRate
+	pcm, _, err := speak(t, p, cfg, "Hi.")
+	if err != io.EOF || !slices.Equal(pcm, []int16{1, 2, 3}) {
+		t.Fatalf("audio %v, %v; want [1 2 3] and io.EOF", pcm, err)
+	}
+	s := <-got
+	if s.method != http.MethodPost || s.path != "/v1/audio/speech" || s.header.Get("Authorization") != "Bearer sk-byok" ||
+		s.header.Get("Content-Type") != "application/json" || s.header.Get("X-Gateway") != "eu" {
+		t.Errorf("%s %s %v", s.method, s.path, s.header)
+	}
+}
