@@ -118,6 +118,7 @@ func (t *TTS) Open(ctx context.Context, cfg tts.Config) (tts.Stream, error) {
 		resampler: rs,
 		wake:      make(chan struct{}, 1),
 		chunks:    make(chan tts.Chunk, speechChunkBuffer),
+		over:      make(chan struct{}),
 		done:      make(chan struct{}),
 	}
 	go s.run()
@@ -213,10 +214,12 @@ type speechStream struct {
 	closed  bool
 	wake    chan struct{} // signalled when queue or flushed changes
 
-	// chunks carries audio to Recv; run closes it after setting err.
+	// chunks carries audio to Recv; run closes it, and over, after
+	// setting err.
 	chunks    chan tts.Chunk
-	err       error // why the audio ended: io.EOF when it ended well
-	done      chan struct{}
+	err       error         // why the audio ended: io.EOF when it ended well
+	over      chan struct{} // closed when err is set
+	done      chan struct{} // closed when run has returned
 	closeOnce sync.Once
 }
 
@@ -304,11 +307,11 @@ func (s *speechStream) signal() {
 	}
 }
 
-// ended returns run's error when it has finished: the failure, or a
-// complaint when the audio ended well.
+// ended returns run's error when the audio has ended: the failure, or a
+// complaint when it ended well.
 func (s *speechStream) ended() error {
 	select {
-	case <-s.done:
+	case <-s.over:
 		if s.err == nil || errors.Is(s.err, io.EOF) {
 			return errors.New("openai: the speech stream has ended")
 		}
@@ -324,6 +327,7 @@ func (s *speechStream) run() {
 	defer close(s.done)
 	err := s.speakAll()
 	s.err = err
+	close(s.over)
 	close(s.chunks)
 	if !errors.Is(err, io.EOF) && !errors.Is(err, ErrClosed) {
 		s.log.Debug("openai: speech stream failed") // the error may quote the server: not logged
