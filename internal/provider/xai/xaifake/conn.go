@@ -17,10 +17,12 @@ import (
 	"github.com/coder/websocket"
 )
 
-// voices are the voice ids the fake accepts, case-insensitively.
-var voices = []string{"ara", "eve", "leo", "rex", "sal", "altair", "atlas", "carina", "castor", "celeste", "cosmo",
-	"helios", "helix", "iris", "kepler", "lumen", "luna", "lux", "naksh", "orion", "perseus", "rigel",
-	"sirius", "ursa", "zagan", "zenith"}
+// knownVoice reports whether the service has voice (case-insensitive).
+func knownVoice(voice string) bool {
+	return slices.Contains([]string{"ara", "eve", "leo", "rex", "sal", "altair", "atlas", "carina", "castor", "celeste", "cosmo",
+		"helios", "helix", "iris", "kepler", "lumen", "luna", "lux", "naksh", "orion", "perseus", "rigel",
+		"sirius", "ursa", "zagan", "zenith"}, strings.ToLower(voice))
+}
 
 // serveTTS checks the key and the query, upgrades and runs the connection.
 func (s *Server) serveTTS(w http.ResponseWriter, r *http.Request) {
@@ -70,7 +72,7 @@ type format struct {
 // parseFormat validates the query: a known voice, a language, a codec the
 // fake produces and a supported sample rate.
 func parseFormat(q url.Values) (format, error) {
-	if v := strings.ToLower(q.Get("voice")); !slices.Contains(voices, v) {
+	if !knownVoice(q.Get("voice")) {
 		return format{}, fmt.Errorf("unknown voice %q", q.Get("voice"))
 	}
 	if q.Get("language") == "" {
