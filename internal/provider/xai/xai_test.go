@@ -264,12 +264,21 @@ func TestFaults(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			_, p := newFake(t, xaifake.Config{Fault: tc.fault, FaultAfter: 2}, Config{})
 			s := open(t, p, tts.Config{SampleRate: 8000, APIKey: testKey})
-			mustSend(t, s, "A sentence long enough for several audio messages.")
+			if err := s.Send("A sentence long enough for several audio messages."); err != nil {
+				t.Fatal(err)
+			}
+			// The fault may strike before Flush; Flush then reports it.
+			flushErr := s.Flush()
 			got, err := recvAll(t, s)
+			if flushErr != nil && flushErr.Error() != err.Error() {
+				t.Errorf("Flush: %v, want nil or Recv's error %v", flushErr, err)
+			}
 			if err == nil || errors.Is(err, io.EOF) || !tc.check(err) {
 				t.Fatalf("Recv: %v", err)
 			}
-			if len(got) != 2*800 {
+			// A dropped connection may lose what was in flight; the other
+			// faults come after exactly 2 messages of 100 ms.
+			if len(got) > 2*800 || (tc.fault != xaifake.Disconnect && len(got) != 2*800) {
 				t.Errorf("got %d samples before the fault, want the 2 messages of 100 ms", len(got))
 			}
 			if err := s.Send("more"); err == nil {
@@ -363,7 +372,8 @@ func TestEarlyNormalClose(t *testing.T) {
 		if err != nil {
 			return
 		}
-		_, _, _ = c.Read(r.Context())
+		_, _, _ = c.Read(r.Context()) // text.delta
+		_, _, _ = c.Read(r.Context()) // text.done
 		_ = c.Close(websocket.StatusNormalClosure, "")
 	}))
 	defer ts.Close()
