@@ -50,8 +50,10 @@ func (s *Server) serveTTS(w http.ResponseWriter, r *http.Request) {
 		return // Accept has answered
 	}
 	c := &conn{srv: s, ws: ws, format: f, rec: s.open(r.URL.Query())}
+	s.log.Debug("xaifake: connection opened", "id", c.rec.ID, "codec", f.codec, "sample_rate", f.rate)
 	c.run()
 	s.record(func() { c.rec.Closed = true })
+	s.log.Debug("xaifake: connection ended", "id", c.rec.ID, "audio_messages", c.sent)
 }
 
 // authorized checks "Authorization: Bearer <key>" against Config.APIKey.
