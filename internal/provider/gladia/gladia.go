@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -156,7 +157,7 @@ func (c *Client) initSession(ctx context.Context, sc stt.Config, enc *encoder) (
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusCreated {
-		return initResponse{}, httpError(resp, sc.APIKey)
+		return initResponse{}, httpError(opInit, resp, sc.APIKey)
 	}
 	var out initResponse
 	if err := json.NewDecoder(io.LimitReader(resp.Body, readLimit)).Decode(&out); err != nil {
@@ -168,20 +169,28 @@ func (c *Client) initSession(ctx context.Context, sc stt.Config, enc *encoder) (
 	return out, nil
 }
 
+// Stages of Open that can be refused with an HTTP status.
+const (
+	opInit = "starting live session"
+	opDial = "connecting live session websocket"
+)
+
 // HTTPError is returned by Open when Gladia refuses the session request
 // (bad key, no credit, too many sessions, bad configuration) or the
-// websocket handshake. It never contains the key.
+// websocket handshake. It never contains the key or the session token.
 type HTTPError struct {
+	Op         string // what was refused: "starting live session" or "connecting live session websocket"
 	StatusCode int    // HTTP status, e.g. 401
 	Message    string // Gladia's message, or the start of the body
 	RequestID  string // Gladia's request_id, when given
 }
 
-// Error names the HTTP status, what it means and Gladia's explanation.
+// Error names the step, the HTTP status, what it means and Gladia's
+// explanation.
 func (e *HTTPError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "gladia: starting live session: HTTP %d %s", e.StatusCode, http.StatusText(e.StatusCode))
-	if hint := statusHint(e.StatusCode); hint != "" {
+	fmt.Fprintf(&b, "gladia: %s: HTTP %d %s", e.Op, e.StatusCode, http.StatusText(e.StatusCode))
+	if hint := statusHint(e.Op, e.StatusCode); hint != "" {
 		fmt.Fprintf(&b, " (%s)", hint)
 	}
 	if e.Message != "" {
@@ -194,8 +203,10 @@ func (e *HTTPError) Error() string {
 }
 
 // statusHint says what the caller can do about a refused request.
-func statusHint(code int) string {
+func statusHint(op string, code int) string {
 	switch {
+	case code == http.StatusUnauthorized && op == opDial:
+		return "the live session token was refused or has expired"
 	case code == http.StatusUnauthorized:
 		return "the Gladia API key is missing or invalid"
 	case code == http.StatusPaymentRequired || code == http.StatusForbidden:
@@ -211,8 +222,8 @@ func statusHint(code int) string {
 }
 
 // httpError reads a bounded part of a refused response into an HTTPError.
-func httpError(resp *http.Response, apiKey string) error {
-	e := &HTTPError{StatusCode: resp.StatusCode}
+func httpError(op string, resp *http.Response, apiKey string) *HTTPError {
+	e := &HTTPError{Op: op, StatusCode: resp.StatusCode}
 	var body []byte
 	if resp.Body != nil {
 		body, _ = io.ReadAll(io.LimitReader(resp.Body, errorBodyLimit))
@@ -227,13 +238,18 @@ func httpError(resp *http.Response, apiKey string) error {
 	return e
 }
 
-// dialError describes a failed websocket handshake.
+// dialError describes a failed websocket handshake. The library's own
+// error may quote the URL, whose token is a credential, so only the
+// status or a fixed text is reported.
 func dialError(resp *http.Response, err error) error {
 	if resp == nil || resp.StatusCode == http.StatusSwitchingProtocols {
-		return fmt.Errorf("gladia: connecting live session websocket: %w", err)
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return fmt.Errorf("gladia: %s: %w", opDial, err)
 	}
-	he := httpError(resp, "").(*HTTPError)
-	return fmt.Errorf("gladia: connecting live session websocket: %w", he)
+	return httpError(opDial, resp, "")
 }
 
 func truncate(s string, n int) string {

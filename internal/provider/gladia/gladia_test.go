@@ -471,3 +471,43 @@ func TestBadWebsocketURL(t *testing.T) {
 		t.Fatalf("error %v, want a scheme error that does not quote the token", err)
 	}
 }
+
+// TestWebsocketRefused: a websocket handshake the fake refuses (unknown
+// token) is an HTTPError for the websocket step that does not quote the
+// token.
+func TestWebsocketRefused(t *testing.T) {
+	fake := gladiafake.New(gladiafake.Config{APIKey: testKey})
+	mux := http.NewServeMux()
+	var srv *httptest.Server
+	mux.HandleFunc("POST /v2/live", func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusCreated)
+		_, _ = io.WriteString(w, `{"id":"s1","url":"`+strings.Replace(srv.URL, "http", "ws", 1)+`/v2/live?token=bogus-token"}`)
+	})
+	mux.Handle("GET /v2/live", fake)
+	srv = serve(t, mux)
+	c := New(Config{BaseURL: srv.URL, HTTPClient: srv.Client()})
+	_, err := c.Open(context.Background(), stt.Config{SampleRate: 8000, APIKey: testKey})
+	var he *HTTPError
+	if !errors.As(err, &he) || he.StatusCode != http.StatusUnauthorized || he.Op != opDial {
+		t.Fatalf("error %v, want a 401 HTTPError from the websocket step", err)
+	}
+	if msg := err.Error(); !strings.Contains(msg, "token") || strings.Contains(msg, "bogus-token") {
+		t.Fatalf("error %q should explain the token refusal without quoting it", msg)
+	}
+}
+
+// TestDialFailureHidesToken: a websocket URL nobody answers gives an error
+// that does not quote the session token.
+func TestDialFailureHidesToken(t *testing.T) {
+	dead := httptest.NewServer(http.NotFoundHandler())
+	deadURL := strings.Replace(dead.URL, "http", "ws", 1)
+	dead.Close()
+	srv := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, `{"id":"s1","url":"`+deadURL+`/v2/live?token=secret-token"}`)
+	}))
+	c := New(Config{BaseURL: srv.URL, HTTPClient: srv.Client()})
+	_, err := c.Open(context.Background(), stt.Config{SampleRate: 8000, APIKey: testKey})
+	if err == nil || strings.Contains(err.Error(), "secret-token") || !strings.Contains(err.Error(), "connecting") {
+		t.Fatalf("error %v, want a connection error without the token", err)
+	}
+}
