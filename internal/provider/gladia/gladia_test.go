@@ -59,6 +59,16 @@ func writeFrames(t *testing.T, s stt.Stream, rate int, pcm []int16) {
 	}
 }
 
+// writeUntilError writes 8 kHz pcm in 20 ms frames until Write fails, for
+// streams the server is about to break.
+func writeUntilError(s stt.Stream, pcm []int16) {
+	for i := 0; i+160 <= len(pcm); i += 160 {
+		if s.Write(pcm[i:i+160]) != nil {
+			return
+		}
+	}
+}
+
 // serve runs h and, at cleanup, waits for its handlers (websocket sessions
 // included) to return.
 func serve(t *testing.T, h http.Handler) *httptest.Server {
@@ -358,7 +368,7 @@ func TestSessionRequestRefused(t *testing.T) {
 func TestMalformedMessage(t *testing.T) {
 	_, c := startFake(t, gladiafake.Config{APIKey: testKey, Malformed: true})
 	s := open(t, context.Background(), c, stt.Config{})
-	writeFrames(t, s, 8000, utterance(8000))
+	writeUntilError(s, utterance(8000))
 	evs, err := recvAll(t, s)
 	if err == nil || err == io.EOF || !strings.Contains(err.Error(), "malformed") {
 		t.Fatalf("Recv ended with %v after %q, want a malformed-message error", err, kinds(evs))
@@ -373,7 +383,8 @@ func TestMalformedMessage(t *testing.T) {
 func TestDisconnectMidStream(t *testing.T) {
 	_, c := startFake(t, gladiafake.Config{APIKey: testKey, DisconnectAfter: 1, Transcripts: []string{"one", "two"}})
 	s := open(t, context.Background(), c, stt.Config{})
-	writeFrames(t, s, 8000, slices.Concat(utterance(8000), utterance(8000)))
+	// The second utterance races the disconnect: Write may already fail.
+	writeUntilError(s, slices.Concat(utterance(8000), utterance(8000)))
 	evs, err := recvAll(t, s)
 	if err == nil || err == io.EOF {
 		t.Fatalf("Recv ended with %v, want an error", err)

@@ -154,3 +154,23 @@ func TestNewEncoder(t *testing.T) {
 		}
 	}
 }
+
+// TestQueueDropsOldest: a full send queue drops its oldest chunks, keeps
+// the newest and counts the drops; Close's flush queues a short last chunk.
+func TestQueueDropsOldest(t *testing.T) {
+	s := &Stream{maxChunks: 2}
+	for i := range 5 {
+		s.pending = append(s.pending, slices.Repeat([]byte{byte(i)}, 4)...)
+	}
+	s.pending = append(s.pending, 9, 9)
+	if !s.queueChunksLocked(4) {
+		t.Fatal("nothing queued")
+	}
+	if s.dropped != 3 || len(s.queue) != 2 || s.queue[0][0] != 3 || s.queue[1][0] != 4 || !slices.Equal(s.pending, []byte{9, 9}) {
+		t.Fatalf("dropped %d, queue %v, pending %v", s.dropped, s.queue, s.pending)
+	}
+	s.queueChunksLocked(0)
+	if len(s.queue) != 2 || !slices.Equal(s.queue[1], []byte{9, 9}) || len(s.pending) != 0 || s.dropped != 4 {
+		t.Fatalf("after flush: dropped %d, queue %v, pending %v", s.dropped, s.queue, s.pending)
+	}
+}

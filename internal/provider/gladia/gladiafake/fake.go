@@ -21,6 +21,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -227,7 +228,7 @@ func (s *Server) initSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := validate(req, region); err != nil {
-		writeError(w, r, http.StatusBadRequest, err.Error())
+		writeError(w, r, http.StatusBadRequest, "Invalid session configuration.", err.problems...)
 		return
 	}
 
@@ -297,7 +298,7 @@ func (s *Server) authorized(key string) bool {
 
 // validate applies the constraints Gladia documents for the fields the fake
 // understands.
-func validate(req InitRequest, region string) error {
+func validate(req InitRequest, region string) *validationError {
 	var problems []string
 	if region != "" && region != "eu-west" && region != "us-west" {
 		problems = append(problems, fmt.Sprintf("region %q must be eu-west or us-west", region))
@@ -329,22 +330,32 @@ func validate(req InitRequest, region string) error {
 		problems = append(problems, fmt.Sprintf("endpointing %g must be from 0.01 to 10", req.Endpointing))
 	}
 	if len(problems) > 0 {
-		return fmt.Errorf("%s", problems)
+		return &validationError{problems}
 	}
 	return nil
 }
 
+// validationError lists every problem of a session request, as Gladia's
+// validation_errors does.
+type validationError struct{ problems []string }
+
+func (e *validationError) Error() string { return strings.Join(e.problems, "; ") }
+
 // writeError answers with Gladia's error body shape.
-func writeError(w http.ResponseWriter, r *http.Request, status int, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]any{
+func writeError(w http.ResponseWriter, r *http.Request, status int, msg string, validationErrors ...string) {
+	body := map[string]any{
 		"timestamp":  time.Now().UTC().Format(time.RFC3339),
 		"path":       r.URL.Path,
 		"request_id": "G-" + newID()[:8],
 		"statusCode": status,
 		"message":    msg,
-	})
+	}
+	if len(validationErrors) > 0 {
+		body["validation_errors"] = validationErrors
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(body)
 }
 
 // newID returns a random UUIDv4-formatted id.

@@ -90,8 +90,12 @@ func TestSessionRequestValidated(t *testing.T) {
 		"region":      {"?region=mars", pcm16k},
 		"stereo":      {"", `{"encoding":"wav/pcm","sample_rate":16000,"bit_depth":16,"channels":2}`},
 	} {
-		if status, body := post(t, srv, tc.query, key, tc.body); status != http.StatusBadRequest {
+		status, body := post(t, srv, tc.query, key, tc.body)
+		if status != http.StatusBadRequest {
 			t.Errorf("%s: %d %v, want 400", name, status, body)
+		}
+		if errs, _ := body["validation_errors"].([]any); name != "bad JSON" && len(errs) != 1 {
+			t.Errorf("%s: validation_errors %v, want the one problem", name, body["validation_errors"])
 		}
 	}
 }
