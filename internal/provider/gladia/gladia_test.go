@@ -397,6 +397,22 @@ func TestDisconnectMidStream(t *testing.T) {
 	}
 }
 
+// TestServerFailure: an error message followed by an abnormal close is a
+// CloseError carrying the close status and Gladia's message.
+func TestServerFailure(t *testing.T) {
+	_, c := startFake(t, gladiafake.Config{APIKey: testKey, FailAfter: 1})
+	s := open(t, context.Background(), c, stt.Config{})
+	writeUntilError(s, slices.Concat(utterance(8000), utterance(8000)))
+	evs, err := recvAll(t, s)
+	var ce *CloseError
+	if !errors.As(err, &ce) || ce.Code != int(websocket.StatusInternalError) || ce.Detail != gladiafake.FailMessage {
+		t.Fatalf("Recv ended with %v after %q, want a 1011 CloseError with the fake's message", err, kinds(evs))
+	}
+	if !strings.Contains(err.Error(), "gladia") || !strings.Contains(err.Error(), gladiafake.FailMessage) {
+		t.Fatalf("error %q should name gladia and the server's message", err)
+	}
+}
+
 // TestContextCancel: ending Open's context ends the stream and both of its
 // goroutines (goleak checks the latter).
 func TestContextCancel(t *testing.T) {

@@ -335,8 +335,13 @@ func (s *Stream) handle(data []byte) error {
 	if err != nil {
 		return fmt.Errorf("gladia: malformed server message: %w", err)
 	}
-	switch {
-	case m.hasEvent:
+	if m.serverError != "" {
+		s.log.Warn("gladia: server reported an error", "message_type", m.kind, "error", m.serverError)
+		s.mu.Lock()
+		s.serverError = m.serverError
+		s.mu.Unlock()
+	}
+	if m.hasEvent {
 		s.mu.Lock()
 		s.events = append(s.events, m.event)
 		s.mu.Unlock()
@@ -344,11 +349,6 @@ func (s *Stream) handle(data []byte) error {
 		case s.eventReady <- struct{}{}:
 		default:
 		}
-	case m.kind == "error":
-		s.log.Warn("gladia: server reported an error", "error", m.info)
-		s.mu.Lock()
-		s.serverError = m.info
-		s.mu.Unlock()
 	}
 	return nil
 }
@@ -361,8 +361,8 @@ func (s *Stream) readError(err error) error {
 
 	var ce websocket.CloseError
 	if errors.As(err, &ce) {
-		if ce.Code == websocket.StatusNormalClosure && closing && detail == "" {
-			return io.EOF
+		if ce.Code == websocket.StatusNormalClosure && closing {
+			return io.EOF // errors reported on the way were logged
 		}
 		return &CloseError{Code: int(ce.Code), Reason: ce.Reason, Detail: detail}
 	}

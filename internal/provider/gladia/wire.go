@@ -96,7 +96,10 @@ type message struct {
 	kind     string    // the wire "type"
 	event    stt.Event // valid when hasEvent
 	hasEvent bool
-	info     string // text worth logging (error message)
+	// serverError is the explanation of an "error" message, or of the
+	// "error" object Gladia attaches to a refused action's acknowledgment
+	// (audio_chunk, stop_recording) or a failed add-on.
+	serverError string
 }
 
 // parseMessage maps one server text message to what the stream does with
@@ -131,7 +134,11 @@ func parseMessage(data []byte) (message, error) {
 		}
 		m.hasEvent = true
 	case "error":
-		m.info = errorText(env.Error, env.Data)
+		m.serverError = errorText(env.Error, env.Data)
+	default:
+		if env.Error != nil {
+			m.serverError = errorText(env.Error, nil)
+		}
 	}
 	return m, nil
 }

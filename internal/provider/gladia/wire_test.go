@@ -16,7 +16,7 @@ func TestParseMessage(t *testing.T) {
 		in      string
 		want    stt.Event
 		has     bool
-		info    string
+		srvErr  string
 		wantErr bool
 	}{
 		{name: "partial", in: `{"type":"transcript","data":{"is_final":false,"utterance":{"text":"hel","start":0.5,"end":0.9,"confidence":0.7}}}`,
@@ -28,9 +28,11 @@ func TestParseMessage(t *testing.T) {
 			want: stt.Event{Type: stt.SpeechStarted, Start: 1250 * time.Millisecond, End: 1250 * time.Millisecond}, has: true},
 		{name: "speech end", in: `{"type":"speech_end","data":{"time":2}}`,
 			want: stt.Event{Type: stt.UtteranceEnd, Start: 2 * time.Second, End: 2 * time.Second}, has: true},
-		{name: "error in error", in: `{"type":"error","error":{"message":"bad audio","code":"E1"}}`, info: "E1: bad audio"},
-		{name: "error in data", in: `{"type":"error","data":{"message":"bad audio"}}`, info: "bad audio"},
-		{name: "error without text", in: `{"type":"error"}`, info: "unspecified error"},
+		{name: "error in error", in: `{"type":"error","error":{"message":"bad audio","code":"E1"}}`, srvErr: "E1: bad audio"},
+		{name: "error in data", in: `{"type":"error","data":{"message":"bad audio"}}`, srvErr: "bad audio"},
+		{name: "error without text", in: `{"type":"error"}`, srvErr: "unspecified error"},
+		{name: "refused ack", in: `{"type":"stop_recording","acknowledged":false,"error":{"message":"already stopped"},"data":null}`,
+			srvErr: "already stopped"},
 		{name: "ack ignored", in: `{"type":"audio_chunk","acknowledged":true,"data":{"byte_range":[0,800]}}`},
 		{name: "post final ignored", in: `{"type":"post_final_transcript","data":{"transcription":{"full_transcript":"x"}}}`},
 		{name: "truncated", in: `{"type":"transcript","data":{"is_final":`, wantErr: true},
@@ -46,8 +48,8 @@ func TestParseMessage(t *testing.T) {
 			if err != nil {
 				return
 			}
-			if m.hasEvent != tc.has || (tc.has && m.event != tc.want) || m.info != tc.info {
-				t.Fatalf("got event %+v (has %v, info %q), want %+v (has %v, info %q)", m.event, m.hasEvent, m.info, tc.want, tc.has, tc.info)
+			if m.hasEvent != tc.has || (tc.has && m.event != tc.want) || m.serverError != tc.srvErr {
+				t.Fatalf("got event %+v (has %v, error %q), want %+v (has %v, error %q)", m.event, m.hasEvent, m.serverError, tc.want, tc.has, tc.srvErr)
 			}
 		})
 	}

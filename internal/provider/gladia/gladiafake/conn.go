@@ -247,6 +247,12 @@ func (c *connection) endUtterance(ctx context.Context, end time.Duration) bool {
 		_ = c.conn.CloseNow()
 		return false
 	}
+	if n := c.srv.cfg.FailAfter; n > 0 && c.finals >= n {
+		c.disconnect = true
+		c.sendError(ctx, FailMessage)
+		_ = c.conn.Close(websocket.StatusInternalError, "fake failure")
+		return false
+	}
 	return true
 }
 

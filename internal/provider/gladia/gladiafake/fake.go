@@ -75,7 +75,13 @@ type Config struct {
 	// DisconnectAfter, if > 0, drops each connection without a close frame
 	// after that many final transcripts.
 	DisconnectAfter int
+	// FailAfter, if > 0, sends an error message (FailMessage) and closes
+	// each connection with status 1011 after that many final transcripts.
+	FailAfter int
 }
+
+// FailMessage is the error message sent for Config.FailAfter.
+const FailMessage = "fake internal failure"
 
 // InitRequest is the session configuration a client posted (the fields
 // the fake reads).
@@ -303,7 +309,7 @@ func validate(req InitRequest, region string) *validationError {
 	if region != "" && region != "eu-west" && region != "us-west" {
 		problems = append(problems, fmt.Sprintf("region %q must be eu-west or us-west", region))
 	}
-	if req.Model != "" && req.Model != "solaria-1" {
+	if req.Model != "" && req.Model != "solaria-1" && req.Model != "solaria-2" {
 		problems = append(problems, fmt.Sprintf("model %q is not supported", req.Model))
 	}
 	switch req.Encoding {
