@@ -190,7 +190,7 @@ func (c *connection) window(ctx context.Context, level float64) bool {
 	case loud && !c.speaking:
 		c.speaking, c.uttStart, c.speechDur, c.revealed = true, c.pos, 0, 0
 		c.lastSpeech = end
-		if !c.send(ctx, "speech_start", map[string]any{"time": c.pos.Seconds(), "channel": 0}) {
+		if !c.sendSpeechEvent(ctx, "speech_start", c.pos) {
 			return false
 		}
 		return c.maybeMalformed(ctx)
@@ -239,7 +239,7 @@ func (c *connection) endUtterance(ctx context.Context, end time.Duration) bool {
 	}
 	c.finals++
 	c.srv.update(c.token, func(s *Session) { s.Finals++ })
-	if !c.send(ctx, "speech_end", map[string]any{"time": end.Seconds(), "channel": 0}) {
+	if !c.sendSpeechEvent(ctx, "speech_end", end) {
 		return false
 	}
 	if n := c.srv.cfg.DisconnectAfter; n > 0 && c.finals >= n {
@@ -287,6 +287,15 @@ func (c *connection) sendTranscript(ctx context.Context, final bool, text string
 			"confidence": 0.95, "language": lang, "channel": 0, "words": words,
 		},
 	})
+}
+
+// sendSpeechEvent sends speech_start or speech_end when the client asked
+// for speech events.
+func (c *connection) sendSpeechEvent(ctx context.Context, typ string, at time.Duration) bool {
+	if !c.req.MessagesConfig.ReceiveSpeechEvents {
+		return true
+	}
+	return c.send(ctx, typ, map[string]any{"time": at.Seconds(), "channel": 0})
 }
 
 func (c *connection) sendError(ctx context.Context, msg string) {
