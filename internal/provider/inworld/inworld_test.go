@@ -504,3 +504,18 @@ func TestSendRules(t *testing.T) {
 		t.Errorf("session = %+v", sess)
 	}
 }
+
+func TestFlushWithoutText(t *testing.T) {
+	srv, p := newFake(t, inworldfake.Config{}, Config{})
+	s := open(t, p, tts.Config{Voice: "v", SampleRate: 8000})
+	if err := s.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	pcm, err := recvAll(t, s)
+	if !errors.Is(err, io.EOF) || len(pcm) != 0 {
+		t.Fatalf("Recv = %d samples, %v; want io.EOF and no audio", len(pcm), err)
+	}
+	if got := srv.Sessions()[0].Messages; !slices.Equal(got, []string{"create", "close_context"}) {
+		t.Errorf("messages %v", got)
+	}
+}
