@@ -150,11 +150,13 @@ type providerSetting struct {
 // OpenAI-compatible server, or `parley simulate-providers`.
 var providerDefaults = []struct{ name, url, what string }{
 	{"deepgram", "wss://api.deepgram.com", "Deepgram streaming speech-to-text"},
-	{"openai", "https://api.openai.com/v1", "OpenAI (or any OpenAI-compatible server: vLLM, Ollama, llama.cpp)"},
-	{"xai", "https://api.x.ai/v1", "xAI Grok (text, OpenAI-compatible)"},
+	{"openai", "https://api.openai.com/v1", "OpenAI (or any OpenAI-compatible server: vLLM, Ollama, llama.cpp), chat and /audio/speech"},
+	{"xai", "https://api.x.ai/v1", "xAI Grok (text, OpenAI-compatible; text-to-speech at the same host's /v1/tts websocket)"},
 	{"mistral", "https://api.mistral.ai/v1", "Mistral (OpenAI-compatible)"},
 	{"google", "https://generativelanguage.googleapis.com/v1beta/openai", "Google Gemini (OpenAI-compatible endpoint)"},
-	{"elevenlabs", "wss://api.elevenlabs.io", "ElevenLabs text-to-speech websocket"},
+	{"elevenlabs", "wss://api.elevenlabs.io", "ElevenLabs (text-to-speech and Scribe realtime speech-to-text websockets)"},
+	{"gladia", "https://api.gladia.io", "Gladia live speech-to-text"},
+	{"inworld", "wss://api.inworld.ai", "Inworld text-to-speech websocket"},
 }
 
 // setting describes one configuration value: its environment variable, its

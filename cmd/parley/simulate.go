@@ -16,8 +16,11 @@ import (
 	"github.com/parley-voice/parley/internal/llm"
 	"github.com/parley-voice/parley/internal/provider/deepgram/deepgramfake"
 	"github.com/parley-voice/parley/internal/provider/elevenlabs/elevenlabsfake"
+	"github.com/parley-voice/parley/internal/provider/gladia/gladiafake"
+	"github.com/parley-voice/parley/internal/provider/inworld/inworldfake"
 	"github.com/parley-voice/parley/internal/provider/local"
 	"github.com/parley-voice/parley/internal/provider/openai/openaifake"
+	"github.com/parley-voice/parley/internal/provider/xai/xaifake"
 	"github.com/parley-voice/parley/internal/tts"
 )
 
@@ -27,8 +30,9 @@ type listFlag []string
 func (l *listFlag) String() string     { return strings.Join(*l, " | ") }
 func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
-// simulateProviders serves fake Deepgram, OpenAI-compatible and ElevenLabs
-// endpoints on one address, so calls can be tried from a softphone with no
+// simulateProviders serves fake Deepgram, OpenAI-compatible (chat and
+// speech), ElevenLabs, Gladia, xAI text-to-speech and Inworld endpoints on
+// one address, so calls can be tried from a softphone with no
 // provider accounts and no spending.
 func simulateProviders(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("parley simulate-providers", flag.ContinueOnError)
@@ -53,7 +57,7 @@ func simulateProviders(ctx context.Context, args []string, stdout, stderr io.Wri
 	}
 	chat := openaifake.Config{Respond: func(req openaifake.Request) openaifake.Reply {
 		return scriptedReply(req, replies)
-	}}
+	}, Synth: synth}
 	mux := http.NewServeMux()
 	mux.Handle("/v1/listen", deepgramfake.New(deepgramfake.Config{Transcripts: transcripts, Interim: true, Logger: log}))
 	oa := openaifake.New(chat)
@@ -62,6 +66,16 @@ func simulateProviders(ctx context.Context, args []string, stdout, stderr io.Wri
 	el := elevenlabsfake.New(elevenlabsfake.Config{Synth: synth, Logger: log})
 	defer el.Close()
 	mux.Handle(elevenlabsfake.Path, el)
+	mux.Handle(openaifake.SpeechPath, oa)
+	// One scripted sentence per utterance, as the fake Deepgram: an
+	// utterance ends after 300 ms of silence, not Gladia's 50 ms.
+	mux.Handle(gladiafake.LivePath, gladiafake.New(gladiafake.Config{Transcripts: transcripts, Interim: true, Endpointing: 300 * time.Millisecond, Logger: log}))
+	xf := xaifake.New(xaifake.Config{Synth: synth, Logger: log})
+	defer xf.Close()
+	mux.Handle(xaifake.Path, xf)
+	iw := inworldfake.New(inworldfake.Config{Synth: synth, Logger: log})
+	defer iw.Close()
+	mux.Handle(inworldfake.Path, iw)
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
@@ -75,8 +89,14 @@ func simulateProviders(ctx context.Context, args []string, stdout, stderr io.Wri
   PARLEY_ELEVENLABS_BASE_URL=ws://%s PARLEY_ELEVENLABS_API_KEY=simulated \
   parley serve
 
+Also simulated, for assistants that choose them (stt_config / tts_config provider):
+  PARLEY_GLADIA_BASE_URL=http://%s PARLEY_GLADIA_API_KEY=simulated            (STT gladia)
+  PARLEY_XAI_BASE_URL=http://%s/v1 PARLEY_XAI_API_KEY=simulated               (TTS xai)
+  PARLEY_INWORLD_BASE_URL=ws://%s PARLEY_INWORLD_API_KEY=simulated            (TTS inworld)
+  OpenAI text-to-speech (TTS openai) on the OpenAI URL above.
+
 The fake speech-to-text hears, in turn: %s
-`, a, a, a, a, strings.Join(transcripts, " / "))
+`, a, a, a, a, a, a, a, strings.Join(transcripts, " / "))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/netip"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/parley-voice/parley/internal/announce"
@@ -28,8 +29,11 @@ import (
 	"github.com/parley-voice/parley/internal/pike"
 	"github.com/parley-voice/parley/internal/provider/deepgram"
 	"github.com/parley-voice/parley/internal/provider/elevenlabs"
+	"github.com/parley-voice/parley/internal/provider/gladia"
+	"github.com/parley-voice/parley/internal/provider/inworld"
 	"github.com/parley-voice/parley/internal/provider/local"
 	"github.com/parley-voice/parley/internal/provider/openai"
+	"github.com/parley-voice/parley/internal/provider/xai"
 	"github.com/parley-voice/parley/internal/recording"
 	"github.com/parley-voice/parley/internal/secret"
 	"github.com/parley-voice/parley/internal/silero"
@@ -59,6 +63,12 @@ func providers(c *config, log *slog.Logger) voice.Providers {
 	pl := func(name string) *slog.Logger { return log.With("provider", name) }
 	p.STT["deepgram"] = deepgram.New(deepgram.Config{BaseURL: c.Providers["deepgram"].BaseURL, Logger: pl("deepgram")})
 	p.TTS["elevenlabs"] = elevenlabs.NewTTS(elevenlabs.Config{BaseURL: c.Providers["elevenlabs"].BaseURL, Logger: pl("elevenlabs")})
+	p.STT["gladia"] = gladia.New(gladia.Config{BaseURL: c.Providers["gladia"].BaseURL, Logger: pl("gladia")})
+	p.TTS["inworld"] = inworld.NewTTS(inworld.Config{BaseURL: c.Providers["inworld"].BaseURL, Logger: pl("inworld")})
+	// xAI's one base URL names its OpenAI-compatible API root (…/v1); the
+	// speech websocket is /v1/tts on the same host.
+	p.TTS["xai"] = xai.NewTTS(xai.Config{BaseURL: strings.TrimSuffix(strings.TrimRight(c.Providers["xai"].BaseURL, "/"), "/v1"), Logger: pl("xai")})
+	p.TTS["openai"] = openai.NewTTS(openai.Config{BaseURL: c.Providers["openai"].BaseURL, Logger: pl("openai")})
 	for _, name := range []string{"openai", "xai", "mistral", "google"} {
 		s := c.Providers[name]
 		cfg := openai.Config{BaseURL: s.BaseURL, Logger: pl(name)}

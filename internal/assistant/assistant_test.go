@@ -263,7 +263,7 @@ func TestFieldErrors(t *testing.T) {
 		{"llm provider missing", `{"name":"x","llm_config":{"model":"gpt-5.4"}}`, "llm_config.provider", "missing_field", "llm_config.provider is required"},
 		{"llm provider", `{"name":"x","llm_config":{"provider":"anthropic"}}`, "llm_config.provider", "invalid_field", `llm_config.provider "anthropic" is not a known LLM provider; allowed: openai, xai, mistral, google, google_realtime, xai_realtime, openai_live`},
 		{"messages content", `{"name":"x","llm_config":{"provider":"openai","messages":[{"role":"system"}]}}`, "llm_config.messages[0].content", "missing_field", "llm_config.messages[0].content is required"},
-		{"tts provider", `{"name":"x","tts_config":{"provider":"openai","voice_id":"alloy"}}`, "tts_config.provider", "invalid_field", `tts_config.provider "openai" is not a known text-to-speech provider; allowed: elevenlabs, inworld, google, xai, local`},
+		{"tts provider", `{"name":"x","tts_config":{"provider":"azure","voice_id":"alloy"}}`, "tts_config.provider", "invalid_field", `tts_config.provider "azure" is not a known text-to-speech provider; allowed: elevenlabs, inworld, google, xai, openai, local`},
 		{"tts voice required", `{"name":"x","tts_config":{"provider":"inworld"}}`, "tts_config.voice_id", "missing_field", "tts_config.voice_id is required"},
 		{"xai tts has no model", `{"name":"x","tts_config":{"provider":"xai","model":"grok-tts"}}`, "tts_config.model", "unknown_field", `tts_config.model is not supported: provider "xai" has no model choice; leave model out`},
 		{"xai voice", `{"name":"x","tts_config":{"provider":"xai","voice_id":"nova"}}`, "tts_config.voice_id", "invalid_field", `tts_config.voice_id "nova" is not one of the xAI Grok voices; allowed: ara, eve, leo`},

@@ -26,7 +26,7 @@ func TestProviders(t *testing.T) {
 		{LLM, "", []string{"openai", "xai", "mistral", "google", "google_realtime", "xai_realtime", "openai_live"}},
 		{LLM, Text, []string{"openai", "xai", "mistral", "google"}},
 		{LLM, Realtime, []string{"google_realtime", "xai_realtime", "openai_live"}},
-		{TTS, "", []string{"elevenlabs", "inworld", "google", "xai", "local"}},
+		{TTS, "", []string{"elevenlabs", "inworld", "google", "xai", "openai", "local"}},
 	}
 	for _, tt := range tests {
 		if got := c.ProviderIDs(tt.section, tt.kind); !slices.Equal(got, tt.want) {
@@ -47,7 +47,8 @@ func TestProviderLookup(t *testing.T) {
 		{TTS, "elevenlabs", "elevenlabs", "eleven_flash_v2_5"},
 		{TTS, "xai", "xai", ""},
 		{TTS, "local", "local", "espeak-ng"},
-		{TTS, "openai", "", ""},
+		{TTS, "openai", "openai", "gpt-4o-mini-tts"},
+		{TTS, "azure", "", ""},
 		{STT, "11labs", "", ""}, // the alias is a TTS alias only
 		{STT, "deepgram", "deepgram", "nova-3"},
 		{STT, "local", "local", "pocketsphinx"},

@@ -102,6 +102,13 @@ func providerSchemas(c map[string]*schema, cat *catalog.Catalog) {
 		"voice_id": ref("XAIVoice").d("Default `ara`."),
 		"language": str(),
 	}, "provider").titled("xAI Grok TTS").d("Grok TTS has no model choice.")
+	c["OpenAITTSConfig"] = object(props{
+		"provider":     constant("openai"),
+		"voice_id":     str().length(1, 64).def("alloy").d("alloy, ash, ballad, cedar, coral, echo, fable, marin, nova, onyx, sage, shimmer or verse; an OpenAI-compatible server may have others."),
+		"model":        catalogModels(cat, catalog.TTS, "openai", "OpenAI speech model."),
+		"instructions": str().d("How to speak (`gpt-4o-mini-tts` only)."),
+		"speed":        number().between(0.25, 4),
+	}, "provider").titled("OpenAI TTS").d("From older HMS docs; Parley serves it (`POST /audio/speech` at the OpenAI base URL).")
 	c["LocalTTSConfig"] = object(props{
 		"provider": constant("local"),
 		"voice_id": str().length(1, 64).def("en-us").d("Any eSpeak NG voice, e.g. `en-us` or `nl`."),
@@ -110,7 +117,7 @@ func providerSchemas(c map[string]*schema, cat *catalog.Catalog) {
 	}, "provider").titled("Local (Parley)").d("Parley-only provider: offline speech synthesis with eSpeak NG on the server itself.")
 	c["TTSConfig"] = tagged("provider", map[string]string{
 		"elevenlabs": "ElevenLabsTTSConfig", "11labs": "ElevenLabsTTSConfig", "inworld": "InworldTTSConfig",
-		"google": "GoogleTTSConfig", "xai": "XAITTSConfig", "local": "LocalTTSConfig",
-	}, "ElevenLabsTTSConfig", "InworldTTSConfig", "GoogleTTSConfig", "XAITTSConfig", "LocalTTSConfig").
+		"google": "GoogleTTSConfig", "xai": "XAITTSConfig", "openai": "OpenAITTSConfig", "local": "LocalTTSConfig",
+	}, "ElevenLabsTTSConfig", "InworldTTSConfig", "GoogleTTSConfig", "XAITTSConfig", "OpenAITTSConfig", "LocalTTSConfig").
 		d("Text-to-speech configuration, chosen by `provider`. Omitted `model` takes the provider's default. Null for realtime (speech-to-speech) assistants.")
 }

@@ -1,6 +1,7 @@
 package gladiafake
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/binary"
@@ -57,7 +58,7 @@ func newConnection(srv *Server, conn *websocket.Conn, token string) *connection 
 	srv.update(token, func(s *Session) { c.id, c.req = s.ID, s.Request })
 	c.rate = c.req.SampleRate
 	c.winLen = c.rate * int(window/time.Millisecond) / 1000
-	c.endpointing = DefaultEndpointing
+	c.endpointing = cmp.Or(srv.cfg.Endpointing, DefaultEndpointing)
 	if c.req.Endpointing > 0 {
 		c.endpointing = time.Duration(c.req.Endpointing * float64(time.Second))
 	}

@@ -55,6 +55,11 @@ type Config struct {
 	// utterances of each session and cycled when exhausted. Empty means
 	// DefaultTranscript.
 	Transcripts []string
+	// Endpointing is the silence that ends an utterance when the session
+	// request sets none; zero means Gladia's own default (0.05 s). A
+	// scripted run answers each utterance with one whole transcript, so a
+	// longer value keeps a spoken sentence with pauses one utterance.
+	Endpointing time.Duration
 	// Interim makes the server send partial transcripts while speech goes
 	// on, revealing the transcript a word per 200 ms of speech.
 	Interim bool

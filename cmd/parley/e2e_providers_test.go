@@ -1,0 +1,109 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// simulatedProvider is one assistant of TestE2EProvidersSimulated: the
+// speech providers it chooses.
+type simulatedProvider struct {
+	number   string
+	stt, tts string // stt_config and tts_config JSON
+}
+
+// TestE2EProvidersSimulated: one phone call per pipeline provider that
+// `parley simulate-providers` fakes beside Deepgram and ElevenLabs TTS, each
+// through the real `parley serve` binary and the `parley call` softphone.
+// The server has keys for those providers and OpenAI only (no Deepgram, no
+// ElevenLabs key), so a call that reached another provider would fail. Each
+// call must end normally with the caller's words heard through its STT and
+// the assistant's replies spoken through its TTS.
+func TestE2EProvidersSimulated(t *testing.T) {
+	bin := parleyBinary(t)
+	caller, err := filepath.Abs("../../docs/quickstart/caller.wav")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	sim := freeAddr(t)
+	simulated := startProc(t, bin, nil, "simulate-providers", "--addr", sim)
+	waitFor(t, 15*time.Second, "the simulated providers", func() bool { return strings.Contains(simulated.stdout.String(), "Start the server with") })
+
+	httpAddr, sipAddr := freeAddr(t), freeAddr(t)
+	const key = "e2e-providers-key-0123456789abcdef"
+	startProc(t, bin, []string{
+		"PARLEY_DATA_DIR=" + filepath.Join(dir, "data"), "PARLEY_HTTP_ADDR=" + httpAddr, "PARLEY_SIP_ADDR=" + sipAddr,
+		"PARLEY_RTP_PORTS=44000-44999", "PARLEY_BOOTSTRAP_API_KEY=" + key,
+		"PARLEY_OPENAI_BASE_URL=http://" + sim + "/v1", "PARLEY_OPENAI_API_KEY=simulated",
+		"PARLEY_GLADIA_BASE_URL=http://" + sim, "PARLEY_GLADIA_API_KEY=simulated",
+		"PARLEY_XAI_BASE_URL=http://" + sim + "/v1", "PARLEY_XAI_API_KEY=simulated",
+		"PARLEY_INWORLD_BASE_URL=ws://" + sim, "PARLEY_INWORLD_API_KEY=simulated",
+		"PARLEY_MAX_WRITE_LATENCY=-1ms", "PARLEY_MAX_SCHED_LATENCY=-1ms",
+	}, "serve")
+	base := "http://" + httpAddr
+	waitFor(t, 30*time.Second, "the server", func() bool {
+		resp, err := http.Get(base + "/api/v1/health")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err == nil
+	})
+	api := func(method, path, body string, out any) {
+		t.Helper()
+		apiRequest(t, base, key, method, path, body, out)
+	}
+
+	cases := map[string]simulatedProvider{
+		"stt gladia, tts xai":     {"+15550201", `{"provider":"gladia","model":"solaria-1","language":"en"}`, `{"provider":"xai","voice_id":"eve"}`},
+		"stt gladia, tts inworld": {"+15550202", `{"provider":"gladia","language":"en"}`, `{"provider":"inworld","model":"inworld-tts-2","voice_id":"Ashley"}`},
+		"stt gladia, tts openai":  {"+15550203", `{"provider":"gladia","language":"en"}`, `{"provider":"openai","model":"gpt-4o-mini-tts","voice_id":"coral"}`},
+	}
+	procs := map[string]*proc{}
+	for name, c := range cases {
+		var a struct{ Assistant struct{ ID string } }
+		api("POST", "/assistants", fmt.Sprintf(`{"name":%q,"first_message":"Hello! How can I help?","llm_config":{"provider":"openai","model":"gpt-4.1"},"stt_config":%s,"tts_config":%s}`, name, c.stt, c.tts), &a)
+		api("POST", "/numbers", `{"phone_number":"`+c.number+`","assistant_id":"`+a.Assistant.ID+`"}`, nil)
+		heard := filepath.Join(dir, c.number+".wav")
+		procs[name] = startProc(t, bin, nil, "call", "--server", sipAddr, "--play", caller, "--record", heard, "--linger", "3s", c.number)
+	}
+	for name, p := range procs {
+		p.wait(t, 90*time.Second)
+		if s := soundIn(t, filepath.Join(dir, cases[name].number+".wav")); s < time.Second {
+			t.Errorf("%s: %v of sound heard, want the assistant's greeting and replies", name, s)
+		}
+	}
+	type listed struct {
+		ID, Status, EndReason string
+		To                    string `json:"to_number"`
+		Messages              []struct{ Role, Content string }
+	}
+	var calls struct{ Calls []listed }
+	waitFor(t, 15*time.Second, "every call to end", func() bool {
+		api("GET", "/calls", "", &calls)
+		ended := 0
+		for _, c := range calls.Calls {
+			if c.Status != "in-progress" && c.Status != "ringing" && c.Status != "queued" {
+				ended++
+			}
+		}
+		return ended == len(cases)
+	})
+	greeting := regexp.MustCompile(`^Hello! How can I help\?$`)
+	for _, c := range calls.Calls {
+		said := map[string][]string{}
+		for _, m := range c.Messages {
+			said[m.Role] = append(said[m.Role], m.Content)
+		}
+		if c.Status != "ended" || len(said["user"]) < 2 || len(said["assistant"]) < 2 || said["user"][0] != "I would like to book an appointment." || !greeting.MatchString(said["assistant"][0]) {
+			b, _ := json.MarshalIndent(c, "", "  ")
+			t.Errorf("call %s ended as %s / %s with transcript %s; want ended, both of the caller's sentences and the assistant's replies", c.ID, c.Status, c.EndReason, b)
+		}
+	}
+}
