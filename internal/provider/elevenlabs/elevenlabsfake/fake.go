@@ -1,5 +1,6 @@
 // Package elevenlabsfake is a fake ElevenLabs text-to-speech websocket
-// service (stream-input). Tests, the load harness and `parley
+// service (stream-input) and Scribe v2 Realtime speech-to-text service
+// (STTPath, see scribe.go). Tests, the load harness and `parley
 // simulate-providers` use it to run calls without an ElevenLabs account.
 //
 // It speaks the real protocol closely enough for the elevenlabs adapter:
@@ -26,7 +27,8 @@ import (
 	"time"
 )
 
-// Path is the route the Server serves, as an http.ServeMux pattern.
+// Path is the text-to-speech route the Server serves, as an http.ServeMux
+// pattern; STTPath is the speech-to-text one.
 const Path = "GET /v1/text-to-speech/{voice_id}/stream-input"
 
 // Config configures the fake.
@@ -62,6 +64,8 @@ type Config struct {
 	// arrives for this long while idle; 0 means 20 s. A request's
 	// inactivity_timeout query parameter (seconds, at most 180) wins.
 	InactivityTimeout time.Duration
+	// STT scripts the Scribe realtime speech-to-text endpoint (STTPath).
+	STT STTConfig
 	// MaxRecorded is how many of the most recent connections Texts and
 	// Sessions remember; 0 means 1000.
 	MaxRecorded int
@@ -94,7 +98,7 @@ func (s Session) clone() Session {
 	return s
 }
 
-// Server is the fake service, an http.Handler serving Path. Mount it at the
+// Server is the fake service, an http.Handler serving Path and STTPath. Mount it at the
 // root of an httptest.Server or http.Server and point the adapter's BaseURL
 // there.
 //
@@ -117,6 +121,9 @@ type Server struct {
 	closed   bool
 	stats    Stats
 	sessions []*Session // the most recent MaxRecorded
+
+	sttConns    int           // STT connections accepted
+	sttSessions []*STTSession // the most recent MaxRecorded
 }
 
 // New returns a fake service configured by cfg, with defaults filled in.
@@ -130,6 +137,9 @@ func New(cfg Config) *Server {
 	if cfg.InactivityTimeout <= 0 {
 		cfg.InactivityTimeout = 20 * time.Second
 	}
+	if cfg.STT.DefaultSilence <= 0 {
+		cfg.STT.DefaultSilence = 1500 * time.Millisecond
+	}
 	if cfg.MaxRecorded <= 0 {
 		cfg.MaxRecorded = 1000
 	}
@@ -140,10 +150,11 @@ func New(cfg Config) *Server {
 	ctx, stop := context.WithCancel(context.Background())
 	s := &Server{cfg: cfg, log: log, mux: http.NewServeMux(), ctx: ctx, stop: stop}
 	s.mux.HandleFunc(Path, s.serveStream)
+	s.mux.HandleFunc(STTPath, s.serveSTT)
 	return s
 }
 
-// ServeHTTP serves Path; other requests get 404 or 405, and every request
+// ServeHTTP serves Path and STTPath; other requests get 404 or 405, and every request
 // after Close gets 503.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mux.ServeHTTP(w, r)
