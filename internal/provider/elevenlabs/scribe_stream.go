@@ -481,15 +481,22 @@ func (s *STTStream) onCommitted(m sttMessage) {
 	case hadSpeech:
 		s.events = append(s.events, stt.Event{Type: stt.UtteranceEnd})
 	}
+	// In the same critical section as the event: a commit answered before
+	// Close sent its own must not count as the answer to it.
+	s.finalArrivedLocked()
 	s.mu.Unlock()
 	s.notifyReader()
-	s.finalArrived()
 }
 
-// finalArrived tells a waiting Close that the closing commit was answered.
+// finalArrived tells a waiting Close that the closing commit was answered
+// (or will not be).
 func (s *STTStream) finalArrived() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.finalArrivedLocked()
+}
+
+func (s *STTStream) finalArrivedLocked() {
 	if s.awaitFinal && !s.finalClosed {
 		s.finalClosed = true
 		close(s.finalIn)
