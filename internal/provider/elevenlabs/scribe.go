@@ -184,7 +184,7 @@ func sttURL(base string, sc stt.Config, p sttPlan) (string, error) {
 			q.Set("vad_silence_threshold_secs", vadSeconds(sc.Endpointing))
 		}
 	}
-	if lang := strings.TrimSpace(sc.Language); lang != "" && lang != "multi" {
+	if lang := sttLanguage(sc.Language); lang != "" {
 		q.Set("language_code", lang)
 	}
 	if p.timestamps {
@@ -198,6 +198,20 @@ func sttURL(base string, sc stt.Config, p sttPlan) (string, error) {
 	applySTTOptions(q, sc.Options)
 	u.RawQuery = strings.ReplaceAll(q.Encode(), "+", "%20")
 	return u.String(), nil
+}
+
+// sttLanguage returns the language_code for a configured language: the
+// ISO 639 part of a tag such as "nl-NL", or "" (detect the language) for an
+// empty one or "multi".
+func sttLanguage(lang string) string {
+	lang = strings.ToLower(strings.TrimSpace(lang))
+	if i := strings.IndexAny(lang, "-_"); i > 0 {
+		lang = lang[:i]
+	}
+	if lang == "multi" {
+		return ""
+	}
+	return lang
 }
 
 // vadSeconds renders an endpointing duration as vad_silence_threshold_secs,

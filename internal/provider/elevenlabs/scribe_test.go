@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -151,6 +153,8 @@ func TestSTTURL(t *testing.T) {
 			want: map[string][]string{"vad_silence_threshold_secs": {"3"}}},
 		{name: "negative endpointing is manual", base: "ws://h", cfg: stt.Config{SampleRate: 8000, Endpointing: -1},
 			want: map[string][]string{"commit_strategy": {"manual"}}, none: []string{"vad_silence_threshold_secs"}},
+		{name: "language tag is cut to ISO 639", base: "ws://h", cfg: stt.Config{SampleRate: 8000, Language: "nl-NL"},
+			want: map[string][]string{"language_code": {"nl"}}},
 		{name: "multi language detects", base: "ws://h", cfg: stt.Config{SampleRate: 8000, Language: "multi"},
 			none: []string{"language_code"}},
 		{name: "keyterms and options", base: "ws://h", cfg: stt.Config{SampleRate: 8000, Keyterms: []string{"Parley", " ", "Hoog Minder"},
@@ -472,6 +476,33 @@ func TestSTTStreamFaults(t *testing.T) {
 				t.Error("Write after the failure succeeded")
 			}
 		})
+	}
+}
+
+func TestSTTQueueDropsOldestAudio(t *testing.T) {
+	// No goroutines: the queue is inspected as Write leaves it.
+	s := &STTStream{maxFrames: 2, enc: &sttEncoder{}, wake: make(chan struct{}, 1), log: slog.New(slog.DiscardHandler)}
+	for i := range 2 {
+		if err := s.Write([]int16{int16(i + 1)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Finalize(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Write([]int16{3}); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, o := range s.queue {
+		if o.commit {
+			got = append(got, "commit")
+		} else {
+			got = append(got, strconv.Itoa(int(o.audio[0])))
+		}
+	}
+	if want := []string{"2", "commit", "3"}; !slices.Equal(got, want) || s.Dropped() != 1 {
+		t.Fatalf("queue %v, dropped %d; want %v and 1", got, s.Dropped(), want)
 	}
 }
 
