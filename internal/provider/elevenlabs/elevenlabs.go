@@ -93,6 +93,13 @@ type Config struct {
 	// STTCloseTimeout bounds how long Close waits for the transcript of the
 	// audio still uncommitted; 0 means DefaultSTTCloseTimeout. Scribe only.
 	STTCloseTimeout time.Duration
+	// STTReconnects is how many times in a row a Scribe stream reconnects
+	// after the service or the network dropped it mid-stream; 0 means
+	// DefaultSTTReconnects, negative disables reconnecting.
+	STTReconnects int
+	// STTReconnectBackoff is the wait before the first reconnection, doubled
+	// for each further one in a row; 0 means DefaultSTTReconnectBackoff.
+	STTReconnectBackoff time.Duration
 }
 
 // TTS opens ElevenLabs synthesis streams. It is safe for concurrent use.

@@ -43,6 +43,12 @@ const (
 	DefaultSTTQueueFrames = 250
 	// DefaultSTTCloseTimeout bounds Close's wait for the last transcript.
 	DefaultSTTCloseTimeout = 3 * time.Second
+	// DefaultSTTReconnects is how many reconnections in a row a stream
+	// tries after the service dropped it.
+	DefaultSTTReconnects = 3
+	// DefaultSTTReconnectBackoff is the wait before the first reconnection;
+	// it doubles for each further one in a row.
+	DefaultSTTReconnectBackoff = 200 * time.Millisecond
 
 	// MinVADSilence and MaxVADSilence bound vad_silence_threshold_secs;
 	// stt.Config.Endpointing is clamped to them.
@@ -69,6 +75,8 @@ type STT struct {
 	keepAlive    time.Duration
 	queueFrames  int
 	closeTimeout time.Duration
+	reconnects   int
+	backoff      time.Duration
 }
 
 var _ stt.Provider = (*STT)(nil)
@@ -83,6 +91,8 @@ func NewSTT(cfg Config) *STT {
 		keepAlive:    cfg.STTKeepAlive,
 		queueFrames:  cfg.STTQueueFrames,
 		closeTimeout: cfg.STTCloseTimeout,
+		reconnects:   cfg.STTReconnects,
+		backoff:      cfg.STTReconnectBackoff,
 	}
 	if p.baseURL == "" {
 		p.baseURL = DefaultBaseURL
@@ -98,6 +108,15 @@ func NewSTT(cfg Config) *STT {
 	}
 	if p.closeTimeout <= 0 {
 		p.closeTimeout = DefaultSTTCloseTimeout
+	}
+	switch {
+	case p.reconnects == 0:
+		p.reconnects = DefaultSTTReconnects
+	case p.reconnects < 0:
+		p.reconnects = 0
+	}
+	if p.backoff <= 0 {
+		p.backoff = DefaultSTTReconnectBackoff
 	}
 	return p
 }
@@ -253,7 +272,9 @@ func optionBool(v any) (bool, bool) {
 
 // Open dials a Scribe realtime session for sc and waits for the service's
 // session_started message. ctx bounds the whole stream, not only the dial.
-// A refused upgrade (401 for a bad key) or an error message in place of
+// When the service or the network drops the stream later, it reconnects
+// (Config.STTReconnects) and carries on; Recv fails only when that fails
+// too. A refused upgrade (401 for a bad key) or an error message in place of
 // session_started is a *ServerError.
 func (p *STT) Open(ctx context.Context, sc stt.Config) (stt.Stream, error) {
 	plan, err := planSTT(sc)
@@ -272,23 +293,33 @@ func (p *STT) Open(ctx context.Context, sc stt.Config) (stt.Stream, error) {
 	if sc.APIKey != "" {
 		hdr.Set("xi-api-key", sc.APIKey)
 	}
+	log := p.log.With("provider", "elevenlabs", "model", plan.model, "format", plan.format)
+	dial := func(ctx context.Context) (*websocket.Conn, error) {
+		return p.dial(ctx, u, hdr, sc.APIKey, log)
+	}
+	conn, err := dial(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return newSTTStream(ctx, conn, dial, log, p, plan, enc, sc.APIKey), nil
+}
 
+// dial connects one websocket and waits for session_started.
+func (p *STT) dial(ctx context.Context, u string, hdr http.Header, key string, log *slog.Logger) (*websocket.Conn, error) {
 	dialCtx, cancel := context.WithTimeout(ctx, sttDialTimeout)
 	defer cancel()
 	conn, resp, err := websocket.Dial(dialCtx, u, &websocket.DialOptions{HTTPClient: p.client, HTTPHeader: hdr})
 	if err != nil {
-		return nil, dialError(err, resp, sc.APIKey)
+		return nil, dialError(err, resp, key)
 	}
 	conn.SetReadLimit(sttReadLimit)
-	log := p.log.With("provider", "elevenlabs", "model", plan.model, "format", plan.format)
-	id, err := awaitSessionStarted(dialCtx, conn, sc.APIKey)
+	id, err := awaitSessionStarted(dialCtx, conn, key)
 	if err != nil {
 		_ = conn.CloseNow()
 		return nil, err
 	}
-	log = log.With("session_id", id)
-	log.Debug("elevenlabs scribe stream opened")
-	return newSTTStream(ctx, conn, log, p, plan, enc, sc.APIKey), nil
+	log.Debug("elevenlabs scribe session started", "session_id", id)
+	return conn, nil
 }
 
 // awaitSessionStarted reads the service's first message, which must be

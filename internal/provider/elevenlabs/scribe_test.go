@@ -452,7 +452,7 @@ func TestSTTStreamFaults(t *testing.T) {
 			_, p := newSTTFake(t, elevenlabsfake.Config{STT: elevenlabsfake.STTConfig{
 				Fault: tt.fault, FaultAfterChunks: 2, ErrorType: "quota_exceeded_error",
 				Segments: []elevenlabsfake.STTSegment{{Partials: []string{"x"}, Text: "x"}},
-			}}, Config{})
+			}}, Config{STTReconnects: -1})
 			s := openSTT(t, p, stt.Config{SampleRate: 8000})
 			for range 5 {
 				_ = s.Write(make([]int16, 160))
@@ -503,6 +503,55 @@ func TestSTTQueueDropsOldestAudio(t *testing.T) {
 	}
 	if want := []string{"2", "commit", "3"}; !slices.Equal(got, want) || s.Dropped() != 1 {
 		t.Fatalf("queue %v, dropped %d; want %v and 1", got, s.Dropped(), want)
+	}
+}
+
+func TestSTTReconnects(t *testing.T) {
+	for _, fault := range []elevenlabsfake.STTFault{elevenlabsfake.STTFaultClose, elevenlabsfake.STTFaultDisconnect} {
+		t.Run(strconv.Itoa(int(fault)), func(t *testing.T) {
+			srv, p := newSTTFake(t, elevenlabsfake.Config{APIKey: sttKey, STT: elevenlabsfake.STTConfig{
+				Fault: fault, FaultAfterChunks: 1, FaultConnections: 1,
+				Segments: []elevenlabsfake.STTSegment{{Partials: []string{"again"}, Text: "hello again"}},
+			}}, Config{STTReconnectBackoff: 10 * time.Millisecond})
+			s := openSTT(t, p, stt.Config{SampleRate: 8000, APIKey: sttKey, Endpointing: 300 * time.Millisecond})
+			_ = s.Write(make([]int16, 160))
+			deadline := time.Now().Add(5 * time.Second)
+			for len(srv.STTSessions()) < 2 && time.Now().Before(deadline) {
+				time.Sleep(5 * time.Millisecond)
+			}
+			writeFrames(t, s, 8000, speech(8000, 200*time.Millisecond, 400*time.Millisecond))
+			got := brief(recvN(t, s, 3))
+			if want := []string{"speech_started:", "interim:again", "final:hello again!"}; !slices.Equal(got, want) {
+				t.Fatalf("events %q, want %q", got, want)
+			}
+			sess := srv.STTSessions()
+			if len(sess) != 2 || sess[1].Query.Get("audio_format") != "ulaw_8000" {
+				t.Fatalf("%d sessions, want the second with the same query", len(sess))
+			}
+		})
+	}
+}
+
+func TestSTTReconnectGivesUp(t *testing.T) {
+	srv, p := newSTTFake(t, elevenlabsfake.Config{STT: elevenlabsfake.STTConfig{Fault: elevenlabsfake.STTFaultDisconnect, FaultAfterChunks: 1}},
+		Config{STTReconnects: 2, STTReconnectBackoff: 5 * time.Millisecond, STTKeepAlive: 10 * time.Millisecond})
+	s := openSTT(t, p, stt.Config{SampleRate: 8000})
+	_ = s.Write(make([]int16, 160))
+	done := make(chan error, 1)
+	go func() {
+		_, err := recvErr(s)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil || errors.Is(err, io.EOF) || !strings.Contains(err.Error(), "elevenlabs") {
+			t.Fatalf("Recv ended with %v, want the connection error", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Recv did not fail")
+	}
+	if n := len(srv.STTSessions()); n != 3 {
+		t.Errorf("%d connections, want 1 + 2 reconnections", n)
 	}
 }
 

@@ -59,6 +59,7 @@ const (
 	STTFaultMalformed           // a text message that is not JSON, then a drop
 	STTFaultDisconnect          // the TCP connection drops, no close frame
 	STTFaultError               // an error message (STTConfig.ErrorType), then close 1008
+	STTFaultClose               // a normal close (1000) with no error message, as idle sockets get
 )
 
 // STTConfig scripts the Scribe fake.
@@ -79,9 +80,11 @@ type STTConfig struct {
 	// AuthInBand makes a wrong key an auth_error message and close 1008
 	// after the upgrade, instead of HTTP 401.
 	AuthInBand bool
-	// Fault is injected after FaultAfterChunks chunks (at least 1).
+	// Fault is injected after FaultAfterChunks chunks (at least 1), on the
+	// first FaultConnections connections (0 means on every one).
 	Fault            STTFault
 	FaultAfterChunks int
+	FaultConnections int
 	// ErrorType is the message_type STTFaultError sends; empty means
 	// "transcriber_error".
 	ErrorType string
@@ -373,7 +376,7 @@ func (c *sttConn) handle(ctx context.Context, data []byte) (done bool, err error
 		return false, err
 	}
 	c.record(m, pcm)
-	if c.cfg.Fault != STTFaultNone && c.chunks >= max(c.cfg.FaultAfterChunks, 1) {
+	if c.faulty() && c.chunks >= max(c.cfg.FaultAfterChunks, 1) {
 		c.inject(ctx)
 		return true, nil
 	}
@@ -387,6 +390,12 @@ func (c *sttConn) handle(ctx context.Context, data []byte) (done bool, err error
 		return false, c.commit(ctx, heard, start, end)
 	}
 	return false, nil
+}
+
+// faulty says whether this connection gets the configured fault.
+func (c *sttConn) faulty() bool {
+	n := c.cfg.FaultConnections
+	return c.cfg.Fault != STTFaultNone && (n <= 0 || c.rec.ID <= n)
 }
 
 func (c *sttConn) decode(b64 string) ([]int16, error) {
@@ -447,6 +456,9 @@ func (c *sttConn) inject(ctx context.Context) {
 		}
 		_ = c.write(ctx, sttError{Type: kind, Error: "fake " + kind})
 		_ = c.ws.Close(websocket.StatusPolicyViolation, kind)
+		return
+	case STTFaultClose:
+		_ = c.ws.Close(websocket.StatusNormalClosure, "")
 		return
 	}
 	_ = c.ws.CloseNow()
