@@ -133,7 +133,10 @@ type sttPlan struct {
 	prevText   string // previous_text for the first chunk
 }
 
-// planSTT chooses the wire encoding and commit strategy for sc.
+// planSTT chooses the wire encoding and commit strategy for sc: G.711 µ-law
+// at 8 kHz (what phone calls carry), PCM16 at the pipeline's rate when
+// Scribe takes it, else PCM16 resampled to 16 kHz. The option sample_rate
+// (8000 or 16000) picks the wire rate instead.
 func planSTT(sc stt.Config) (sttPlan, error) {
 	if sc.SampleRate <= 0 {
 		return sttPlan{}, fmt.Errorf("sample rate %d Hz is not positive", sc.SampleRate)
@@ -142,14 +145,19 @@ func planSTT(sc stt.Config) (sttPlan, error) {
 	if p.model == "" {
 		p.model = DefaultSTTModel
 	}
-	switch {
-	case sc.SampleRate == 8000:
-		p.format, p.wireRate, p.ulaw = "ulaw_8000", 8000, true
-	case isSTTPCMRate(sc.SampleRate):
-		p.format, p.wireRate = "pcm_"+strconv.Itoa(sc.SampleRate), sc.SampleRate
-	default:
-		p.format, p.wireRate, p.resample = "pcm_16000", sttFallbackRate, true
+	rate := sc.SampleRate
+	if r, err := toFloat(sc.Options["sample_rate"]); err == nil && (r == 8000 || r == 16000) {
+		rate = int(r) // the stt_config option: the rate to send Scribe
 	}
+	switch {
+	case rate == 8000:
+		p.format, p.wireRate, p.ulaw = "ulaw_8000", 8000, true
+	case isSTTPCMRate(rate):
+		p.format, p.wireRate = "pcm_"+strconv.Itoa(rate), rate
+	default:
+		p.format, p.wireRate = "pcm_16000", sttFallbackRate
+	}
+	p.resample = p.wireRate != sc.SampleRate
 	if b, ok := optionBool(sc.Options["include_timestamps"]); ok {
 		p.timestamps = b
 	}
@@ -358,14 +366,16 @@ func sttReadError(err error, key, doing string) error {
 
 // Server message types.
 const (
-	msgSessionStarted   = "session_started"
-	msgPartial          = "partial_transcript"
-	msgCommitted        = "committed_transcript"
-	msgCommittedWithTS  = "committed_transcript_with_timestamps"
-	msgCommitThrottled  = "commit_throttled"
-	msgInputAudioChunk  = "input_audio_chunk"
-	sttNormalCloseLabel = "User ended conversation"
+	msgSessionStarted  = "session_started"
+	msgPartial         = "partial_transcript"
+	msgCommitted       = "committed_transcript"
+	msgCommittedWithTS = "committed_transcript_with_timestamps"
+	msgCommitThrottled = "commit_throttled"
+	msgInputAudioChunk = "input_audio_chunk"
 )
+
+// sttNormalCloseLabel is the close reason of a stream the client ends.
+const sttNormalCloseLabel = "User ended conversation"
 
 // sttErrorTypes are the message types that report a failure; the text is in
 // the "error" field.
@@ -378,20 +388,13 @@ var sttErrorTypes = map[string]bool{
 
 // sttMessage is any Scribe server message (the fields this adapter uses).
 type sttMessage struct {
-	Type      string     `json:"message_type"`
-	SessionID string     `json:"session_id"`
-	Text      string     `json:"text"`
-	Language  string     `json:"language_code"`
-	Words     []sttWord  `json:"words"`
-	Error     string     `json:"error"`
-	Message   string     `json:"message"`
-	Config    *sttConfig `json:"config"`
-}
-
-// sttConfig is the session_started echo of the session's settings.
-type sttConfig struct {
-	SampleRate  int    `json:"sample_rate"`
-	AudioFormat string `json:"audio_format"`
+	Type      string    `json:"message_type"`
+	SessionID string    `json:"session_id"`
+	Text      string    `json:"text"`
+	Language  string    `json:"language_code"`
+	Words     []sttWord `json:"words"`
+	Error     string    `json:"error"`
+	Message   string    `json:"message"`
 }
 
 type sttWord struct {

@@ -147,6 +147,10 @@ func TestSTTURL(t *testing.T) {
 			none: []string{"language_code"}, path: "ws://h:1/proxy/v1/speech-to-text/realtime"},
 		{name: "odd rate is resampled", base: "http://h", cfg: stt.Config{SampleRate: 11025},
 			want: map[string][]string{"audio_format": {"pcm_16000"}}},
+		{name: "sample_rate option upsamples a call", base: "ws://h", cfg: stt.Config{SampleRate: 8000, Options: map[string]any{"sample_rate": 16000.0}},
+			want: map[string][]string{"audio_format": {"pcm_16000"}}},
+		{name: "sample_rate option 8000 on wideband", base: "ws://h", cfg: stt.Config{SampleRate: 24000, Options: map[string]any{"sample_rate": 8000}},
+			want: map[string][]string{"audio_format": {"ulaw_8000"}}},
 		{name: "endpointing clamped low", base: "ws://h", cfg: stt.Config{SampleRate: 8000, Endpointing: 10 * time.Millisecond},
 			want: map[string][]string{"vad_silence_threshold_secs": {"0.3"}}},
 		{name: "endpointing clamped high", base: "ws://h", cfg: stt.Config{SampleRate: 8000, Endpointing: 10 * time.Second},
@@ -283,19 +287,34 @@ func TestSTTWidebandTimestamps(t *testing.T) {
 	}
 }
 
-func TestSTTResamplesOddRate(t *testing.T) {
-	srv, p := newSTTFake(t, elevenlabsfake.Config{}, Config{})
-	s := openSTT(t, p, stt.Config{SampleRate: 11025})
-	writeFrames(t, s, 11025, speech(11025, 0, time.Second))
-	if err := s.Close(); err != nil {
-		t.Fatalf("Close: %v", err)
+func TestSTTResamples(t *testing.T) {
+	tests := []struct {
+		name     string
+		cfg      stt.Config
+		format   string
+		wireRate int
+	}{
+		{"odd rate to 16 kHz", stt.Config{SampleRate: 11025}, "pcm_16000", 16000},
+		{"wideband to µ-law by option", stt.Config{SampleRate: 24000, Options: map[string]any{"sample_rate": 8000.0}}, "ulaw_8000", 8000},
+		{"call upsampled by option", stt.Config{SampleRate: 8000, Options: map[string]any{"sample_rate": 16000.0}}, "pcm_16000", 16000},
 	}
-	sess := closedSession(t, srv)
-	if sess.Query.Get("audio_format") != "pcm_16000" || sess.SampleRate != 16000 {
-		t.Fatalf("format %q, chunk rate %d; want pcm_16000", sess.Query.Get("audio_format"), sess.SampleRate)
-	}
-	if n := len(sess.Audio); n < 15500 || n > 16000 {
-		t.Errorf("fake received %d samples for 1 s, want about 16000", n)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv, p := newSTTFake(t, elevenlabsfake.Config{}, Config{})
+			s := openSTT(t, p, tt.cfg)
+			writeFrames(t, s, tt.cfg.SampleRate, speech(tt.cfg.SampleRate, 0, time.Second))
+			if err := s.Close(); err != nil {
+				t.Fatalf("Close: %v", err)
+			}
+			sess := closedSession(t, srv)
+			if sess.Query.Get("audio_format") != tt.format || sess.SampleRate != tt.wireRate {
+				t.Fatalf("format %q, chunk rate %d; want %s", sess.Query.Get("audio_format"), sess.SampleRate, tt.format)
+			}
+			// The resampler holds back half its filter until more input.
+			if n := len(sess.Audio); n < tt.wireRate*97/100 || n > tt.wireRate {
+				t.Errorf("fake received %d samples for 1 s, want about %d", n, tt.wireRate)
+			}
+		})
 	}
 }
 
