@@ -3,8 +3,8 @@
 // (STTPath, see scribe.go). Tests, the load harness and `parley
 // simulate-providers` use it to run calls without an ElevenLabs account.
 //
-// It speaks the real protocol closely enough for the elevenlabs adapter:
-// an init message first ({"text":" ", …}), text messages that are buffered
+// For text-to-speech it speaks the real protocol closely enough for the
+// elevenlabs adapter: an init message first ({"text":" ", …}), text messages that are buffered
 // and generated on flush, try_trigger_generation, a chunk_length_schedule
 // threshold or the end of input ({"text":""}), base64 audio messages with
 // character alignment, then {"isFinal":true} and a normal close. Instead of
@@ -13,7 +13,13 @@
 //
 // Authentication: like the real service, a missing or wrong xi-api-key is
 // refused after the upgrade, with a close frame 1008 "Invalid API key";
-// the upgrade itself always succeeds.
+// the upgrade itself always succeeds. The STT endpoint refuses the upgrade
+// with HTTP 401 instead (or, with STTConfig.AuthInBand, answers auth_error).
+//
+// Speech-to-text is scripted with Config.STT: segments of partial and
+// committed transcripts that an energy detector releases as it hears the
+// client's audio, and faults (malformed message, disconnect, error message,
+// normal close, refused upgrade) to inject.
 package elevenlabsfake
 
 import (
@@ -98,16 +104,17 @@ func (s Session) clone() Session {
 	return s
 }
 
-// Server is the fake service, an http.Handler serving Path and STTPath. Mount it at the
-// root of an httptest.Server or http.Server and point the adapter's BaseURL
-// there.
+// Server is the fake service, an http.Handler serving Path and STTPath.
+// Mount it at the root of an httptest.Server or http.Server and point the
+// adapter's BaseURL there.
 //
-// Audio messages carry Config.ChunkDuration of audio each, counted in bytes
+// Text-to-speech audio messages carry Config.ChunkDuration of audio each, counted in bytes
 // without rounding to whole samples: at pcm_8000 a ChunkDuration of
 // 101×62.5 µs gives 101-byte messages, splitting samples between messages.
 //
-// Goroutines: each connection runs on its net/http handler goroutine plus
-// one reader goroutine it waits for. Close ends every connection and waits
+// Goroutines: each TTS connection runs on its net/http handler goroutine
+// plus one reader goroutine it waits for; each STT connection runs on its
+// handler goroutine alone. Close ends every connection and waits
 // for them.
 type Server struct {
 	cfg  Config
