@@ -63,9 +63,6 @@ const (
 	sttFallbackRate = 16000
 )
 
-// sttPCMRates are the rates Scribe takes as pcm_<rate>.
-var sttPCMRates = [...]int{8000, 16000, 22050, 24000, 44100, 48000}
-
 // STT opens Scribe v2 Realtime recognition streams. It implements
 // stt.Provider and is safe for concurrent use.
 type STT struct {
@@ -167,11 +164,11 @@ func planSTT(sc stt.Config) (sttPlan, error) {
 	return p, nil
 }
 
+// isSTTPCMRate reports the rates Scribe takes as pcm_<rate>.
 func isSTTPCMRate(rate int) bool {
-	for _, r := range sttPCMRates {
-		if r == rate {
-			return true
-		}
+	switch rate {
+	case 8000, 16000, 22050, 24000, 44100, 48000:
+		return true
 	}
 	return false
 }
@@ -377,13 +374,16 @@ const (
 // sttNormalCloseLabel is the close reason of a stream the client ends.
 const sttNormalCloseLabel = "User ended conversation"
 
-// sttErrorTypes are the message types that report a failure; the text is in
-// the "error" field.
-var sttErrorTypes = map[string]bool{
-	"error": true, "auth_error": true, "quota_exceeded_error": true, msgCommitThrottled: true,
-	"unaccepted_terms_error": true, "rate_limited": true, "queue_overflow": true, "resource_exhausted": true,
-	"session_time_limit_exceeded": true, "chunk_size_exceeded": true, "insufficient_audio_activity": true,
-	"transcriber_error": true, "input_error": true,
+// isSTTError reports the message types that report a failure; the text is
+// in the "error" field.
+func isSTTError(messageType string) bool {
+	switch messageType {
+	case "error", "auth_error", "quota_exceeded_error", msgCommitThrottled, "unaccepted_terms_error",
+		"rate_limited", "queue_overflow", "resource_exhausted", "session_time_limit_exceeded",
+		"chunk_size_exceeded", "insufficient_audio_activity", "transcriber_error", "input_error":
+		return true
+	}
+	return false
 }
 
 // sttMessage is any Scribe server message (the fields this adapter uses).
@@ -426,7 +426,7 @@ func parseSTTMessage(data []byte) (sttMessage, error) {
 	return m, nil
 }
 
-func (m *sttMessage) isError() bool { return sttErrorTypes[m.Type] }
+func (m *sttMessage) isError() bool { return isSTTError(m.Type) }
 
 // serverError turns an error message into a *ServerError. The text is in
 // "error"; "message" is read too, in case a version moves it.

@@ -618,3 +618,81 @@ func TestSTTOpenHonoursDialContext(t *testing.T) {
 		t.Fatal("Open succeeded")
 	}
 }
+
+func TestSTTMessageMapping(t *testing.T) {
+	tests := []struct {
+		name       string
+		timestamps bool
+		msgs       []string
+		want       []string
+		wantErr    string // the Kind of the *ServerError the last message gives
+	}{
+		{name: "utterance", msgs: []string{
+			`{"message_type":"partial_transcript","text":""}`,
+			`{"message_type":"partial_transcript","text":"hi"}`,
+			`{"message_type":"partial_transcript","text":"hi there"}`,
+			`{"message_type":"committed_transcript","text":"Hi there.","language_code":"en"}`,
+		}, want: []string{"speech_started:", "interim:hi", "interim:hi there", "final:Hi there.!"}},
+		{name: "empty commit ends an utterance only after partials", msgs: []string{
+			`{"message_type":"committed_transcript","text":""}`,
+			`{"message_type":"partial_transcript","text":"um"}`,
+			`{"message_type":"committed_transcript","text":""}`,
+			`{"message_type":"committed_transcript","text":""}`,
+		}, want: []string{"speech_started:", "interim:um", "utterance_end:"}},
+		{name: "plain commit of the pair ignored with timestamps", timestamps: true, msgs: []string{
+			`{"message_type":"committed_transcript","text":"a b"}`,
+			`{"message_type":"committed_transcript_with_timestamps","text":"a b","words":[{"text":"a","start":0.5,"end":0.7,"type":"word"},{"text":" ","start":0.7,"end":0.8,"type":"spacing"},{"text":"b","start":0.8,"end":1.0,"type":"word"}]}`,
+		}, want: []string{"final:a b!"}},
+		{name: "timestamped commit ignored without timestamps", msgs: []string{
+			`{"message_type":"committed_transcript_with_timestamps","text":"a"}`,
+			`{"message_type":"committed_transcript","text":"a"}`,
+		}, want: []string{"final:a!"}},
+		{name: "unknown types and throttling are not fatal", msgs: []string{
+			`{"message_type":"something_new"}`,
+			`{"message_type":"commit_throttled","error":"slow down"}`,
+			`{"message_type":"partial_transcript","text":"x"}`,
+		}, want: []string{"speech_started:", "interim:x"}},
+		{name: "error message", msgs: []string{`{"message_type":"auth_error","error":"bad key sk-scribe-test-key"}`}, wantErr: "auth_error"},
+		{name: "error text in message", msgs: []string{`{"message_type":"rate_limited","message":"too many"}`}, wantErr: "rate_limited"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := &STTStream{key: sttKey, plan: sttPlan{timestamps: tt.timestamps}, eventReady: make(chan struct{}, 1),
+				log: slog.New(slog.DiscardHandler)}
+			c := &sttConn{finalIn: make(chan struct{})}
+			var err error
+			for _, raw := range tt.msgs {
+				m, perr := parseSTTMessage([]byte(raw))
+				if perr != nil {
+					t.Fatal(perr)
+				}
+				if err = s.handle(c, m); err != nil {
+					break
+				}
+			}
+			if tt.wantErr != "" {
+				var se *ServerError
+				if !errors.As(err, &se) || se.Kind != tt.wantErr || se.Message == "" || strings.Contains(err.Error(), sttKey) {
+					t.Fatalf("error %v, want a redacted *ServerError of kind %s", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := brief(s.events); !slices.Equal(got, tt.want) {
+				t.Fatalf("events %q, want %q", got, tt.want)
+			}
+			if tt.timestamps {
+				if ev := s.events[0]; ev.Start != 500*time.Millisecond || ev.End != time.Second {
+					t.Errorf("span %v–%v, want the words' 0.5 s–1 s (spacing skipped)", ev.Start, ev.End)
+				}
+			}
+		})
+	}
+	for _, raw := range []string{`{"message_type":`, `{"text":"no type"}`, `[1]`} {
+		if _, err := parseSTTMessage([]byte(raw)); err == nil {
+			t.Errorf("parseSTTMessage(%s) succeeded", raw)
+		}
+	}
+}
