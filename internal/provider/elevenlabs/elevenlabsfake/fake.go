@@ -4,8 +4,8 @@
 // simulate-providers` use it to run calls without an ElevenLabs account.
 //
 // For text-to-speech it speaks the real protocol closely enough for the
-// elevenlabs adapter: an init message first ({"text":" ", …}), text messages that are buffered
-// and generated on flush, try_trigger_generation, a chunk_length_schedule
+// elevenlabs adapter: an init message first ({"text":" ", …}), text
+// messages that are buffered and generated on flush, try_trigger_generation, a chunk_length_schedule
 // threshold or the end of input ({"text":""}), base64 audio messages with
 // character alignment, then {"isFinal":true} and a normal close. Instead of
 // a voice it plays Config.Synth's audio, by default a tone as long as the
@@ -108,8 +108,8 @@ func (s Session) clone() Session {
 // Mount it at the root of an httptest.Server or http.Server and point the
 // adapter's BaseURL there.
 //
-// Text-to-speech audio messages carry Config.ChunkDuration of audio each, counted in bytes
-// without rounding to whole samples: at pcm_8000 a ChunkDuration of
+// Text-to-speech audio messages carry Config.ChunkDuration of audio each,
+// counted in bytes without rounding to whole samples: at pcm_8000 a ChunkDuration of
 // 101×62.5 µs gives 101-byte messages, splitting samples between messages.
 //
 // Goroutines: each TTS connection runs on its net/http handler goroutine
