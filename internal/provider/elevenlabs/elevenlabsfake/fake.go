@@ -4,12 +4,12 @@
 // simulate-providers` use it to run calls without an ElevenLabs account.
 //
 // For text-to-speech it speaks the real protocol closely enough for the
-// elevenlabs adapter: an init message first ({"text":" ", …}), text
-// messages that are buffered and generated on flush, try_trigger_generation, a chunk_length_schedule
-// threshold or the end of input ({"text":""}), base64 audio messages with
-// character alignment, then {"isFinal":true} and a normal close. Instead of
-// a voice it plays Config.Synth's audio, by default a tone as long as the
-// text.
+// elevenlabs adapter: an init message first ({"text":" ", …}), text messages
+// that are buffered and generated on flush, try_trigger_generation, a
+// chunk_length_schedule threshold or the end of input ({"text":""}), base64
+// audio messages with character alignment, then {"isFinal":true} and a
+// normal close. Instead of a voice it plays Config.Synth's audio, by default
+// a tone as long as the text.
 //
 // Authentication: like the real service, a missing or wrong xi-api-key is
 // refused after the upgrade, with a close frame 1008 "Invalid API key";
