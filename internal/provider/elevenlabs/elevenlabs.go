@@ -1,6 +1,7 @@
-// Package elevenlabs adapts the ElevenLabs text-to-speech websocket API
-// (stream-input) to the tts contract: text goes up sentence by sentence,
-// 16-bit PCM comes back while it is being generated.
+// Package elevenlabs adapts two ElevenLabs websocket APIs: text-to-speech
+// (stream-input) to the tts contract, where text goes up sentence by
+// sentence and 16-bit PCM comes back while it is being generated, and Scribe
+// v2 Realtime speech-to-text to the stt contract (see NewSTT and scribe.go).
 //
 // One tts.Stream is one websocket:
 //
@@ -80,6 +81,25 @@ type Config struct {
 	// the pipeline sends whole sentences and each Send flushes, so the
 	// schedule only splits sentences longer than its first entry.
 	ChunkSchedule []int
+
+	// STTKeepAlive is how long a Scribe stream may send no audio before it
+	// sends an empty chunk to keep the socket open; 0 means
+	// DefaultSTTKeepAlive. Scribe only.
+	STTKeepAlive time.Duration
+	// STTQueueFrames is how many Write calls of audio may wait to be sent;
+	// when full the oldest is dropped. 0 means DefaultSTTQueueFrames. Scribe
+	// only.
+	STTQueueFrames int
+	// STTCloseTimeout bounds how long Close waits for the transcript of the
+	// audio still uncommitted; 0 means DefaultSTTCloseTimeout. Scribe only.
+	STTCloseTimeout time.Duration
+	// STTReconnects is how many times in a row a Scribe stream reconnects
+	// after the service or the network dropped it mid-stream; 0 means
+	// DefaultSTTReconnects, negative disables reconnecting.
+	STTReconnects int
+	// STTReconnectBackoff is the wait before the first reconnection, doubled
+	// for each further one in a row; 0 means DefaultSTTReconnectBackoff.
+	STTReconnectBackoff time.Duration
 }
 
 // TTS opens ElevenLabs synthesis streams. It is safe for concurrent use.
@@ -342,6 +362,9 @@ func (e *ServerError) Error() string {
 	if e.Message != "" {
 		b.WriteString(": ")
 		b.WriteString(e.Message)
+	}
+	if e.HTTPStatus == http.StatusUnauthorized || e.HTTPStatus == http.StatusForbidden || e.Kind == "auth_error" {
+		b.WriteString(" (check the ElevenLabs API key)")
 	}
 	return b.String()
 }

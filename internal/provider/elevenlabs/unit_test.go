@@ -204,9 +204,11 @@ func TestServerErrorText(t *testing.T) {
 		want string
 	}{
 		{ServerError{HTTPStatus: 401, Kind: "invalid_api_key", Message: "Invalid API key"},
-			"elevenlabs: websocket upgrade refused: HTTP 401 Unauthorized [invalid_api_key]: Invalid API key"},
+			"elevenlabs: websocket upgrade refused: HTTP 401 Unauthorized [invalid_api_key]: Invalid API key (check the ElevenLabs API key)"},
 		{ServerError{CloseStatus: 1008, Message: "Invalid API key"},
 			"elevenlabs: stream closed by the service with status 1008 (StatusPolicyViolation): Invalid API key"},
+		{ServerError{Kind: "auth_error", Message: "bad key"},
+			"elevenlabs: service error [auth_error]: bad key (check the ElevenLabs API key)"},
 		{ServerError{Kind: "quota_exceeded", Code: 1008, Message: "Quota exceeded"},
 			"elevenlabs: service error [quota_exceeded] code 1008: Quota exceeded"},
 		{ServerError{CloseStatus: 1011}, "elevenlabs: stream closed by the service with status 1011 (StatusInternalError)"},

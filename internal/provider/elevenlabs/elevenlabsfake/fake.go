@@ -1,18 +1,25 @@
 // Package elevenlabsfake is a fake ElevenLabs text-to-speech websocket
-// service (stream-input). Tests, the load harness and `parley
+// service (stream-input) and Scribe v2 Realtime speech-to-text service
+// (STTPath, see scribe.go). Tests, the load harness and `parley
 // simulate-providers` use it to run calls without an ElevenLabs account.
 //
-// It speaks the real protocol closely enough for the elevenlabs adapter:
-// an init message first ({"text":" ", …}), text messages that are buffered
-// and generated on flush, try_trigger_generation, a chunk_length_schedule
-// threshold or the end of input ({"text":""}), base64 audio messages with
-// character alignment, then {"isFinal":true} and a normal close. Instead of
-// a voice it plays Config.Synth's audio, by default a tone as long as the
-// text.
+// For text-to-speech it speaks the real protocol closely enough for the
+// elevenlabs adapter: an init message first ({"text":" ", …}), text messages
+// that are buffered and generated on flush, try_trigger_generation, a
+// chunk_length_schedule threshold or the end of input ({"text":""}), base64
+// audio messages with character alignment, then {"isFinal":true} and a
+// normal close. Instead of a voice it plays Config.Synth's audio, by default
+// a tone as long as the text.
 //
 // Authentication: like the real service, a missing or wrong xi-api-key is
 // refused after the upgrade, with a close frame 1008 "Invalid API key";
-// the upgrade itself always succeeds.
+// the upgrade itself always succeeds. The STT endpoint refuses the upgrade
+// with HTTP 401 instead (or, with STTConfig.AuthInBand, answers auth_error).
+//
+// Speech-to-text is scripted with Config.STT: segments of partial and
+// committed transcripts that an energy detector releases as it hears the
+// client's audio, and faults (malformed message, disconnect, error message,
+// normal close, refused upgrade) to inject.
 package elevenlabsfake
 
 import (
@@ -26,7 +33,8 @@ import (
 	"time"
 )
 
-// Path is the route the Server serves, as an http.ServeMux pattern.
+// Path is the text-to-speech route the Server serves, as an http.ServeMux
+// pattern; STTPath is the speech-to-text one.
 const Path = "GET /v1/text-to-speech/{voice_id}/stream-input"
 
 // Config configures the fake.
@@ -62,6 +70,8 @@ type Config struct {
 	// arrives for this long while idle; 0 means 20 s. A request's
 	// inactivity_timeout query parameter (seconds, at most 180) wins.
 	InactivityTimeout time.Duration
+	// STT scripts the Scribe realtime speech-to-text endpoint (STTPath).
+	STT STTConfig
 	// MaxRecorded is how many of the most recent connections Texts and
 	// Sessions remember; 0 means 1000.
 	MaxRecorded int
@@ -94,16 +104,17 @@ func (s Session) clone() Session {
 	return s
 }
 
-// Server is the fake service, an http.Handler serving Path. Mount it at the
-// root of an httptest.Server or http.Server and point the adapter's BaseURL
-// there.
+// Server is the fake service, an http.Handler serving Path and STTPath.
+// Mount it at the root of an httptest.Server or http.Server and point the
+// adapter's BaseURL there.
 //
-// Audio messages carry Config.ChunkDuration of audio each, counted in bytes
-// without rounding to whole samples: at pcm_8000 a ChunkDuration of
+// Text-to-speech audio messages carry Config.ChunkDuration of audio each,
+// counted in bytes without rounding to whole samples: at pcm_8000 a ChunkDuration of
 // 101×62.5 µs gives 101-byte messages, splitting samples between messages.
 //
-// Goroutines: each connection runs on its net/http handler goroutine plus
-// one reader goroutine it waits for. Close ends every connection and waits
+// Goroutines: each TTS connection runs on its net/http handler goroutine
+// plus one reader goroutine it waits for; each STT connection runs on its
+// handler goroutine alone. Close ends every connection and waits
 // for them.
 type Server struct {
 	cfg  Config
@@ -117,6 +128,9 @@ type Server struct {
 	closed   bool
 	stats    Stats
 	sessions []*Session // the most recent MaxRecorded
+
+	sttConns    int           // STT connections accepted
+	sttSessions []*STTSession // the most recent MaxRecorded
 }
 
 // New returns a fake service configured by cfg, with defaults filled in.
@@ -130,6 +144,9 @@ func New(cfg Config) *Server {
 	if cfg.InactivityTimeout <= 0 {
 		cfg.InactivityTimeout = 20 * time.Second
 	}
+	if cfg.STT.DefaultSilence <= 0 {
+		cfg.STT.DefaultSilence = 1500 * time.Millisecond
+	}
 	if cfg.MaxRecorded <= 0 {
 		cfg.MaxRecorded = 1000
 	}
@@ -140,10 +157,11 @@ func New(cfg Config) *Server {
 	ctx, stop := context.WithCancel(context.Background())
 	s := &Server{cfg: cfg, log: log, mux: http.NewServeMux(), ctx: ctx, stop: stop}
 	s.mux.HandleFunc(Path, s.serveStream)
+	s.mux.HandleFunc(STTPath, s.serveSTT)
 	return s
 }
 
-// ServeHTTP serves Path; other requests get 404 or 405, and every request
+// ServeHTTP serves Path and STTPath; other requests get 404 or 405, and every request
 // after Close gets 503.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mux.ServeHTTP(w, r)
