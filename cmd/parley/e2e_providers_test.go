@@ -21,8 +21,9 @@ type simulatedProvider struct {
 // TestE2EProvidersSimulated: one phone call per pipeline provider that
 // `parley simulate-providers` fakes beside Deepgram and ElevenLabs TTS, each
 // through the real `parley serve` binary and the `parley call` softphone.
-// The server has keys for those providers and OpenAI only (no Deepgram, no
-// ElevenLabs key), so a call that reached another provider would fail. Each
+// The server has keys for those providers and OpenAI only (no Deepgram key;
+// ElevenLabs only for Scribe, as no assistant speaks through it), so a call
+// that reached another provider would fail. Each
 // call must end normally with the caller's words heard through its STT and
 // the assistant's replies spoken through its TTS.
 func TestE2EProvidersSimulated(t *testing.T) {
@@ -45,6 +46,7 @@ func TestE2EProvidersSimulated(t *testing.T) {
 		"PARLEY_GLADIA_BASE_URL=http://" + sim, "PARLEY_GLADIA_API_KEY=simulated",
 		"PARLEY_XAI_BASE_URL=http://" + sim + "/v1", "PARLEY_XAI_API_KEY=simulated",
 		"PARLEY_INWORLD_BASE_URL=ws://" + sim, "PARLEY_INWORLD_API_KEY=simulated",
+		"PARLEY_ELEVENLABS_BASE_URL=ws://" + sim, "PARLEY_ELEVENLABS_API_KEY=simulated",
 		"PARLEY_MAX_WRITE_LATENCY=-1ms", "PARLEY_MAX_SCHED_LATENCY=-1ms",
 	}, "serve")
 	base := "http://" + httpAddr
@@ -61,9 +63,10 @@ func TestE2EProvidersSimulated(t *testing.T) {
 	}
 
 	cases := map[string]simulatedProvider{
-		"stt gladia, tts xai":     {"+15550201", `{"provider":"gladia","model":"solaria-1","language":"en"}`, `{"provider":"xai","voice_id":"eve"}`},
-		"stt gladia, tts inworld": {"+15550202", `{"provider":"gladia","language":"en"}`, `{"provider":"inworld","model":"inworld-tts-2","voice_id":"Ashley"}`},
-		"stt gladia, tts openai":  {"+15550203", `{"provider":"gladia","language":"en"}`, `{"provider":"openai","model":"gpt-4o-mini-tts","voice_id":"coral"}`},
+		"stt gladia, tts xai":                 {"+15550201", `{"provider":"gladia","model":"solaria-1","language":"en"}`, `{"provider":"xai","voice_id":"eve"}`},
+		"stt gladia, tts inworld":             {"+15550202", `{"provider":"gladia","language":"en"}`, `{"provider":"inworld","model":"inworld-tts-2","voice_id":"Ashley"}`},
+		"stt gladia, tts openai":              {"+15550203", `{"provider":"gladia","language":"en"}`, `{"provider":"openai","model":"gpt-4o-mini-tts","voice_id":"coral"}`},
+		"stt elevenlabs (Scribe), tts openai": {"+15550204", `{"provider":"elevenlabs","model":"scribe_v2_realtime","language":"en"}`, `{"provider":"openai","model":"tts-1","voice_id":"nova"}`},
 	}
 	procs := map[string]*proc{}
 	for name, c := range cases {

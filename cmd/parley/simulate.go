@@ -63,9 +63,19 @@ func simulateProviders(ctx context.Context, args []string, stdout, stderr io.Wri
 	oa := openaifake.New(chat)
 	mux.Handle("/v1/chat/completions", oa)
 	mux.Handle("/chat/completions", oa)
-	el := elevenlabsfake.New(elevenlabsfake.Config{Synth: synth, Logger: log})
+	// Scribe hears the same script, each sentence once per call (cycled
+	// a few times: a connection's segments are not reused).
+	var segments []elevenlabsfake.STTSegment
+	for range 5 {
+		for _, t := range transcripts {
+			segments = append(segments, elevenlabsfake.STTSegment{Partials: interims(t), Text: t})
+		}
+	}
+	el := elevenlabsfake.New(elevenlabsfake.Config{Synth: synth, Logger: log,
+		STT: elevenlabsfake.STTConfig{Segments: segments, DefaultSilence: 500 * time.Millisecond}})
 	defer el.Close()
 	mux.Handle(elevenlabsfake.Path, el)
+	mux.Handle(elevenlabsfake.STTPath, el)
 	mux.Handle(openaifake.SpeechPath, oa)
 	// One scripted sentence per utterance, as the fake Deepgram: an
 	// utterance ends after 300 ms of silence, not Gladia's 50 ms.
@@ -91,6 +101,7 @@ func simulateProviders(ctx context.Context, args []string, stdout, stderr io.Wri
 
 Also simulated, for assistants that choose them (stt_config / tts_config provider):
   PARLEY_GLADIA_BASE_URL=http://%s PARLEY_GLADIA_API_KEY=simulated            (STT gladia)
+  ElevenLabs Scribe realtime (STT elevenlabs) on the ElevenLabs URL above.
   PARLEY_XAI_BASE_URL=http://%s/v1 PARLEY_XAI_API_KEY=simulated               (TTS xai)
   PARLEY_INWORLD_BASE_URL=ws://%s PARLEY_INWORLD_API_KEY=simulated            (TTS inworld)
   OpenAI text-to-speech (TTS openai) on the OpenAI URL above.
@@ -112,6 +123,17 @@ The fake speech-to-text hears, in turn: %s
 	}
 	<-errc
 	return nil
+}
+
+// interims are the growing prefixes of a sentence, word by word, as a
+// streaming recogniser's partial transcripts.
+func interims(sentence string) []string {
+	words := strings.Fields(sentence)
+	out := make([]string, 0, len(words))
+	for i := range words {
+		out = append(out, strings.Join(words[:i+1], " "))
+	}
+	return out
 }
 
 // scriptedReply answers from the script, or repeats the caller, and hangs up

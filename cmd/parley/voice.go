@@ -63,6 +63,7 @@ func providers(c *config, log *slog.Logger) voice.Providers {
 	pl := func(name string) *slog.Logger { return log.With("provider", name) }
 	p.STT["deepgram"] = deepgram.New(deepgram.Config{BaseURL: c.Providers["deepgram"].BaseURL, Logger: pl("deepgram")})
 	p.TTS["elevenlabs"] = elevenlabs.NewTTS(elevenlabs.Config{BaseURL: c.Providers["elevenlabs"].BaseURL, Logger: pl("elevenlabs")})
+	p.STT["elevenlabs"] = elevenlabs.NewSTT(elevenlabs.Config{BaseURL: c.Providers["elevenlabs"].BaseURL, Logger: pl("elevenlabs")})
 	p.STT["gladia"] = gladia.New(gladia.Config{BaseURL: c.Providers["gladia"].BaseURL, Logger: pl("gladia")})
 	p.TTS["inworld"] = inworld.NewTTS(inworld.Config{BaseURL: c.Providers["inworld"].BaseURL, Logger: pl("inworld")})
 	// xAI's one base URL names its OpenAI-compatible API root (…/v1); the
