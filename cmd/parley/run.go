@@ -242,7 +242,9 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) er
 			}
 		}()
 	}
-	engine, err := newEngine(c, db, keys, cat, out, after.post, boot, edge.gate, vad, log)
+	provs := providers(c, log)
+	valid := assistant.NewValidator(cat).WithServed(servedBy(provs, cat))
+	engine, err := newEngine(c, db, keys, cat, provs, valid, out, after.post, boot, edge.gate, vad, log)
 	if err != nil {
 		return err
 	}
@@ -255,7 +257,7 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	deps := httpapi.Deps{Store: db, Keyring: keys, Catalog: cat, Validator: assistant.NewValidator(cat), Voices: &localVoices{},
+	deps := httpapi.Deps{Store: db, Keyring: keys, Catalog: cat, Validator: valid, Voices: &localVoices{},
 		TestMCP: out.testMCP, Recordings: after.rec, Logger: log}
 	if sip != nil {
 		deps.Calls = engine

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -88,6 +89,33 @@ func providers(c *config, log *slog.Logger) voice.Providers {
 	return p
 }
 
+// servedBy says what this server runs (assistant.Served): a provider needs
+// a client here (providers, above). Assistants choosing anything else are
+// refused with a 400 naming the field, at save, outbound and
+// assistant-request time, and GET /voices and the OpenAPI document leave it
+// out.
+func servedBy(p voice.Providers, cat *catalog.Catalog) assistant.Served {
+	return func(s catalog.Section, provider, model string) error {
+		var ok bool
+		switch s {
+		case catalog.STT:
+			_, ok = p.STT[provider]
+		case catalog.LLM:
+			_, ok = p.LLM[provider]
+		case catalog.TTS:
+			_, ok = p.TTS[provider]
+		}
+		switch {
+		case ok:
+			return nil
+		case s == catalog.LLM && cat.IsRealtime(provider):
+			return errors.New("realtime (speech-to-speech) assistants are not run by this server yet; choose a text model with an stt_config and a tts_config")
+		default:
+			return errors.New("this server has no client for it yet")
+		}
+	}
+}
+
 // outgoing is everything that dials user-supplied URLs: webhooks, tool
 // calls and MCP servers, all through the SSRF guard.
 type outgoing struct {
@@ -152,9 +180,10 @@ func openVAD(c *config, log *slog.Logger) (*silero.Model, error) {
 }
 
 // newEngine builds the voice engine. It runs calls when the SIP server is on,
-// and picks post-call models either way. vad, when set, gives every call a
-// Silero detector.
-func newEngine(c *config, db *store.DB, keys *secret.Keyring, cat *catalog.Catalog, out *outgoing, after voice.AfterCall, boot string, gate voice.Gate, vad *silero.Model, log *slog.Logger) (*voice.Engine, error) {
+// and picks post-call models either way, with the providers this server
+// runs (provs) and the validator that refuses the others (valid). vad, when
+// set, gives every call a Silero detector.
+func newEngine(c *config, db *store.DB, keys *secret.Keyring, cat *catalog.Catalog, provs voice.Providers, valid *assistant.Validator, out *outgoing, after voice.AfterCall, boot string, gate voice.Gate, vad *silero.Model, log *slog.Logger) (*voice.Engine, error) {
 	unavailable, err := announce.Unavailable()
 	if c.UnavailableAudio != "" {
 		unavailable, err = announce.Load(c.UnavailableAudio)
@@ -168,7 +197,7 @@ func newEngine(c *config, db *store.DB, keys *secret.Keyring, cat *catalog.Catal
 	}
 	return voice.New(db, keys, voice.Config{
 		NewVAD:  newVAD,
-		Catalog: cat, Providers: providers(c, log), Validator: assistant.NewValidator(cat),
+		Catalog: cat, Providers: provs, Validator: valid,
 		Webhooks: out.sender, Outbox: out.dispatcher, HTTP: out.mcpHTTP, Logger: log,
 		AfterCall: after, PostcallModels: c.PostcallModels, BootID: boot, Unavailable: unavailable, Gate: gate,
 		RingTimeout: c.RingTimeout, MaxCallDuration: c.MaxCallDuration,

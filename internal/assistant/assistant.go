@@ -42,6 +42,49 @@ type Validator struct {
 	// checkURL, when set, vets every URL Parley will call (webhook_url, a
 	// tool's url and server.url, a tool template's url).
 	checkURL func(string) (string, error)
+	// served, when set, says which catalog providers and models this
+	// server can run (WithServed).
+	served Served
+}
+
+// Served says whether this server can run a catalog provider (model "") or
+// one of its models: nil when it can, else an error saying why not, written
+// to follow `"<id>" is not available on this server: `.
+type Served func(s catalog.Section, provider, model string) error
+
+// WithServed returns a copy of v that refuses, with a 400 naming the field,
+// the providers and models served rejects: a choice the server cannot run
+// is refused where it is made (assistant save, outbound call, an
+// assistant-request answer), not accepted and then failed on every call.
+func (v *Validator) WithServed(served Served) *Validator {
+	c := *v
+	c.served = served
+	return &c
+}
+
+// Available reports whether this server runs provider p of section s (nil)
+// or why not.
+func (v *Validator) Available(s catalog.Section, provider, model string) error {
+	if v.served == nil {
+		return nil
+	}
+	return v.served(s, provider, model)
+}
+
+// ServesVoiceSet reports whether some provider that speaks with the named
+// voice set (spec §10.3) runs on this server, so GET /voices offers only
+// voices a call here can use.
+func (v *Validator) ServesVoiceSet(set string) bool {
+	for _, s := range []catalog.Section{catalog.TTS, catalog.LLM} {
+		for _, p := range v.c.Providers(s) {
+			for _, f := range p.Fields {
+				if f.VoiceSet == set && v.Available(s, p.ID, "") == nil {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 // WithURLCheck returns a copy of v that also passes every URL Parley will

@@ -38,6 +38,11 @@ func (v *Validator) provider(f *fault.Fields, path string, in map[string]json.Ra
 	p := v.c.Provider(s, id)
 	if p == nil {
 		f.Invalidf(pp, "%q is not a known %s provider; allowed: %s", id, sectionNoun[s], strings.Join(v.c.ProviderIDs(s, ""), ", "))
+		return nil
+	}
+	if err := v.Available(s, p.ID, ""); err != nil {
+		f.Invalidf(pp, "%q is not available on this server: %v", id, err)
+		return nil
 	}
 	return p
 }
@@ -53,16 +58,19 @@ func (v *Validator) model(f *fault.Fields, path string, in map[string]json.RawMe
 		}
 		return
 	}
-	if !given(raw) {
-		out.set("model", p.DefaultModel())
-		return
+	id := p.DefaultModel()
+	if given(raw) {
+		var ok bool
+		if id, ok = asString(f, mp, raw); !ok {
+			return
+		}
+		if _, ok := p.Model(id); !ok {
+			f.Invalidf(mp, "%q is not a model of provider %q; allowed: %s", id, p.ID, strings.Join(p.ModelIDs(), ", "))
+			return
+		}
 	}
-	id, ok := asString(f, mp, raw)
-	if !ok {
-		return
-	}
-	if _, ok := p.Model(id); !ok {
-		f.Invalidf(mp, "%q is not a model of provider %q; allowed: %s", id, p.ID, strings.Join(p.ModelIDs(), ", "))
+	if err := v.Available(p.Section, p.ID, id); err != nil {
+		f.Invalidf(mp, "%q of provider %q is not available on this server: %v", id, p.ID, err)
 		return
 	}
 	out.set("model", id)

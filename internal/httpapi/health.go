@@ -46,6 +46,10 @@ func (s *Server) listVoices(w http.ResponseWriter, r *http.Request) error {
 		voices = append(voices, local...)
 	}
 	for _, v := range s.cat.ProviderVoices() {
+		// Only voices a call on this server can speak with.
+		if s.valid != nil && !s.valid.ServesVoiceSet(v.Provider) {
+			continue
+		}
 		voices = append(voices, Voice{ID: v.ID, Name: v.Name, Provider: v.Provider, Language: v.Language, Style: v.Style})
 	}
 	return reply(w, http.StatusOK, map[string]any{"voices": voices})

@@ -154,7 +154,12 @@ func NewServer(cfg Config, d Deps) *Server {
 	if s.valid != nil {
 		s.valid = s.valid.WithURLCheck(s.urls.Check)
 	}
-	s.openapiDoc, s.openapiErr = openapi.Document(cfg.Version)
+	if s.valid != nil {
+		// The document says what this server runs, as the validator does.
+		s.openapiDoc, s.openapiErr = openapi.DocumentFor(cfg.Version, s.valid.Available)
+	} else {
+		s.openapiDoc, s.openapiErr = openapi.Document(cfg.Version)
+	}
 	s.routes = s.routeTable()
 	if d.Recordings != nil && d.Recordings.LinkTTL <= 0 {
 		d.Recordings.LinkTTL = 24 * time.Hour

@@ -29,8 +29,19 @@ type Operation struct {
 }
 
 // Document returns the OpenAPI 3.1.0 document as indented JSON, with
-// info.version set to version and one server entry for "/".
-func Document(version string) ([]byte, error) {
+// info.version set to version and one server entry for "/". It describes
+// every provider and model of the catalog.
+func Document(version string) ([]byte, error) { return DocumentFor(version, nil) }
+
+// Served says whether this server runs a catalog provider (model "") or one
+// of its models: nil when it does, else why not (assistant.Served).
+type Served func(s catalog.Section, provider, model string) error
+
+// DocumentFor is Document narrowed to what this server runs, when served is
+// not nil: the provider unions (STTConfig, LLMConfig, TTSConfig) lose the
+// providers it does not run, which their descriptions then name with the
+// reason, and each provider's model enum loses the models it does not run.
+func DocumentFor(version string, served Served) ([]byte, error) {
 	cat, err := catalog.Load()
 	if err != nil {
 		return nil, fmt.Errorf("openapi: load the provider catalog: %w", err)
@@ -49,6 +60,9 @@ func Document(version string) ([]byte, error) {
 		Tags:       tags(),
 		Paths:      paths(),
 		Components: componentSet(cat),
+	}
+	if served != nil {
+		narrow(doc.Components.Schemas, cat, served)
 	}
 	limitText(doc.Paths, doc.Components.Schemas)
 	var buf bytes.Buffer
