@@ -86,9 +86,11 @@ type Stream struct {
 	err         error
 	writeErr    error
 	utterance   string    // deltas since the last Final
-	finalized   string    // every delta already reported in a Final
+	finalized   string    // the text already reported in Finals, normalized
 	flushSentAt time.Time // zero when no transcription.done is awaited
 	timedOut    bool      // the last flush's Final came from FinalTimeout
+	awaiting    int       // flushes sent whose transcription.done has not come
+	lingering   bool      // input_audio.end's done may still come after a flush's
 
 	closeOnce sync.Once
 	closeErr  error
@@ -359,6 +361,7 @@ func (s *Stream) nextOut() (msg outMsg, ok, closing bool) {
 func (s *Stream) flushSent() {
 	s.mu.Lock()
 	s.flushSentAt = time.Now()
+	s.awaiting++
 	s.mu.Unlock()
 }
 
@@ -382,6 +385,7 @@ func (s *Stream) finalTimedOut() {
 		return
 	}
 	s.flushSentAt = time.Time{}
+	s.awaiting = 0 // the server does not answer flushes
 	ev, ok := s.finalLocked(s.utterance)
 	s.timedOut = ok
 	s.mu.Unlock()
@@ -415,8 +419,10 @@ func (s *Stream) writeFailed(err error) {
 func (s *Stream) readLoop() {
 	var err error
 	for err == nil {
-		typ, data, rerr := s.conn.Read(s.ctx)
+		typ, data, rerr := s.read()
 		switch {
+		case errors.Is(rerr, errLingerOver):
+			err = io.EOF
 		case rerr != nil:
 			err = s.readError(rerr)
 		case typ == websocket.MessageText:
@@ -432,6 +438,29 @@ func (s *Stream) readLoop() {
 	}
 	s.cancel()
 	close(s.readerDone)
+}
+
+// errLingerOver ends a session whose last done came after input_audio.end
+// and nothing followed it for FinalTimeout.
+var errLingerOver = errors.New("mistral: no further transcription.done")
+
+// read reads the next message. After input_audio.end, once a done was
+// taken as a flush's answer, it waits only FinalTimeout for another (a
+// server that does not answer flushes sends just one done).
+func (s *Stream) read() (websocket.MessageType, []byte, error) {
+	s.mu.Lock()
+	lingering := s.lingering
+	s.mu.Unlock()
+	if !lingering {
+		return s.conn.Read(s.ctx)
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, s.finalTimeout)
+	defer cancel()
+	typ, data, err := s.conn.Read(ctx)
+	if err != nil && ctx.Err() == context.DeadlineExceeded && s.ctx.Err() == nil {
+		return typ, data, errLingerOver
+	}
+	return typ, data, err
 }
 
 // handle applies one server event; io.EOF means the session is over.
@@ -475,19 +504,27 @@ func (s *Stream) onDelta(text string) {
 }
 
 // onDone reports the utterance as a Final and says whether the session is
-// over (the answer to input_audio.end). The Final's text is the deltas
+// over: the answer to input_audio.end, which is the done that comes when
+// no flush awaits one. The Final's text is the deltas
 // since the last Final; without deltas it is what done's text adds to the
 // text already reported (done may carry the whole session's text).
 func (s *Stream) onDone(text string) (over bool) {
 	s.mu.Lock()
 	t := s.utterance
 	if t == "" && !s.timedOut {
-		t = strings.TrimPrefix(strings.TrimSpace(text), strings.TrimSpace(s.finalized))
+		t = strings.TrimPrefix(normalize(text), s.finalized)
 	}
 	s.timedOut = false
-	s.flushSentAt = time.Time{}
+	if s.awaiting > 0 {
+		s.awaiting--
+		s.lingering = s.endSent
+	} else {
+		over = s.endSent
+	}
+	if s.awaiting == 0 {
+		s.flushSentAt = time.Time{}
+	}
 	ev, ok := s.finalLocked(t)
-	over = s.endSent
 	s.mu.Unlock()
 	if ok {
 		s.pushEvents(ev)
@@ -498,7 +535,7 @@ func (s *Stream) onDone(text string) (over bool) {
 // finalLocked ends the utterance with text, returning its Final event
 // unless the text is blank.
 func (s *Stream) finalLocked(text string) (stt.Event, bool) {
-	s.finalized += text
+	s.finalized = normalize(s.finalized + " " + text)
 	s.utterance = ""
 	text = strings.TrimSpace(text)
 	if text == "" {
@@ -529,3 +566,7 @@ func (s *Stream) readError(err error) error {
 	}
 	return fmt.Errorf("mistral: reading from stream: %w", err)
 }
+
+// normalize collapses runs of white space, so that texts assembled from
+// deltas compare equal to the server's whole text.
+func normalize(s string) string { return strings.Join(strings.Fields(s), " ") }
