@@ -281,7 +281,6 @@ func TestLinearPCMRates(t *testing.T) {
 	}
 }
 
-
 // TestRequestShape: model, language and streaming delay reach the server.
 func TestRequestShape(t *testing.T) {
 	fake, c := startFake(t, mistralfake.Config{}, Config{StreamingDelay: 960 * time.Millisecond})

@@ -137,6 +137,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.log.Debug("mistralfake: accept failed", "err", err)
 		return
 	}
+	conn.SetReadLimit(readLimit) // a full 256 KiB append is 350 KB of base64
 	idx := s.addSession(r.URL.Query())
 	c := newConnection(s, conn, idx)
 	c.run(r.Context())

@@ -18,6 +18,7 @@ import (
 const (
 	writeTimeout   = 10 * time.Second
 	maxAppendBytes = 262144
+	readLimit      = 1 << 20
 	window         = 20 * time.Millisecond
 )
 
