@@ -56,3 +56,21 @@ func (e *encoder) encode(pcm []int16) []byte {
 	}
 	return out
 }
+
+// flush encodes the last samples of the stream, pcm (possibly empty)
+// followed by what the resampler still holds back.
+func (e *encoder) flush(pcm []int16) []byte {
+	if e.rs == nil {
+		if len(pcm) == 0 {
+			return nil
+		}
+		return e.encode(pcm)
+	}
+	out := e.rs.Process(nil, pcm)
+	out = e.rs.Flush(out)
+	b := make([]byte, 2*len(out))
+	for i, v := range out {
+		binary.LittleEndian.PutUint16(b[2*i:], uint16(v))
+	}
+	return b
+}

@@ -146,6 +146,9 @@ func (c *STT) Open(ctx context.Context, sc stt.Config) (stt.Stream, error) {
 		conn.CloseNow()
 		return nil, fmt.Errorf("mistral: sending session.update: %w", err)
 	}
+	if len(sc.Keyterms) > 0 {
+		log.Debug("mistral: realtime transcription has no keyterm boosting; keyterms ignored", "keyterms", len(sc.Keyterms))
+	}
 	log.Debug("mistral stream opened", "model", modelOrDefault(sc.Model), "encoding", enc.encoding, "rate", enc.rate)
 	return newStream(ctx, conn, log, c.cfg, sc, enc), nil
 }

@@ -235,11 +235,13 @@ func TestTelephonyTwoUtterances(t *testing.T) {
 }
 
 // TestEndpointingDecidesFlush: a pause shorter than Endpointing does not
-// end the utterance; a longer one does.
+// end the utterance (TestTelephonyTwoUtterances shows a longer one does);
+// Close sends the partial last frame before input_audio.end.
 func TestEndpointingDecidesFlush(t *testing.T) {
 	fake, c := startFake(t, mistralfake.Config{Transcripts: []string{"one two three"}}, Config{})
 	s := open(t, context.Background(), c, stt.Config{Endpointing: 800 * time.Millisecond})
-	writeFrames(t, s, 8000, slices.Concat(tone(8000, 500*time.Millisecond), silence(8000, 600*time.Millisecond), tone(8000, 500*time.Millisecond)))
+	pcm := slices.Concat(tone(8000, 500*time.Millisecond), silence(8000, 600*time.Millisecond), tone(8000, 500*time.Millisecond), silence(8000, 5*time.Millisecond))
+	writeFrames(t, s, 8000, pcm)
 	if err := s.Close(); err != nil {
 		t.Fatalf("close: %v", err)
 	}
@@ -247,8 +249,8 @@ func TestEndpointingDecidesFlush(t *testing.T) {
 	if err != io.EOF {
 		t.Fatalf("recv: %v", err)
 	}
-	if got := fake.Sessions()[0].Flushes; got != 0 {
-		t.Errorf("%d flushes for a 600 ms pause with 800 ms endpointing, want 0", got)
+	if got := fake.Sessions()[0]; got.Flushes != 0 || got.Samples != len(pcm) {
+		t.Errorf("%d flushes, %d samples for a 600 ms pause with 800 ms endpointing; want 0 flushes and all %d samples (the partial last frame too)", got.Flushes, got.Samples, len(pcm))
 	}
 	finals := ofType(evs, stt.Final)
 	if len(finals) != 1 || finals[0].Text != "one two three" || len(ofType(evs, stt.SpeechStarted)) != 1 {
@@ -274,7 +276,7 @@ func TestLinearPCMRates(t *testing.T) {
 			}
 			got := fake.Sessions()[0]
 			want := len(pcm) * 16000 / rate
-			if got.Encoding != "pcm_s16le" || got.SampleRate != 16000 || got.Samples < want-64 || got.Samples > want {
+			if got.Encoding != "pcm_s16le" || got.SampleRate != 16000 || got.Samples < want-2 || got.Samples > want+2 {
 				t.Errorf("fake got %s at %d Hz, %d samples; want pcm_s16le at 16000 Hz, about %d", got.Encoding, got.SampleRate, got.Samples, want)
 			}
 		})

@@ -274,14 +274,16 @@ func (s *Stream) Close() error {
 }
 
 func (s *Stream) close() error {
+	// The last partial frame and the resampler's tail are queued before
+	// closing is set, so the writer sends them ahead of input_audio.end.
 	s.writeMu.Lock()
+	if s.writable() == nil {
+		s.queueAudio(s.enc.flush(s.frame))
+	}
+	s.frame = nil
 	s.mu.Lock()
 	s.closing = true
 	s.mu.Unlock()
-	if len(s.frame) > 0 {
-		s.queueAudio(s.enc.encode(s.frame))
-		s.frame = nil
-	}
 	s.writeMu.Unlock()
 	s.notify(s.wake)
 
