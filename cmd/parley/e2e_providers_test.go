@@ -47,6 +47,7 @@ func TestE2EProvidersSimulated(t *testing.T) {
 		"PARLEY_XAI_BASE_URL=http://" + sim + "/v1", "PARLEY_XAI_API_KEY=simulated",
 		"PARLEY_INWORLD_BASE_URL=ws://" + sim, "PARLEY_INWORLD_API_KEY=simulated",
 		"PARLEY_ELEVENLABS_BASE_URL=ws://" + sim, "PARLEY_ELEVENLABS_API_KEY=simulated",
+		"PARLEY_MISTRAL_BASE_URL=http://" + sim + "/v1", "PARLEY_MISTRAL_API_KEY=simulated",
 		"PARLEY_MAX_WRITE_LATENCY=-1ms", "PARLEY_MAX_SCHED_LATENCY=-1ms",
 	}, "serve")
 	base := "http://" + httpAddr
@@ -66,6 +67,7 @@ func TestE2EProvidersSimulated(t *testing.T) {
 		"stt gladia, tts xai":                 {"+15550201", `{"provider":"gladia","model":"solaria-1","language":"en"}`, `{"provider":"xai","voice_id":"eve"}`},
 		"stt gladia, tts inworld":             {"+15550202", `{"provider":"gladia","language":"en"}`, `{"provider":"inworld","model":"inworld-tts-2","voice_id":"Ashley"}`},
 		"stt gladia, tts openai":              {"+15550203", `{"provider":"gladia","language":"en"}`, `{"provider":"openai","model":"gpt-4o-mini-tts","voice_id":"coral"}`},
+		"stt mistral (Voxtral), tts inworld":  {"+15550205", `{"provider":"mistral","language":"en"}`, `{"provider":"inworld","voice_id":"Dennis"}`},
 		"stt elevenlabs (Scribe), tts openai": {"+15550204", `{"provider":"elevenlabs","model":"scribe_v2_realtime","language":"en"}`, `{"provider":"openai","model":"tts-1","voice_id":"nova"}`},
 	}
 	procs := map[string]*proc{}

@@ -19,6 +19,7 @@ import (
 	"github.com/parley-voice/parley/internal/provider/gladia/gladiafake"
 	"github.com/parley-voice/parley/internal/provider/inworld/inworldfake"
 	"github.com/parley-voice/parley/internal/provider/local"
+	"github.com/parley-voice/parley/internal/provider/mistral/mistralfake"
 	"github.com/parley-voice/parley/internal/provider/openai/openaifake"
 	"github.com/parley-voice/parley/internal/provider/xai/xaifake"
 	"github.com/parley-voice/parley/internal/tts"
@@ -80,6 +81,7 @@ func simulateProviders(ctx context.Context, args []string, stdout, stderr io.Wri
 	// One scripted sentence per utterance, as the fake Deepgram: an
 	// utterance ends after 300 ms of silence, not Gladia's 50 ms.
 	mux.Handle(gladiafake.LivePath, gladiafake.New(gladiafake.Config{Transcripts: transcripts, Interim: true, Endpointing: 300 * time.Millisecond, Logger: log}))
+	mux.Handle(mistralfake.RealtimePath, mistralfake.New(mistralfake.Config{Transcripts: transcripts, Logger: log}))
 	xf := xaifake.New(xaifake.Config{Synth: synth, Logger: log})
 	defer xf.Close()
 	mux.Handle(xaifake.Path, xf)
@@ -102,12 +104,13 @@ func simulateProviders(ctx context.Context, args []string, stdout, stderr io.Wri
 Also simulated, for assistants that choose them (stt_config / tts_config provider):
   PARLEY_GLADIA_BASE_URL=http://%s PARLEY_GLADIA_API_KEY=simulated            (STT gladia)
   ElevenLabs Scribe realtime (STT elevenlabs) on the ElevenLabs URL above.
+  PARLEY_MISTRAL_BASE_URL=http://%s/v1 PARLEY_MISTRAL_API_KEY=simulated           (STT mistral)
   PARLEY_XAI_BASE_URL=http://%s/v1 PARLEY_XAI_API_KEY=simulated               (TTS xai)
   PARLEY_INWORLD_BASE_URL=ws://%s PARLEY_INWORLD_API_KEY=simulated            (TTS inworld)
   OpenAI text-to-speech (TTS openai) on the OpenAI URL above.
 
 The fake speech-to-text hears, in turn: %s
-`, a, a, a, a, a, a, a, strings.Join(transcripts, " / "))
+`, a, a, a, a, a, a, a, a, strings.Join(transcripts, " / "))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

@@ -33,6 +33,7 @@ import (
 	"github.com/parley-voice/parley/internal/provider/gladia"
 	"github.com/parley-voice/parley/internal/provider/inworld"
 	"github.com/parley-voice/parley/internal/provider/local"
+	"github.com/parley-voice/parley/internal/provider/mistral"
 	"github.com/parley-voice/parley/internal/provider/openai"
 	"github.com/parley-voice/parley/internal/provider/xai"
 	"github.com/parley-voice/parley/internal/recording"
@@ -65,6 +66,7 @@ func providers(c *config, log *slog.Logger) voice.Providers {
 	p.STT["deepgram"] = deepgram.New(deepgram.Config{BaseURL: c.Providers["deepgram"].BaseURL, Logger: pl("deepgram")})
 	p.TTS["elevenlabs"] = elevenlabs.NewTTS(elevenlabs.Config{BaseURL: c.Providers["elevenlabs"].BaseURL, Logger: pl("elevenlabs")})
 	p.STT["elevenlabs"] = elevenlabs.NewSTT(elevenlabs.Config{BaseURL: c.Providers["elevenlabs"].BaseURL, Logger: pl("elevenlabs")})
+	p.STT["mistral"] = mistral.NewSTT(mistral.Config{BaseURL: c.Providers["mistral"].BaseURL, Logger: pl("mistral")})
 	p.STT["gladia"] = gladia.New(gladia.Config{BaseURL: c.Providers["gladia"].BaseURL, Logger: pl("gladia")})
 	p.TTS["inworld"] = inworld.NewTTS(inworld.Config{BaseURL: c.Providers["inworld"].BaseURL, Logger: pl("inworld")})
 	// xAI's one base URL names its OpenAI-compatible API root (…/v1); the

@@ -39,7 +39,8 @@ const (
 // Config scripts a Server.
 type Config struct {
 	// APIKey is the key the fake accepts as "Authorization: Bearer <key>";
-	// any other or a missing header is refused with 401.
+	// any other or a missing header is refused with 401. Empty accepts any
+	// non-empty key (simulate-providers).
 	APIKey string
 	// Transcripts are the utterances' texts, in order; utterances beyond
 	// the list have no text.
@@ -119,13 +120,23 @@ func (s *Server) Sessions() []Session {
 	return out
 }
 
+// authorized checks the bearer key against Config.APIKey (any non-empty
+// key when that is empty).
+func (s *Server) authorized(header string) bool {
+	key, ok := strings.CutPrefix(header, "Bearer ")
+	if !ok || key == "" {
+		return false
+	}
+	return s.cfg.APIKey == "" || key == s.cfg.APIKey
+}
+
 // ServeHTTP checks the key and model, then runs the websocket session.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case s.cfg.Status != 0:
 		refuse(w, s.cfg.Status, "injected failure")
 		return
-	case r.Header.Get("Authorization") != "Bearer "+s.cfg.APIKey || s.cfg.APIKey == "":
+	case !s.authorized(r.Header.Get("Authorization")):
 		refuse(w, http.StatusUnauthorized, "Unauthorized")
 		return
 	case r.URL.Query().Get("model") == "":
