@@ -35,6 +35,12 @@ func (v *countingVAD) Process(frame []int16) audio.VADResult {
 
 func (v *countingVAD) Delays() (int, int) { return v.track.StartFrames, v.track.EndFrames }
 
+func (v *countingVAD) closeCount() int {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.closes
+}
+
 func (v *countingVAD) Close() error {
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -73,7 +79,7 @@ func TestE2EConfiguredVAD(t *testing.T) {
 		for {
 			mu.Lock()
 			n := len(made)
-			closed := n == 1 && made[0].closes > 0
+			closed := n == 1 && made[0].closeCount() > 0
 			mu.Unlock()
 			if closed || time.Now().After(deadline) {
 				break
