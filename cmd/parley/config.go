@@ -117,6 +117,11 @@ type config struct {
 	RingTimeout time.Duration
 	// MaxCallDuration caps calls whose assistant sets no max_duration_seconds.
 	MaxCallDuration time.Duration
+	// GoogleVertexURL, GoogleVertexLocation and GoogleTokenURL are where
+	// Gemini requests with a Vertex AI service-account key go.
+	GoogleVertexURL      string
+	GoogleVertexLocation string
+	GoogleTokenURL       string
 	// VAD is the callers' voice-activity detector: "energy" or "silero";
 	// SileroDir holds ONNX Runtime and the model (scripts/silero-setup.sh);
 	// SileroThreshold is the model's speech probability threshold.
@@ -153,7 +158,7 @@ var providerDefaults = []struct{ name, url, what string }{
 	{"openai", "https://api.openai.com/v1", "OpenAI (or any OpenAI-compatible server: vLLM, Ollama, llama.cpp), chat and /audio/speech"},
 	{"xai", "https://api.x.ai/v1", "xAI Grok (text, OpenAI-compatible; text-to-speech at the same host's /v1/tts websocket)"},
 	{"mistral", "https://api.mistral.ai/v1", "Mistral (OpenAI-compatible)"},
-	{"google", "https://generativelanguage.googleapis.com/v1beta/openai", "Google Gemini (OpenAI-compatible endpoint)"},
+	{"google", "https://generativelanguage.googleapis.com/v1beta/openai", "Google Gemini API (OpenAI-compatible endpoint) for AI Studio keys; the server key may also be a Vertex AI service-account JSON key"},
 	{"elevenlabs", "wss://api.elevenlabs.io", "ElevenLabs (text-to-speech and Scribe realtime speech-to-text websockets)"},
 	{"gladia", "https://api.gladia.io", "Gladia live speech-to-text"},
 	{"inworld", "wss://api.inworld.ai", "Inworld text-to-speech websocket"},
@@ -585,6 +590,24 @@ func accountingSettings() []setting {
 			set: func(c *config, v string) error { return duration(v, &c.RingTimeout, time.Second) }},
 		{env: "PARLEY_MAX_CALL_DURATION", flag: "max-call-duration", def: "1h", help: "longest a call may last when its assistant sets no max_duration_seconds; it then ends as max_duration",
 			set: func(c *config, v string) error { return duration(v, &c.MaxCallDuration, 10*time.Second) }},
+		{env: "PARLEY_GOOGLE_VERTEX_LOCATION", flag: "google-vertex-location", def: "europe-west4", help: "Vertex AI region for Gemini requests made with a service-account key (the EU by default; global for models served only there)",
+			set: func(c *config, v string) error {
+				if v == "" || strings.ContainsAny(v, "/.: ") {
+					return errors.New("must be a Vertex AI location such as europe-west4 or global")
+				}
+				c.GoogleVertexLocation = v
+				return nil
+			}},
+		{env: "PARLEY_GOOGLE_VERTEX_URL", flag: "google-vertex-url", def: "", help: "Vertex AI origin for Gemini requests with a service-account key (default https://<location>-aiplatform.googleapis.com)",
+			set: func(c *config, v string) error {
+				c.GoogleVertexURL = v
+				if v == "" {
+					return nil
+				}
+				return checkURL(v)
+			}},
+		{env: "PARLEY_GOOGLE_TOKEN_URL", flag: "google-token-url", def: "https://oauth2.googleapis.com/token", help: "OAuth2 token endpoint service-account keys are exchanged at (a key's own token_uri is never used)",
+			set: func(c *config, v string) error { c.GoogleTokenURL = v; return checkURL(v) }},
 		{env: "PARLEY_VAD", flag: "vad", def: "energy", help: "how callers' speech is told from silence and noise for turn-taking: energy (built in) or silero (a neural model run by ONNX Runtime; install it with scripts/silero-setup.sh)",
 			set: func(c *config, v string) error {
 				if v != "energy" && v != "silero" {

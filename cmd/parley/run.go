@@ -258,7 +258,7 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) er
 		return err
 	}
 	deps := httpapi.Deps{Store: db, Keyring: keys, Catalog: cat, Validator: valid, Voices: &localVoices{},
-		TestMCP: out.testMCP, Recordings: after.rec, Logger: log}
+		TestMCP: out.testMCP, Recordings: after.rec, Logger: log, KeyChecks: byokKeyChecks()}
 	if sip != nil {
 		deps.Calls = engine
 	}

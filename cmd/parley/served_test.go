@@ -36,6 +36,13 @@ func TestServedChoices(t *testing.T) {
 			t.Errorf("POST /assistants %s = %d %s; want 400 naming %s and why (%s)", tc.body, status, body, tc.field, tc.why)
 		}
 	}
+	// A google_vertex key is a service-account JSON key, checked as one.
+	for _, key := range []string{`"AIzaSyExample"`, `"{\"type\": \"service_account\"}"`} {
+		status, body := post("/byok", `{"provider":"google_vertex","api_key":`+key+`}`)
+		if status != 400 || !strings.Contains(body, "api_key") || !strings.Contains(body, "service-account JSON key") {
+			t.Errorf("POST /byok google_vertex %s = %d %s; want 400 naming api_key", key, status, body)
+		}
+	}
 	// A transient assistant of an outbound call is checked the same way.
 	status, body := post("/calls/outbound", `{"destination":"+15550100","assistant":{"llm_config":{"provider":"openai_live"}}}`)
 	if status != 400 || !strings.Contains(body, "llm_config.provider") {

@@ -31,6 +31,7 @@ import (
 	"github.com/parley-voice/parley/internal/provider/deepgram"
 	"github.com/parley-voice/parley/internal/provider/elevenlabs"
 	"github.com/parley-voice/parley/internal/provider/gladia"
+	"github.com/parley-voice/parley/internal/provider/google"
 	"github.com/parley-voice/parley/internal/provider/inworld"
 	"github.com/parley-voice/parley/internal/provider/local"
 	"github.com/parley-voice/parley/internal/provider/mistral"
@@ -73,7 +74,7 @@ func providers(c *config, log *slog.Logger) voice.Providers {
 	// speech websocket is /v1/tts on the same host.
 	p.TTS["xai"] = xai.NewTTS(xai.Config{BaseURL: strings.TrimSuffix(strings.TrimRight(c.Providers["xai"].BaseURL, "/"), "/v1"), Logger: pl("xai")})
 	p.TTS["openai"] = openai.NewTTS(openai.Config{BaseURL: c.Providers["openai"].BaseURL, Logger: pl("openai")})
-	for _, name := range []string{"openai", "xai", "mistral", "google"} {
+	for _, name := range []string{"openai", "xai", "mistral"} {
 		s := c.Providers[name]
 		cfg := openai.Config{BaseURL: s.BaseURL, Logger: pl(name)}
 		if name != "openai" || s.BaseURL != s.defaultURL {
@@ -86,9 +87,30 @@ func providers(c *config, log *slog.Logger) voice.Providers {
 			p.Keyless[name] = true
 		}
 	}
+	// Gemini: an AI Studio key to the Gemini API (PARLEY_GOOGLE_BASE_URL), a
+	// Vertex AI service-account key to Vertex AI in PARLEY_GOOGLE_VERTEX_LOCATION.
+	p.LLM["google"] = google.NewChat(google.Config{StudioURL: c.Providers["google"].BaseURL, VertexURL: c.GoogleVertexURL,
+		Location: c.GoogleVertexLocation, TokenURL: c.GoogleTokenURL, Logger: pl("google")})
 	p.STT["local"] = local.NewSTT(local.STTConfig{Logger: pl("local")})
 	p.TTS["local"] = local.NewTTS(local.TTSConfig{Logger: pl("local")})
 	return p
+}
+
+// byokKeyChecks vet the BYOK keys that are documents: a google_vertex key is
+// a Vertex AI service-account JSON key.
+func byokKeyChecks() map[string]func(string) error {
+	return map[string]func(string) error{
+		"google_vertex": func(key string) error {
+			k, err := google.ParseKey(key)
+			if err != nil {
+				return fmt.Errorf("must be a Vertex AI service-account JSON key: %w", err)
+			}
+			if !k.IsServiceAccount() {
+				return errors.New("must be a Vertex AI service-account JSON key (an AI Studio API key goes under provider google)")
+			}
+			return nil
+		},
+	}
 }
 
 // servedBy says what this server runs (assistant.Served): a provider needs

@@ -63,6 +63,25 @@ func providerKeyProblem(key string) string {
 	return ""
 }
 
+// maxDocumentKey is the longest document key (a service-account JSON key)
+// accepted, in bytes.
+const maxDocumentKey = 16 << 10
+
+// keyProblem says why key cannot be provider's key, or "".
+func (s *Server) keyProblem(provider, key string) string {
+	check, ok := s.keyChk[provider]
+	if !ok {
+		return providerKeyProblem(key)
+	}
+	if len(key) > maxDocumentKey {
+		return fmt.Sprintf("must be at most %d characters (got %d)", maxDocumentKey, len(key))
+	}
+	if err := check(key); err != nil {
+		return err.Error()
+	}
+	return ""
+}
+
 func (s *Server) getBYOK(w http.ResponseWriter, r *http.Request) error {
 	keys, err := s.byokKeys(r)
 	if err != nil {
@@ -81,7 +100,7 @@ func (s *Server) putBYOK(w http.ResponseWriter, r *http.Request) error {
 	key, ok := fs.str("api_key", true)
 	key = strings.TrimSpace(key)
 	if ok {
-		if msg := providerKeyProblem(key); msg != "" {
+		if msg := s.keyProblem(provider, key); msg != "" {
 			fs.f.Invalidf("api_key", "%s", msg)
 		}
 	}

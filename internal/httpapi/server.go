@@ -98,6 +98,11 @@ type Deps struct {
 
 	// Domains backs /domains (e-mail sending domains); nil answers 503.
 	Domains Domains
+	// KeyChecks vet the BYOK keys of providers whose keys are documents
+	// rather than tokens (google_vertex: a service-account JSON key); the
+	// error says what is wrong without quoting the key. Other providers'
+	// keys must be visible ASCII of at most 4096 bytes.
+	KeyChecks map[string]func(key string) error
 }
 
 // controlLimit is how many control commands one call accepts per minute (spec §5).
@@ -114,6 +119,7 @@ type Server struct {
 	voices  VoiceLister
 	calls   Calls
 	testMCP MCPTester
+	keyChk  map[string]func(string) error
 	rec     *Recordings
 	domains Domains
 	log     *slog.Logger
@@ -147,7 +153,7 @@ func NewServer(cfg Config, d Deps) *Server {
 	}
 	s := &Server{
 		cfg: cfg, db: d.Store, keys: d.Keyring, cat: d.Catalog, valid: d.Validator, voices: d.Voices,
-		calls: d.Calls, testMCP: d.TestMCP, rec: d.Recordings, domains: d.Domains, log: d.Logger, now: d.Now, mux: http.NewServeMux(),
+		calls: d.Calls, testMCP: d.TestMCP, keyChk: d.KeyChecks, rec: d.Recordings, domains: d.Domains, log: d.Logger, now: d.Now, mux: http.NewServeMux(),
 		limiter: ratelimit.New(cfg.RateLimit, time.Minute, d.Now), control: ratelimit.New(controlLimit, time.Minute, d.Now),
 	}
 	s.urls = netguard.NewURLCheck(cfg.AllowPrivateURLs)

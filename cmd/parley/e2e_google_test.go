@@ -1,0 +1,93 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/parley-voice/parley/internal/provider/google"
+	"github.com/parley-voice/parley/internal/provider/google/googlefake"
+	"github.com/parley-voice/parley/internal/provider/openai/openaifake"
+)
+
+// TestE2EGoogleVertex: an organization stores a Vertex AI service-account
+// key (BYOK google_vertex) and its assistant uses Gemini. The call's model
+// requests reach Vertex AI's OpenAI-compatible endpoint in the EU location,
+// for the key's project, with an access token the token endpoint issued for
+// a signed assertion (not the key itself as a bearer token), and the
+// caller hears the answer.
+func TestE2EGoogleVertex(t *testing.T) {
+	for _, bin := range []string{"espeak-ng", "pocketsphinx_continuous"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			if os.Getenv("PARLEY_REQUIRE_E2E") != "" {
+				t.Fatalf("end-to-end test needs %s", bin)
+			}
+			t.Skipf("end-to-end test needs %s", bin)
+		}
+	}
+	bin := parleyBinary(t)
+	acct, err := googlefake.NewAccount("eu-voice-project", "parley@eu-voice-project.iam.gserviceaccount.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer := "Your appointment is booked for tomorrow morning."
+	fake := googlefake.New(googlefake.Config{Account: acct, Chat: openaifake.Config{Replies: []openaifake.Reply{{Text: answer}}}})
+	gsrv := httptest.NewServer(fake)
+	t.Cleanup(gsrv.Close)
+
+	s := startE2EWith(t, openaifake.Config{}, "PARLEY_GOOGLE_VERTEX_URL="+gsrv.URL, "PARLEY_GOOGLE_TOKEN_URL="+gsrv.URL+googlefake.TokenPath)
+	body, _ := json.Marshal(map[string]string{"provider": "google_vertex", "api_key": acct.JSON})
+	s.api(t, "POST", "/byok", string(body), nil)
+	var a struct{ Assistant struct{ ID string } }
+	s.api(t, "POST", "/assistants", `{"name":"Gemini desk","first_message":"Hello, this is the dental office.",
+		"llm_config":{"provider":"google","model":"gemini-2.5-flash"},
+		"stt_config":{"provider":"local","model":"pocketsphinx","language":"en","keyterms":["book an appointment for tomorrow morning"]},
+		"tts_config":{"provider":"local","model":"espeak-ng","voice_id":"en-us"}}`, &a)
+	s.api(t, "POST", "/numbers", `{"phone_number":"+15550100","assistant_id":"`+a.Assistant.ID+`"}`, nil)
+
+	dir := t.TempDir()
+	wav := callerWAV(t, dir, []segment{{silence: 3 * time.Second}, {say: "book an appointment for tomorrow morning"}, {silence: 7 * time.Second}})
+	heard := filepath.Join(dir, "heard.wav")
+	call := startProc(t, bin, nil, "call", "--server", s.sip, "--play", wav, "--record", heard, "--linger", "1s", "+15550100")
+	call.wait(t, 60*time.Second)
+	time.Sleep(300 * time.Millisecond)
+
+	c := s.onlyCall(t)
+	said := map[string][]string{}
+	for _, m := range c.Messages {
+		said[m.Role] = append(said[m.Role], m.Content)
+	}
+	if len(said["user"]) == 0 || len(said["assistant"]) < 2 || said["assistant"][1] != answer {
+		t.Fatalf("transcript %+v; want the caller's request and Gemini's answer", c.Messages)
+	}
+	if s := soundIn(t, heard); s < 3*time.Second {
+		t.Errorf("%v of sound heard, want the greeting and the answer", s)
+	}
+	calls := fake.Calls()
+	if len(calls) == 0 {
+		t.Fatal("no request reached Vertex AI")
+	}
+	// The conversation's model, then the post-call summary's (the
+	// catalog's post-call model for google), all on Vertex AI.
+	conversation := false
+	for _, cl := range calls {
+		if cl.Service != "vertex" || cl.Project != "eu-voice-project" || cl.Location != google.DefaultLocation || !strings.HasPrefix(cl.Model, "google/gemini-") {
+			t.Errorf("model request %+v", cl)
+		}
+		conversation = conversation || cl.Model == "google/gemini-2.5-flash"
+	}
+	if !conversation {
+		t.Errorf("no request with the assistant's model: %+v", calls)
+	}
+	if fake.Grants() != 1 {
+		t.Errorf("%d token grants, want 1", fake.Grants())
+	}
+	if strings.Contains(s.stderr.String(), "PRIVATE KEY") {
+		t.Error("the service-account key is in the server log")
+	}
+}
