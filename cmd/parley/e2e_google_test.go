@@ -20,7 +20,8 @@ import (
 // requests reach Vertex AI's OpenAI-compatible endpoint in the EU location,
 // for the key's project, with an access token the token endpoint issued for
 // a signed assertion (not the key itself as a bearer token), and the
-// caller hears the answer.
+// caller hears the answer, spoken by Gemini TTS on Vertex AI with the same
+// key.
 func TestE2EGoogleVertex(t *testing.T) {
 	for _, bin := range []string{"espeak-ng", "pocketsphinx_continuous"} {
 		if _, err := exec.LookPath(bin); err != nil {
@@ -47,7 +48,7 @@ func TestE2EGoogleVertex(t *testing.T) {
 	s.api(t, "POST", "/assistants", `{"name":"Gemini desk","first_message":"Hello, this is the dental office.",
 		"llm_config":{"provider":"google","model":"gemini-2.5-flash"},
 		"stt_config":{"provider":"local","model":"pocketsphinx","language":"en","keyterms":["book an appointment for tomorrow morning"]},
-		"tts_config":{"provider":"local","model":"espeak-ng","voice_id":"en-us"}}`, &a)
+		"tts_config":{"provider":"google","model":"gemini-2.5-flash-preview-tts","voice_id":"Kore"}}`, &a)
 	s.api(t, "POST", "/numbers", `{"phone_number":"+15550100","assistant_id":"`+a.Assistant.ID+`"}`, nil)
 
 	dir := t.TempDir()
@@ -73,9 +74,18 @@ func TestE2EGoogleVertex(t *testing.T) {
 		t.Fatal("no request reached Vertex AI")
 	}
 	// The conversation's model, then the post-call summary's (the
-	// catalog's post-call model for google), all on Vertex AI.
+	// catalog's post-call model for google), all on Vertex AI; and the
+	// greeting and answer spoken there.
 	conversation := false
+	spoken := map[string]bool{}
 	for _, cl := range calls {
+		if cl.Service == "vertex-tts" {
+			if cl.Project != "eu-voice-project" || cl.Model != "gemini-2.5-flash-preview-tts" || cl.Voice != "Kore" {
+				t.Errorf("speech request %+v", cl)
+			}
+			spoken[cl.Text] = true
+			continue
+		}
 		if cl.Service != "vertex" || cl.Project != "eu-voice-project" || cl.Location != google.DefaultLocation || !strings.HasPrefix(cl.Model, "google/gemini-") {
 			t.Errorf("model request %+v", cl)
 		}
@@ -83,6 +93,9 @@ func TestE2EGoogleVertex(t *testing.T) {
 	}
 	if !conversation {
 		t.Errorf("no request with the assistant's model: %+v", calls)
+	}
+	if !spoken["Hello, this is the dental office."] || !spoken[answer] {
+		t.Errorf("Gemini TTS spoke %v; want the greeting and the answer", spoken)
 	}
 	if fake.Grants() != 1 {
 		t.Errorf("%d token grants, want 1", fake.Grants())

@@ -89,8 +89,10 @@ func providers(c *config, log *slog.Logger) voice.Providers {
 	}
 	// Gemini: an AI Studio key to the Gemini API (PARLEY_GOOGLE_BASE_URL), a
 	// Vertex AI service-account key to Vertex AI in PARLEY_GOOGLE_VERTEX_LOCATION.
-	p.LLM["google"] = google.NewChat(google.Config{StudioURL: c.Providers["google"].BaseURL, VertexURL: c.GoogleVertexURL,
+	gemini := google.NewChat(google.Config{StudioURL: c.Providers["google"].BaseURL, VertexURL: c.GoogleVertexURL,
 		Location: c.GoogleVertexLocation, TokenURL: c.GoogleTokenURL, Logger: pl("google")})
+	p.LLM["google"] = gemini
+	p.TTS["google"] = gemini.Speech() // Gemini TTS, same keys and tokens
 	p.STT["local"] = local.NewSTT(local.STTConfig{Logger: pl("local")})
 	p.TTS["local"] = local.NewTTS(local.TTSConfig{Logger: pl("local")})
 	return p
@@ -130,6 +132,8 @@ func servedBy(p voice.Providers, cat *catalog.Catalog) assistant.Served {
 			_, ok = p.TTS[provider]
 		}
 		switch {
+		case ok && s == catalog.TTS && provider == "google" && model == "chirp-3-hd":
+			return errors.New("Chirp 3 HD (Cloud Text-to-Speech) has no client on this server yet; choose a Gemini TTS model")
 		case ok:
 			return nil
 		case s == catalog.LLM && cat.IsRealtime(provider):

@@ -47,6 +47,11 @@ type Config struct {
 	TokenTTL time.Duration
 	// Chat answers the chat completions (openaifake).
 	Chat openaifake.Config
+	// Synth is what Gemini TTS says for a text: 24 kHz PCM (default
+	// DefaultSynth, a tone).
+	Synth func(text string) []int16
+	// TTSStatus, when set, refuses every TTS request with this status.
+	TTSStatus int
 }
 
 // Account is a test service account: its JSON key and the public half the
@@ -82,9 +87,10 @@ func NewAccount(project, email string) (*Account, error) {
 
 // Call is one chat request the fake received.
 type Call struct {
-	Service           string // "vertex" or "studio"
+	Service           string // "vertex" or "studio"; "vertex-tts" or "studio-tts" for speech
 	Project, Location string // Vertex only
 	Model             string
+	Voice, Text       string // speech only
 }
 
 // Server is the fake. It is safe for concurrent use.
@@ -132,6 +138,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.studio(w, r)
 	case strings.HasPrefix(r.URL.Path, VertexPrefix) && strings.HasSuffix(r.URL.Path, "/endpoints/openapi/chat/completions"):
 		s.vertex(w, r)
+	case strings.HasSuffix(r.URL.Path, ":streamGenerateContent"):
+		s.speech(w, r)
 	default:
 		googleError(w, http.StatusNotFound, "NOT_FOUND", "no such path: "+r.URL.Path)
 	}

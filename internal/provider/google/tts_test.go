@@ -1,0 +1,125 @@
+package google
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/parley-voice/parley/internal/audio"
+	"github.com/parley-voice/parley/internal/provider/google/googlefake"
+	"github.com/parley-voice/parley/internal/tts"
+)
+
+func ttsFixture(t *testing.T, acct *googlefake.Account, status int) (*TTS, *googlefake.Server) {
+	t.Helper()
+	fake := googlefake.New(googlefake.Config{Account: acct, StudioKey: "AIza-studio", TTSStatus: status})
+	srv := httptest.NewServer(fake)
+	t.Cleanup(srv.Close)
+	return NewTTS(Config{StudioURL: srv.URL + "/v1beta/openai", VertexURL: srv.URL, TokenURL: srv.URL + googlefake.TokenPath, HTTPClient: srv.Client()}), fake
+}
+
+// speak sends texts and reads the audio to the end.
+func speak(t *testing.T, p *TTS, cfg tts.Config, texts ...string) ([]int16, error) {
+	t.Helper()
+	s, err := p.Open(context.Background(), cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	for _, x := range texts {
+		if err := s.Send(x); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.Flush(); err != nil {
+		return nil, err
+	}
+	var pcm []int16
+	for {
+		c, err := s.Recv()
+		if errors.Is(err, io.EOF) {
+			return pcm, nil
+		}
+		if err != nil {
+			return pcm, err
+		}
+		pcm = append(pcm, c.PCM...)
+	}
+}
+
+// Both key kinds: the audio arrives at the call's rate, the request names
+// the model and voice and carries the style instructions with the text.
+func TestGeminiTTS(t *testing.T) {
+	acct := account(t)
+	p, fake := ttsFixture(t, acct, 0)
+	tests := []struct {
+		name, key string
+		want      googlefake.Call
+	}{
+		{"ai studio key", "AIza-studio", googlefake.Call{Service: "studio-tts", Model: "gemini-2.5-flash-preview-tts", Voice: "Puck", Text: "Speak warmly:\\nHello there."}},
+		{"vertex service account", acct.JSON, googlefake.Call{Service: "vertex-tts", Project: "eu-voice-project", Location: DefaultLocation, Model: "gemini-2.5-flash-preview-tts", Voice: "Puck", Text: "Speak warmly:\\nHello there."}},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pcm, err := speak(t, p, tts.Config{APIKey: tt.key, Model: "gemini-2.5-flash-preview-tts", Voice: "Puck", SampleRate: 8000,
+				Options: map[string]any{"instructions": "Speak warmly"}}, "Hello", "there.")
+			if err != nil {
+				t.Fatal(err)
+			}
+			// DefaultSynth: 50 ms per character of "Speak warmly:\nHello there." at 24 kHz, resampled to 8 kHz.
+			wantLen := len("Speak warmly:\nHello there.") * 8000 / 20
+			if d := len(pcm) - wantLen; d < -16 || d > 16 {
+				t.Errorf("%d samples at 8 kHz, want %d", len(pcm), wantLen)
+			}
+			if audio.RMS(pcm[800:1600]) < 3000 {
+				t.Errorf("audio too quiet: RMS %.0f", audio.RMS(pcm[800:1600]))
+			}
+			calls := fake.Calls()
+			want := tt.want
+			want.Text = strings.ReplaceAll(want.Text, `\n`, "\n")
+			if len(calls) != i+1 || calls[i] != want {
+				t.Errorf("calls %+v, want last %+v", calls, want)
+			}
+		})
+	}
+}
+
+func TestGeminiTTSErrors(t *testing.T) {
+	acct := account(t)
+	p, _ := ttsFixture(t, acct, 0)
+	_, err := speak(t, p, tts.Config{APIKey: "AIza-wrong", Model: "gemini-2.5-flash-preview-tts", SampleRate: 8000}, "Hello.")
+	if err == nil || !strings.Contains(err.Error(), "401") || !strings.Contains(err.Error(), "check the Google key") {
+		t.Errorf("wrong key: %v", err)
+	}
+	failing, _ := ttsFixture(t, acct, 503)
+	if _, err := speak(t, failing, tts.Config{APIKey: "AIza-studio", Model: "gemini-2.5-flash-preview-tts", SampleRate: 8000}, "Hello."); err == nil || !strings.Contains(err.Error(), "503") {
+		t.Errorf("503: %v", err)
+	}
+	if _, err := p.Open(context.Background(), tts.Config{APIKey: "AIza-studio", SampleRate: 8000}); err == nil {
+		t.Error("Open without a model succeeded")
+	}
+}
+
+// Close while audio streams ends the stream and its goroutine at once.
+func TestGeminiTTSClose(t *testing.T) {
+	p, _ := ttsFixture(t, account(t), 0)
+	s, err := p.Open(context.Background(), tts.Config{APIKey: "AIza-studio", Model: "gemini-2.5-flash-preview-tts", SampleRate: 8000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Send(strings.Repeat("A long reply. ", 40))
+	if _, err := s.Recv(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { s.Close(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Second):
+		t.Fatal("Close did not return")
+	}
+}
