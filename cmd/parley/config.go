@@ -122,6 +122,7 @@ type config struct {
 	GoogleVertexURL      string
 	GoogleVertexLocation string
 	GoogleTokenURL       string
+	GoogleCloudTTSURL    string
 	// VAD is the callers' voice-activity detector: "energy" or "silero";
 	// SileroDir holds ONNX Runtime and the model (scripts/silero-setup.sh);
 	// SileroThreshold is the model's speech probability threshold.
@@ -608,6 +609,8 @@ func accountingSettings() []setting {
 			}},
 		{env: "PARLEY_GOOGLE_TOKEN_URL", flag: "google-token-url", def: "https://oauth2.googleapis.com/token", help: "OAuth2 token endpoint service-account keys are exchanged at (a key's own token_uri is never used)",
 			set: func(c *config, v string) error { c.GoogleTokenURL = v; return checkURL(v) }},
+		{env: "PARLEY_GOOGLE_TTS_URL", flag: "google-tts-url", def: "https://eu-texttospeech.googleapis.com", help: "Cloud Text-to-Speech origin, for Chirp 3 HD voices (the EU endpoint by default)",
+			set: func(c *config, v string) error { c.GoogleCloudTTSURL = v; return checkURL(v) }},
 		{env: "PARLEY_VAD", flag: "vad", def: "energy", help: "how callers' speech is told from silence and noise for turn-taking: energy (built in) or silero (a neural model run by ONNX Runtime; install it with scripts/silero-setup.sh)",
 			set: func(c *config, v string) error {
 				if v != "energy" && v != "silero" {

@@ -20,8 +20,8 @@ import (
 // requests reach Vertex AI's OpenAI-compatible endpoint in the EU location,
 // for the key's project, with an access token the token endpoint issued for
 // a signed assertion (not the key itself as a bearer token), and the
-// caller hears the answer, spoken by Gemini TTS on Vertex AI with the same
-// key.
+// caller hears the answer, spoken with the same key by Gemini TTS on Vertex
+// AI, or by a Chirp 3 HD voice of Cloud Text-to-Speech.
 func TestE2EGoogleVertex(t *testing.T) {
 	for _, bin := range []string{"espeak-ng", "pocketsphinx_continuous"} {
 		if _, err := exec.LookPath(bin); err != nil {
@@ -32,6 +32,17 @@ func TestE2EGoogleVertex(t *testing.T) {
 		}
 	}
 	bin := parleyBinary(t)
+	for _, v := range []struct{ name, tts, service, model, voice string }{
+		{"gemini tts", `{"provider":"google","model":"gemini-2.5-flash-preview-tts","voice_id":"Kore"}`, "vertex-tts", "gemini-2.5-flash-preview-tts", "Kore"},
+		{"chirp 3 hd", `{"provider":"google","model":"chirp-3-hd","voice_id":"Aoede","language":"en"}`, "cloud-tts", "chirp-3-hd", "en-US-Chirp3-HD-Aoede"},
+	} {
+		t.Run(v.name, func(t *testing.T) { googleCall(t, bin, v.tts, v.service, v.model, v.voice) })
+	}
+}
+
+// googleCall is one call of TestE2EGoogleVertex, spoken with tts
+// (tts_config JSON), which must reach service with model and voice.
+func googleCall(t *testing.T, bin, tts, service, model, voice string) {
 	acct, err := googlefake.NewAccount("eu-voice-project", "parley@eu-voice-project.iam.gserviceaccount.com")
 	if err != nil {
 		t.Fatal(err)
@@ -41,14 +52,15 @@ func TestE2EGoogleVertex(t *testing.T) {
 	gsrv := httptest.NewServer(fake)
 	t.Cleanup(gsrv.Close)
 
-	s := startE2EWith(t, openaifake.Config{}, "PARLEY_GOOGLE_VERTEX_URL="+gsrv.URL, "PARLEY_GOOGLE_TOKEN_URL="+gsrv.URL+googlefake.TokenPath)
+	s := startE2EWith(t, openaifake.Config{}, "PARLEY_GOOGLE_VERTEX_URL="+gsrv.URL, "PARLEY_GOOGLE_TOKEN_URL="+gsrv.URL+googlefake.TokenPath,
+		"PARLEY_GOOGLE_TTS_URL="+gsrv.URL)
 	body, _ := json.Marshal(map[string]string{"provider": "google_vertex", "api_key": acct.JSON})
 	s.api(t, "POST", "/byok", string(body), nil)
 	var a struct{ Assistant struct{ ID string } }
 	s.api(t, "POST", "/assistants", `{"name":"Gemini desk","first_message":"Hello, this is the dental office.",
 		"llm_config":{"provider":"google","model":"gemini-2.5-flash"},
 		"stt_config":{"provider":"local","model":"pocketsphinx","language":"en","keyterms":["book an appointment for tomorrow morning"]},
-		"tts_config":{"provider":"google","model":"gemini-2.5-flash-preview-tts","voice_id":"Kore"}}`, &a)
+		"tts_config":`+tts+`}`, &a)
 	s.api(t, "POST", "/numbers", `{"phone_number":"+15550100","assistant_id":"`+a.Assistant.ID+`"}`, nil)
 
 	dir := t.TempDir()
@@ -79,8 +91,8 @@ func TestE2EGoogleVertex(t *testing.T) {
 	conversation := false
 	spoken := map[string]bool{}
 	for _, cl := range calls {
-		if cl.Service == "vertex-tts" {
-			if cl.Project != "eu-voice-project" || cl.Model != "gemini-2.5-flash-preview-tts" || cl.Voice != "Kore" {
+		if strings.HasSuffix(cl.Service, "-tts") {
+			if cl.Service != service || cl.Project != "eu-voice-project" || cl.Model != model || cl.Voice != voice {
 				t.Errorf("speech request %+v", cl)
 			}
 			spoken[cl.Text] = true

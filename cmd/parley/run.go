@@ -242,7 +242,7 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) er
 			}
 		}()
 	}
-	provs := providers(c, log)
+	provs := providers(c, cat, log)
 	valid := assistant.NewValidator(cat).WithServed(servedBy(provs, cat))
 	engine, err := newEngine(c, db, keys, cat, provs, valid, out, after.post, boot, edge.gate, vad, log)
 	if err != nil {

@@ -50,7 +50,7 @@ import (
 )
 
 // providers builds every provider client from the settings.
-func providers(c *config, log *slog.Logger) voice.Providers {
+func providers(c *config, cat *catalog.Catalog, log *slog.Logger) voice.Providers {
 	p := voice.Providers{
 		STT:        map[string]stt.Provider{},
 		LLM:        map[string]llm.Provider{},
@@ -90,7 +90,13 @@ func providers(c *config, log *slog.Logger) voice.Providers {
 	// Gemini: an AI Studio key to the Gemini API (PARLEY_GOOGLE_BASE_URL), a
 	// Vertex AI service-account key to Vertex AI in PARLEY_GOOGLE_VERTEX_LOCATION.
 	gemini := google.NewChat(google.Config{StudioURL: c.Providers["google"].BaseURL, VertexURL: c.GoogleVertexURL,
-		Location: c.GoogleVertexLocation, TokenURL: c.GoogleTokenURL, Logger: pl("google")})
+		Location: c.GoogleVertexLocation, TokenURL: c.GoogleTokenURL, CloudTTSURL: c.GoogleCloudTTSURL, Logger: pl("google"),
+		Locale: func(lang string) string {
+			if l := cat.BCP47(lang); len(l) > 0 {
+				return l[0]
+			}
+			return lang
+		}})
 	p.LLM["google"] = gemini
 	p.TTS["google"] = gemini.Speech() // Gemini TTS, same keys and tokens
 	p.STT["local"] = local.NewSTT(local.STTConfig{Logger: pl("local")})
@@ -132,8 +138,6 @@ func servedBy(p voice.Providers, cat *catalog.Catalog) assistant.Served {
 			_, ok = p.TTS[provider]
 		}
 		switch {
-		case ok && s == catalog.TTS && provider == "google" && model == "chirp-3-hd":
-			return errors.New("Chirp 3 HD (Cloud Text-to-Speech) has no client on this server yet; choose a Gemini TTS model")
 		case ok:
 			return nil
 		case s == catalog.LLM && cat.IsRealtime(provider):

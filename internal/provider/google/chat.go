@@ -20,6 +20,8 @@ const (
 	DefaultStudioURL = "https://generativelanguage.googleapis.com/v1beta/openai"
 	// DefaultLocation keeps Vertex AI requests in the EU.
 	DefaultLocation = "europe-west4"
+	// DefaultCloudTTSURL is Cloud Text-to-Speech's EU endpoint.
+	DefaultCloudTTSURL = "https://eu-texttospeech.googleapis.com"
 )
 
 // Config says where the two services are.
@@ -34,7 +36,13 @@ type Config struct {
 	Location string
 	// TokenURL is where service-account keys get access tokens (default
 	// DefaultTokenURL). A key's own token_uri is never used.
-	TokenURL   string
+	TokenURL string
+	// CloudTTSURL is Cloud Text-to-Speech's origin, for Chirp 3 HD voices
+	// (default DefaultCloudTTSURL, the EU endpoint).
+	CloudTTSURL string
+	// Locale turns a language code ("nl") into the BCP-47 locale Chirp 3 HD
+	// voice names start with ("nl-NL"); nil keeps the code as it is.
+	Locale     func(lang string) string
 	HTTPClient *http.Client
 	Logger     *slog.Logger
 }
@@ -69,6 +77,9 @@ func NewChat(cfg Config) *Chat {
 	}
 	if cfg.TokenURL == "" {
 		cfg.TokenURL = DefaultTokenURL
+	}
+	if cfg.CloudTTSURL == "" {
+		cfg.CloudTTSURL = DefaultCloudTTSURL
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)

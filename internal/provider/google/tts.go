@@ -25,9 +25,10 @@ const geminiRate = 24000
 // DefaultGeminiVoice is the catalog's default Gemini voice.
 const DefaultGeminiVoice = "Kore"
 
-// TTS is Gemini text-to-speech (streamGenerateContent with the AUDIO
-// modality) as a tts.Provider: an AI Studio key to the Gemini API, a
-// service-account key to Vertex AI, as Chat does. Text is sent whole, one
+// TTS is Google text-to-speech as a tts.Provider: Gemini TTS
+// (streamGenerateContent with the AUDIO modality; an AI Studio key to the
+// Gemini API, a service-account key to Vertex AI, as Chat does) and, for
+// the model chirp-3-hd, Cloud Text-to-Speech's Chirp 3 HD voices. Text is sent whole, one
 // request per batch of text queued while the previous one spoke; the audio
 // streams back as server-sent events and is resampled to the call's rate.
 type TTS struct{ chat *Chat }
@@ -178,8 +179,11 @@ func (s *ttsStream) run() {
 	}
 }
 
-// speak makes one streamGenerateContent request and passes its audio on.
+// speak makes one request and passes its audio on.
 func (s *ttsStream) speak(text string) error {
+	if s.cfg.Model == ChirpModel {
+		return s.speakChirp(text)
+	}
 	if s.instructions != "" {
 		text = s.instructions + ":\n" + text
 	}
@@ -223,14 +227,8 @@ func (s *ttsStream) request(body []byte) (*http.Request, error) {
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "text/event-stream")
-	if s.key.IsServiceAccount() {
-		token, err := s.t.chat.tokens.token(s.ctx, s.key.account)
-		if err != nil {
-			return nil, err
-		}
-		req.Header.Set("Authorization", "Bearer "+token)
-	} else {
-		req.Header.Set("x-goog-api-key", s.key.apiKey)
+	if err := s.authorize(s.ctx, req); err != nil {
+		return nil, err
 	}
 	return req, nil
 }

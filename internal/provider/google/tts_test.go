@@ -66,7 +66,7 @@ func TestGeminiTTS(t *testing.T) {
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			pcm, err := speak(t, p, tts.Config{APIKey: tt.key, Model: "gemini-2.5-flash-preview-tts", Voice: "Puck", SampleRate: 8000,
-				Options: map[string]any{"instructions": "Speak warmly"}}, "Hello", "there.")
+				Options: map[string]any{"instructions": "Speak warmly"}}, "Hello there.")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -121,5 +121,29 @@ func TestGeminiTTSClose(t *testing.T) {
 	case <-done:
 	case <-time.After(2 * time.Second):
 		t.Fatal("Close did not return")
+	}
+}
+
+// Chirp 3 HD: Cloud Text-to-Speech's REST synthesis with the locale-named
+// voice, LINEAR16 at the call's rate, a service account's token and project.
+func TestChirp3HD(t *testing.T) {
+	acct := account(t)
+	fake := googlefake.New(googlefake.Config{Account: acct})
+	srv := httptest.NewServer(fake)
+	t.Cleanup(srv.Close)
+	p := NewTTS(Config{VertexURL: srv.URL, CloudTTSURL: srv.URL, TokenURL: srv.URL + googlefake.TokenPath, HTTPClient: srv.Client(),
+		Locale: func(lang string) string { return map[string]string{"nl": "nl-NL"}[lang] }})
+	pcm, err := speak(t, p, tts.Config{APIKey: acct.JSON, Model: ChirpModel, Voice: "Kore", Language: "nl", SampleRate: 8000,
+		Options: map[string]any{"speaking_rate": 1.2}}, "Goedemorgen. Tot ziens.")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := len("Goedemorgen. Tot ziens.") * 8000 / 20; len(pcm) != want {
+		t.Errorf("%d samples, want %d", len(pcm), want)
+	}
+	calls := fake.Calls()
+	want := googlefake.Call{Service: "cloud-tts", Project: "eu-voice-project", Model: "chirp-3-hd", Voice: "nl-NL-Chirp3-HD-Kore", Text: "Goedemorgen. Tot ziens."}
+	if len(calls) != 1 || calls[0] != want {
+		t.Errorf("calls %+v, want %+v", calls, want)
 	}
 }

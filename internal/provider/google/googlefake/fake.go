@@ -140,6 +140,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.vertex(w, r)
 	case strings.HasSuffix(r.URL.Path, ":streamGenerateContent"):
 		s.speech(w, r)
+	case r.URL.Path == SynthesizePath && r.Method == http.MethodPost:
+		s.synthesize(w, r)
 	default:
 		googleError(w, http.StatusNotFound, "NOT_FOUND", "no such path: "+r.URL.Path)
 	}
