@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/netip"
 	"net/url"
 	"os"
@@ -123,6 +124,7 @@ type config struct {
 	GoogleVertexLocation string
 	GoogleTokenURL       string
 	GoogleCloudTTSURL    string
+	GoogleSpeechAddr     string
 	// VAD is the callers' voice-activity detector: "energy" or "silero";
 	// SileroDir holds ONNX Runtime and the model (scripts/silero-setup.sh);
 	// SileroThreshold is the model's speech probability threshold.
@@ -609,6 +611,14 @@ func accountingSettings() []setting {
 			}},
 		{env: "PARLEY_GOOGLE_TOKEN_URL", flag: "google-token-url", def: "https://oauth2.googleapis.com/token", help: "OAuth2 token endpoint service-account keys are exchanged at (a key's own token_uri is never used)",
 			set: func(c *config, v string) error { c.GoogleTokenURL = v; return checkURL(v) }},
+		{env: "PARLEY_GOOGLE_SPEECH_ADDR", flag: "google-speech-addr", def: "eu-speech.googleapis.com:443", help: "Speech-to-Text v2 gRPC address (host:port) for stt_config provider google (chirp_3, the EU endpoint by default; TLS except to a loopback address)",
+			set: func(c *config, v string) error {
+				if _, _, err := net.SplitHostPort(v); err != nil {
+					return errors.New("must be host:port")
+				}
+				c.GoogleSpeechAddr = v
+				return nil
+			}},
 		{env: "PARLEY_GOOGLE_TTS_URL", flag: "google-tts-url", def: "https://eu-texttospeech.googleapis.com", help: "Cloud Text-to-Speech origin, for Chirp 3 HD voices (the EU endpoint by default)",
 			set: func(c *config, v string) error { c.GoogleCloudTTSURL = v; return checkURL(v) }},
 		{env: "PARLEY_VAD", flag: "vad", def: "energy", help: "how callers' speech is told from silence and noise for turn-taking: energy (built in) or silero (a neural model run by ONNX Runtime; install it with scripts/silero-setup.sh)",

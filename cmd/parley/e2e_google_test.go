@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"net"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -9,6 +10,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"cloud.google.com/go/speech/apiv2/speechpb"
+	"google.golang.org/grpc"
 
 	"github.com/parley-voice/parley/internal/provider/google"
 	"github.com/parley-voice/parley/internal/provider/google/googlefake"
@@ -32,17 +36,19 @@ func TestE2EGoogleVertex(t *testing.T) {
 		}
 	}
 	bin := parleyBinary(t)
-	for _, v := range []struct{ name, tts, service, model, voice string }{
-		{"gemini tts", `{"provider":"google","model":"gemini-2.5-flash-preview-tts","voice_id":"Kore"}`, "vertex-tts", "gemini-2.5-flash-preview-tts", "Kore"},
-		{"chirp 3 hd", `{"provider":"google","model":"chirp-3-hd","voice_id":"Aoede","language":"en"}`, "cloud-tts", "chirp-3-hd", "en-US-Chirp3-HD-Aoede"},
+	local := `{"provider":"local","model":"pocketsphinx","language":"en","keyterms":["book an appointment for tomorrow morning"]}`
+	for _, v := range []struct{ name, stt, tts, service, model, voice string }{
+		{"gemini tts", local, `{"provider":"google","model":"gemini-2.5-flash-preview-tts","voice_id":"Kore"}`, "vertex-tts", "gemini-2.5-flash-preview-tts", "Kore"},
+		{"chirp 3 stt and hd voice", `{"provider":"google","model":"chirp_3","language":"en"}`, `{"provider":"google","model":"chirp-3-hd","voice_id":"Aoede","language":"en"}`, "cloud-tts", "chirp-3-hd", "en-US-Chirp3-HD-Aoede"},
 	} {
-		t.Run(v.name, func(t *testing.T) { googleCall(t, bin, v.tts, v.service, v.model, v.voice) })
+		t.Run(v.name, func(t *testing.T) { googleCall(t, bin, v.stt, v.tts, v.service, v.model, v.voice) })
 	}
 }
 
-// googleCall is one call of TestE2EGoogleVertex, spoken with tts
-// (tts_config JSON), which must reach service with model and voice.
-func googleCall(t *testing.T, bin, tts, service, model, voice string) {
+// googleCall is one call of TestE2EGoogleVertex, heard with stt and spoken
+// with tts (stt_config and tts_config JSON); the speech must reach service
+// with model and voice.
+func googleCall(t *testing.T, bin, sttJSON, tts, service, model, voice string) {
 	acct, err := googlefake.NewAccount("eu-voice-project", "parley@eu-voice-project.iam.gserviceaccount.com")
 	if err != nil {
 		t.Fatal(err)
@@ -51,16 +57,24 @@ func googleCall(t *testing.T, bin, tts, service, model, voice string) {
 	fake := googlefake.New(googlefake.Config{Account: acct, Chat: openaifake.Config{Replies: []openaifake.Reply{{Text: answer}}}})
 	gsrv := httptest.NewServer(fake)
 	t.Cleanup(gsrv.Close)
+	// Speech-to-Text v2 is gRPC: the same fake on its own listener.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := grpc.NewServer()
+	speechpb.RegisterSpeechServer(g, fake.Speech(googlefake.SpeechConfig{Transcripts: []string{"book an appointment for tomorrow morning"}}))
+	go g.Serve(ln)
+	t.Cleanup(g.Stop)
 
 	s := startE2EWith(t, openaifake.Config{}, "PARLEY_GOOGLE_VERTEX_URL="+gsrv.URL, "PARLEY_GOOGLE_TOKEN_URL="+gsrv.URL+googlefake.TokenPath,
-		"PARLEY_GOOGLE_TTS_URL="+gsrv.URL)
+		"PARLEY_GOOGLE_TTS_URL="+gsrv.URL, "PARLEY_GOOGLE_SPEECH_ADDR="+ln.Addr().String())
 	body, _ := json.Marshal(map[string]string{"provider": "google_vertex", "api_key": acct.JSON})
 	s.api(t, "POST", "/byok", string(body), nil)
 	var a struct{ Assistant struct{ ID string } }
 	s.api(t, "POST", "/assistants", `{"name":"Gemini desk","first_message":"Hello, this is the dental office.",
 		"llm_config":{"provider":"google","model":"gemini-2.5-flash"},
-		"stt_config":{"provider":"local","model":"pocketsphinx","language":"en","keyterms":["book an appointment for tomorrow morning"]},
-		"tts_config":`+tts+`}`, &a)
+		"stt_config":`+sttJSON+`,"tts_config":`+tts+`}`, &a)
 	s.api(t, "POST", "/numbers", `{"phone_number":"+15550100","assistant_id":"`+a.Assistant.ID+`"}`, nil)
 
 	dir := t.TempDir()
@@ -111,6 +125,9 @@ func googleCall(t *testing.T, bin, tts, service, model, voice string) {
 	}
 	if fake.Grants() != 1 {
 		t.Errorf("%d token grants, want 1", fake.Grants())
+	}
+	if recs := fake.Recognitions(); strings.Contains(sttJSON, `"google"`) != (len(recs) == 1) {
+		t.Errorf("Speech-to-Text streams %+v for stt_config %s", recs, sttJSON)
 	}
 	if strings.Contains(s.stderr.String(), "PRIVATE KEY") {
 		t.Error("the service-account key is in the server log")

@@ -242,7 +242,12 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) er
 			}
 		}()
 	}
-	provs := providers(c, cat, log)
+	provs, closeProviders, err := providers(c, cat, log)
+	if err != nil {
+		return err
+	}
+	// Deferred before engine.Wait, so it runs after the last call.
+	defer closeProviders()
 	valid := assistant.NewValidator(cat).WithServed(servedBy(provs, cat))
 	engine, err := newEngine(c, db, keys, cat, provs, valid, out, after.post, boot, edge.gate, vad, log)
 	if err != nil {

@@ -11,8 +11,9 @@ import (
 )
 
 // TestServedChoices: a running server refuses, where the choice is made and
-// with a 400 naming the field, a provider it has no client for, and leaves
-// those out of GET /voices and its OpenAPI document.
+// with a 400 naming the field, a provider it does not run (today the
+// realtime ones), and leaves those out of GET /voices and its OpenAPI
+// document.
 func TestServedChoices(t *testing.T) {
 	s := startE2EWith(t, openaifake.Config{})
 	post := func(path, body string) (int, string) {
@@ -29,7 +30,7 @@ func TestServedChoices(t *testing.T) {
 	}
 	for _, tc := range []struct{ body, field, why string }{
 		{`{"name":"rt","llm_config":{"provider":"xai_realtime"}}`, "llm_config.provider", "realtime"},
-		{`{"name":"g","stt_config":{"provider":"google"}}`, "stt_config.provider", "no client"},
+		{`{"name":"g","llm_config":{"provider":"google_realtime"}}`, "llm_config.provider", "realtime"},
 	} {
 		status, body := post("/assistants", tc.body)
 		if status != 400 || !strings.Contains(body, tc.field) || !strings.Contains(body, "not available on this server") || !strings.Contains(body, tc.why) {
@@ -81,8 +82,14 @@ func TestServedChoices(t *testing.T) {
 	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil {
 		t.Fatal(err)
 	}
-	stt := doc.Components.Schemas["STTConfig"]
-	if _, ok := stt.Discriminator.Mapping["google"]; ok || stt.Discriminator.Mapping["gladia"] == "" || !strings.Contains(stt.Description, "google (") {
-		t.Errorf("OpenAPI STTConfig mapping %v, description %q: want gladia offered and google named as not run", stt.Discriminator.Mapping, stt.Description)
+	llm := doc.Components.Schemas["LLMConfig"]
+	if _, ok := llm.Discriminator.Mapping["xai_realtime"]; ok || llm.Discriminator.Mapping["google"] == "" || !strings.Contains(llm.Description, "xai_realtime (") {
+		t.Errorf("OpenAPI LLMConfig mapping %v, description %q: want google offered and xai_realtime named as not run", llm.Discriminator.Mapping, llm.Description)
+	}
+	// Every pipeline provider of the catalog runs here.
+	for _, union := range []string{"STTConfig", "TTSConfig"} {
+		if d := doc.Components.Schemas[union].Description; strings.Contains(d, "not run by this server") {
+			t.Errorf("%s names providers this server does not run: %s", union, d)
+		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"net"
 	"net/http"
 	"net/netip"
 	"path/filepath"
@@ -50,7 +51,7 @@ import (
 )
 
 // providers builds every provider client from the settings.
-func providers(c *config, cat *catalog.Catalog, log *slog.Logger) voice.Providers {
+func providers(c *config, cat *catalog.Catalog, log *slog.Logger) (voice.Providers, func() error, error) {
 	p := voice.Providers{
 		STT:        map[string]stt.Provider{},
 		LLM:        map[string]llm.Provider{},
@@ -99,9 +100,29 @@ func providers(c *config, cat *catalog.Catalog, log *slog.Logger) voice.Provider
 		}})
 	p.LLM["google"] = gemini
 	p.TTS["google"] = gemini.Speech() // Gemini TTS, same keys and tokens
+	// Speech-to-Text v2 (chirp_3) over gRPC; plain text only to a loopback
+	// address (googlefake in tests).
+	gstt, err := gemini.SpeechToText(google.STTConfig{Addr: c.GoogleSpeechAddr, Insecure: loopbackAddr(c.GoogleSpeechAddr), Logger: pl("google")})
+	if err != nil {
+		return p, nil, fmt.Errorf("PARLEY_GOOGLE_SPEECH_ADDR: %w", err)
+	}
+	p.STT["google"] = gstt
 	p.STT["local"] = local.NewSTT(local.STTConfig{Logger: pl("local")})
 	p.TTS["local"] = local.NewTTS(local.TTSConfig{Logger: pl("local")})
-	return p
+	return p, gstt.Close, nil
+}
+
+// loopbackAddr reports whether host:port names a loopback address.
+func loopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // byokKeyChecks vet the BYOK keys that are documents: a google_vertex key is

@@ -55,7 +55,7 @@ type Config struct {
 type Chat struct {
 	cfg    Config
 	studio *openai.Chat
-	tokens tokens
+	tokens *tokens
 
 	mu     sync.Mutex
 	vertex map[string]*openai.Chat // by project
@@ -86,7 +86,7 @@ func NewChat(cfg Config) *Chat {
 	}
 	c := &Chat{cfg: cfg, vertex: map[string]*openai.Chat{}}
 	c.studio = openai.NewChat(c.openaiConfig(cfg.StudioURL))
-	c.tokens = tokens{tokenURL: cfg.TokenURL, ctx: func(ctx context.Context) context.Context {
+	c.tokens = &tokens{tokenURL: cfg.TokenURL, ctx: func(ctx context.Context) context.Context {
 		if cfg.HTTPClient == nil {
 			return ctx
 		}

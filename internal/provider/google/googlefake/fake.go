@@ -102,6 +102,8 @@ type Server struct {
 	issued map[string]time.Time // access token → expiry
 	grants int
 	calls  []Call
+
+	recognitions []Recognition
 }
 
 // New returns a Server.

@@ -1,0 +1,138 @@
+package google
+
+import (
+	"context"
+	"errors"
+	"io"
+	"math"
+	"net"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"cloud.google.com/go/speech/apiv2/speechpb"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+
+	"github.com/parley-voice/parley/internal/provider/google/googlefake"
+	"github.com/parley-voice/parley/internal/stt"
+)
+
+// sttFixture serves the token endpoint over HTTP and Speech-to-Text over
+// gRPC, both from one fake.
+func sttFixture(t *testing.T, acct *googlefake.Account, transcripts ...string) (*STT, *googlefake.Server) {
+	t.Helper()
+	return sttFixtureWith(t, acct, googlefake.SpeechConfig{Transcripts: transcripts})
+}
+
+func sttFixtureWith(t *testing.T, acct *googlefake.Account, sc googlefake.SpeechConfig) (*STT, *googlefake.Server) {
+	t.Helper()
+	fake := googlefake.New(googlefake.Config{Account: acct})
+	web := httptest.NewServer(fake)
+	t.Cleanup(web.Close)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := grpc.NewServer()
+	speechpb.RegisterSpeechServer(g, fake.Speech(sc))
+	go g.Serve(ln)
+	t.Cleanup(g.Stop)
+	p, err := NewSTT(STTConfig{Addr: ln.Addr().String(), Insecure: true, TokenURL: web.URL + googlefake.TokenPath})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p, fake
+}
+
+func tone(d time.Duration) []int16 {
+	pcm := make([]int16, int(d.Seconds()*8000))
+	for i := range pcm {
+		pcm[i] = int16(6000 * math.Sin(2*math.Pi*300*float64(i)/8000))
+	}
+	return pcm
+}
+
+// writeFrames writes pcm as 20 ms frames.
+func writeFrames(t *testing.T, s stt.Stream, pcm []int16) {
+	t.Helper()
+	for i := 0; i+160 <= len(pcm); i += 160 {
+		if err := s.Write(pcm[i : i+160]); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// Two utterances: each is heard as speech start, a final transcript and
+// the utterance's end, through the recognizer of the key's project in the
+// EU, with the config's model and language.
+func TestSpeechToText(t *testing.T) {
+	acct := account(t)
+	p, fake := sttFixture(t, acct, "I would like to book an appointment.", "Tomorrow morning.")
+	s, err := p.Open(context.Background(), stt.Config{APIKey: acct.JSON, Model: "chirp_3", Language: "en-US", SampleRate: 8000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var audio []int16
+	for range 2 {
+		audio = append(audio, tone(600*time.Millisecond)...)
+		audio = append(audio, make([]int16, 4000)...) // 500 ms of silence
+	}
+	writeFrames(t, s, audio)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for {
+		ev, err := s.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, ev.Type.String()+":"+ev.Text)
+	}
+	want := []string{"speech_started:", "final:I would like to book an appointment.", "utterance_end:", "speech_started:", "final:Tomorrow morning.", "utterance_end:"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("events %q\nwant   %q", got, want)
+	}
+	recs := fake.Recognitions()
+	if len(recs) != 1 {
+		t.Fatalf("recognitions %+v", recs)
+	}
+	r := recs[0]
+	if r.Recognizer != "projects/eu-voice-project/locations/eu/recognizers/_" || r.Model != "chirp_3" || r.Language != "en-US" || r.SampleRate != 8000 || !r.HalfClosed || r.Samples != len(audio)/160*160 {
+		t.Errorf("recognition %+v (wrote %d samples)", r, len(audio))
+	}
+}
+
+// An API key cannot reach Speech-to-Text v2; a key the token endpoint does
+// not trust fails at Open, naming the step.
+func TestSpeechToTextKeys(t *testing.T) {
+	acct := account(t)
+	p, _ := sttFixture(t, acct)
+	if _, err := p.Open(context.Background(), stt.Config{APIKey: "AIzaStudio", SampleRate: 8000}); err == nil || !strings.Contains(err.Error(), "service-account key") {
+		t.Errorf("API key: %v", err)
+	}
+	if _, err := p.Open(context.Background(), stt.Config{APIKey: account(t).JSON, SampleRate: 8000}); err == nil || !strings.Contains(err.Error(), "access token") {
+		t.Errorf("untrusted key: %v", err)
+	}
+}
+
+// A stream the service refuses ends with an error that says what to check.
+func TestSpeechToTextRefused(t *testing.T) {
+	acct := account(t)
+	p, _ := sttFixtureWith(t, acct, googlefake.SpeechConfig{Refuse: codes.PermissionDenied})
+	s, err := p.Open(context.Background(), stt.Config{APIKey: acct.JSON, SampleRate: 8000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	_, err = s.Recv()
+	if err == nil || !strings.Contains(err.Error(), "PermissionDenied") || !strings.Contains(err.Error(), "check the Vertex AI service-account key") {
+		t.Errorf("refused stream: %v", err)
+	}
+}
