@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"time"
 
 	"cloud.google.com/go/speech/apiv2/speechpb"
 	"google.golang.org/grpc"
@@ -38,6 +39,9 @@ type STTConfig struct {
 	Addr, Location string
 	// Insecure dials without TLS (tests against googlefake only).
 	Insecure bool
+	// MaxStream is how long one RPC carries audio before a new one takes
+	// over: the service ends streams at 5 minutes (default 4 minutes).
+	MaxStream time.Duration
 	// TokenURL is where service-account keys get access tokens (default
 	// DefaultTokenURL; SpeechToText uses its Chat's); a key's own token_uri
 	// is never used.
@@ -70,6 +74,9 @@ func newSTT(cfg STTConfig, shared *tokens) (*STT, error) {
 	if cfg.Location == "" {
 		cfg.Location = DefaultSpeechLocation
 	}
+	if cfg.MaxStream <= 0 {
+		cfg.MaxStream = 4 * time.Minute
+	}
 	if cfg.TokenURL == "" {
 		cfg.TokenURL = DefaultTokenURL
 	}
@@ -96,7 +103,9 @@ func (p *STT) Close() error { return p.conn.Close() }
 var _ stt.Provider = (*STT)(nil)
 
 // Open starts a recognition stream: the config first, then audio as it is
-// written, as LINEAR16 at the call's rate.
+// written, as LINEAR16 at the call's rate. The service ends a stream after
+// 5 minutes, so a new one takes over every STTConfig.MaxStream (4 min); the
+// old one is half-closed and still delivers its last results.
 func (p *STT) Open(ctx context.Context, cfg stt.Config) (stt.Stream, error) {
 	key, err := ParseKey(cfg.APIKey)
 	if err != nil {
@@ -105,24 +114,37 @@ func (p *STT) Open(ctx context.Context, cfg stt.Config) (stt.Stream, error) {
 	if !key.IsServiceAccount() {
 		return nil, errors.New("google: Speech-to-Text needs a Vertex AI service-account key (BYOK google_vertex)")
 	}
-	token, err := p.tokens.token(ctx, key.account)
+	ctx, cancel := context.WithCancel(ctx)
+	s := &sttStream{p: p, key: key, cfg: cfg, ctx: ctx, cancel: cancel, audio: make(chan []byte, 256),
+		events: make(chan stt.Event, 64), log: p.log}
+	rpc, err := s.open()
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	s.wg.Add(1)
+	go s.send(rpc)
+	return s, nil
+}
+
+// open starts one RPC, sends its config and starts its receiver.
+func (s *sttStream) open() (speechpb.Speech_StreamingRecognizeClient, error) {
+	token, err := s.p.tokens.token(s.ctx, s.key.account)
 	if err != nil {
 		return nil, err
 	}
-	recognizer := fmt.Sprintf("projects/%s/locations/%s/recognizers/_", key.Project(), p.cfg.Location)
-	md := metadata.Pairs("authorization", "Bearer "+token, "x-goog-user-project", key.Project(),
+	recognizer := fmt.Sprintf("projects/%s/locations/%s/recognizers/_", s.key.Project(), s.p.cfg.Location)
+	md := metadata.Pairs("authorization", "Bearer "+token, "x-goog-user-project", s.key.Project(),
 		"x-goog-request-params", "recognizer="+recognizer)
-	ctx, cancel := context.WithCancel(metadata.NewOutgoingContext(ctx, md))
-	rpc, err := p.client.StreamingRecognize(ctx)
+	rpc, err := s.p.client.StreamingRecognize(metadata.NewOutgoingContext(s.ctx, md))
 	if err != nil {
-		cancel()
 		return nil, speechError("open the stream", err)
 	}
-	model := cfg.Model
+	model := s.cfg.Model
 	if model == "" {
 		model = "chirp_3"
 	}
-	lang := cfg.Language
+	lang := s.cfg.Language
 	if lang == "" || lang == "multi" {
 		lang = "auto"
 	}
@@ -130,31 +152,34 @@ func (p *STT) Open(ctx context.Context, cfg stt.Config) (stt.Stream, error) {
 		StreamingConfig: &speechpb.StreamingRecognitionConfig{
 			Config: &speechpb.RecognitionConfig{
 				DecodingConfig: &speechpb.RecognitionConfig_ExplicitDecodingConfig{ExplicitDecodingConfig: &speechpb.ExplicitDecodingConfig{
-					Encoding: speechpb.ExplicitDecodingConfig_LINEAR16, SampleRateHertz: int32(cfg.SampleRate), AudioChannelCount: 1}},
+					Encoding: speechpb.ExplicitDecodingConfig_LINEAR16, SampleRateHertz: int32(s.cfg.SampleRate), AudioChannelCount: 1}},
 				Model: model, LanguageCodes: []string{lang},
 				Features: &speechpb.RecognitionFeatures{EnableAutomaticPunctuation: true},
 			},
 			StreamingFeatures: &speechpb.StreamingRecognitionFeatures{InterimResults: true, EnableVoiceActivityEvents: true},
 		}}}
 	if err := rpc.Send(first); err != nil {
-		cancel()
 		return nil, speechError("send the config", err)
 	}
-	s := &sttStream{rpc: rpc, cancel: cancel, audio: make(chan []byte, 256), events: make(chan stt.Event, 64), log: p.log}
-	s.wg.Add(2)
-	go s.send()
-	go s.receive()
-	return s, nil
+	s.receivers.Add(1)
+	go s.receive(rpc)
+	return rpc, nil
 }
 
-// sttStream is one recognition stream.
+// sttStream is one recognition stream: a sender goroutine feeding the
+// current RPC, and a receiver per RPC (two while one hands over).
 type sttStream struct {
-	rpc    speechpb.Speech_StreamingRecognizeClient
+	p      *STT
+	key    Key
+	cfg    stt.Config
+	ctx    context.Context
 	cancel context.CancelFunc
 	audio  chan []byte // closed by Close
 	events chan stt.Event
 	log    *slog.Logger
-	wg     sync.WaitGroup
+
+	wg        sync.WaitGroup // the sender
+	receivers sync.WaitGroup
 
 	mu      sync.Mutex
 	closed  bool
@@ -184,41 +209,77 @@ func (s *sttStream) Write(pcm []int16) error {
 	return nil
 }
 
-// send forwards audio in messages of at most 25 KB, then half-closes.
-func (s *sttStream) send() {
+// send forwards audio in messages of at most 25 KB to the current RPC,
+// moving to a new one every MaxStream; after Close it half-closes and, once
+// every receiver is done, closes the events.
+func (s *sttStream) send(rpc speechpb.Speech_StreamingRecognizeClient) {
 	defer s.wg.Done()
-	for b := range s.audio {
-		for len(b) > 0 {
-			n := min(len(b), maxAudioMessage)
-			if err := s.rpc.Send(&speechpb.StreamingRecognizeRequest{StreamingRequest: &speechpb.StreamingRecognizeRequest_Audio{Audio: b[:n]}}); err != nil {
-				// The receiver reports why the stream broke.
+	defer func() {
+		s.receivers.Wait()
+		close(s.events)
+		s.cancel()
+	}()
+	rotate := time.NewTicker(s.p.cfg.MaxStream)
+	defer rotate.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case b, ok := <-s.audio:
+			if !ok {
+				rpc.CloseSend()
+				return
+			}
+			if err := sendAudio(rpc, b); err != nil {
+				// The receiver reports why the stream broke; Close ends
+				// the audio.
 				for range s.audio {
 				}
 				return
 			}
-			b = b[n:]
+		case <-rotate.C:
+			next, err := s.open()
+			if err != nil {
+				s.fail(err)
+				rpc.CloseSend()
+				for range s.audio {
+				}
+				return
+			}
+			rpc.CloseSend() // the old stream delivers its last results, then ends
+			rpc = next
 		}
 	}
-	s.rpc.CloseSend()
 }
 
-// receive turns responses into events until the stream ends.
-func (s *sttStream) receive() {
-	defer s.wg.Done()
-	defer close(s.events)
+func sendAudio(rpc speechpb.Speech_StreamingRecognizeClient, b []byte) error {
+	for len(b) > 0 {
+		n := min(len(b), maxAudioMessage)
+		if err := rpc.Send(&speechpb.StreamingRecognizeRequest{StreamingRequest: &speechpb.StreamingRecognizeRequest_Audio{Audio: b[:n]}}); err != nil {
+			return err
+		}
+		b = b[n:]
+	}
+	return nil
+}
+
+// receive turns one RPC's responses into events until it ends.
+func (s *sttStream) receive(rpc speechpb.Speech_StreamingRecognizeClient) {
+	defer s.receivers.Done()
 	for {
-		resp, err := s.rpc.Recv()
+		resp, err := rpc.Recv()
 		if err != nil {
 			if !errors.Is(err, io.EOF) {
 				s.fail(speechError("receive", err))
+				s.cancel() // the whole stream ends: the sender stops, Recv reports it
 			}
 			return
 		}
 		switch resp.GetSpeechEventType() {
 		case speechpb.StreamingRecognizeResponse_SPEECH_ACTIVITY_BEGIN:
-			s.events <- stt.Event{Type: stt.SpeechStarted}
+			s.emit(stt.Event{Type: stt.SpeechStarted})
 		case speechpb.StreamingRecognizeResponse_SPEECH_ACTIVITY_END:
-			s.events <- stt.Event{Type: stt.UtteranceEnd}
+			s.emit(stt.Event{Type: stt.UtteranceEnd})
 		}
 		for _, r := range resp.GetResults() {
 			alts := r.GetAlternatives()
@@ -229,8 +290,16 @@ func (s *sttStream) receive() {
 			if r.GetIsFinal() {
 				ev.Type = stt.Final
 			}
-			s.events <- ev
+			s.emit(ev)
 		}
+	}
+}
+
+// emit passes an event on, unless the stream was abandoned.
+func (s *sttStream) emit(ev stt.Event) {
+	select {
+	case s.events <- ev:
+	case <-s.ctx.Done():
 	}
 }
 
@@ -270,7 +339,6 @@ func (s *sttStream) Close() error {
 	}
 	s.mu.Unlock()
 	close(s.audio)
-	go func() { s.wg.Wait(); s.cancel() }()
 	return nil
 }
 

@@ -26,7 +26,7 @@ func sttFixture(t *testing.T, acct *googlefake.Account, transcripts ...string) (
 	return sttFixtureWith(t, acct, googlefake.SpeechConfig{Transcripts: transcripts})
 }
 
-func sttFixtureWith(t *testing.T, acct *googlefake.Account, sc googlefake.SpeechConfig) (*STT, *googlefake.Server) {
+func sttFixtureWith(t *testing.T, acct *googlefake.Account, sc googlefake.SpeechConfig, maxStream ...time.Duration) (*STT, *googlefake.Server) {
 	t.Helper()
 	fake := googlefake.New(googlefake.Config{Account: acct})
 	web := httptest.NewServer(fake)
@@ -39,7 +39,11 @@ func sttFixtureWith(t *testing.T, acct *googlefake.Account, sc googlefake.Speech
 	speechpb.RegisterSpeechServer(g, fake.Speech(sc))
 	go g.Serve(ln)
 	t.Cleanup(g.Stop)
-	p, err := NewSTT(STTConfig{Addr: ln.Addr().String(), Insecure: true, TokenURL: web.URL + googlefake.TokenPath})
+	cfg := STTConfig{Addr: ln.Addr().String(), Insecure: true, TokenURL: web.URL + googlefake.TokenPath}
+	if len(maxStream) > 0 {
+		cfg.MaxStream = maxStream[0]
+	}
+	p, err := NewSTT(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,5 +138,56 @@ func TestSpeechToTextRefused(t *testing.T) {
 	_, err = s.Recv()
 	if err == nil || !strings.Contains(err.Error(), "PermissionDenied") || !strings.Contains(err.Error(), "check the Vertex AI service-account key") {
 		t.Errorf("refused stream: %v", err)
+	}
+}
+
+// The service ends a stream after 5 minutes: a new one takes over every
+// MaxStream (here 1.05 s, in a pause), and what each heard still arrives.
+func TestSpeechToTextRotates(t *testing.T) {
+	acct := account(t)
+	p, fake := sttFixtureWith(t, acct, googlefake.SpeechConfig{Transcripts: []string{"one", "two", "three"}}, 1050*time.Millisecond)
+	s, err := p.Open(context.Background(), stt.Config{APIKey: acct.JSON, SampleRate: 8000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	utterance := append(tone(300*time.Millisecond), make([]int16, 3200)...) // 0.3 s speech, 0.4 s quiet
+	for range 3 {
+		for i := 0; i+160 <= len(utterance); i += 160 {
+			if err := s.Write(utterance[i : i+160]); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(20 * time.Millisecond) // real time, so the streams rotate mid-call
+		}
+	}
+	s.Close()
+	var finals []string
+	for {
+		ev, err := s.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.Type == stt.Final {
+			finals = append(finals, ev.Text)
+		}
+	}
+	recs := fake.Recognitions()
+	if len(recs) < 2 {
+		t.Fatalf("%d recognition streams over 2.1 s with MaxStream 1.05 s, want 2 or more", len(recs))
+	}
+	samples := 0
+	for _, r := range recs {
+		samples += r.Samples
+		if !r.HalfClosed {
+			t.Errorf("stream %+v was not half-closed", r)
+		}
+	}
+	if samples != 3*len(utterance)/160*160 {
+		t.Errorf("%d samples reached the service, want %d: audio lost in a hand-over", samples, 3*len(utterance)/160*160)
+	}
+	if len(finals) != 3 {
+		t.Errorf("finals %q, want one per utterance", finals)
 	}
 }
