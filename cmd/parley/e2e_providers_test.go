@@ -1,9 +1,11 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -16,6 +18,7 @@ import (
 type simulatedProvider struct {
 	number   string
 	stt, tts string // stt_config and tts_config JSON
+	llm      string // llm_config JSON; "" is OpenAI
 }
 
 // TestE2EProvidersSimulated: one phone call per pipeline provider that
@@ -34,8 +37,13 @@ func TestE2EProvidersSimulated(t *testing.T) {
 	}
 	dir := t.TempDir()
 	sim := freeAddr(t)
-	simulated := startProc(t, bin, nil, "simulate-providers", "--addr", sim)
+	googleKey := filepath.Join(dir, "google-key.json")
+	simulated := startProc(t, bin, nil, "simulate-providers", "--addr", sim, "--google-key", googleKey)
 	waitFor(t, 15*time.Second, "the simulated providers", func() bool { return strings.Contains(simulated.stdout.String(), "Start the server with") })
+	speechAddr := regexp.MustCompile(`PARLEY_GOOGLE_SPEECH_ADDR=(\S+)`).FindStringSubmatch(simulated.stdout.String())
+	if speechAddr == nil {
+		t.Fatalf("simulate-providers printed no Speech-to-Text address:\n%s", simulated.stdout.String())
+	}
 
 	httpAddr, sipAddr := freeAddr(t), freeAddr(t)
 	const key = "e2e-providers-key-0123456789abcdef"
@@ -48,6 +56,8 @@ func TestE2EProvidersSimulated(t *testing.T) {
 		"PARLEY_INWORLD_BASE_URL=ws://" + sim, "PARLEY_INWORLD_API_KEY=simulated",
 		"PARLEY_ELEVENLABS_BASE_URL=ws://" + sim, "PARLEY_ELEVENLABS_API_KEY=simulated",
 		"PARLEY_MISTRAL_BASE_URL=http://" + sim + "/v1", "PARLEY_MISTRAL_API_KEY=simulated",
+		"PARLEY_GOOGLE_VERTEX_URL=http://" + sim, "PARLEY_GOOGLE_TOKEN_URL=http://" + sim + "/token",
+		"PARLEY_GOOGLE_TTS_URL=http://" + sim, "PARLEY_GOOGLE_SPEECH_ADDR=" + speechAddr[1],
 		"PARLEY_MAX_WRITE_LATENCY=-1ms", "PARLEY_MAX_SCHED_LATENCY=-1ms",
 	}, "serve")
 	base := "http://" + httpAddr
@@ -62,18 +72,28 @@ func TestE2EProvidersSimulated(t *testing.T) {
 		t.Helper()
 		apiRequest(t, base, key, method, path, body, out)
 	}
+	// Google's service account, as simulate-providers wrote it, stored as
+	// the organization's Vertex AI key.
+	saJSON, err := os.ReadFile(googleKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byok, _ := json.Marshal(map[string]string{"provider": "google_vertex", "api_key": string(saJSON)})
+	api("POST", "/byok", string(byok), nil)
 
 	cases := map[string]simulatedProvider{
-		"stt gladia, tts xai":                 {"+15550201", `{"provider":"gladia","model":"solaria-1","language":"en"}`, `{"provider":"xai","voice_id":"eve"}`},
-		"stt gladia, tts inworld":             {"+15550202", `{"provider":"gladia","language":"en"}`, `{"provider":"inworld","model":"inworld-tts-2","voice_id":"Ashley"}`},
-		"stt gladia, tts openai":              {"+15550203", `{"provider":"gladia","language":"en"}`, `{"provider":"openai","model":"gpt-4o-mini-tts","voice_id":"coral"}`},
-		"stt mistral (Voxtral), tts inworld":  {"+15550205", `{"provider":"mistral","language":"en"}`, `{"provider":"inworld","voice_id":"Dennis"}`},
-		"stt elevenlabs (Scribe), tts openai": {"+15550204", `{"provider":"elevenlabs","model":"scribe_v2_realtime","language":"en"}`, `{"provider":"openai","model":"tts-1","voice_id":"nova"}`},
+		"stt gladia, tts xai":                  {"+15550201", `{"provider":"gladia","model":"solaria-1","language":"en"}`, `{"provider":"xai","voice_id":"eve"}`, ""},
+		"stt gladia, tts inworld":              {"+15550202", `{"provider":"gladia","language":"en"}`, `{"provider":"inworld","model":"inworld-tts-2","voice_id":"Ashley"}`, ""},
+		"stt gladia, tts openai":               {"+15550203", `{"provider":"gladia","language":"en"}`, `{"provider":"openai","model":"gpt-4o-mini-tts","voice_id":"coral"}`, ""},
+		"stt mistral (Voxtral), tts inworld":   {"+15550205", `{"provider":"mistral","language":"en"}`, `{"provider":"inworld","voice_id":"Dennis"}`, ""},
+		"google stt, llm and tts (Chirp 3 HD)": {"+15550206", `{"provider":"google","model":"chirp_3","language":"en"}`, `{"provider":"google","model":"chirp-3-hd","voice_id":"Kore","language":"en"}`, `{"provider":"google","model":"gemini-2.5-flash"}`},
+		"stt elevenlabs (Scribe), tts openai":  {"+15550204", `{"provider":"elevenlabs","model":"scribe_v2_realtime","language":"en"}`, `{"provider":"openai","model":"tts-1","voice_id":"nova"}`, ""},
 	}
 	procs := map[string]*proc{}
 	for name, c := range cases {
 		var a struct{ Assistant struct{ ID string } }
-		api("POST", "/assistants", fmt.Sprintf(`{"name":%q,"first_message":"Hello! How can I help?","llm_config":{"provider":"openai","model":"gpt-4.1"},"stt_config":%s,"tts_config":%s}`, name, c.stt, c.tts), &a)
+		llmJSON := cmp.Or(c.llm, `{"provider":"openai","model":"gpt-4.1"}`)
+		api("POST", "/assistants", fmt.Sprintf(`{"name":%q,"first_message":"Hello! How can I help?","llm_config":%s,"stt_config":%s,"tts_config":%s}`, name, llmJSON, c.stt, c.tts), &a)
 		api("POST", "/numbers", `{"phone_number":"`+c.number+`","assistant_id":"`+a.Assistant.ID+`"}`, nil)
 		heard := filepath.Join(dir, c.number+".wav")
 		procs[name] = startProc(t, bin, nil, "call", "--server", sipAddr, "--play", caller, "--record", heard, "--linger", "3s", c.number)

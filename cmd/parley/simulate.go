@@ -9,14 +9,19 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"strings"
 	"time"
+
+	"cloud.google.com/go/speech/apiv2/speechpb"
+	"google.golang.org/grpc"
 
 	"github.com/parley-voice/parley/internal/llm"
 	"github.com/parley-voice/parley/internal/provider/deepgram/deepgramfake"
 	"github.com/parley-voice/parley/internal/provider/elevenlabs/elevenlabsfake"
 	"github.com/parley-voice/parley/internal/provider/gladia/gladiafake"
+	"github.com/parley-voice/parley/internal/provider/google/googlefake"
 	"github.com/parley-voice/parley/internal/provider/inworld/inworldfake"
 	"github.com/parley-voice/parley/internal/provider/local"
 	"github.com/parley-voice/parley/internal/provider/mistral/mistralfake"
@@ -43,6 +48,7 @@ func simulateProviders(ctx context.Context, args []string, stdout, stderr io.Wri
 	fs.Var(&transcripts, "transcript", "what the fake speech-to-text hears for each caller utterance, in order (repeat the flag)")
 	fs.Var(&replies, "reply", "what the fake model answers to each turn, in order (repeat the flag; default: it repeats what you said)")
 	voice := fs.String("voice", "en-us", "espeak-ng voice the fake text-to-speech speaks with (a tone if espeak-ng is missing)")
+	googleKey := fs.String("google-key", "", "also simulate Google (Gemini chat and TTS, Chirp 3 HD, Speech-to-Text v2): write the fake Vertex AI service-account key, to store as BYOK google_vertex, to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -94,6 +100,19 @@ func simulateProviders(ctx context.Context, args []string, stdout, stderr io.Wri
 		return fmt.Errorf("listen on %s: %w", *addr, err)
 	}
 	a := ln.Addr().String()
+	googleHelp := "  Google: add --google-key FILE to simulate Gemini, Chirp 3 and Speech-to-Text v2 too.\n"
+	if *googleKey != "" {
+		gaddr, stop, err := simulateGoogle(mux, *googleKey, transcripts, chat, synth, log)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		defer stop()
+		googleHelp = fmt.Sprintf(`  Google (llm, stt and tts provider google; store the key in %s as BYOK google_vertex):
+  PARLEY_GOOGLE_VERTEX_URL=http://%s PARLEY_GOOGLE_TOKEN_URL=http://%s/token \
+  PARLEY_GOOGLE_TTS_URL=http://%s PARLEY_GOOGLE_SPEECH_ADDR=%s
+`, *googleKey, a, a, a, gaddr)
+	}
 	fmt.Fprintf(stdout, `Simulated providers on %s. Start the server with:
 
   PARLEY_DEEPGRAM_BASE_URL=ws://%s PARLEY_DEEPGRAM_API_KEY=simulated \
@@ -108,9 +127,9 @@ Also simulated, for assistants that choose them (stt_config / tts_config provide
   PARLEY_XAI_BASE_URL=http://%s/v1 PARLEY_XAI_API_KEY=simulated               (TTS xai)
   PARLEY_INWORLD_BASE_URL=ws://%s PARLEY_INWORLD_API_KEY=simulated            (TTS inworld)
   OpenAI text-to-speech (TTS openai) on the OpenAI URL above.
-
+%s
 The fake speech-to-text hears, in turn: %s
-`, a, a, a, a, a, a, a, a, strings.Join(transcripts, " / "))
+`, a, a, a, a, a, a, a, a, googleHelp, strings.Join(transcripts, " / "))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -126,6 +145,36 @@ The fake speech-to-text hears, in turn: %s
 	}
 	<-errc
 	return nil
+}
+
+// simulateGoogle mounts the Google fake on mux (token endpoint, Vertex AI
+// and Gemini API chat, Gemini TTS, Cloud TTS), serves Speech-to-Text v2 over
+// gRPC on another loopback port, and writes the service account it trusts
+// to keyFile. It returns the gRPC address and what stops it.
+func simulateGoogle(mux *http.ServeMux, keyFile string, transcripts []string, chat openaifake.Config, synth func(string, int) []int16, log *slog.Logger) (string, func(), error) {
+	acct, err := googlefake.NewAccount("simulated-project", "parley@simulated-project.iam.gserviceaccount.com")
+	if err != nil {
+		return "", nil, err
+	}
+	if err := os.WriteFile(keyFile, []byte(acct.JSON), 0o600); err != nil {
+		return "", nil, fmt.Errorf("--google-key: %w", err)
+	}
+	fake := googlefake.New(googlefake.Config{Account: acct, Chat: chat, Synth: func(text string) []int16 { return synth(text, googlefake.SpeechRate) }})
+	for _, path := range []string{googlefake.TokenPath, googlefake.VertexPrefix, "/v1beta/", googlefake.SynthesizePath} {
+		mux.Handle(path, fake)
+	}
+	gl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, fmt.Errorf("listen for the Speech-to-Text fake: %w", err)
+	}
+	g := grpc.NewServer()
+	speechpb.RegisterSpeechServer(g, fake.Speech(googlefake.SpeechConfig{Transcripts: transcripts}))
+	go func() {
+		if err := g.Serve(gl); err != nil {
+			log.Warn("Speech-to-Text fake stopped", "error", err)
+		}
+	}()
+	return gl.Addr().String(), g.Stop, nil
 }
 
 // interims are the growing prefixes of a sentence, word by word, as a
