@@ -82,12 +82,13 @@ func TestE2EProvidersSimulated(t *testing.T) {
 	api("POST", "/byok", string(byok), nil)
 
 	cases := map[string]simulatedProvider{
-		"stt gladia, tts xai":                  {"+15550201", `{"provider":"gladia","model":"solaria-1","language":"en"}`, `{"provider":"xai","voice_id":"eve"}`, ""},
-		"stt gladia, tts inworld":              {"+15550202", `{"provider":"gladia","language":"en"}`, `{"provider":"inworld","model":"inworld-tts-2","voice_id":"Ashley"}`, ""},
-		"stt gladia, tts openai":               {"+15550203", `{"provider":"gladia","language":"en"}`, `{"provider":"openai","model":"gpt-4o-mini-tts","voice_id":"coral"}`, ""},
-		"stt mistral (Voxtral), tts inworld":   {"+15550205", `{"provider":"mistral","language":"en"}`, `{"provider":"inworld","voice_id":"Dennis"}`, ""},
-		"google stt, llm and tts (Chirp 3 HD)": {"+15550206", `{"provider":"google","model":"chirp_3","language":"en"}`, `{"provider":"google","model":"chirp-3-hd","voice_id":"Kore","language":"en"}`, `{"provider":"google","model":"gemini-2.5-flash"}`},
-		"stt elevenlabs (Scribe), tts openai":  {"+15550204", `{"provider":"elevenlabs","model":"scribe_v2_realtime","language":"en"}`, `{"provider":"openai","model":"tts-1","voice_id":"nova"}`, ""},
+		"stt gladia, tts xai":                         {"+15550201", `{"provider":"gladia","model":"solaria-1","language":"en"}`, `{"provider":"xai","voice_id":"eve"}`, ""},
+		"stt gladia, tts inworld":                     {"+15550202", `{"provider":"gladia","language":"en"}`, `{"provider":"inworld","model":"inworld-tts-2","voice_id":"Ashley"}`, ""},
+		"stt gladia, tts openai":                      {"+15550203", `{"provider":"gladia","language":"en"}`, `{"provider":"openai","model":"gpt-4o-mini-tts","voice_id":"coral"}`, ""},
+		"stt mistral (Voxtral), tts inworld":          {"+15550205", `{"provider":"mistral","language":"en"}`, `{"provider":"inworld","voice_id":"Dennis"}`, ""},
+		"google stt, llm and tts (Chirp 3 HD)":        {"+15550206", `{"provider":"google","model":"chirp_3","language":"en"}`, `{"provider":"google","model":"chirp-3-hd","voice_id":"Kore","language":"en"}`, `{"provider":"google","model":"gemini-2.5-flash"}`},
+		"stt gladia, llm and tts google (Gemini TTS)": {"+15550207", `{"provider":"gladia","language":"en"}`, `{"provider":"google","model":"gemini-2.5-flash-preview-tts","voice_id":"Puck"}`, `{"provider":"google","model":"gemini-2.5-flash"}`},
+		"stt elevenlabs (Scribe), tts openai":         {"+15550204", `{"provider":"elevenlabs","model":"scribe_v2_realtime","language":"en"}`, `{"provider":"openai","model":"tts-1","voice_id":"nova"}`, ""},
 	}
 	procs := map[string]*proc{}
 	for name, c := range cases {
