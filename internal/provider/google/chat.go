@@ -135,3 +135,11 @@ func (c *Chat) vertexChat(project string) *openai.Chat {
 	c.vertex[project] = ch
 	return ch
 }
+
+// httpClient is the configured client, or the default one.
+func (c *Chat) httpClient() *http.Client {
+	if c.cfg.HTTPClient != nil {
+		return c.cfg.HTTPClient
+	}
+	return http.DefaultClient
+}

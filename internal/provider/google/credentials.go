@@ -1,9 +1,16 @@
-// Package google reaches Google's Gemini models with either kind of key an
-// organization or the server holds: an AI Studio API key (the Gemini API)
-// or a Vertex AI service-account JSON key, exchanged for OAuth2 access
-// tokens (scope cloud-platform) and used against Vertex AI in an EU
-// location. Chat is the text model as an llm.Provider, through the two
-// services' OpenAI-compatible chat endpoints (providers-2.md §11).
+// Package google reaches Google's speech and Gemini models with either kind
+// of key an organization or the server holds: an AI Studio API key (the
+// Gemini API) or a Vertex AI service-account JSON key, exchanged for OAuth2
+// access tokens (scope cloud-platform) and used in EU locations.
+//
+//   - Chat, an llm.Provider: Gemini through the two services'
+//     OpenAI-compatible chat endpoints (providers-2.md §11).
+//   - TTS (Chat.Speech), a tts.Provider: Gemini TTS (streamGenerateContent,
+//     §6a) and Chirp 3 HD voices (Cloud Text-to-Speech REST, §6b).
+//   - STT (Chat.SpeechToText), an stt.Provider: Speech-to-Text v2
+//     StreamingRecognize over gRPC with chirp_3 (§4).
+//
+// The three made from one Chat share its access tokens.
 package google
 
 import (

@@ -327,11 +327,3 @@ func apiError(resp *http.Response) error {
 	}
 	return fmt.Errorf("google: text-to-speech refused: HTTP %d%s: %s", resp.StatusCode, hint, msg)
 }
-
-// httpClient is the configured client, or the default one.
-func (c *Chat) httpClient() *http.Client {
-	if c.cfg.HTTPClient != nil {
-		return c.cfg.HTTPClient
-	}
-	return http.DefaultClient
-}

@@ -1,9 +1,12 @@
 // Package googlefake is an in-process stand-in for the Google services
 // package google reaches: the OAuth2 token endpoint (service-account JWT
 // bearer grants, signatures verified), Vertex AI's OpenAI-compatible chat
-// endpoint (access tokens from that endpoint only, "google/" model names)
-// and the Gemini API's OpenAI-compatible root (API keys). Chat completions
-// themselves are answered by an openaifake.Server.
+// endpoint (access tokens from that endpoint only, "google/" model names),
+// the Gemini API's OpenAI-compatible root (API keys), Gemini TTS
+// (streamGenerateContent on both services' paths), Cloud Text-to-Speech's
+// text:synthesize, and, over gRPC, Speech-to-Text v2's StreamingRecognize
+// (Server.Speech). Chat completions themselves are answered by an
+// openaifake.Server.
 package googlefake
 
 import (
