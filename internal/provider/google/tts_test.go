@@ -14,9 +14,13 @@ import (
 	"github.com/parley-voice/parley/internal/tts"
 )
 
-func ttsFixture(t *testing.T, acct *googlefake.Account, status int) (*TTS, *googlefake.Server) {
+func ttsFixture(t *testing.T, acct *googlefake.Account, status int, fault ...googlefake.Fault) (*TTS, *googlefake.Server) {
 	t.Helper()
-	fake := googlefake.New(googlefake.Config{Account: acct, StudioKey: "AIza-studio", TTSStatus: status})
+	cfg := googlefake.Config{Account: acct, StudioKey: "AIza-studio", TTSStatus: status}
+	if len(fault) > 0 {
+		cfg.TTSFault = fault[0]
+	}
+	fake := googlefake.New(cfg)
 	srv := httptest.NewServer(fake)
 	t.Cleanup(srv.Close)
 	return NewTTS(Config{StudioURL: srv.URL + "/v1beta/openai", VertexURL: srv.URL, TokenURL: srv.URL + googlefake.TokenPath, HTTPClient: srv.Client()}), fake
@@ -145,5 +149,28 @@ func TestChirp3HD(t *testing.T) {
 	want := googlefake.Call{Service: "cloud-tts", Project: "eu-voice-project", Model: "chirp-3-hd", Voice: "nl-NL-Chirp3-HD-Kore", Text: "Goedemorgen. Tot ziens."}
 	if len(calls) != 1 || calls[0] != want {
 		t.Errorf("calls %+v, want %+v", calls, want)
+	}
+}
+
+// A stream that breaks after some audio ends with an error from Recv, not
+// io.EOF and not a panic: a malformed event, or a dropped connection.
+func TestGeminiTTSBrokenStream(t *testing.T) {
+	for name, tc := range map[string]struct {
+		fault googlefake.Fault
+		want  string
+	}{
+		"malformed event":   {googlefake.FaultMalformed, "not JSON"},
+		"dropped mid-reply": {googlefake.FaultCut, "text-to-speech stream"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			p, _ := ttsFixture(t, account(t), 0, tc.fault)
+			pcm, err := speak(t, p, tts.Config{APIKey: "AIza-studio", Model: "gemini-2.5-flash-preview-tts", SampleRate: 8000}, strings.Repeat("A long reply. ", 10))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want one saying %q", err, tc.want)
+			}
+			if len(pcm) == 0 {
+				t.Error("no audio before the break")
+			}
+		})
 	}
 }

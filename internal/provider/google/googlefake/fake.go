@@ -55,7 +55,21 @@ type Config struct {
 	Synth func(text string) []int16
 	// TTSStatus, when set, refuses every TTS request with this status.
 	TTSStatus int
+	// TTSFault breaks every Gemini TTS stream after its first event:
+	// FaultMalformed sends an event that is not JSON, FaultCut drops the
+	// connection.
+	TTSFault Fault
 }
+
+// Fault is a failure injected into a stream.
+type Fault uint8
+
+// Faults.
+const (
+	NoFault Fault = iota
+	FaultMalformed
+	FaultCut
+)
 
 // Account is a test service account: its JSON key and the public half the
 // fake verifies assertions with.

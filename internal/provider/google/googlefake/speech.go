@@ -93,6 +93,18 @@ func (s *Server) speech(w http.ResponseWriter, r *http.Request) {
 		if flusher != nil {
 			flusher.Flush()
 		}
+		switch s.cfg.TTSFault {
+		case FaultMalformed:
+			fmt.Fprint(w, "data: {\"candidates\": [\r\n\r\n")
+			return
+		case FaultCut:
+			if hj, ok := w.(http.Hijacker); ok {
+				if conn, _, err := hj.Hijack(); err == nil {
+					conn.Close()
+				}
+			}
+			return
+		}
 		select {
 		case <-r.Context().Done():
 			return
