@@ -14,6 +14,8 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/parley-voice/parley/internal/audio"
+
 	"github.com/parley-voice/parley/internal/tts"
 )
 
@@ -190,7 +192,7 @@ func (s *stream) read() (final bool, err error) {
 			}
 		}
 		if m.IsFinal != nil && *m.IsFinal {
-			if dec.pending {
+			if dec.split.Pending() {
 				s.log.Warn("elevenlabs audio ended with half a sample; dropped it")
 			}
 			return true, io.EOF
@@ -296,43 +298,25 @@ func (s *stream) writeError(doing string, err error) error {
 }
 
 // pcmDecoder turns base64 PCM16 little-endian pieces into samples. The
-// service may split a sample between two messages, so an odd trailing byte
-// is carried over to the next piece.
+// service may split a sample between two messages (audio.PCM16Splitter
+// carries the odd byte over).
 type pcmDecoder struct {
-	buf     []byte
-	carry   byte
-	pending bool // carry holds the low byte of a split sample
+	buf   []byte
+	split audio.PCM16Splitter
 }
 
 // decode returns the whole samples of piece plus a carried byte. The slice
 // is new: the caller owns it.
 func (d *pcmDecoder) decode(piece string) ([]int16, error) {
-	off := 0
-	if d.pending {
-		off = 1
-	}
-	need := off + base64.StdEncoding.DecodedLen(len(piece))
+	need := base64.StdEncoding.DecodedLen(len(piece))
 	if cap(d.buf) < need {
 		d.buf = make([]byte, need)
 	}
-	buf := d.buf[:need]
-	if d.pending {
-		buf[0] = d.carry
-	}
-	n, err := base64.StdEncoding.Decode(buf[off:], []byte(piece))
+	n, err := base64.StdEncoding.Decode(d.buf[:need], []byte(piece))
 	if err != nil {
 		return nil, err
 	}
-	buf = buf[:off+n]
-	pcm := make([]int16, len(buf)/2)
-	for i := range pcm {
-		pcm[i] = int16(uint16(buf[2*i]) | uint16(buf[2*i+1])<<8)
-	}
-	d.pending = len(buf)%2 == 1
-	if d.pending {
-		d.carry = buf[len(buf)-1]
-	}
-	return pcm, nil
+	return d.split.Decode(d.buf[:n]), nil
 }
 
 func isBlank(s string) bool {

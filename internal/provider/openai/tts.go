@@ -206,7 +206,7 @@ type speechStream struct {
 	cancel context.CancelFunc
 
 	resampler *audio.Resampler // used by run only
-	pcm       pcmReader        // used by run only
+	pcm       audio.PCM16Splitter // used by run only
 
 	mu      sync.Mutex
 	queue   []string // text not yet requested, each ≤ MaxSpeechInput characters

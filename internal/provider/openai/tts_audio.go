@@ -15,7 +15,7 @@ import (
 // decided by its Content-Type, not by what was asked for: compatible
 // servers may answer with server-sent events, or JSON for an error.
 func (s *speechStream) readAudio(resp *http.Response) (int, error) {
-	s.pcm.reset()
+	s.pcm.Reset()
 	mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
 	switch {
 	case mt == "text/event-stream":
@@ -59,7 +59,7 @@ func (s *speechStream) readRaw(body io.Reader) (int, error) {
 	for {
 		n, err := body.Read(buf)
 		if n > 0 {
-			pcm := s.pcm.decode(buf[:n])
+			pcm := s.pcm.Decode(buf[:n])
 			total += len(pcm)
 			if err := s.deliver(s.resampler.Process(nil, pcm)); err != nil {
 				return total, err
@@ -127,7 +127,7 @@ func (s *speechStream) deliverEncoded(b64 string) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("openai: decode speech audio: %w", err)
 	}
-	pcm := s.pcm.decode(raw)
+	pcm := s.pcm.Decode(raw)
 	return len(pcm), s.deliver(s.resampler.Process(nil, pcm))
 }
 
@@ -158,33 +158,8 @@ func (s *speechStream) bodyError(err error) error {
 
 // warnHalfSample logs a response that ended in the middle of a sample.
 func (s *speechStream) warnHalfSample() {
-	if s.pcm.pending {
+	if s.pcm.Pending() {
 		s.log.Warn("openai: speech audio ended with half a sample; dropped it")
 	}
 }
 
-// pcmReader turns little-endian 16-bit PCM bytes into samples. A read may
-// end in the middle of a sample, so an odd trailing byte waits for the next
-// piece.
-type pcmReader struct {
-	carry   byte
-	pending bool // carry holds the low byte of a split sample
-}
-
-func (r *pcmReader) reset() { r.pending = false }
-
-// decode returns the whole samples of the carried byte and p, in a new slice.
-func (r *pcmReader) decode(p []byte) []int16 {
-	out := make([]int16, 0, (len(p)+1)/2)
-	if r.pending && len(p) > 0 {
-		out = append(out, int16(uint16(r.carry)|uint16(p[0])<<8))
-		p, r.pending = p[1:], false
-	}
-	for ; len(p) >= 2; p = p[2:] {
-		out = append(out, int16(uint16(p[0])|uint16(p[1])<<8))
-	}
-	if len(p) == 1 {
-		r.carry, r.pending = p[0], true
-	}
-	return out
-}

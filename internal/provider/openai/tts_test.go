@@ -457,13 +457,13 @@ func TestJoinBatch(t *testing.T) {
 }
 
 func TestPCMReader(t *testing.T) {
-	var r pcmReader
+	var r audio.PCM16Splitter
 	var got []int16
 	for _, piece := range [][]byte{{0x01}, {0x02, 0xff}, {}, {0xff}, {0x00, 0x80, 0x34}} {
-		got = append(got, r.decode(piece)...)
+		got = append(got, r.Decode(piece)...)
 	}
-	if want := []int16{0x0201, -1, -32768}; !slices.Equal(got, want) || !r.pending {
-		t.Errorf("decoded %v (pending %v), want %v with a byte pending", got, r.pending, want)
+	if want := []int16{0x0201, -1, -32768}; !slices.Equal(got, want) || !r.Pending() {
+		t.Errorf("decoded %v (pending %v), want %v with a byte pending", got, r.Pending(), want)
 	}
 }
 

@@ -250,7 +250,7 @@ func (s *stream) deliver(delta string) error {
 
 // deliverTail hands Recv the resampler's last samples.
 func (s *stream) deliverTail() error {
-	if s.dec.pending {
+	if s.dec.pcm.Pending() {
 		s.log.Warn("xai audio ended with half a sample; dropped it")
 	}
 	return s.emit(s.dec.flush())
@@ -350,8 +350,7 @@ func (s *stream) writeError(doing string, err error) error {
 type decoder struct {
 	codec     string
 	resampler *audio.Resampler // nil when the wire rate is the pipeline's
-	carry     byte
-	pending   bool // carry holds the low byte of a split PCM sample
+	pcm       audio.PCM16Splitter
 }
 
 // decode returns the samples of raw (a new slice the caller owns).
@@ -363,32 +362,10 @@ func (d *decoder) decode(raw []byte) []int16 {
 	case CodecAlaw:
 		pcm = audio.DecodeAlaw(nil, raw)
 	default:
-		pcm = d.decodePCM(raw)
+		pcm = d.pcm.Decode(raw)
 	}
 	if d.resampler != nil {
 		pcm = d.resampler.Process(nil, pcm)
-	}
-	return pcm
-}
-
-// decodePCM decodes 16-bit little-endian samples, with the carried byte.
-func (d *decoder) decodePCM(raw []byte) []int16 {
-	n := len(raw)
-	if d.pending {
-		n++
-	}
-	pcm := make([]int16, 0, n/2)
-	i := 0
-	if d.pending && len(raw) > 0 {
-		pcm = append(pcm, int16(uint16(d.carry)|uint16(raw[0])<<8))
-		d.pending = false
-		i = 1
-	}
-	for ; i+1 < len(raw); i += 2 {
-		pcm = append(pcm, int16(uint16(raw[i])|uint16(raw[i+1])<<8))
-	}
-	if i < len(raw) {
-		d.carry, d.pending = raw[i], true
 	}
 	return pcm
 }

@@ -153,8 +153,8 @@ func TestDecodePCMCarry(t *testing.T) {
 			got = append(got, d.decode(raw[prev:c])...)
 			prev = c
 		}
-		if !slices.Equal(got, want) || d.pending {
-			t.Errorf("cuts %v: got %v (pending %v), want %v", cuts, got, d.pending, want)
+		if !slices.Equal(got, want) || d.pcm.Pending() {
+			t.Errorf("cuts %v: got %v (pending %v), want %v", cuts, got, d.pcm.Pending(), want)
 		}
 	}
 }
