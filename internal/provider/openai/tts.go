@@ -205,7 +205,7 @@ type speechStream struct {
 	ctx    context.Context // cancelled by Close and when run ends
 	cancel context.CancelFunc
 
-	resampler *audio.Resampler // used by run only
+	resampler *audio.Resampler    // used by run only
 	pcm       audio.PCM16Splitter // used by run only
 
 	mu      sync.Mutex

@@ -162,4 +162,3 @@ func (s *speechStream) warnHalfSample() {
 		s.log.Warn("openai: speech audio ended with half a sample; dropped it")
 	}
 }
-
