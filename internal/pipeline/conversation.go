@@ -14,6 +14,7 @@ import (
 	"github.com/parley-voice/parley/internal/audio"
 	"github.com/parley-voice/parley/internal/call"
 	"github.com/parley-voice/parley/internal/llm"
+	"github.com/parley-voice/parley/internal/playout"
 	"github.com/parley-voice/parley/internal/stt"
 )
 
@@ -85,7 +86,7 @@ type Conversation struct {
 	cfg  Config
 	deps Deps
 	log  *slog.Logger
-	play *playout
+	play *playout.Queue
 
 	events chan event
 	stt    atomic.Pointer[sttHolder]
@@ -135,7 +136,7 @@ func New(cfg Config, deps Deps) *Conversation {
 	if cfg.Apology == "" {
 		cfg.Apology = DefaultApology
 	}
-	c := &Conversation{cfg: cfg, deps: deps, log: deps.Logger, play: newPlayout(), events: make(chan event, 256), vad: deps.VAD, meter: newVoiceMeter(cfg.Turn.InterruptionMinDur)}
+	c := &Conversation{cfg: cfg, deps: deps, log: deps.Logger, play: playout.New(), events: make(chan event, 256), vad: deps.VAD, meter: newVoiceMeter(cfg.Turn.InterruptionMinDur)}
 	if c.vad == nil {
 		c.vad = audio.NewVAD(audio.DefaultVADConfig())
 	}
@@ -149,7 +150,7 @@ func (c *Conversation) ReadFrame(frame []int16) bool { return c.play.ReadFrame(f
 
 // Wake implements the media waker: a reply's first audio is ready, so the
 // sender need not wait for its next tick.
-func (c *Conversation) Wake() <-chan struct{} { return c.play.wake }
+func (c *Conversation) Wake() <-chan struct{} { return c.play.Wake() }
 
 // WriteFrame implements the media Sink: one 20 ms frame of the caller.
 func (c *Conversation) WriteFrame(frame []int16) {
@@ -268,7 +269,7 @@ func (c *Conversation) run(ctx context.Context) (call.EndReason, error) {
 			c.resumeAfterFalseInterruption()
 		case <-c.keysT.C:
 			c.commitKeys(ctx)
-		case <-c.play.signal:
+		case <-c.play.Signal():
 			if reason, done := c.onPlayout(ctx); done {
 				return reason, c.failErr
 			}
@@ -488,7 +489,7 @@ func (c *Conversation) startReply(ctx context.Context, kind replyKind, fixed str
 		r.text = fixed
 	}
 	c.cur = r
-	c.play.start(r.id)
+	c.play.Start(r.id)
 	job := replyJob{id: r.id, fixed: fixed}
 	if fixed == "" {
 		job.messages = append([]llm.Message(nil), c.history...)
@@ -511,7 +512,7 @@ func (c *Conversation) interruptible() bool {
 func (c *Conversation) interrupt() {
 	r := c.cur
 	c.falseT.Stop()
-	played, queued := c.play.stop()
+	played, queued := c.play.Stop()
 	r.cancel()
 	c.cur = nil
 	text := r.text
@@ -538,20 +539,20 @@ func (c *Conversation) onPlayout(ctx context.Context) (call.EndReason, bool) {
 	if r == nil {
 		return "", false
 	}
-	st := c.play.state()
-	if st.reply != r.id {
+	st := c.play.State()
+	if st.Reply != r.id {
 		return "", false
 	}
-	if !st.firstAt.IsZero() && !r.firstPkt {
+	if !st.FirstAt.IsZero() && !r.firstPkt {
 		r.firstPkt = true
 		if !r.t0.IsZero() {
-			r.m.FirstPacket = st.firstAt.Sub(r.t0)
+			r.m.FirstPacket = st.FirstAt.Sub(r.t0)
 		}
 		if !r.finalAt.IsZero() {
-			r.m.FinalToFirstPacket = st.firstAt.Sub(r.finalAt)
+			r.m.FinalToFirstPacket = st.FirstAt.Sub(r.finalAt)
 		}
 	}
-	if st.doneAt.IsZero() || !r.audio || r.result == nil {
+	if st.DoneAt.IsZero() || !r.audio || r.result == nil {
 		return "", false
 	}
 	// Played in full.
@@ -597,7 +598,7 @@ func (c *Conversation) fail(ctx context.Context, reason call.EndReason, err erro
 	c.closing = true
 	c.failErr = err
 	if c.cur != nil {
-		c.play.stop()
+		c.play.Stop()
 		c.cur.cancel()
 		c.cur = nil
 	}
@@ -617,7 +618,7 @@ func (c *Conversation) failEarly(ctx context.Context, reason call.EndReason, err
 		select {
 		case <-ctx.Done():
 			return reason, err
-		case <-c.play.signal:
+		case <-c.play.Signal():
 			if r, done := c.onPlayout(ctx); done {
 				return r, err
 			}

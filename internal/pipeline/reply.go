@@ -333,7 +333,7 @@ func (c *Conversation) receiveAudio(ctx context.Context, reply int, ts tts.Strea
 	for {
 		ch, err := ts.Recv()
 		if errors.Is(err, io.EOF) {
-			c.play.finish(reply)
+			c.play.Finish(reply)
 			c.post(ctx, event{kind: evAudioDone, reply: reply})
 			return nil
 		}
@@ -347,7 +347,7 @@ func (c *Conversation) receiveAudio(ctx context.Context, reply int, ts tts.Strea
 			first = false
 			c.post(ctx, event{kind: evFirstAudio, reply: reply, at: time.Now()})
 		}
-		c.play.push(reply, ch.PCM)
+		c.play.Push(reply, ch.PCM)
 	}
 }
 

@@ -74,32 +74,3 @@ func TestPronounce(t *testing.T) {
 		t.Fatalf("pronounce = %q, want %q", got, want)
 	}
 }
-
-func TestPlayoutStopsAtOnce(t *testing.T) {
-	p := newPlayout()
-	p.start(1)
-	p.push(1, make([]int16, 1000))
-	for i := range p.chunks[0] {
-		p.chunks[0][i] = 100
-	}
-	frame := make([]int16, FrameSamples)
-	if !p.ReadFrame(frame) || frame[0] != 100 {
-		t.Fatal("first frame not played")
-	}
-	p.pause(true)
-	if p.ReadFrame(frame) {
-		t.Fatal("paused playout still sends")
-	}
-	p.pause(false)
-	played, queued := p.stop()
-	if played != FrameSamples || queued != 1000 {
-		t.Fatalf("stop = %d, %d", played, queued)
-	}
-	if p.ReadFrame(frame) {
-		t.Fatal("stopped playout still sends")
-	}
-	p.push(1, make([]int16, 10)) // a stale reply's audio is ignored
-	if p.ReadFrame(frame) {
-		t.Fatal("stale audio played")
-	}
-}

@@ -73,7 +73,7 @@ func (c *Conversation) checkInterruption(_ context.Context) {
 		if !r.paused {
 			// Maybe a cough: hold the audio until words confirm it.
 			r.paused = true
-			c.play.pause(true)
+			c.play.Pause(true)
 			c.armFalseInterruption()
 		}
 	case bargeCut:
@@ -103,5 +103,5 @@ func (c *Conversation) resumeAfterFalseInterruption() {
 	}
 	r.paused = false
 	r.m.FalseInterruption = true
-	c.play.pause(false)
+	c.play.Pause(false)
 }
