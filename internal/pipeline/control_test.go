@@ -986,8 +986,8 @@ func TestToolSync(t *testing.T) {
 		case <-time.After(8 * time.Second):
 			t.Fatal("the runner was not called")
 		}
-		if !s.hasDL || s.left > toolTimeout || s.left < toolTimeout-2*time.Second {
-			t.Errorf("runner ctx deadline: %v, %s away; want ≤ %s", s.hasDL, s.left, toolTimeout)
+		if !s.hasDL || s.left > ToolTimeout || s.left < ToolTimeout-2*time.Second {
+			t.Errorf("runner ctx deadline: %v, %s away; want ≤ %s", s.hasDL, s.left, ToolTimeout)
 		}
 		// Hanging up cancels the tool and Run does not wait for its timeout.
 		time.Sleep(200 * time.Millisecond)

@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -30,16 +29,6 @@ type replyError struct {
 
 func (e *replyError) Error() string { return fmt.Sprintf("%s: %v", e.stage, e.err) }
 func (e *replyError) Unwrap() error { return e.err }
-
-// The built-in tools.
-const (
-	endCallTool  = "end_call"      // hang up
-	transferTool = "transfer_call" // hand the caller to Config.Transfers
-	dtmfTool     = "send_dtmf"     // press keys (IVR navigation)
-)
-
-// toolTimeout bounds a synchronous tool call (spec §9.5: 10 s).
-const toolTimeout = 10 * time.Second
 
 // maxToolRounds bounds model round trips within one reply.
 const maxToolRounds = 3
@@ -153,10 +142,10 @@ func (c *Conversation) generate(ctx context.Context, job replyJob, ts tts.Stream
 		var other []llm.ToolCall
 		for _, tc := range calls {
 			switch {
-			case tc.Name == endCallTool && c.cfg.EndCallTool:
+			case tc.Name == ToolEndCall && c.cfg.EndCallTool:
 				res.endCall = true
-			case tc.Name == transferTool && len(c.cfg.Transfers) > 0 && res.transfer == "":
-				if d, ok := c.transferDestination(tc.Arguments); ok {
+			case tc.Name == ToolTransfer && len(c.cfg.Transfers) > 0 && res.transfer == "":
+				if d, ok := FindTransfer(c.cfg.Transfers, tc.Arguments); ok {
 					res.transfer = d.Number
 					if d.Message != "" {
 						all.WriteString(" " + d.Message)
@@ -206,7 +195,7 @@ func (c *Conversation) generate(ctx context.Context, job replyJob, ts tts.Stream
 
 // runTools runs one round of tool calls: each tool's message is spoken
 // first (no dead air), asynchronous tools are started and not waited for,
-// synchronous ones run concurrently up to toolTimeout. waited reports
+// synchronous ones run concurrently up to ToolTimeout. waited reports
 // whether the model needs another round (a sync tool, or an async one with
 // nothing spoken).
 func (c *Conversation) runTools(ctx context.Context, reply int, ts tts.Stream, calls []llm.ToolCall, all *strings.Builder) ([]llm.Message, bool, error) {
@@ -223,12 +212,12 @@ func (c *Conversation) runTools(ctx context.Context, reply int, ts tts.Stream, c
 		}
 		out[i] = llm.Message{Role: llm.Tool, ToolCallID: tc.ID}
 		switch {
-		case tc.Name == dtmfTool && c.deps.Keypad != nil:
+		case tc.Name == ToolDTMF && c.deps.Keypad != nil:
 			waited = true
-			out[i].Content = c.pressKeys(ctx, tc.Arguments)
+			out[i].Content = PressKeys(ctx, c.deps.Keypad, tc.Arguments)
 		case tool == nil || c.deps.Tools == nil:
 			waited = true
-			out[i].Content = jsonError("tool " + tc.Name + " is not available")
+			out[i].Content = ToolError("tool " + tc.Name + " is not available")
 		case tool.Async:
 			c.runDetached(ctx, tc)
 			out[i].Content = `{"status":"started","note":"the tool runs in the background; no result will follow"}`
@@ -240,7 +229,7 @@ func (c *Conversation) runTools(ctx context.Context, reply int, ts tts.Stream, c
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				tctx, cancel := context.WithTimeout(ctx, toolTimeout)
+				tctx, cancel := context.WithTimeout(ctx, ToolTimeout)
 				defer cancel()
 				out[i].Content = c.deps.Tools.Run(tctx, tc)
 			}()
@@ -257,7 +246,7 @@ func (c *Conversation) runTools(ctx context.Context, reply int, ts tts.Stream, c
 // the call's end cancels it or waits for it, the tool timeout bounds it,
 // and Background waits for it.
 func (c *Conversation) runDetached(ctx context.Context, tc llm.ToolCall) {
-	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), toolTimeout)
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ToolTimeout)
 	c.bg.Add(1)
 	go func() {
 		defer c.bg.Done()
@@ -266,53 +255,7 @@ func (c *Conversation) runDetached(ctx context.Context, tc llm.ToolCall) {
 	}()
 }
 
-func (c *Conversation) tool(name string) *Tool {
-	for i := range c.cfg.Tools {
-		if c.cfg.Tools[i].Spec.Name == name {
-			return &c.cfg.Tools[i]
-		}
-	}
-	return nil
-}
-
-// transferDestination reads transfer_call's {"destination": …} argument.
-func (c *Conversation) transferDestination(args string) (TransferDestination, bool) {
-	var a struct {
-		Destination string `json:"destination"`
-	}
-	if json.Unmarshal([]byte(args), &a) != nil {
-		return TransferDestination{}, false
-	}
-	for _, d := range c.cfg.Transfers {
-		if d.Number == a.Destination {
-			return d, true
-		}
-	}
-	return TransferDestination{}, false
-}
-
-// jsonError is a tool result reporting a failure to the model.
-func jsonError(msg string) string {
-	b, _ := json.Marshal(map[string]string{"error": msg})
-	return string(b)
-}
-
-// pressKeys runs send_dtmf.
-func (c *Conversation) pressKeys(ctx context.Context, args string) string {
-	var a struct {
-		Digits string `json:"digits"`
-	}
-	if json.Unmarshal([]byte(args), &a) != nil || a.Digits == "" {
-		return `{"error":"send_dtmf needs {\"digits\": \"123#\"}"}`
-	}
-	kctx, cancel := context.WithTimeout(ctx, toolTimeout)
-	defer cancel()
-	if err := c.deps.Keypad.SendDTMF(kctx, a.Digits); err != nil {
-		return jsonError(err.Error())
-	}
-	b, _ := json.Marshal(map[string]string{"sent": a.Digits})
-	return string(b)
-}
+func (c *Conversation) tool(name string) *Tool { return FindTool(c.cfg.Tools, name) }
 
 // speak sends one piece of text to TTS, after pronunciation rules.
 func (c *Conversation) speak(ctx context.Context, reply int, ts tts.Stream, text string) error {
@@ -352,38 +295,5 @@ func (c *Conversation) receiveAudio(ctx context.Context, reply int, ts tts.Strea
 }
 
 func (c *Conversation) tools() []llm.ToolSpec {
-	out := make([]llm.ToolSpec, 0, len(c.cfg.Tools)+3)
-	for _, t := range c.cfg.Tools {
-		out = append(out, t.Spec)
-	}
-	if c.cfg.EndCallTool {
-		out = append(out, llm.ToolSpec{
-			Name:        endCallTool,
-			Description: "End the phone call. Use it when the conversation is over or the caller asks to hang up; say goodbye first.",
-			Parameters:  []byte(`{"type":"object","properties":{}}`),
-		})
-	}
-	if len(c.cfg.Transfers) > 0 {
-		var desc strings.Builder
-		desc.WriteString("Transfer the caller to a person or team. Destinations:")
-		numbers := make([]string, len(c.cfg.Transfers))
-		for i, d := range c.cfg.Transfers {
-			numbers[i] = d.Number
-			fmt.Fprintf(&desc, " %s: %s.", d.Number, d.Description)
-		}
-		params, _ := json.Marshal(map[string]any{
-			"type":       "object",
-			"properties": map[string]any{"destination": map[string]any{"type": "string", "enum": numbers}},
-			"required":   []string{"destination"},
-		})
-		out = append(out, llm.ToolSpec{Name: transferTool, Description: desc.String(), Parameters: params})
-	}
-	if c.deps.Keypad != nil {
-		out = append(out, llm.ToolSpec{
-			Name:        dtmfTool,
-			Description: "Press keys on the phone keypad, e.g. to navigate an automated menu (IVR).",
-			Parameters:  []byte(`{"type":"object","properties":{"digits":{"type":"string","description":"keys to press: 0-9, * and #"}},"required":["digits"]}`),
-		})
-	}
-	return out
+	return ToolSpecs(c.cfg.Tools, c.cfg.EndCallTool, c.cfg.Transfers, c.deps.Keypad != nil)
 }

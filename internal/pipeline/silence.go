@@ -14,9 +14,9 @@ import (
 // prompt is written in the conversation's context (its language, its tone)
 // and is not kept in the history afterwards.
 const (
-	silenceCheckPrompt = "The caller has been silent for a while. Say one short sentence, in the language of the conversation, " +
+	SilenceCheckPrompt = "The caller has been silent for a while. Say one short sentence, in the language of the conversation, " +
 		"to check whether they are still on the line. Do not call any tool."
-	silenceFinalPrompt = "The caller has still said nothing. Say one short, polite goodbye sentence, in the language of the " +
+	SilenceFinalPrompt = "The caller has still said nothing. Say one short, polite goodbye sentence, in the language of the " +
 		"conversation; the call ends after it. Do not call any tool."
 )
 
@@ -101,7 +101,7 @@ func (c *Conversation) onSilence(ctx context.Context) {
 		if a.Text != "" {
 			c.startReply(ctx, kindSay, a.Text, time.Time{})
 		} else {
-			c.startPrompted(ctx, kindSay, silenceCheckPrompt)
+			c.startPrompted(ctx, kindSay, SilenceCheckPrompt)
 		}
 	case silence.Final:
 		if a.Text != "" {
@@ -109,7 +109,7 @@ func (c *Conversation) onSilence(ctx context.Context) {
 			return
 		}
 		c.closing = true
-		c.startPrompted(ctx, kindClosing, silenceFinalPrompt)
+		c.startPrompted(ctx, kindClosing, SilenceFinalPrompt)
 		c.cur.endAfter = call.EndSilenceTimedOut
 	}
 }

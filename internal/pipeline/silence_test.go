@@ -277,7 +277,7 @@ func TestSilenceModelWritesPrompts(t *testing.T) {
 		if len(reqs) != 2 {
 			t.Fatalf("%d model requests, want 2", len(reqs))
 		}
-		for i, want := range []string{silenceCheckPrompt, silenceFinalPrompt} {
+		for i, want := range []string{SilenceCheckPrompt, SilenceFinalPrompt} {
 			last := reqs[i][len(reqs[i])-1]
 			if last.Role != llm.System || last.Content != want {
 				t.Errorf("request %d ends with %+v, want the instruction %q", i, last, want)
