@@ -107,9 +107,10 @@ type Delegation struct {
 // called from one goroutine; the other methods may be called from another
 // one (the conversation's) while Recv blocks.
 type Session interface {
-	// SendAudio sends a piece of the caller's audio. It must not block on
-	// the network: adapters queue, and drop the oldest audio when the queue
-	// is full. It returns an error once the session has ended.
+	// SendAudio sends a piece of the caller's audio and takes ownership of
+	// pcm. It must not block on the network: adapters queue, and drop the
+	// oldest audio when the queue is full. It returns an error once the
+	// session has ended.
 	SendAudio(pcm []int16) error
 	// Recv returns the next event. After Close it returns io.EOF; when the
 	// service or the network ended the session it returns that error.
@@ -162,7 +163,10 @@ const (
 	// the model said in it (all of it, whether or not it was heard);
 	// Cancelled is set when the caller interrupted it.
 	ResponseDone
-	// ToolCalls: the model calls Calls; answer with ToolResults.
+	// ToolCalls: the model calls Calls; answer with ToolResults. It ends
+	// the response that made the calls, like ResponseDone (Text is what
+	// the model said in it first), and no ResponseDone follows for that
+	// response: the model goes on in a new one after ToolResults.
 	ToolCalls
 	// Warning: the service reported a problem it recovers from (Text);
 	// the session goes on.
