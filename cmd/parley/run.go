@@ -248,7 +248,7 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) er
 	}
 	// Deferred before engine.Wait, so it runs after the last call.
 	defer closeProviders()
-	valid := assistant.NewValidator(cat).WithServed(servedBy(provs, cat))
+	valid := assistant.NewValidator(cat).WithServed(servedBy(provs))
 	engine, err := newEngine(c, db, keys, cat, provs, valid, out, after.post, boot, edge.gate, vad, log)
 	if err != nil {
 		return err

@@ -109,6 +109,9 @@ func providers(c *config, cat *catalog.Catalog, log *slog.Logger) (voice.Provide
 	p.STT["google"] = gstt
 	p.STT["local"] = local.NewSTT(local.STTConfig{Logger: pl("local")})
 	p.TTS["local"] = local.NewTTS(local.TTSConfig{Logger: pl("local")})
+	// Realtime calls apologise and ask for recording consent in the
+	// server's own voice (espeak-ng), their model being unable to.
+	p.Fallback = voice.FallbackVoice{TTS: p.TTS["local"]}
 	return p, gstt.Close, nil
 }
 
@@ -147,7 +150,7 @@ func byokKeyChecks() map[string]func(string) error {
 // refused with a 400 naming the field, at save, outbound and
 // assistant-request time, and GET /voices and the OpenAPI document leave it
 // out.
-func servedBy(p voice.Providers, cat *catalog.Catalog) assistant.Served {
+func servedBy(p voice.Providers) assistant.Served {
 	return func(s catalog.Section, provider, model string) error {
 		var ok bool
 		switch s {
@@ -155,14 +158,15 @@ func servedBy(p voice.Providers, cat *catalog.Catalog) assistant.Served {
 			_, ok = p.STT[provider]
 		case catalog.LLM:
 			_, ok = p.LLM[provider]
+			if !ok {
+				_, ok = p.Realtime[provider]
+			}
 		case catalog.TTS:
 			_, ok = p.TTS[provider]
 		}
 		switch {
 		case ok:
 			return nil
-		case s == catalog.LLM && cat.IsRealtime(provider):
-			return errors.New("realtime (speech-to-speech) assistants are not run by this server yet; choose a text model with an stt_config and a tts_config")
 		default:
 			return errors.New("this server has no client for it yet")
 		}

@@ -527,7 +527,7 @@ func (c *Conversation) interrupt() {
 	}
 	heard := ""
 	if total > 0 {
-		heard = spokenPrefix(text, float64(played)/float64(total))
+		heard = SpokenPrefix(text, float64(played)/float64(total))
 	}
 	c.settle(r, heard, true)
 	c.log.Debug("caller interrupted", "reply", r.id, "played_ms", played/8, "heard", len(heard))

@@ -94,9 +94,9 @@ func pronounce(text string, rules []Replacement) string {
 	return text
 }
 
-// spokenPrefix is the part of text a listener heard when the fraction
+// SpokenPrefix is the part of text a listener heard when the fraction
 // played of its audio was frac: cut at a word boundary, never mid-word.
-func spokenPrefix(text string, frac float64) string {
+func SpokenPrefix(text string, frac float64) string {
 	if frac >= 1 {
 		return text
 	}

@@ -44,8 +44,8 @@ func TestSpokenPrefix(t *testing.T) {
 	}{
 		{0, ""}, {1, text}, {1.5, text}, {0.1, "We have"}, {0.5, "We have openings at"}, {0.99, text},
 	} {
-		if got := spokenPrefix(text, tc.frac); got != tc.want {
-			t.Errorf("spokenPrefix(%v) = %q, want %q", tc.frac, got, tc.want)
+		if got := SpokenPrefix(text, tc.frac); got != tc.want {
+			t.Errorf("SpokenPrefix(%v) = %q, want %q", tc.frac, got, tc.want)
 		}
 	}
 }

@@ -408,7 +408,7 @@ func TestTurnRealInterruptionStopsAtOnce(t *testing.T) {
 			t.Fatalf("%d reply frames more than one frame after the interruption at %s", n, tk.at(cut.At))
 		}
 		heard := tk.audioFrames(tk.replyAt, cut.At.Add(frame+time.Millisecond)) * FrameSamples
-		if w := spokenPrefix(longReply, float64(heard)/float64(tk.tts.samples(0))); cut.Content != w || w == "" || w == longReply {
+		if w := SpokenPrefix(longReply, float64(heard)/float64(tk.tts.samples(0))); cut.Content != w || w == "" || w == longReply {
 			t.Fatalf("recorded %q; the caller heard %d samples: %q", cut.Content, heard, w)
 		}
 		if u := userMessages(tk); len(u) != 2 || u[1] != "wait stop please" {
@@ -492,7 +492,7 @@ func TestTurnLateWordsNoResumeWhileSpeaking(t *testing.T) {
 			t.Fatalf("assistant messages %+v; want the first interrupted and a fresh answer", as)
 		}
 		heard := tk.audioFrames(tk.replyAt, pausedAt.Add(frame+time.Millisecond)) * FrameSamples
-		if w := spokenPrefix(longReply, float64(heard)/float64(tk.tts.samples(0))); as[0].Content != w {
+		if w := SpokenPrefix(longReply, float64(heard)/float64(tk.tts.samples(0))); as[0].Content != w {
 			t.Fatalf("recorded %q; heard up to the pause: %q", as[0].Content, w)
 		}
 		if u := userMessages(tk); len(u) != 2 || u[1] != "no I wanted to ask about Sunday" {

@@ -22,7 +22,7 @@ import (
 // liveCall is a call in progress on this server.
 type liveCall struct {
 	orgID string
-	conv  *pipeline.Conversation
+	conv  conversation
 }
 
 func (e *Engine) track(id string, l *liveCall) {

@@ -24,6 +24,7 @@ import (
 	"github.com/parley-voice/parley/internal/catalog"
 	"github.com/parley-voice/parley/internal/fault"
 	"github.com/parley-voice/parley/internal/llm"
+	"github.com/parley-voice/parley/internal/realtime"
 	"github.com/parley-voice/parley/internal/recording"
 	"github.com/parley-voice/parley/internal/secret"
 	"github.com/parley-voice/parley/internal/store"
@@ -78,6 +79,20 @@ type Providers struct {
 	// Keyless marks providers that work without a key (a self-hosted
 	// OpenAI-compatible server behind a configured base URL, say).
 	Keyless map[string]bool
+	// Realtime are the speech-to-speech providers by llm_config.provider.
+	Realtime map[string]realtime.Provider
+	// Fallback is the server's own voice. A realtime call speaks through
+	// its model, so when that model is unavailable (the apology) or not
+	// yet listening (the recording-consent prompt) this voice speaks
+	// instead; zero: such calls end without a word and skip consent.
+	Fallback FallbackVoice
+}
+
+// FallbackVoice is a text-to-speech provider and voice the server speaks
+// with when an assistant's own voice cannot.
+type FallbackVoice struct {
+	TTS   tts.Provider
+	Voice tts.Config
 }
 
 // Config configures the engine.
@@ -487,8 +502,6 @@ func strPtr(s string) *string {
 }
 
 // errNoKey explains a missing provider key.
-func errNoKey(provider string) error {
-	return fmt.Errorf("no API key for %s: add one with POST /api/v1/byok or set PARLEY_%s_API_KEY on the server", provider, strings.ToUpper(provider))
+func errNoKey(provider, vendor string) error {
+	return fmt.Errorf("no API key for %s: add one with POST /api/v1/byok or set PARLEY_%s_API_KEY on the server", provider, strings.ToUpper(vendor))
 }
-
-var errRealtime = errors.New("realtime (speech-to-speech) assistants are not supported by this server yet; use a pipeline assistant")

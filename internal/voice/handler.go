@@ -16,11 +16,13 @@ import (
 	"github.com/parley-voice/parley/internal/call"
 	"github.com/parley-voice/parley/internal/consent"
 	"github.com/parley-voice/parley/internal/fault"
+	"github.com/parley-voice/parley/internal/live"
 	"github.com/parley-voice/parley/internal/media"
 	"github.com/parley-voice/parley/internal/pipeline"
 	"github.com/parley-voice/parley/internal/recording"
 	"github.com/parley-voice/parley/internal/store"
 	"github.com/parley-voice/parley/internal/telephony"
+	"github.com/parley-voice/parley/internal/tts"
 )
 
 // handler runs one routed call (telephony.Handler), inbound or outbound.
@@ -85,8 +87,20 @@ func endSettled(err error) bool {
 	return errors.Is(err, store.ErrEnded) || fault.KindOf(err) == fault.NotFound
 }
 
+// conversation is what a call's handler needs of its conversation engine,
+// the pipeline's (pipeline.Conversation) or the realtime one's
+// (live.Conversation).
+type conversation interface {
+	media.Source
+	media.Sink
+	media.DTMFSink
+	Run(ctx context.Context) (pipeline.Ending, error)
+	Control(ctx context.Context, cmd call.Command) error
+	Background()
+}
+
 func (h *handler) ServeCall(ctx context.Context, c *telephony.Call) {
-	var conv *pipeline.Conversation
+	var conv conversation
 	defer func() { h.release(conv) }()
 	started := c.AnsweredAt
 	evs := h.hooks.status(call.StatusInProgress, "", "")
@@ -110,11 +124,19 @@ func (h *handler) ServeCall(ctx context.Context, c *telephony.Call) {
 	if h.speakOnly != "" {
 		cfg.FirstMessage = "" // the refusal is said instead (sayAndHangUp)
 	}
-	vad := h.newVAD()
-	defer h.closeVAD(vad)
-	deps := pipeline.Deps{Providers: h.plan.providers, Recorder: tr, Logger: h.log,
-		Tools: &toolRunner{e: h.e, hooks: h.hooks, routes: h.plan.routes}, Keypad: keypad{c}, VAD: vad}
-	conv = pipeline.New(cfg, deps)
+	tools := &toolRunner{e: h.e, hooks: h.hooks, routes: h.plan.routes}
+	if h.plan.rt != nil {
+		fb := h.e.cfg.Providers.Fallback
+		lc := h.plan.liveConfig(fb)
+		lc.FirstMessage = cfg.FirstMessage
+		conv = live.New(lc, live.Deps{Provider: h.plan.rt.provider, Apology: fb.TTS, Recorder: tr,
+			Tools: tools, Keypad: keypad{c}, Logger: h.log})
+	} else {
+		vad := h.newVAD()
+		defer h.closeVAD(vad)
+		conv = pipeline.New(cfg, pipeline.Deps{Providers: h.plan.providers, Recorder: tr, Logger: h.log,
+			Tools: tools, Keypad: keypad{c}, VAD: vad})
+	}
 	var sink media.Sink = conv
 	source := h.withAmbience(conv)
 	if audio != nil {
@@ -205,7 +227,26 @@ type outcome struct {
 // askConsent reports whether the call starts with the recording-consent
 // prompt (spec §12.8: inbound phone calls whose assistant enables it).
 func (h *handler) askConsent() bool {
-	return h.plan.consent != "" && h.row.Direction == call.Inbound && h.speakOnly == ""
+	return h.plan.consent != "" && h.row.Direction == call.Inbound && h.speakOnly == "" && h.canAskConsent()
+}
+
+// consentVoice is the voice the consent prompt is played in: the
+// assistant's, or for a realtime assistant (whose model is not yet
+// listening) the server's fallback voice.
+func (h *handler) consentVoice() (tts.Provider, tts.Config) {
+	if h.plan.rt != nil {
+		fb := h.e.cfg.Providers.Fallback
+		return fb.TTS, fb.Voice
+	}
+	return h.plan.providers.TTS, h.plan.cfg.TTS
+}
+
+// canAskConsent reports whether there is a voice to ask with. A realtime
+// assistant on a server without a fallback voice cannot ask, and its calls
+// are then not recorded at all.
+func (h *handler) canAskConsent() bool {
+	p, _ := h.consentVoice()
+	return p != nil
 }
 
 // consent plays the consent message in the assistant's voice and waits for
@@ -213,7 +254,8 @@ func (h *handler) askConsent() bool {
 // speech-to-text, the model or the recording: the media session has no
 // sink meanwhile.
 func (h *handler) consent(ctx context.Context, c *telephony.Call) (consent.Decision, error) {
-	p := consent.New(consent.Config{Message: h.plan.consent, TTS: h.plan.providers.TTS, Voice: h.plan.cfg.TTS,
+	voice, cfg := h.consentVoice()
+	p := consent.New(consent.Config{Message: h.plan.consent, TTS: voice, Voice: cfg,
 		Wait: h.e.cfg.ConsentWait, Logger: h.log})
 	c.Media.SetSink(nil)
 	c.Media.SetSource(p)
@@ -262,6 +304,10 @@ func (h *handler) startRecording() *recording.Recorder {
 	if !h.plan.record && !h.askConsent() {
 		return nil
 	}
+	if h.plan.consent != "" && h.row.Direction == call.Inbound && !h.canAskConsent() {
+		h.log.Warn("recording consent cannot be asked without the server's fallback voice; the call is not recorded")
+		return nil
+	}
 	r, err := recording.Start(*rc, h.row.ID)
 	if err != nil {
 		h.log.Error("start recording; the call goes on unrecorded", "error", err)
@@ -273,7 +319,7 @@ func (h *handler) startRecording() *recording.Recorder {
 // release closes the call's plan (MCP sessions) once the conversation's
 // detached tool calls are done. That wait is the engine's, so the call's
 // BYE and its end are not held up by a slow tool.
-func (h *handler) release(conv *pipeline.Conversation) {
+func (h *handler) release(conv conversation) {
 	if conv == nil {
 		h.plan.close()
 		return
@@ -287,7 +333,7 @@ func (h *handler) release(conv *pipeline.Conversation) {
 }
 
 // sayAndHangUp plays the conversation's first message and ends the call.
-func (h *handler) sayAndHangUp(ctx context.Context, conv *pipeline.Conversation) (pipeline.Ending, error) {
+func (h *handler) sayAndHangUp(ctx context.Context, conv conversation) (pipeline.Ending, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make(chan struct{})

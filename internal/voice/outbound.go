@@ -40,9 +40,6 @@ func (e *Engine) Dial(ctx context.Context, d call.Dial) (string, error) {
 	}
 	p, err := e.plan(ctx, d.OrgID, d.Assistant)
 	if err != nil {
-		if errors.Is(err, errRealtime) {
-			return "", fault.Invalidf("assistant", "%v", err)
-		}
 		return "", fault.Invalidf("assistant", "the assistant cannot run: %v", err)
 	}
 	if p.firstOutbound != "" {

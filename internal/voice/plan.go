@@ -18,7 +18,11 @@ import (
 type plan struct {
 	cfg       pipeline.Config
 	providers pipeline.Providers
-	byok      struct{ stt, llm, tts bool }
+	// rt is set for a realtime assistant: the conversation runs on a
+	// realtime session; cfg holds what both kinds share (tools, first
+	// message, silence, limits) and its STT, LLM and TTS parts are unused.
+	rt   *realtimePlan
+	byok struct{ stt, llm, tts bool }
 	// doc is the resolved assistant document, echoed in webhooks.
 	doc json.RawMessage
 	// hook is where the call's webhooks go (nil: nowhere).
@@ -62,13 +66,13 @@ type assistantDoc struct {
 	STT                map[string]any `json:"stt_config"`
 	TTS                map[string]any `json:"tts_config"`
 	LLM                struct {
-		Provider            string          `json:"provider"`
-		Model               string          `json:"model"`
-		Temperature         *float64        `json:"temperature"`
-		MaxCompletionTokens int             `json:"max_completion_tokens"`
-		Messages            []docMessage    `json:"messages"`
-		Tools               []docTool       `json:"tools"`
-		Realtime            json.RawMessage `json:"realtime"`
+		Provider            string       `json:"provider"`
+		Model               string       `json:"model"`
+		Temperature         *float64     `json:"temperature"`
+		MaxCompletionTokens int          `json:"max_completion_tokens"`
+		Messages            []docMessage `json:"messages"`
+		Tools               []docTool    `json:"tools"`
+		realtimeDoc
 	} `json:"llm_config"`
 	Speech *struct {
 		TurnTaking *struct {
@@ -120,13 +124,17 @@ func (e *Engine) plan(ctx context.Context, orgID string, body []byte) (*plan, er
 	if err := json.Unmarshal(body, &a); err != nil {
 		return nil, fmt.Errorf("assistant configuration is unreadable: %w", err)
 	}
-	if e.cfg.Catalog.IsRealtime(a.LLM.Provider) {
-		return nil, errRealtime
-	}
 	p := &plan{doc: body, routes: map[string]toolRoute{}}
 	keys, err := e.orgKeys(ctx, orgID)
 	if err != nil {
 		return nil, err
+	}
+	if e.cfg.Catalog.IsRealtime(a.LLM.Provider) {
+		if p.rt, err = e.planRealtime(&a, keys); err != nil {
+			return nil, err
+		}
+		p.byok.llm = p.rt.byok
+		return e.planCommon(ctx, orgID, p, &a, body)
 	}
 	sttP, _ := a.STT["provider"].(string)
 	ttsP, _ := a.TTS["provider"].(string)
@@ -178,6 +186,14 @@ func (e *Engine) plan(ctx context.Context, orgID string, body []byte) (*plan, er
 	c.TTS.Options = without(a.TTS, "provider", "model", "voice_id", "language", "speed")
 
 	c.LLM.Model, c.LLM.Temperature, c.LLM.MaxTokens = a.LLM.Model, a.LLM.Temperature, a.LLM.MaxCompletionTokens
+	return e.planCommon(ctx, orgID, p, &a, body)
+}
+
+// planCommon fills what pipeline and realtime calls share: the system
+// prompt, webhooks, tools, first message, recording, limits, silence and
+// speech settings.
+func (e *Engine) planCommon(ctx context.Context, orgID string, p *plan, a *assistantDoc, body []byte) (*plan, error) {
+	c := &p.cfg
 	for _, m := range a.LLM.Messages {
 		c.System = append(c.System, llm.Message{Role: llm.Role(m.Role), Content: m.Content})
 	}
@@ -277,20 +293,43 @@ func (e *Engine) orgKeys(ctx context.Context, orgID string) (map[string]string, 
 // lists for the provider), else the server's. Providers the catalog lists
 // without secrets (local) and ones marked keyless need none.
 func (e *Engine) key(org map[string]string, s catalog.Section, provider string) (string, bool, error) {
+	return e.keyFor(org, s, provider, "")
+}
+
+// keyFor is key for a model that may need one BYOK secret in particular
+// (catalog model_requires: a Vertex AI model wants the service-account
+// key, not the AI Studio one).
+func (e *Engine) keyFor(org map[string]string, s catalog.Section, provider, model string) (string, bool, error) {
 	var secrets []string
 	if p := e.cfg.Catalog.Provider(s, provider); p != nil {
-		secrets = p.BYOKSecrets
+		secrets = p.SecretsFor(model)
 	}
 	for _, sec := range secrets {
 		if k := org[strings.TrimSuffix(sec, "_secret_id")]; k != "" {
 			return k, true, nil
 		}
 	}
+	vendor := provider
+	if len(secrets) > 0 {
+		vendor = serverKeyName(secrets[0])
+	}
 	if k := e.cfg.Providers.ServerKeys[provider]; k != "" {
+		return k, false, nil
+	}
+	// A realtime provider takes its vendor's server key: xai_realtime the
+	// xAI key, openai_live the OpenAI key, google_realtime the Google key.
+	if k := e.cfg.Providers.ServerKeys[vendor]; k != "" {
 		return k, false, nil
 	}
 	if len(secrets) == 0 || e.cfg.Providers.Keyless[provider] {
 		return "", false, nil
 	}
-	return "", false, errNoKey(provider)
+	return "", false, errNoKey(provider, vendor)
+}
+
+// serverKeyName is the vendor whose server key (PARLEY_<VENDOR>_API_KEY)
+// stands in for a BYOK secret: xai_secret_id → xai, and both Google
+// secrets → google, whose server key may be either kind.
+func serverKeyName(secret string) string {
+	return strings.TrimSuffix(strings.TrimSuffix(secret, "_secret_id"), "_vertex")
 }
