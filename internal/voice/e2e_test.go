@@ -57,6 +57,7 @@ import (
 	"github.com/parley-voice/parley/internal/provider/elevenlabs/elevenlabsfake"
 	"github.com/parley-voice/parley/internal/provider/openai"
 	"github.com/parley-voice/parley/internal/provider/openai/openaifake"
+	"github.com/parley-voice/parley/internal/realtime"
 	"github.com/parley-voice/parley/internal/recording"
 	"github.com/parley-voice/parley/internal/secret"
 	"github.com/parley-voice/parley/internal/sipauth"
@@ -889,6 +890,8 @@ type e2eOptions struct {
 	mediaTimeout time.Duration
 	// newVAD is Config.NewVAD (nil: the energy VAD).
 	newVAD func() (VAD, error)
+	// realtime serves llm_config provider xai_realtime (nil: not served).
+	realtime realtime.Provider
 }
 
 type e2e struct {
@@ -995,7 +998,10 @@ func newE2E(t *testing.T, o e2eOptions) *e2e {
 			STT:        map[string]stt.Provider{"deepgram": deepgram.New(deepgram.Config{BaseURL: fakes.URL})},
 			LLM:        map[string]llm.Provider{"openai": openai.NewChat(openai.Config{BaseURL: fakes.URL + "/v1"})},
 			TTS:        map[string]tts.Provider{"elevenlabs": elevenlabs.NewTTS(elevenlabs.Config{BaseURL: fakes.URL})},
-			ServerKeys: map[string]string{"deepgram": "dg-test-key", "openai": "oa-test-key", "elevenlabs": "el-test-key"},
+			ServerKeys: map[string]string{"deepgram": "dg-test-key", "openai": "oa-test-key", "elevenlabs": "el-test-key", "xai": "xai-test-key"},
+			Realtime:   map[string]realtime.Provider{},
+			Fallback: FallbackVoice{TTS: elevenlabs.NewTTS(elevenlabs.Config{BaseURL: fakes.URL}),
+				Voice: tts.Config{Voice: "fallback-voice", APIKey: "el-test-key"}},
 		},
 		Validator:   assistant.NewValidator(cat),
 		Webhooks:    sender,
@@ -1008,6 +1014,9 @@ func newE2E(t *testing.T, o e2eOptions) *e2e {
 		Gate:        gate,
 		Logger:      log,
 	})
+	if o.realtime != nil {
+		engine.cfg.Providers.Realtime["xai_realtime"] = o.realtime
+	}
 	sipCfg := telephony.Config{
 		ListenAddr: "127.0.0.1:0",
 		Media:      media.Config{Ports: media.PortRange{Min: 46000, Max: 46999}, Timeout: cmp.Or(o.mediaTimeout, 20*time.Second)},

@@ -1,0 +1,140 @@
+package voice
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/parley-voice/parley/internal/call"
+	"github.com/parley-voice/parley/internal/realtime"
+	"github.com/parley-voice/parley/internal/realtime/realtimefake"
+)
+
+// realtimeAssistant is an xai_realtime assistant document.
+func realtimeAssistant(first string) map[string]any {
+	return map[string]any{
+		"name":          "Grok",
+		"first_message": first,
+		"llm_config": map[string]any{"provider": "xai_realtime", "model": "grok-voice-think-fast-2.0", "voice": "eve",
+			"messages":       []any{map[string]any{"role": "system", "content": "You are a realtime test assistant."}},
+			"turn_detection": map[string]any{"threshold": 1.7, "silence_duration_ms": 400}},
+		"stt_config": nil, "tts_config": nil, "speech_config": nil,
+	}
+}
+
+// TestE2ERealtimeCall: a SIP call answered by a realtime assistant. The
+// first message is said, the caller's turn is answered, the caller barges
+// in on a long answer (playback stops, the item is truncated where it was
+// cut), and the control API's say and end-call reach the model; the
+// transcript, the turn metrics and the end reason are those of any call.
+func TestE2ERealtimeCall(t *testing.T) {
+	const long = "Our opening hours are from nine in the morning to five in the afternoon on weekdays, and from ten to two on Saturdays."
+	p := &realtimefake.Provider{Silence: 300 * time.Millisecond, Script: realtimefake.Script{
+		Transcripts: []string{"what are your opening hours", "thanks that is enough"},
+		Replies:     map[string]string{"opening hours": long, "enough": "You are welcome."},
+	}}
+	e := newE2E(t, e2eOptions{realtime: p})
+	ctx := context.Background()
+	aid, _ := e.assistant(t, realtimeAssistant("Hello from Grok."))
+	num := e.number(t, "+31201239001", &aid, nil)
+	c := dialRaw(t, e.srv, num.PhoneNumber)
+	id := e.waitLive(t, 10*time.Second)
+
+	// The first message, in the model's voice (1 s of the fake's tone).
+	waitAudio(t, c, 5*time.Second)
+	waitSilence(t, c, "the end of the first message")
+	cfgs := p.Configs()
+	if len(cfgs) != 1 {
+		t.Fatalf("%d sessions opened, want 1", len(cfgs))
+	}
+	got := cfgs[0]
+	if got.Model != "grok-voice-think-fast-2.0" || got.Voice != "eve" || got.APIKey != "xai-test-key" ||
+		!strings.Contains(got.Instructions, "realtime test assistant") || got.Turn.Threshold != 1 || got.Turn.Silence != 400*time.Millisecond {
+		t.Errorf("session config %+v: want the assistant's model, voice, prompt, the server's xAI key and the clamped turn detection", got)
+	}
+
+	// A turn: the caller asks, the long answer starts; the caller cuts in.
+	c.drain()
+	c.speak(700 * time.Millisecond)
+	waitAudio(t, c, 5*time.Second)
+	time.Sleep(time.Second)
+	c.drain()
+	cutAt := time.Now()
+	c.speak(700 * time.Millisecond)
+	waitSilence(t, c, "playback to stop on the barge-in")
+	// The Ear needs its 60 ms onset, the audio a frame or two more.
+	if d := time.Since(cutAt); d > 600*time.Millisecond {
+		t.Errorf("playback stopped %v after the caller cut in", d)
+	}
+	truncated := ""
+	waitFor(t, 5*time.Second, "the interrupted item to be truncated", func() bool {
+		for _, r := range p.Requests() {
+			if strings.HasPrefix(r, "truncate:") {
+				truncated = r
+				return true
+			}
+		}
+		return false
+	})
+	ms, _ := strconv.Atoi(truncated[strings.LastIndex(truncated, ":")+1:])
+	if ms < 700 || ms > 2500 {
+		t.Errorf("%s: want the item cut at about the 1–1.5 s played", truncated)
+	}
+	waitAudio(t, c, 5*time.Second)
+	waitSilence(t, c, "the end of that answer")
+
+	// Control: say, then end-call with a goodbye.
+	const said = "Your table is booked."
+	time.Sleep(100 * time.Millisecond)
+	c.drain()
+	start := time.Now()
+	if err := e.engine.Control(ctx, e.org.ID, id, call.Command{Type: call.CmdSay, Content: said}); err != nil {
+		t.Fatalf("say: %v", err)
+	}
+	at := waitAudio(t, c, 5*time.Second)
+	t.Logf("say → first audio at the caller: %v", at.Sub(start))
+	waitSilence(t, c, "the end of the say")
+	if err := e.engine.Control(ctx, e.org.ID, id, call.Command{Type: call.CmdEndCall, Message: "Goodbye."}); err != nil {
+		t.Fatalf("end-call: %v", err)
+	}
+	row := e.waitFinal(t, id, 15*time.Second)
+	if row.Status != call.StatusEnded || deref(row.EndReason) != string(call.EndAPIRequest) {
+		t.Fatalf("call ended as %s / %s, want ended / api_request", row.Status, deref(row.EndReason))
+	}
+	reqs := strings.Join(p.Requests(), "\n")
+	for _, want := range []string{"respond:" + realtime.Verbatim("Hello from Grok."), "respond:" + realtime.Verbatim(said), "respond:" + realtime.Verbatim("Goodbye.")} {
+		if !strings.Contains(reqs, want) {
+			t.Errorf("the model was never asked %q; requests:\n%s", want, reqs)
+		}
+	}
+	msgs := transcript(t, row)
+	var roles []string
+	for _, m := range msgs {
+		roles = append(roles, m.Role)
+	}
+	wantRoles := "assistant user assistant user assistant assistant assistant"
+	if strings.Join(roles, " ") != wantRoles {
+		t.Fatalf("transcript roles %v, want %s: %+v", roles, wantRoles, msgs)
+	}
+	if msgs[0].Content != "Hello from Grok." || msgs[1].Content != "what are your opening hours" ||
+		msgs[4].Content != "You are welcome." || msgs[5].Content != said || msgs[6].Content != "Goodbye." {
+		t.Errorf("transcript %+v", msgs)
+	}
+	if cut := msgs[2].Content; cut == long || !strings.HasPrefix(long, cut) || cut == "" {
+		t.Errorf("the interrupted answer is recorded as %q: want the part heard, a prefix of the answer", cut)
+	}
+}
+
+// waitSilence waits for the caller's audio to stop.
+func waitSilence(t *testing.T, c *rawCaller, what string) time.Time {
+	t.Helper()
+	select {
+	case at := <-c.audioOff:
+		return at
+	case <-time.After(15 * time.Second):
+		t.Fatalf("audio did not stop for %s within 15 s", what)
+		return time.Time{}
+	}
+}
