@@ -166,6 +166,9 @@ func startServer(ctx context.Context, o options, fakes string) (*server, error) 
 		"PARLEY_DATA_DIR="+dir, "PARLEY_HTTP_ADDR="+httpAddr, "PARLEY_SIP_ADDR="+sipAddr,
 		"PARLEY_BOOTSTRAP_API_KEY="+apiKey, "PARLEY_LOG_LEVEL=warn", "PARLEY_RATE_LIMIT=100000",
 		"PARLEY_MAX_CALLS=10000", "PARLEY_RTP_PORTS=20000-29999",
+		// Every simulated caller comes from 127.0.0.1: the per-source SIP
+		// flood limit would ban it.
+		"PARLEY_SIP_RATE_LIMIT=0",
 		"PARLEY_DEEPGRAM_BASE_URL="+fakes, "PARLEY_DEEPGRAM_API_KEY=fake",
 		"PARLEY_OPENAI_BASE_URL="+fakes+"/v1", "PARLEY_OPENAI_API_KEY=fake",
 		"PARLEY_ELEVENLABS_BASE_URL="+fakes, "PARLEY_ELEVENLABS_API_KEY=fake",
