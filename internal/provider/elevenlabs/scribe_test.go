@@ -657,8 +657,7 @@ func TestSTTMessageMapping(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := &STTStream{key: sttKey, plan: sttPlan{timestamps: tt.timestamps}, eventReady: make(chan struct{}, 1),
-				log: slog.New(slog.DiscardHandler)}
+			s := &STTStream{key: sttKey, plan: sttPlan{timestamps: tt.timestamps}, log: slog.New(slog.DiscardHandler)}
 			c := &sttConn{finalIn: make(chan struct{})}
 			var err error
 			for _, raw := range tt.msgs {
@@ -680,11 +679,20 @@ func TestSTTMessageMapping(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := brief(s.events); !slices.Equal(got, tt.want) {
+			s.events.Finish(io.EOF)
+			var events []stt.Event
+			for {
+				ev, err := s.events.Recv()
+				if err != nil {
+					break
+				}
+				events = append(events, ev)
+			}
+			if got := brief(events); !slices.Equal(got, tt.want) {
 				t.Fatalf("events %q, want %q", got, tt.want)
 			}
 			if tt.timestamps {
-				if ev := s.events[0]; ev.Start != 500*time.Millisecond || ev.End != time.Second {
+				if ev := events[0]; ev.Start != 500*time.Millisecond || ev.End != time.Second {
 					t.Errorf("span %v–%v, want the words' 0.5 s–1 s (spacing skipped)", ev.Start, ev.End)
 				}
 			}
