@@ -11,7 +11,7 @@ import "sync"
 type Queue struct {
 	mu       sync.Mutex
 	ready    chan struct{} // cap 1: an event was pushed
-	done     chan struct{} // closed by the first Finish
+	done     chan struct{} // closed by the first Finish, to wake Recv
 	events   []Event
 	finished bool
 	err      error
@@ -45,8 +45,8 @@ func (q *Queue) Push(evs ...Event) {
 }
 
 // Finish records err as what Recv returns once the queued events are
-// drained (io.EOF for a stream closed normally) and closes Done. Only the
-// first call counts.
+// drained (io.EOF for a stream closed normally) and wakes a waiting Recv.
+// Only the first call counts.
 func (q *Queue) Finish(err error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -71,14 +71,6 @@ func (q *Queue) Err() error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return q.err
-}
-
-// Done is closed when Finish is called.
-func (q *Queue) Done() <-chan struct{} {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	q.initLocked()
-	return q.done
 }
 
 // Recv blocks for the next event. Once Finish was called and the events
