@@ -17,6 +17,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/parley-voice/parley/internal/provider/redact"
 	"github.com/parley-voice/parley/internal/stt"
 )
 
@@ -166,7 +167,7 @@ func (e *UpgradeError) Error() string {
 // the server echoed.
 func dialError(resp *http.Response, err error, apiKey string) error {
 	if resp == nil || resp.StatusCode == http.StatusSwitchingProtocols {
-		return fmt.Errorf("deepgram: opening stream: %s", redact(err.Error(), apiKey))
+		return fmt.Errorf("deepgram: opening stream: %s", redact.Key(err.Error(), apiKey))
 	}
 	ue := &UpgradeError{StatusCode: resp.StatusCode}
 	var body []byte
@@ -191,17 +192,9 @@ func dialError(resp *http.Response, err error, apiKey string) error {
 	if ue.RequestID == "" {
 		ue.RequestID = resp.Header.Get("dg-request-id")
 	}
-	ue.Code = redact(ue.Code, apiKey)
-	ue.Message = redact(ue.Message, apiKey)
+	ue.Code = redact.Key(ue.Code, apiKey)
+	ue.Message = redact.Key(ue.Message, apiKey)
 	return ue
-}
-
-// redact removes key from s, in case a server echoes it back.
-func redact(s, key string) string {
-	if key == "" {
-		return s
-	}
-	return strings.ReplaceAll(s, key, "[redacted]")
 }
 
 func modelOrDefault(model string) string {

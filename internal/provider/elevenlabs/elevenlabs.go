@@ -29,6 +29,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/parley-voice/parley/internal/provider/redact"
 	"github.com/parley-voice/parley/internal/tts"
 )
 
@@ -373,7 +374,7 @@ func (e *ServerError) Error() string {
 // the body's message, redacting the key should the server echo it.
 func dialError(err error, resp *http.Response, key string) error {
 	if resp == nil || resp.StatusCode == http.StatusSwitchingProtocols {
-		return fmt.Errorf("elevenlabs: connecting: %s", redact(err.Error(), key))
+		return fmt.Errorf("elevenlabs: connecting: %s", redact.Key(err.Error(), key))
 	}
 	var body []byte
 	if resp.Body != nil {
@@ -383,8 +384,8 @@ func dialError(err error, resp *http.Response, key string) error {
 	kind, msg := bodyMessage(body)
 	return &ServerError{
 		HTTPStatus: resp.StatusCode,
-		Kind:       redact(kind, key),
-		Message:    redact(msg, key),
+		Kind:       redact.Key(kind, key),
+		Message:    redact.Key(msg, key),
 	}
 }
 
@@ -449,12 +450,4 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "…"
-}
-
-// redact removes key from s, in case a server echoes it.
-func redact(s, key string) string {
-	if key == "" {
-		return s
-	}
-	return strings.ReplaceAll(s, key, "[redacted]")
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/parley-voice/parley/internal/audio"
+	"github.com/parley-voice/parley/internal/provider/redact"
 	"github.com/parley-voice/parley/internal/stt"
 )
 
@@ -356,9 +357,9 @@ func awaitSessionStarted(ctx context.Context, conn *websocket.Conn, key string) 
 func sttReadError(err error, key, doing string) error {
 	var ce websocket.CloseError
 	if errors.As(err, &ce) {
-		return &ServerError{CloseStatus: int(ce.Code), Message: redact(ce.Reason, key)}
+		return &ServerError{CloseStatus: int(ce.Code), Message: redact.Key(ce.Reason, key)}
 	}
-	return fmt.Errorf("elevenlabs: %s: %s", doing, redact(err.Error(), key))
+	return fmt.Errorf("elevenlabs: %s: %s", doing, redact.Key(err.Error(), key))
 }
 
 // Server message types.
@@ -435,7 +436,7 @@ func (m *sttMessage) serverError(key string) *ServerError {
 	if text == "" {
 		text = m.Message
 	}
-	return &ServerError{Kind: m.Type, Message: redact(text, key)}
+	return &ServerError{Kind: m.Type, Message: redact.Key(text, key)}
 }
 
 // span returns the words' audio span and a confidence from their log

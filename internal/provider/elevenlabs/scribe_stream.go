@@ -13,6 +13,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/parley-voice/parley/internal/provider/redact"
 	"github.com/parley-voice/parley/internal/stt"
 )
 
@@ -510,7 +511,7 @@ func (s *STTStream) writeFailed(c *sttConn, what string, err error) {
 	}
 	s.log.Debug("elevenlabs scribe: "+what+" failed", "err", err)
 	s.mu.Lock()
-	c.writeErr = fmt.Errorf("elevenlabs: scribe: %s: %s", what, redact(err.Error(), s.key))
+	c.writeErr = fmt.Errorf("elevenlabs: scribe: %s: %s", what, redact.Key(err.Error(), s.key))
 	s.mu.Unlock()
 	grace := time.NewTimer(failureGrace)
 	defer grace.Stop()
@@ -552,7 +553,7 @@ func (s *STTStream) readLoop(c *sttConn) {
 func (s *STTStream) handle(c *sttConn, m sttMessage) error {
 	switch {
 	case m.Type == msgCommitThrottled:
-		s.log.Warn("elevenlabs scribe: commit throttled", "error", redact(m.Error, s.key))
+		s.log.Warn("elevenlabs scribe: commit throttled", "error", redact.Key(m.Error, s.key))
 		s.mu.Lock()
 		s.finalArrivedLocked(c)
 		s.mu.Unlock()
@@ -633,7 +634,7 @@ func (s *STTStream) readError(c *sttConn, err error) error {
 		if ce.Code == websocket.StatusNormalClosure && closing {
 			return io.EOF
 		}
-		se := &ServerError{CloseStatus: int(ce.Code), Message: redact(ce.Reason, s.key)}
+		se := &ServerError{CloseStatus: int(ce.Code), Message: redact.Key(ce.Reason, s.key)}
 		switch ce.Code {
 		case websocket.StatusNormalClosure, websocket.StatusGoingAway, websocket.StatusInternalError,
 			websocket.StatusServiceRestart, websocket.StatusTryAgainLater:
@@ -650,5 +651,5 @@ func (s *STTStream) readError(c *sttConn, err error) error {
 	if writeErr != nil {
 		return &transientError{writeErr}
 	}
-	return &transientError{fmt.Errorf("elevenlabs: reading scribe transcripts: %s", redact(err.Error(), s.key))}
+	return &transientError{fmt.Errorf("elevenlabs: reading scribe transcripts: %s", redact.Key(err.Error(), s.key))}
 }

@@ -15,7 +15,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/parley-voice/parley/internal/audio"
-
+	"github.com/parley-voice/parley/internal/provider/redact"
 	"github.com/parley-voice/parley/internal/tts"
 )
 
@@ -173,9 +173,9 @@ func (s *stream) read() (final bool, err error) {
 		}
 		if m.isError() {
 			return false, &ServerError{
-				Kind:    redact(rawText(m.Error), s.key),
+				Kind:    redact.Key(rawText(m.Error), s.key),
 				Code:    rawInt(m.Code),
-				Message: redact(m.Message, s.key),
+				Message: redact.Key(m.Message, s.key),
 			}
 		}
 		if m.Audio != "" {
@@ -222,9 +222,9 @@ func (s *stream) readError(err error) error {
 			}
 			return errors.New("elevenlabs: the service closed the stream before the end of input")
 		}
-		return &ServerError{CloseStatus: int(ce.Code), Message: redact(ce.Reason, s.key)}
+		return &ServerError{CloseStatus: int(ce.Code), Message: redact.Key(ce.Reason, s.key)}
 	}
-	return fmt.Errorf("elevenlabs: reading audio: %s", redact(err.Error(), s.key))
+	return fmt.Errorf("elevenlabs: reading audio: %s", redact.Key(err.Error(), s.key))
 }
 
 // ctxError explains a cancelled stream context: Close or Open's ctx.
@@ -294,7 +294,7 @@ func (s *stream) writeError(doing string, err error) error {
 	if s.parent.Err() != nil {
 		return fmt.Errorf("elevenlabs: %s: %w", doing, s.parent.Err())
 	}
-	return fmt.Errorf("elevenlabs: %s: %s", doing, redact(err.Error(), s.key))
+	return fmt.Errorf("elevenlabs: %s: %s", doing, redact.Key(err.Error(), s.key))
 }
 
 // pcmDecoder turns base64 PCM16 little-endian pieces into samples. The

@@ -41,6 +41,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/parley-voice/parley/internal/provider/redact"
 	"github.com/parley-voice/parley/internal/tts"
 )
 
@@ -342,14 +343,14 @@ func streamURL(base string) (string, error) {
 // the body's message, redacting the key should the server echo it.
 func dialError(err error, resp *http.Response, key string) error {
 	if resp == nil || resp.StatusCode == http.StatusSwitchingProtocols {
-		return fmt.Errorf("inworld: connecting: %s", redact(err.Error(), key))
+		return fmt.Errorf("inworld: connecting: %s", redact.Key(err.Error(), key))
 	}
 	var body []byte
 	if resp.Body != nil {
 		body, _ = io.ReadAll(io.LimitReader(resp.Body, errorBodyLimit))
 	}
 	code, msg := bodyMessage(body)
-	return &ServerError{HTTPStatus: resp.StatusCode, Code: code, Message: redact(msg, key)}
+	return &ServerError{HTTPStatus: resp.StatusCode, Code: code, Message: redact.Key(msg, key)}
 }
 
 // bodyMessage extracts the code and explanation from an error body:
@@ -376,12 +377,4 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "…"
-}
-
-// redact removes key from s, in case a server echoes it.
-func redact(s, key string) string {
-	if key == "" {
-		return s
-	}
-	return strings.ReplaceAll(s, key, "[redacted]")
 }

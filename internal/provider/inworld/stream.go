@@ -13,6 +13,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/parley-voice/parley/internal/provider/redact"
 	"github.com/parley-voice/parley/internal/tts"
 )
 
@@ -243,7 +244,7 @@ func (s *stream) deliver(pcm []int16) error {
 }
 
 func (s *stream) statusError(st *rpcStatus) error {
-	return &ServerError{Code: st.Code, Message: redact(st.Message, s.key)}
+	return &ServerError{Code: st.Code, Message: redact.Key(st.Message, s.key)}
 }
 
 // readError explains why reading failed.
@@ -256,9 +257,9 @@ func (s *stream) readError(err error) error {
 		if ce.Code == websocket.StatusNormalClosure {
 			return errors.New("inworld: the service closed the connection before the context was closed")
 		}
-		return &ServerError{CloseStatus: int(ce.Code), Message: redact(ce.Reason, s.key)}
+		return &ServerError{CloseStatus: int(ce.Code), Message: redact.Key(ce.Reason, s.key)}
 	}
-	return fmt.Errorf("inworld: reading audio: %s", redact(err.Error(), s.key))
+	return fmt.Errorf("inworld: reading audio: %s", redact.Key(err.Error(), s.key))
 }
 
 // ctxError explains a cancelled stream context: Close or Open's ctx.
@@ -319,7 +320,7 @@ func (s *stream) writeError(doing string, err error) error {
 	if s.parent.Err() != nil {
 		return fmt.Errorf("inworld: %s: %w", doing, s.parent.Err())
 	}
-	return fmt.Errorf("inworld: %s: %s", doing, redact(err.Error(), s.key))
+	return fmt.Errorf("inworld: %s: %s", doing, redact.Key(err.Error(), s.key))
 }
 
 func isBlank(s string) bool {

@@ -17,6 +17,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/parley-voice/parley/internal/audio"
+	"github.com/parley-voice/parley/internal/provider/redact"
 	"github.com/parley-voice/parley/internal/tts"
 )
 
@@ -229,7 +230,7 @@ func (s *stream) read() error {
 			}
 			return io.EOF
 		case "error":
-			return &APIError{Message: redact(clip(m.Message), s.key)}
+			return &APIError{Message: redact.Key(clip(m.Message), s.key)}
 		default:
 			s.log.Debug("xai tts: ignoring server message", "type", m.Type)
 		}
@@ -278,9 +279,9 @@ func (s *stream) readError(err error) error {
 		if ce.Code == websocket.StatusNormalClosure {
 			return errors.New("xai: the service closed the stream before the end of the audio")
 		}
-		return &APIError{CloseStatus: int(ce.Code), Message: redact(clip(ce.Reason), s.key)}
+		return &APIError{CloseStatus: int(ce.Code), Message: redact.Key(clip(ce.Reason), s.key)}
 	}
-	return fmt.Errorf("xai: reading audio: %s", redact(err.Error(), s.key))
+	return fmt.Errorf("xai: reading audio: %s", redact.Key(err.Error(), s.key))
 }
 
 // ctxError explains a cancelled stream context: Close or Open's ctx.
@@ -341,7 +342,7 @@ func (s *stream) writeError(doing string, err error) error {
 	if s.parent.Err() != nil {
 		return fmt.Errorf("xai: %s: %w", doing, s.parent.Err())
 	}
-	return fmt.Errorf("xai: %s: %s", doing, redact(err.Error(), s.key))
+	return fmt.Errorf("xai: %s: %s", doing, redact.Key(err.Error(), s.key))
 }
 
 // decoder turns the wire audio into PCM at the pipeline's rate. The
