@@ -30,6 +30,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/parley-voice/parley/internal/provider/redact"
+	"github.com/parley-voice/parley/internal/provider/wstts"
 	"github.com/parley-voice/parley/internal/tts"
 )
 
@@ -51,8 +52,6 @@ const (
 	// failureGrace is how long a failed write waits for the reader to learn
 	// why the service dropped the connection.
 	failureGrace = time.Second
-	// chunkBuffer is how many decoded chunks may wait for Recv.
-	chunkBuffer = 32
 )
 
 // DefaultChunkSchedule returns the generation_config.chunk_length_schedule
@@ -196,16 +195,10 @@ func (t *TTS) Open(ctx context.Context, cfg tts.Config) (tts.Stream, error) {
 	}
 	conn.SetReadLimit(readLimit)
 
-	sctx, cancel := context.WithCancel(ctx)
+	log := t.log.With("voice", cfg.Voice, "model", model, "format", format)
 	s := &stream{
-		conn:   conn,
-		log:    t.log.With("voice", cfg.Voice, "model", model, "format", format),
-		key:    cfg.APIKey,
-		parent: ctx,
-		ctx:    sctx,
-		cancel: cancel,
-		chunks: make(chan tts.Chunk, chunkBuffer),
-		done:   make(chan struct{}),
+		Stream: wstts.New(ctx, conn, log, cfg.APIKey, wstts.Vendor{Name: "elevenlabs", Log: "elevenlabs", ErrClosed: ErrClosed}),
+		log:    log,
 	}
 	go s.readLoop()
 
@@ -214,8 +207,8 @@ func (t *TTS) Open(ctx context.Context, cfg tts.Config) (tts.Stream, error) {
 		VoiceSettings:    settings,
 		GenerationConfig: &generationConfig{ChunkLengthSchedule: t.schedule},
 	}
-	if err := s.write(init); err != nil {
-		err = s.writeError("sending init message", err)
+	if err := s.WriteJSON(init); err != nil {
+		err = s.WriteError("sending init message", err)
 		_ = s.Close()
 		return nil, err
 	}

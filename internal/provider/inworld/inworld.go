@@ -37,7 +37,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/coder/websocket"
 
@@ -58,13 +57,6 @@ const (
 
 	// readLimit bounds one server message (LiveKit needed a large buffer).
 	readLimit = 10 << 20
-	// writeTimeout bounds one client message.
-	writeTimeout = 10 * time.Second
-	// failureGrace is how long a failed write waits for the reader to learn
-	// why the service dropped the connection.
-	failureGrace = time.Second
-	// chunkBuffer is how many decoded chunks may wait for Recv.
-	chunkBuffer = 32
 	// errorBodyLimit bounds the error body read from a refused upgrade.
 	errorBodyLimit = 1024
 )
@@ -165,8 +157,8 @@ func (t *TTS) Open(ctx context.Context, cfg tts.Config) (tts.Stream, error) {
 		contextID: contextID,
 		conv:      conv,
 	})
-	if err := s.write(clientMessage{ContextID: contextID, Create: create}); err != nil {
-		err = s.writeError("creating the synthesis context", err)
+	if err := s.WriteJSON(clientMessage{ContextID: contextID, Create: create}); err != nil {
+		err = s.WriteError("creating the synthesis context", err)
 		_ = s.Close()
 		return nil, err
 	}
