@@ -20,6 +20,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/parley-voice/parley/internal/provider/deepgram/deepgramfake"
+	"github.com/parley-voice/parley/internal/provider/providertest"
 	"github.com/parley-voice/parley/internal/stt"
 )
 
@@ -76,22 +77,7 @@ func utterance() []int16 {
 func startFake(t *testing.T, cfg deepgramfake.Config) (*deepgramfake.Server, *httptest.Server) {
 	t.Helper()
 	fake := deepgramfake.New(cfg)
-	return fake, serve(t, fake)
-}
-
-func serve(t *testing.T, h http.Handler) *httptest.Server {
-	t.Helper()
-	var wg sync.WaitGroup
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		wg.Add(1)
-		defer wg.Done()
-		h.ServeHTTP(w, r)
-	}))
-	t.Cleanup(func() {
-		srv.Close()
-		wg.Wait()
-	})
-	return srv
+	return fake, providertest.Serve(t, fake)
 }
 
 func newClient(srv *httptest.Server, cfg Config) *Client {
@@ -121,7 +107,7 @@ func recvUntil(t *testing.T, s stt.Stream, typ stt.EventType) []stt.Event {
 	t.Helper()
 	var out []stt.Event
 	for {
-		ev, err := recvTimeout(t, s)
+		ev, err := providertest.Recv(t, s)
 		if err != nil {
 			t.Fatalf("recv after %+v: %v", out, err)
 		}
@@ -129,40 +115,6 @@ func recvUntil(t *testing.T, s stt.Stream, typ stt.EventType) []stt.Event {
 		if ev.Type == typ {
 			return out
 		}
-	}
-}
-
-// recvAll receives events until an error, which it returns.
-func recvAll(t *testing.T, s stt.Stream) ([]stt.Event, error) {
-	t.Helper()
-	var out []stt.Event
-	for {
-		ev, err := recvTimeout(t, s)
-		if err != nil {
-			return out, err
-		}
-		out = append(out, ev)
-	}
-}
-
-// recvTimeout is Recv with a test deadline, so a bug fails instead of hanging.
-func recvTimeout(t *testing.T, s stt.Stream) (stt.Event, error) {
-	t.Helper()
-	type result struct {
-		ev  stt.Event
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		ev, err := s.Recv()
-		ch <- result{ev, err}
-	}()
-	select {
-	case r := <-ch:
-		return r.ev, r.err
-	case <-time.After(10 * time.Second):
-		t.Fatal("Recv timed out")
-		return stt.Event{}, nil
 	}
 }
 
@@ -176,7 +128,7 @@ func TestTwoUtterances(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatalf("close: %v", err)
 	}
-	rest, err := recvAll(t, s)
+	rest, err := providertest.RecvAll(t, s)
 	if err != io.EOF {
 		t.Fatalf("recv error = %v, want io.EOF", err)
 	}
@@ -255,7 +207,7 @@ func TestFinalize(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if rest, err := recvAll(t, s); err != io.EOF || len(rest) != 0 {
+	if rest, err := providertest.RecvAll(t, s); err != io.EOF || len(rest) != 0 {
 		t.Fatalf("after close: %+v, %v", rest, err)
 	}
 }
@@ -303,7 +255,7 @@ func TestBadKey(t *testing.T) {
 
 func TestUpgradeErrorRedactsEchoedKey(t *testing.T) {
 	const key = "echoed-key-55aa"
-	srv := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := providertest.Serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusPaymentRequired)
 		_, _ = io.WriteString(w, `{"err_code":"ASR_PAYMENT_REQUIRED","err_msg":"Project for `+r.Header.Get("Authorization")+` has no credit.","request_id":"r1"}`)
@@ -333,7 +285,7 @@ func TestServerFailure(t *testing.T) {
 	for len(audio) > 0 && s.Write(audio[:frame]) == nil {
 		audio = audio[frame:]
 	}
-	got, err := recvAll(t, s)
+	got, err := providertest.RecvAll(t, s)
 	if len(got) != 2 || got[1].Type != stt.Final || got[1].Text != "only one" {
 		t.Fatalf("events before failure = %+v", got)
 	}
@@ -356,7 +308,7 @@ func TestIdleTimeout(t *testing.T) {
 	_, srv := startFake(t, deepgramfake.Config{IdleTimeout: 200 * time.Millisecond})
 	// A keep-alive interval longer than the server's patience.
 	s := open(t, newClient(srv, Config{KeepAlive: time.Hour}), context.Background(), stt.Config{})
-	_, err := recvAll(t, s)
+	_, err := providertest.RecvAll(t, s)
 	var ce *CloseError
 	if !errors.As(err, &ce) || ce.Code != 1011 || ce.Reason != "NET-0001" {
 		t.Fatalf("recv error = %v, want NET-0001 close", err)
@@ -373,7 +325,7 @@ func TestKeepAliveKeepsStreamOpen(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := recvAll(t, s); err != io.EOF || len(got) != 0 {
+	if got, err := providertest.RecvAll(t, s); err != io.EOF || len(got) != 0 {
 		t.Fatalf("got %+v, %v; want no events and io.EOF", got, err)
 	}
 }
@@ -464,7 +416,7 @@ func TestWriteNeverBlocks(t *testing.T) {
 	if el := time.Since(t0); el > 5*time.Second {
 		t.Fatalf("close took %v", el)
 	}
-	if _, err := recvAll(t, s); err != io.EOF {
+	if _, err := providertest.RecvAll(t, s); err != io.EOF {
 		t.Fatalf("recv after close = %v, want io.EOF", err)
 	}
 }
@@ -475,7 +427,7 @@ func TestContextCancel(t *testing.T) {
 	s := open(t, newClient(srv, Config{}), ctx, stt.Config{})
 	writeFrames(t, s, tone(100*time.Millisecond))
 	cancel()
-	_, err := recvAll(t, s)
+	_, err := providertest.RecvAll(t, s)
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("recv error = %v, want context.Canceled", err)
 	}

@@ -16,6 +16,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/parley-voice/parley/internal/provider/elevenlabs/elevenlabsfake"
+	"github.com/parley-voice/parley/internal/provider/providertest"
 	"github.com/parley-voice/parley/internal/tts"
 )
 
@@ -49,56 +50,14 @@ func open(t *testing.T, p *TTS, cfg tts.Config) tts.Stream {
 	return s
 }
 
-// recvAll receives until an error and returns the audio and that error.
-func recvAll(t *testing.T, s tts.Stream) ([]int16, int, error) {
-	t.Helper()
-	var pcm []int16
-	chunks := 0
-	for {
-		c, err := s.Recv()
-		if err != nil {
-			return pcm, chunks, err
-		}
-		if len(c.PCM) == 0 {
-			t.Error("Recv returned an empty chunk")
-		}
-		chunks++
-		pcm = append(pcm, c.PCM...)
-	}
-}
-
-func mustSend(t *testing.T, s tts.Stream, texts ...string) {
-	t.Helper()
-	for _, text := range texts {
-		if err := s.Send(text); err != nil {
-			t.Fatalf("Send(%q): %v", text, err)
-		}
-	}
-	if err := s.Flush(); err != nil {
-		t.Fatalf("Flush: %v", err)
-	}
-}
-
-// waitFor polls cond for up to 5 s.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within 5s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func TestSpeakTwoSentences(t *testing.T) {
 	const s1, s2 = "Sure, I can help.", "What is your account number?"
 	for _, rate := range []int{8000, 24000} {
 		t.Run(strconv.Itoa(rate), func(t *testing.T) {
 			srv, p := newFake(t, elevenlabsfake.Config{APIKey: "sk_test"}, Config{})
 			s := open(t, p, tts.Config{Voice: "v1", SampleRate: rate, APIKey: "sk_test"})
-			mustSend(t, s, s1, s2)
-			pcm, chunks, err := recvAll(t, s)
+			providertest.SendAll(t, s, s1, s2)
+			pcm, chunks, err := providertest.RecvAudio(t, s)
 			if !errors.Is(err, io.EOF) {
 				t.Fatalf("Recv ended with %v, want io.EOF", err)
 			}
@@ -123,7 +82,7 @@ func TestSpeakTwoSentences(t *testing.T) {
 				t.Errorf("query = %v", q)
 			}
 			_ = s.Close()
-			waitFor(t, "fake sees the connection closed", func() bool { return srv.Stats().Active == 0 })
+			providertest.WaitFor(t, "fake sees the connection closed", func() bool { return srv.Stats().Active == 0 })
 		})
 	}
 }
@@ -141,8 +100,8 @@ func TestOddByteSplit(t *testing.T) {
 		ChunkDuration: 101 * 62500 * time.Nanosecond, // 101 bytes at 8 kHz
 	}, Config{})
 	s := open(t, p, tts.Config{Voice: "v", SampleRate: 8000})
-	mustSend(t, s, "Odd.", "Again.")
-	pcm, _, err := recvAll(t, s)
+	providertest.SendAll(t, s, "Odd.", "Again.")
+	pcm, _, err := providertest.RecvAudio(t, s)
 	if !errors.Is(err, io.EOF) {
 		t.Fatalf("Recv ended with %v", err)
 	}
@@ -166,7 +125,7 @@ func TestBadKey(t *testing.T) {
 		t.Log("refused after Open")
 		defer func() { _ = s.Close() }()
 		_ = s.Send("Hello.")
-		_, _, err = recvAll(t, s)
+		_, _, err = providertest.RecvAudio(t, s)
 	} else {
 		t.Log("refused in Open")
 	}
@@ -180,7 +139,7 @@ func TestBadKey(t *testing.T) {
 	if !strings.Contains(err.Error(), "Invalid API key") {
 		t.Errorf("error %q does not say why", err)
 	}
-	waitFor(t, "connection closed", func() bool { return srv.Stats().Active == 0 })
+	providertest.WaitFor(t, "connection closed", func() bool { return srv.Stats().Active == 0 })
 }
 
 func TestUpgradeRefused(t *testing.T) {
@@ -227,8 +186,8 @@ func TestUpgradeRefused(t *testing.T) {
 func TestFailAfter(t *testing.T) {
 	_, p := newFake(t, elevenlabsfake.Config{FailAfter: 3}, Config{})
 	s := open(t, p, tts.Config{Voice: "v", SampleRate: 8000})
-	mustSend(t, s, "This sentence makes more than three chunks of audio.")
-	_, chunks, err := recvAll(t, s)
+	providertest.SendAll(t, s, "This sentence makes more than three chunks of audio.")
+	_, chunks, err := providertest.RecvAudio(t, s)
 	var se *ServerError
 	if !errors.As(err, &se) || se.CloseStatus != 1011 || se.Message != "fake failure" {
 		t.Fatalf("Recv ended with %v, want a 1011 ServerError", err)
@@ -252,7 +211,7 @@ func TestCloseMidStream(t *testing.T) {
 	}
 	errc := make(chan error, 1)
 	go func() {
-		_, _, err := recvAll(t, s)
+		_, _, err := providertest.RecvAudio(t, s)
 		errc <- err
 	}()
 	time.Sleep(20 * time.Millisecond) // let Recv block on the paced stream
@@ -271,7 +230,7 @@ func TestCloseMidStream(t *testing.T) {
 	if d := time.Since(start); d > 500*time.Millisecond {
 		t.Errorf("Close and Recv took %v", d)
 	}
-	waitFor(t, "fake sees the connection closed", func() bool { return srv.Stats().Active == 0 })
+	providertest.WaitFor(t, "fake sees the connection closed", func() bool { return srv.Stats().Active == 0 })
 	if err := s.Send("More."); !errors.Is(err, ErrClosed) {
 		t.Errorf("Send after Close = %v, want ErrClosed", err)
 	}
@@ -304,7 +263,7 @@ func TestContextCancel(t *testing.T) {
 	cancel()
 	done := make(chan error, 1)
 	go func() {
-		_, _, err := recvAll(t, s)
+		_, _, err := providertest.RecvAudio(t, s)
 		done <- err
 	}()
 	select {
@@ -315,7 +274,7 @@ func TestContextCancel(t *testing.T) {
 	case <-time.After(time.Second):
 		t.Fatal("Recv still blocked 1s after ctx was cancelled")
 	}
-	waitFor(t, "fake sees the connection closed", func() bool { return srv.Stats().Active == 0 })
+	providertest.WaitFor(t, "fake sees the connection closed", func() bool { return srv.Stats().Active == 0 })
 }
 
 func TestUnsupportedSampleRate(t *testing.T) {
@@ -367,8 +326,8 @@ func TestVoiceIDEscaped(t *testing.T) {
 	voices := []string{"team/voice one", "a b", "x?y#z", "100%"}
 	for _, voice := range voices {
 		s := open(t, p, tts.Config{Voice: voice, SampleRate: 16000})
-		mustSend(t, s, "Hi.")
-		if _, _, err := recvAll(t, s); !errors.Is(err, io.EOF) {
+		providertest.SendAll(t, s, "Hi.")
+		if _, _, err := providertest.RecvAudio(t, s); !errors.Is(err, io.EOF) {
 			t.Fatalf("voice %q: Recv ended with %v", voice, err)
 		}
 		_ = s.Close()
@@ -421,8 +380,8 @@ func TestInitMessage(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			srv, p := newFake(t, elevenlabsfake.Config{}, tt.pcfg)
 			s := open(t, p, tt.cfg)
-			mustSend(t, s, "Hi.")
-			if _, _, err := recvAll(t, s); !errors.Is(err, io.EOF) {
+			providertest.SendAll(t, s, "Hi.")
+			if _, _, err := providertest.RecvAudio(t, s); !errors.Is(err, io.EOF) {
 				t.Fatalf("Recv ended with %v", err)
 			}
 			sess := srv.Sessions()[0]
@@ -470,14 +429,14 @@ func TestSendRules(t *testing.T) {
 			t.Errorf("Send(%q) = %v, want it ignored", text, err)
 		}
 	}
-	mustSend(t, s, "Hello.")
+	providertest.SendAll(t, s, "Hello.")
 	if err := s.Send("Too late."); err == nil {
 		t.Error("Send after Flush succeeded")
 	}
 	if err := s.Flush(); err != nil {
 		t.Errorf("second Flush = %v", err)
 	}
-	if _, _, err := recvAll(t, s); !errors.Is(err, io.EOF) {
+	if _, _, err := providertest.RecvAudio(t, s); !errors.Is(err, io.EOF) {
 		t.Fatalf("Recv ended with %v", err)
 	}
 	if got := srv.Texts()[0]; !slices.Equal(got, []string{"Hello."}) {
@@ -634,7 +593,7 @@ func TestServerEnds(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			pcm, _, err := recvAll(t, s)
+			pcm, _, err := providertest.RecvAudio(t, s)
 			if !slices.Equal(pcm, []int16{1, 2}) {
 				t.Errorf("audio before the end = %v, want [1 2]", pcm)
 			}

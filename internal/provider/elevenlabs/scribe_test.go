@@ -16,6 +16,7 @@ import (
 
 	"github.com/parley-voice/parley/internal/audio"
 	"github.com/parley-voice/parley/internal/provider/elevenlabs/elevenlabsfake"
+	"github.com/parley-voice/parley/internal/provider/providertest"
 	"github.com/parley-voice/parley/internal/stt"
 )
 
@@ -63,34 +64,22 @@ func writeFrames(t *testing.T, s stt.Stream, rate int, pcm []int16) {
 	}
 }
 
-// recvN receives n events, failing on an error or after 5 s.
+// recvN receives n events, failing on an error or after Recv's deadline.
 func recvN(t *testing.T, s stt.Stream, n int) []stt.Event {
 	t.Helper()
-	type res struct {
-		ev  stt.Event
-		err error
-	}
 	var out []stt.Event
 	for len(out) < n {
-		ch := make(chan res, 1)
-		go func() {
-			ev, err := s.Recv()
-			ch <- res{ev, err}
-		}()
-		select {
-		case r := <-ch:
-			if r.err != nil {
-				t.Fatalf("Recv after %v: %v", out, r.err)
-			}
-			out = append(out, r.ev)
-		case <-time.After(5 * time.Second):
-			t.Fatalf("no event after %v", out)
+		ev, err := providertest.Recv(t, s)
+		if err != nil {
+			t.Fatalf("Recv after %v: %v", out, err)
 		}
+		out = append(out, ev)
 	}
 	return out
 }
 
 // recvErr receives until an error and returns the events and the error.
+// It takes no t: tests call it from goroutines of their own.
 func recvErr(s stt.Stream) ([]stt.Event, error) {
 	var evs []stt.Event
 	for {

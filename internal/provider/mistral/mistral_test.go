@@ -6,11 +6,9 @@ import (
 	"io"
 	"math"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +16,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/parley-voice/parley/internal/provider/mistral/mistralfake"
+	"github.com/parley-voice/parley/internal/provider/providertest"
 	"github.com/parley-voice/parley/internal/stt"
 )
 
@@ -70,22 +69,6 @@ func writeUntilError(s stt.Stream, rate int, pcm []int16) {
 	}
 }
 
-// serve runs h and, at cleanup, waits for its handlers to return.
-func serve(t *testing.T, h http.Handler) *httptest.Server {
-	t.Helper()
-	var wg sync.WaitGroup
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		wg.Add(1)
-		defer wg.Done()
-		h.ServeHTTP(w, r)
-	}))
-	t.Cleanup(func() {
-		srv.Close()
-		wg.Wait()
-	})
-	return srv
-}
-
 func startFake(t *testing.T, fcfg mistralfake.Config, cfg Config) (*mistralfake.Server, *STT) {
 	t.Helper()
 	if fcfg.APIKey == "" {
@@ -94,7 +77,7 @@ func startFake(t *testing.T, fcfg mistralfake.Config, cfg Config) (*mistralfake.
 	fake := mistralfake.New(fcfg)
 	mux := http.NewServeMux()
 	mux.Handle(mistralfake.RealtimePath, fake)
-	srv := serve(t, mux)
+	srv := providertest.Serve(t, mux)
 	cfg.BaseURL = srv.URL + "/v1"
 	cfg.HTTPClient = srv.Client()
 	return fake, NewSTT(cfg)
@@ -116,47 +99,12 @@ func open(t *testing.T, ctx context.Context, c *STT, sc stt.Config) *Stream {
 	return s.(*Stream)
 }
 
-// recvAll receives events until an error, which it returns.
-func recvAll(t *testing.T, s stt.Stream) ([]stt.Event, error) {
-	t.Helper()
-	var out []stt.Event
-	for {
-		ev, err := recvTimeout(t, s)
-		if err != nil {
-			return out, err
-		}
-		out = append(out, ev)
-	}
-}
-
-// recvTimeout is Recv with a test deadline, so a bug fails instead of
-// hanging.
-func recvTimeout(t *testing.T, s stt.Stream) (stt.Event, error) {
-	t.Helper()
-	type result struct {
-		ev  stt.Event
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		ev, err := s.Recv()
-		ch <- result{ev, err}
-	}()
-	select {
-	case r := <-ch:
-		return r.ev, r.err
-	case <-time.After(5 * time.Second):
-		t.Fatal("Recv did not return within 5 s")
-		return stt.Event{}, nil
-	}
-}
-
 // recvUntil receives events until one of type typ, returning all of them.
 func recvUntil(t *testing.T, s stt.Stream, typ stt.EventType) []stt.Event {
 	t.Helper()
 	var out []stt.Event
 	for {
-		ev, err := recvTimeout(t, s)
+		ev, err := providertest.Recv(t, s)
 		if err != nil {
 			t.Fatalf("recv: %v (after %v)", err, out)
 		}
@@ -192,7 +140,7 @@ func TestTelephonyTwoUtterances(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatalf("close: %v", err)
 	}
-	rest, err := recvAll(t, s)
+	rest, err := providertest.RecvAll(t, s)
 	if err != io.EOF || len(rest) != 0 {
 		t.Fatalf("after close: events %v, err %v; want none and io.EOF", rest, err)
 	}
@@ -245,7 +193,7 @@ func TestEndpointingDecidesFlush(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatalf("close: %v", err)
 	}
-	evs, err := recvAll(t, s)
+	evs, err := providertest.RecvAll(t, s)
 	if err != io.EOF {
 		t.Fatalf("recv: %v", err)
 	}
@@ -341,7 +289,7 @@ func TestMalformedMessage(t *testing.T) {
 	_, c := startFake(t, mistralfake.Config{MalformedAfter: 3}, Config{})
 	s := open(t, context.Background(), c, stt.Config{})
 	writeUntilError(s, 8000, utterance(8000))
-	_, err := recvAll(t, s)
+	_, err := providertest.RecvAll(t, s)
 	if err == nil || err == io.EOF || !strings.Contains(err.Error(), "malformed") {
 		t.Fatalf("recv error %v, want a malformed-message error", err)
 	}
@@ -352,7 +300,7 @@ func TestErrorEvent(t *testing.T) {
 	_, c := startFake(t, mistralfake.Config{ErrorAfter: 3}, Config{})
 	s := open(t, context.Background(), c, stt.Config{})
 	writeUntilError(s, 8000, utterance(8000))
-	_, err := recvAll(t, s)
+	_, err := providertest.RecvAll(t, s)
 	var ce *CloseError
 	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "injected error") {
 		t.Fatalf("recv error %v, want a CloseError with the server's message", err)
@@ -367,7 +315,7 @@ func TestDisconnectMidStream(t *testing.T) {
 	_, c := startFake(t, mistralfake.Config{DisconnectAfter: 5}, Config{})
 	s := open(t, context.Background(), c, stt.Config{})
 	writeUntilError(s, 8000, utterance(8000))
-	_, err := recvAll(t, s)
+	_, err := providertest.RecvAll(t, s)
 	if err == nil || err == io.EOF {
 		t.Fatalf("recv error %v, want a broken-stream error", err)
 	}
@@ -386,7 +334,7 @@ func TestFinalWithoutDone(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatalf("close: %v", err)
 	}
-	if rest, err := recvAll(t, s); err != io.EOF || len(ofType(rest, stt.Final)) != 0 {
+	if rest, err := providertest.RecvAll(t, s); err != io.EOF || len(ofType(rest, stt.Final)) != 0 {
 		t.Fatalf("after close: %v, %v; want no second Final and io.EOF", rest, err)
 	}
 }
@@ -400,7 +348,7 @@ func TestCumulativeDone(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatalf("close: %v", err)
 	}
-	evs, err := recvAll(t, s)
+	evs, err := providertest.RecvAll(t, s)
 	finals := ofType(evs, stt.Final)
 	if err != io.EOF || len(finals) != 2 || finals[0].Text != "first part" || finals[1].Text != "second part" {
 		t.Fatalf("finals %v, err %v; want first part, second part, io.EOF", finals, err)
@@ -415,7 +363,7 @@ func TestContextCancel(t *testing.T) {
 	s := open(t, ctx, c, stt.Config{})
 	writeFrames(t, s, 8000, tone(8000, 200*time.Millisecond))
 	cancel()
-	_, err := recvAll(t, s)
+	_, err := providertest.RecvAll(t, s)
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("recv error %v, want context.Canceled", err)
 	}
@@ -439,7 +387,7 @@ func TestWriteAfterClose(t *testing.T) {
 // TestCloseTimeout: a server that never answers input_audio.end cannot
 // hold Close beyond CloseTimeout.
 func TestCloseTimeout(t *testing.T) {
-	srv := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := providertest.Serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		conn, err := websocket.Accept(w, r, nil)
 		if err != nil {
 			return
@@ -459,7 +407,7 @@ func TestCloseTimeout(t *testing.T) {
 	if err == nil || time.Since(start) > 2*time.Second {
 		t.Fatalf("close: %v after %s, want a timeout error after about 200 ms", err, time.Since(start))
 	}
-	if _, err := recvAll(t, s); err != io.EOF {
+	if _, err := providertest.RecvAll(t, s); err != io.EOF {
 		t.Fatalf("recv after close: %v, want io.EOF", err)
 	}
 }
@@ -467,7 +415,7 @@ func TestCloseTimeout(t *testing.T) {
 // TestSessionRefusedInBand: an error event instead of session.created
 // fails Open.
 func TestSessionRefusedInBand(t *testing.T) {
-	srv := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := providertest.Serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		conn, err := websocket.Accept(w, r, nil)
 		if err != nil {
 			return
