@@ -31,6 +31,7 @@ import (
 
 	"github.com/parley-voice/parley/internal/provider/redact"
 	"github.com/parley-voice/parley/internal/provider/wstts"
+	"github.com/parley-voice/parley/internal/provider/wsurl"
 	"github.com/parley-voice/parley/internal/tts"
 )
 
@@ -290,17 +291,8 @@ func streamURL(base, voice, model, format, language string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("parsing base URL: %w", err)
 	}
-	switch u.Scheme {
-	case "ws", "wss":
-	case "http":
-		u.Scheme = "ws"
-	case "https":
-		u.Scheme = "wss"
-	default:
-		return "", fmt.Errorf("base URL %q: scheme must be ws, wss, http or https", base)
-	}
-	if u.Host == "" {
-		return "", fmt.Errorf("base URL %q has no host", base)
+	if err := wsurl.Adapt(u, base); err != nil {
+		return "", err
 	}
 	rawBase := u.EscapedPath()
 	u.Path += "/v1/text-to-speech/" + voice + "/stream-input"

@@ -29,6 +29,7 @@ import (
 
 	"github.com/parley-voice/parley/internal/audio"
 	"github.com/parley-voice/parley/internal/provider/redact"
+	"github.com/parley-voice/parley/internal/provider/wsurl"
 	"github.com/parley-voice/parley/internal/stt"
 )
 
@@ -181,18 +182,8 @@ func sttURL(base string, sc stt.Config, p sttPlan) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("parsing base URL: %w", err)
 	}
-	switch strings.ToLower(u.Scheme) {
-	case "ws", "wss":
-		u.Scheme = strings.ToLower(u.Scheme)
-	case "http":
-		u.Scheme = "ws"
-	case "https":
-		u.Scheme = "wss"
-	default:
-		return "", fmt.Errorf("base URL %q: scheme must be ws, wss, http or https", base)
-	}
-	if u.Host == "" {
-		return "", fmt.Errorf("base URL %q has no host", base)
+	if err := wsurl.Adapt(u, base); err != nil {
+		return "", err
 	}
 	u.Path += sttPath
 	u.RawPath = ""
