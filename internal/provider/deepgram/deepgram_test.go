@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -34,19 +33,6 @@ const (
 	testKey = "test-key-0123456789"
 )
 
-// tone is a 300 Hz sine of amplitude 8000: "speech" to the fake.
-func tone(d time.Duration) []int16 {
-	out := make([]int16, int(int64(d)*rate/int64(time.Second)))
-	for i := range out {
-		out[i] = int16(8000 * math.Sin(2*math.Pi*300*float64(i)/rate))
-	}
-	return out
-}
-
-func silence(d time.Duration) []int16 {
-	return make([]int16, int(int64(d)*rate/int64(time.Second)))
-}
-
 func concat(parts ...[]int16) []int16 {
 	var out []int16
 	for _, p := range parts {
@@ -55,21 +41,9 @@ func concat(parts ...[]int16) []int16 {
 	return out
 }
 
-// writeFrames writes pcm in 20 ms frames, faster than real time.
-func writeFrames(t *testing.T, s stt.Stream, pcm []int16) {
-	t.Helper()
-	for len(pcm) > 0 {
-		n := min(frame, len(pcm))
-		if err := s.Write(pcm[:n]); err != nil {
-			t.Fatalf("write: %v", err)
-		}
-		pcm = pcm[n:]
-	}
-}
-
 // utterance is 0.8 s of tone followed by 0.6 s of silence.
 func utterance() []int16 {
-	return concat(tone(800*time.Millisecond), silence(600*time.Millisecond))
+	return concat(providertest.Tone(rate, 800*time.Millisecond), providertest.Silence(rate, 600*time.Millisecond))
 }
 
 // startFake serves a fake Deepgram and, at cleanup, waits for its handlers
@@ -122,9 +96,9 @@ func TestTwoUtterances(t *testing.T) {
 	fake, srv := startFake(t, deepgramfake.Config{APIKey: testKey, Transcripts: []string{"hello there", "second one"}})
 	s := open(t, newClient(srv, Config{}), context.Background(), stt.Config{})
 
-	writeFrames(t, s, utterance())
+	providertest.WriteFrames(t, s, rate, utterance())
 	first := recvUntil(t, s, stt.Final) // delivered live, before Close
-	writeFrames(t, s, utterance())
+	providertest.WriteFrames(t, s, rate, utterance())
 	if err := s.Close(); err != nil {
 		t.Fatalf("close: %v", err)
 	}
@@ -158,7 +132,7 @@ func TestTwoUtterances(t *testing.T) {
 func TestInterimBeforeFinal(t *testing.T) {
 	_, srv := startFake(t, deepgramfake.Config{Interim: true, Transcripts: []string{"one two three"}})
 	s := open(t, newClient(srv, Config{}), context.Background(), stt.Config{})
-	writeFrames(t, s, utterance())
+	providertest.WriteFrames(t, s, rate, utterance())
 	got := recvUntil(t, s, stt.Final)
 
 	var interims []string
@@ -178,7 +152,7 @@ func TestInterimBeforeFinal(t *testing.T) {
 func TestUtteranceEndEvent(t *testing.T) {
 	_, srv := startFake(t, deepgramfake.Config{Transcripts: []string{"bye"}})
 	s := open(t, newClient(srv, Config{}), context.Background(), stt.Config{UtteranceEnd: time.Second})
-	writeFrames(t, s, concat(tone(500*time.Millisecond), silence(1200*time.Millisecond)))
+	providertest.WriteFrames(t, s, rate, concat(providertest.Tone(rate, 500*time.Millisecond), providertest.Silence(rate, 1200*time.Millisecond)))
 	got := recvUntil(t, s, stt.UtteranceEnd)
 	types := make([]stt.EventType, len(got))
 	for i, ev := range got {
@@ -195,7 +169,7 @@ func TestUtteranceEndEvent(t *testing.T) {
 func TestFinalize(t *testing.T) {
 	_, srv := startFake(t, deepgramfake.Config{Transcripts: []string{"cut short"}})
 	s := open(t, newClient(srv, Config{}), context.Background(), stt.Config{})
-	writeFrames(t, s, tone(400*time.Millisecond)) // no trailing silence
+	providertest.WriteFrames(t, s, rate, providertest.Tone(rate, 400*time.Millisecond)) // no trailing silence
 	if err := s.Finalize(); err != nil {
 		t.Fatal(err)
 	}
@@ -296,7 +270,7 @@ func TestServerFailure(t *testing.T) {
 	if !strings.Contains(err.Error(), "fake failure") {
 		t.Fatalf("error %q does not say why", err)
 	}
-	if err := s.Write(tone(20 * time.Millisecond)); err == nil {
+	if err := s.Write(providertest.Tone(rate, 20*time.Millisecond)); err == nil {
 		t.Fatal("write on a failed stream succeeded")
 	}
 	if err := s.Close(); err != nil {
@@ -385,7 +359,7 @@ func TestWriteNeverBlocks(t *testing.T) {
 
 	// 8 MB: far more than the shrunken socket buffers hold. If Write
 	// waited for the network it would never return, as nothing reads.
-	chunk := tone(2 * time.Second) // 32 KB per write
+	chunk := providertest.Tone(rate, 2*time.Second) // 32 KB per write
 	const writes = 256
 	done := make(chan error, 1)
 	go func() {
@@ -425,13 +399,13 @@ func TestContextCancel(t *testing.T) {
 	_, srv := startFake(t, deepgramfake.Config{})
 	ctx, cancel := context.WithCancel(context.Background())
 	s := open(t, newClient(srv, Config{}), ctx, stt.Config{})
-	writeFrames(t, s, tone(100*time.Millisecond))
+	providertest.WriteFrames(t, s, rate, providertest.Tone(rate, 100*time.Millisecond))
 	cancel()
 	_, err := providertest.RecvAll(t, s)
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("recv error = %v, want context.Canceled", err)
 	}
-	if err := s.Write(tone(20 * time.Millisecond)); err == nil {
+	if err := s.Write(providertest.Tone(rate, 20*time.Millisecond)); err == nil {
 		t.Fatal("write after cancel succeeded")
 	}
 	if err := s.Close(); err != nil {
@@ -448,7 +422,7 @@ func TestWriteAfterClose(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatalf("second close: %v", err)
 	}
-	if err := s.Write(tone(20 * time.Millisecond)); !errors.Is(err, ErrClosed) {
+	if err := s.Write(providertest.Tone(rate, 20*time.Millisecond)); !errors.Is(err, ErrClosed) {
 		t.Fatalf("write after close = %v", err)
 	}
 	if err := s.Finalize(); !errors.Is(err, ErrClosed) {

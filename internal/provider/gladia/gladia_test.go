@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"math"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -28,35 +27,9 @@ func TestMain(m *testing.M) {
 
 const testKey = "gl-test-key-0123456789"
 
-// tone is a 300 Hz sine of amplitude 8000 at rate: "speech" to the fake.
-func tone(rate int, d time.Duration) []int16 {
-	out := make([]int16, int(int64(d)*int64(rate)/int64(time.Second)))
-	for i := range out {
-		out[i] = int16(8000 * math.Sin(2*math.Pi*300*float64(i)/float64(rate)))
-	}
-	return out
-}
-
-func silence(rate int, d time.Duration) []int16 {
-	return make([]int16, int(int64(d)*int64(rate)/int64(time.Second)))
-}
-
 // utterance is 0.8 s of tone followed by 0.6 s of silence.
 func utterance(rate int) []int16 {
-	return slices.Concat(tone(rate, 800*time.Millisecond), silence(rate, 600*time.Millisecond))
-}
-
-// writeFrames writes pcm in 20 ms frames, faster than real time.
-func writeFrames(t *testing.T, s stt.Stream, rate int, pcm []int16) {
-	t.Helper()
-	frame := rate / 50
-	for len(pcm) > 0 {
-		n := min(frame, len(pcm))
-		if err := s.Write(pcm[:n]); err != nil {
-			t.Fatalf("write: %v", err)
-		}
-		pcm = pcm[n:]
-	}
+	return slices.Concat(providertest.Tone(rate, 800*time.Millisecond), providertest.Silence(rate, 600*time.Millisecond))
 }
 
 // writeUntilError writes 8 kHz pcm in 20 ms frames until Write fails, for
@@ -125,7 +98,7 @@ func TestTelephonyTwoUtterances(t *testing.T) {
 	s := open(t, context.Background(), c, stt.Config{})
 
 	pcm := slices.Concat(utterance(8000), utterance(8000))
-	writeFrames(t, s, 8000, pcm)
+	providertest.WriteFrames(t, s, 8000, pcm)
 	if err := s.Close(); err != nil {
 		t.Fatalf("close: %v", err)
 	}
@@ -177,7 +150,7 @@ func TestTelephonyTwoUtterances(t *testing.T) {
 func TestCloseDeliversLastFinal(t *testing.T) {
 	_, c := startFake(t, gladiafake.Config{APIKey: testKey, Transcripts: []string{"cut short"}})
 	s := open(t, context.Background(), c, stt.Config{})
-	writeFrames(t, s, 8000, tone(8000, 500*time.Millisecond))
+	providertest.WriteFrames(t, s, 8000, providertest.Tone(8000, 500*time.Millisecond))
 	if err := s.Close(); err != nil {
 		t.Fatalf("close: %v", err)
 	}
@@ -206,7 +179,7 @@ func TestPCMRates(t *testing.T) {
 			fake, c := startFake(t, gladiafake.Config{APIKey: testKey, Transcripts: []string{"pcm works"}})
 			s := open(t, context.Background(), c, stt.Config{SampleRate: tc.rate})
 			pcm := utterance(tc.rate)
-			writeFrames(t, s, tc.rate, pcm)
+			providertest.WriteFrames(t, s, tc.rate, pcm)
 			if err := s.Close(); err != nil {
 				t.Fatalf("close: %v", err)
 			}
@@ -322,7 +295,7 @@ func TestMalformedMessage(t *testing.T) {
 	if err == nil || err == io.EOF || !strings.Contains(err.Error(), "malformed") {
 		t.Fatalf("Recv ended with %v after %q, want a malformed-message error", err, kinds(evs))
 	}
-	if werr := s.Write(tone(8000, 20*time.Millisecond)); werr == nil {
+	if werr := s.Write(providertest.Tone(8000, 20*time.Millisecond)); werr == nil {
 		t.Fatal("Write after the stream broke succeeded")
 	}
 }
@@ -368,7 +341,7 @@ func TestContextCancel(t *testing.T) {
 	_, c := startFake(t, gladiafake.Config{APIKey: testKey})
 	ctx, cancel := context.WithCancel(context.Background())
 	s := open(t, ctx, c, stt.Config{})
-	writeFrames(t, s, 8000, tone(8000, 200*time.Millisecond))
+	providertest.WriteFrames(t, s, 8000, providertest.Tone(8000, 200*time.Millisecond))
 	cancel()
 	_, err := providertest.RecvAll(t, s)
 	if !errors.Is(err, context.Canceled) {
@@ -388,7 +361,7 @@ func TestWriteAfterClose(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatalf("close: %v", err)
 	}
-	if err := s.Write(tone(8000, 20*time.Millisecond)); !errors.Is(err, ErrClosed) {
+	if err := s.Write(providertest.Tone(8000, 20*time.Millisecond)); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Write after Close = %v, want ErrClosed", err)
 	}
 	if err := s.Close(); err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"math"
 	"net/http"
 	"slices"
 	"strconv"
@@ -26,37 +25,10 @@ func TestMain(m *testing.M) {
 
 const testKey = "mi-test-key-0123456789"
 
-// tone is a 300 Hz sine of amplitude 8000 at rate: "speech" to the fake
-// and to the VAD.
-func tone(rate int, d time.Duration) []int16 {
-	out := make([]int16, int(int64(d)*int64(rate)/int64(time.Second)))
-	for i := range out {
-		out[i] = int16(8000 * math.Sin(2*math.Pi*300*float64(i)/float64(rate)))
-	}
-	return out
-}
-
-func silence(rate int, d time.Duration) []int16 {
-	return make([]int16, int(int64(d)*int64(rate)/int64(time.Second)))
-}
-
 // utterance is 1 s of tone followed by 600 ms of silence (more than the
 // 400 ms default endpointing).
 func utterance(rate int) []int16 {
-	return slices.Concat(silence(rate, 200*time.Millisecond), tone(rate, time.Second), silence(rate, 600*time.Millisecond))
-}
-
-// writeFrames writes pcm in 20 ms frames, faster than real time.
-func writeFrames(t *testing.T, s stt.Stream, rate int, pcm []int16) {
-	t.Helper()
-	frame := rate / 50
-	for len(pcm) > 0 {
-		n := min(frame, len(pcm))
-		if err := s.Write(pcm[:n]); err != nil {
-			t.Fatalf("write: %v", err)
-		}
-		pcm = pcm[n:]
-	}
+	return slices.Concat(providertest.Silence(rate, 200*time.Millisecond), providertest.Tone(rate, time.Second), providertest.Silence(rate, 600*time.Millisecond))
 }
 
 // writeUntilError writes pcm in 20 ms frames until Write fails.
@@ -133,9 +105,9 @@ func TestTelephonyTwoUtterances(t *testing.T) {
 	s := open(t, context.Background(), c, stt.Config{Language: "de"})
 
 	pcm := slices.Concat(utterance(8000), utterance(8000))
-	writeFrames(t, s, 8000, pcm[:len(pcm)/2])
+	providertest.WriteFrames(t, s, 8000, pcm[:len(pcm)/2])
 	first := recvUntil(t, s, stt.Final)
-	writeFrames(t, s, 8000, pcm[len(pcm)/2:])
+	providertest.WriteFrames(t, s, 8000, pcm[len(pcm)/2:])
 	second := recvUntil(t, s, stt.Final)
 	if err := s.Close(); err != nil {
 		t.Fatalf("close: %v", err)
@@ -188,8 +160,8 @@ func TestTelephonyTwoUtterances(t *testing.T) {
 func TestEndpointingDecidesFlush(t *testing.T) {
 	fake, c := startFake(t, mistralfake.Config{Transcripts: []string{"one two three"}}, Config{})
 	s := open(t, context.Background(), c, stt.Config{Endpointing: 800 * time.Millisecond})
-	pcm := slices.Concat(tone(8000, 500*time.Millisecond), silence(8000, 600*time.Millisecond), tone(8000, 500*time.Millisecond), silence(8000, 5*time.Millisecond))
-	writeFrames(t, s, 8000, pcm)
+	pcm := slices.Concat(providertest.Tone(8000, 500*time.Millisecond), providertest.Silence(8000, 600*time.Millisecond), providertest.Tone(8000, 500*time.Millisecond), providertest.Silence(8000, 5*time.Millisecond))
+	providertest.WriteFrames(t, s, 8000, pcm)
 	if err := s.Close(); err != nil {
 		t.Fatalf("close: %v", err)
 	}
@@ -214,7 +186,7 @@ func TestLinearPCMRates(t *testing.T) {
 			fake, c := startFake(t, mistralfake.Config{Transcripts: []string{"wideband"}}, Config{})
 			s := open(t, context.Background(), c, stt.Config{SampleRate: rate})
 			pcm := utterance(rate)
-			writeFrames(t, s, rate, pcm)
+			providertest.WriteFrames(t, s, rate, pcm)
 			final := recvUntil(t, s, stt.Final)
 			if got := final[len(final)-1].Text; got != "wideband" {
 				t.Errorf("final %q, want wideband", got)
@@ -305,7 +277,7 @@ func TestErrorEvent(t *testing.T) {
 	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "injected error") {
 		t.Fatalf("recv error %v, want a CloseError with the server's message", err)
 	}
-	if s.Write(tone(8000, 20*time.Millisecond)) == nil {
+	if s.Write(providertest.Tone(8000, 20*time.Millisecond)) == nil {
 		t.Error("Write after the stream broke succeeded")
 	}
 }
@@ -326,7 +298,7 @@ func TestDisconnectMidStream(t *testing.T) {
 func TestFinalWithoutDone(t *testing.T) {
 	_, c := startFake(t, mistralfake.Config{Transcripts: []string{"no done here"}, NoDoneOnFlush: true}, Config{FinalTimeout: 200 * time.Millisecond})
 	s := open(t, context.Background(), c, stt.Config{})
-	writeFrames(t, s, 8000, utterance(8000))
+	providertest.WriteFrames(t, s, 8000, utterance(8000))
 	evs := recvUntil(t, s, stt.Final)
 	if final := evs[len(evs)-1]; final.Text != "no done here" || !final.SpeechFinal {
 		t.Fatalf("final %+v, want the deltas with SpeechFinal", final)
@@ -344,7 +316,7 @@ func TestFinalWithoutDone(t *testing.T) {
 func TestCumulativeDone(t *testing.T) {
 	_, c := startFake(t, mistralfake.Config{Transcripts: []string{"first part", "second part"}, CumulativeDone: true}, Config{})
 	s := open(t, context.Background(), c, stt.Config{})
-	writeFrames(t, s, 8000, slices.Concat(utterance(8000), utterance(8000)))
+	providertest.WriteFrames(t, s, 8000, slices.Concat(utterance(8000), utterance(8000)))
 	if err := s.Close(); err != nil {
 		t.Fatalf("close: %v", err)
 	}
@@ -361,7 +333,7 @@ func TestContextCancel(t *testing.T) {
 	_, c := startFake(t, mistralfake.Config{}, Config{})
 	ctx, cancel := context.WithCancel(context.Background())
 	s := open(t, ctx, c, stt.Config{})
-	writeFrames(t, s, 8000, tone(8000, 200*time.Millisecond))
+	providertest.WriteFrames(t, s, 8000, providertest.Tone(8000, 200*time.Millisecond))
 	cancel()
 	_, err := providertest.RecvAll(t, s)
 	if !errors.Is(err, context.Canceled) {
@@ -376,7 +348,7 @@ func TestWriteAfterClose(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatalf("close: %v", err)
 	}
-	if err := s.Write(tone(8000, 20*time.Millisecond)); !errors.Is(err, errClosed) {
+	if err := s.Write(providertest.Tone(8000, 20*time.Millisecond)); !errors.Is(err, errClosed) {
 		t.Fatalf("write after close: %v, want errClosed", err)
 	}
 	if err := s.Close(); err != nil {

@@ -1,9 +1,11 @@
 // Package providertest holds what the provider adapters' tests share: a
-// test server that waits for its handlers, receiving from stt streams with
-// a deadline, and sending to and receiving from tts streams.
+// test server that waits for its handlers, audio for and writing to stt
+// streams, receiving from them with a deadline, and sending to and
+// receiving from tts streams.
 package providertest
 
 import (
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -33,6 +35,35 @@ func Serve(t testing.TB, h http.Handler) *httptest.Server {
 		wg.Wait()
 	})
 	return srv
+}
+
+// Tone is d of a 300 Hz sine of amplitude 8000 at rate: speech to the
+// fakes' detectors and to a VAD.
+func Tone(rate int, d time.Duration) []int16 {
+	out := make([]int16, int(int64(d)*int64(rate)/int64(time.Second)))
+	for i := range out {
+		out[i] = int16(8000 * math.Sin(2*math.Pi*300*float64(i)/float64(rate)))
+	}
+	return out
+}
+
+// Silence is d of silence at rate.
+func Silence(rate int, d time.Duration) []int16 {
+	return make([]int16, int(int64(d)*int64(rate)/int64(time.Second)))
+}
+
+// WriteFrames writes pcm at rate to s in 20 ms frames, faster than real
+// time; an error fails the test.
+func WriteFrames(t testing.TB, s stt.Stream, rate int, pcm []int16) {
+	t.Helper()
+	frame := rate / 50
+	for len(pcm) > 0 {
+		n := min(frame, len(pcm))
+		if err := s.Write(pcm[:n]); err != nil {
+			t.Fatalf("write: %v", err)
+		}
+		pcm = pcm[n:]
+	}
 }
 
 // Recv is s.Recv with a deadline of 10 s: past it the test fails.
