@@ -38,24 +38,12 @@ func newFake(t *testing.T, cfg elevenlabsfake.Config, pcfg Config) (*elevenlabsf
 	return srv, NewTTS(pcfg)
 }
 
-// open opens a stream that the test's cleanup closes.
-func open(t *testing.T, p *TTS, cfg tts.Config) tts.Stream {
-	t.Helper()
-	// The context bounds the stream's life, not only the dial.
-	s, err := p.Open(t.Context(), cfg)
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	return s
-}
-
 func TestSpeakTwoSentences(t *testing.T) {
 	const s1, s2 = "Sure, I can help.", "What is your account number?"
 	for _, rate := range []int{8000, 24000} {
 		t.Run(strconv.Itoa(rate), func(t *testing.T) {
 			srv, p := newFake(t, elevenlabsfake.Config{APIKey: "sk_test"}, Config{})
-			s := open(t, p, tts.Config{Voice: "v1", SampleRate: rate, APIKey: "sk_test"})
+			s := providertest.OpenTTS(t, p, tts.Config{Voice: "v1", SampleRate: rate, APIKey: "sk_test"})
 			providertest.SendAll(t, s, s1, s2)
 			pcm, chunks, err := providertest.RecvAudio(t, s)
 			if !errors.Is(err, io.EOF) {
@@ -99,7 +87,7 @@ func TestOddByteSplit(t *testing.T) {
 		Synth:         ramp,
 		ChunkDuration: 101 * 62500 * time.Nanosecond, // 101 bytes at 8 kHz
 	}, Config{})
-	s := open(t, p, tts.Config{Voice: "v", SampleRate: 8000})
+	s := providertest.OpenTTS(t, p, tts.Config{Voice: "v", SampleRate: 8000})
 	providertest.SendAll(t, s, "Odd.", "Again.")
 	pcm, _, err := providertest.RecvAudio(t, s)
 	if !errors.Is(err, io.EOF) {
@@ -185,7 +173,7 @@ func TestUpgradeRefused(t *testing.T) {
 
 func TestFailAfter(t *testing.T) {
 	_, p := newFake(t, elevenlabsfake.Config{FailAfter: 3}, Config{})
-	s := open(t, p, tts.Config{Voice: "v", SampleRate: 8000})
+	s := providertest.OpenTTS(t, p, tts.Config{Voice: "v", SampleRate: 8000})
 	providertest.SendAll(t, s, "This sentence makes more than three chunks of audio.")
 	_, chunks, err := providertest.RecvAudio(t, s)
 	var se *ServerError
@@ -202,7 +190,7 @@ func TestFailAfter(t *testing.T) {
 
 func TestCloseMidStream(t *testing.T) {
 	srv, p := newFake(t, elevenlabsfake.Config{RealTime: true}, Config{})
-	s := open(t, p, tts.Config{Voice: "v", SampleRate: 8000})
+	s := providertest.OpenTTS(t, p, tts.Config{Voice: "v", SampleRate: 8000})
 	if err := s.Send("A long answer that takes several seconds to speak at real-time pace."); err != nil {
 		t.Fatal(err)
 	}
@@ -325,7 +313,7 @@ func TestVoiceIDEscaped(t *testing.T) {
 	srv, p := newFake(t, elevenlabsfake.Config{}, Config{})
 	voices := []string{"team/voice one", "a b", "x?y#z", "100%"}
 	for _, voice := range voices {
-		s := open(t, p, tts.Config{Voice: voice, SampleRate: 16000})
+		s := providertest.OpenTTS(t, p, tts.Config{Voice: voice, SampleRate: 16000})
 		providertest.SendAll(t, s, "Hi.")
 		if _, _, err := providertest.RecvAudio(t, s); !errors.Is(err, io.EOF) {
 			t.Fatalf("voice %q: Recv ended with %v", voice, err)
@@ -379,7 +367,7 @@ func TestInitMessage(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv, p := newFake(t, elevenlabsfake.Config{}, tt.pcfg)
-			s := open(t, p, tt.cfg)
+			s := providertest.OpenTTS(t, p, tt.cfg)
 			providertest.SendAll(t, s, "Hi.")
 			if _, _, err := providertest.RecvAudio(t, s); !errors.Is(err, io.EOF) {
 				t.Fatalf("Recv ended with %v", err)
@@ -423,7 +411,7 @@ func mapsEqual(a, b map[string]any) bool {
 
 func TestSendRules(t *testing.T) {
 	srv, p := newFake(t, elevenlabsfake.Config{}, Config{})
-	s := open(t, p, tts.Config{Voice: "v", SampleRate: 8000})
+	s := providertest.OpenTTS(t, p, tts.Config{Voice: "v", SampleRate: 8000})
 	for _, text := range []string{"", "  ", "\n"} {
 		if err := s.Send(text); err != nil {
 			t.Errorf("Send(%q) = %v, want it ignored", text, err)
@@ -584,7 +572,7 @@ func TestServerEnds(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p := scripted(t, tt.script)
-			s := open(t, p, tts.Config{Voice: "v", SampleRate: 8000})
+			s := providertest.OpenTTS(t, p, tts.Config{Voice: "v", SampleRate: 8000})
 			if err := s.Send("Hello."); err != nil {
 				t.Fatal(err)
 			}

@@ -43,17 +43,6 @@ func newFake(t *testing.T, cfg inworldfake.Config, pcfg Config) (*inworldfake.Se
 	return srv, NewTTS(pcfg)
 }
 
-// open opens a stream that the test's cleanup closes.
-func open(t *testing.T, p *TTS, cfg tts.Config) tts.Stream {
-	t.Helper()
-	s, err := p.Open(t.Context(), cfg)
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	return s
-}
-
 // onlyCreate returns the single create body of a session.
 func onlyCreate(t *testing.T, sess inworldfake.Session) map[string]any {
 	t.Helper()
@@ -71,7 +60,7 @@ func TestSpeakTwoSentences(t *testing.T) {
 	for _, rate := range []int{8000, 24000} {
 		t.Run(strconv.Itoa(rate), func(t *testing.T) {
 			srv, p := newFake(t, inworldfake.Config{APIKey: testKey}, Config{})
-			s := open(t, p, tts.Config{Voice: "Ashley", SampleRate: rate, APIKey: testKey})
+			s := providertest.OpenTTS(t, p, tts.Config{Voice: "Ashley", SampleRate: rate, APIKey: testKey})
 			providertest.SendAll(t, s, s1, s2)
 			pcm, _, err := providertest.RecvAudio(t, s)
 			if !errors.Is(err, io.EOF) {
@@ -109,7 +98,7 @@ func TestSpeakTwoSentences(t *testing.T) {
 
 func TestCreateOptions(t *testing.T) {
 	srv, p := newFake(t, inworldfake.Config{}, Config{})
-	s := open(t, p, tts.Config{
+	s := providertest.OpenTTS(t, p, tts.Config{
 		Voice: "Dennis", Model: "inworld-tts-1.5-max", Language: "nl-NL", SampleRate: 16000, Speed: 1.25,
 		Options: map[string]any{"temperature": 0.8, "delivery_mode": "creative", "apply_text_normalization": "on", "stability": 0.5},
 	})
@@ -150,7 +139,7 @@ func TestResampledRates(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv, p := newFake(t, inworldfake.Config{}, Config{ServiceRate: tt.forced})
-			s := open(t, p, tts.Config{Voice: "v", SampleRate: tt.pipeline})
+			s := providertest.OpenTTS(t, p, tts.Config{Voice: "v", SampleRate: tt.pipeline})
 			providertest.SendAll(t, s, text)
 			pcm, _, err := providertest.RecvAudio(t, s)
 			if !errors.Is(err, io.EOF) {
@@ -189,7 +178,7 @@ func TestWAVHeaderAndSplitSamples(t *testing.T) {
 				WAVHeader:     header,
 				ChunkDuration: 101 * 62500 * time.Nanosecond, // 101 bytes at 8 kHz
 			}, Config{})
-			s := open(t, p, tts.Config{Voice: "v", SampleRate: 8000})
+			s := providertest.OpenTTS(t, p, tts.Config{Voice: "v", SampleRate: 8000})
 			providertest.SendAll(t, s, "Odd.", "Again.")
 			pcm, _, err := providertest.RecvAudio(t, s)
 			if !errors.Is(err, io.EOF) {
@@ -286,7 +275,7 @@ func TestFaultsMidStream(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv, p := newFake(t, inworldfake.Config{FailAfter: 2, FailMode: tt.mode}, Config{})
-			s := open(t, p, tts.Config{Voice: "v", SampleRate: 8000})
+			s := providertest.OpenTTS(t, p, tts.Config{Voice: "v", SampleRate: 8000})
 			providertest.SendAll(t, s, "A sentence long enough to need several audio messages.")
 			pcm, _, err := providertest.RecvAudio(t, s)
 			if err == nil || errors.Is(err, io.EOF) {
@@ -319,7 +308,7 @@ func TestRefusedCreate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := open(t, p, tt.cfg)
+			s := providertest.OpenTTS(t, p, tt.cfg)
 			_ = s.Send("Hello.")
 			_, _, err := providertest.RecvAudio(t, s)
 			var se *ServerError
@@ -332,7 +321,7 @@ func TestRefusedCreate(t *testing.T) {
 
 func TestCloseMidStream(t *testing.T) {
 	srv, p := newFake(t, inworldfake.Config{RealTime: true}, Config{})
-	s := open(t, p, tts.Config{Voice: "v", SampleRate: 8000})
+	s := providertest.OpenTTS(t, p, tts.Config{Voice: "v", SampleRate: 8000})
 	if err := s.Send("A long answer that takes several seconds to speak at real-time pace."); err != nil {
 		t.Fatal(err)
 	}
@@ -446,7 +435,7 @@ func TestOpenErrors(t *testing.T) {
 
 func TestSendRules(t *testing.T) {
 	srv, p := newFake(t, inworldfake.Config{}, Config{})
-	s := open(t, p, tts.Config{Voice: "v", SampleRate: 8000})
+	s := providertest.OpenTTS(t, p, tts.Config{Voice: "v", SampleRate: 8000})
 	if err := s.Send("  \n"); err != nil {
 		t.Errorf("blank Send = %v", err)
 	}
@@ -468,7 +457,7 @@ func TestSendRules(t *testing.T) {
 
 func TestFlushWithoutText(t *testing.T) {
 	srv, p := newFake(t, inworldfake.Config{}, Config{})
-	s := open(t, p, tts.Config{Voice: "v", SampleRate: 8000})
+	s := providertest.OpenTTS(t, p, tts.Config{Voice: "v", SampleRate: 8000})
 	if err := s.Flush(); err != nil {
 		t.Fatal(err)
 	}

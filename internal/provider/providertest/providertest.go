@@ -101,6 +101,18 @@ func RecvAll(t testing.TB, s stt.Stream) ([]stt.Event, error) {
 	}
 }
 
+// OpenTTS opens a stream with the test's context, which bounds the
+// stream's life and not only the dial; the test's cleanup closes it.
+func OpenTTS(t testing.TB, p tts.Provider, cfg tts.Config) tts.Stream {
+	t.Helper()
+	s, err := p.Open(t.Context(), cfg)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
 // SendAll sends each text and then flushes; an error fails the test.
 func SendAll(t testing.TB, s tts.Stream, texts ...string) {
 	t.Helper()

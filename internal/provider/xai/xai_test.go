@@ -44,16 +44,6 @@ func newFake(t *testing.T, cfg xaifake.Config, pcfg Config) (*xaifake.Server, *T
 	return srv, NewTTS(pcfg)
 }
 
-func open(t *testing.T, p *TTS, cfg tts.Config) tts.Stream {
-	t.Helper()
-	s, err := p.Open(t.Context(), cfg)
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	return s
-}
-
 // TestSpeak speaks two sentences at each kind of rate and codec and checks
 // the audio sample for sample (or, when resampled, its length and level)
 // and the request the fake received.
@@ -80,7 +70,7 @@ func TestSpeak(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			srv, p := newFake(t, xaifake.Config{}, Config{Codec: tc.codec})
-			s := open(t, p, tts.Config{Voice: "Ara", Language: "en", SampleRate: tc.rate, APIKey: testKey, Speed: 1.2})
+			s := providertest.OpenTTS(t, p, tts.Config{Voice: "Ara", Language: "en", SampleRate: tc.rate, APIKey: testKey, Speed: 1.2})
 			providertest.SendAll(t, s, s1, s2)
 			got, _, err := providertest.RecvAudio(t, s)
 			if !errors.Is(err, io.EOF) {
@@ -133,7 +123,7 @@ func TestSpeak(t *testing.T) {
 // samples must come out whole and exact.
 func TestOddByteSplit(t *testing.T) {
 	_, p := newFake(t, xaifake.Config{ChunkBytes: 101}, Config{})
-	s := open(t, p, tts.Config{SampleRate: 8000, APIKey: testKey})
+	s := providertest.OpenTTS(t, p, tts.Config{SampleRate: 8000, APIKey: testKey})
 	providertest.SendAll(t, s, "Split samples.")
 	got, _, err := providertest.RecvAudio(t, s)
 	if !errors.Is(err, io.EOF) {
@@ -147,7 +137,7 @@ func TestOddByteSplit(t *testing.T) {
 // TestDefaults: no voice and no language give ara and auto.
 func TestDefaults(t *testing.T) {
 	srv, p := newFake(t, xaifake.Config{}, Config{})
-	s := open(t, p, tts.Config{SampleRate: 8000, APIKey: testKey})
+	s := providertest.OpenTTS(t, p, tts.Config{SampleRate: 8000, APIKey: testKey})
 	providertest.SendAll(t, s, "Hi.")
 	if _, _, err := providertest.RecvAudio(t, s); !errors.Is(err, io.EOF) {
 		t.Fatalf("Recv: %v", err)
@@ -225,7 +215,7 @@ func TestFaults(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			_, p := newFake(t, xaifake.Config{Fault: tc.fault, FaultAfter: 2}, Config{})
-			s := open(t, p, tts.Config{SampleRate: 8000, APIKey: testKey})
+			s := providertest.OpenTTS(t, p, tts.Config{SampleRate: 8000, APIKey: testKey})
 			if err := s.Send("A sentence long enough for several audio messages."); err != nil {
 				t.Fatal(err)
 			}
@@ -254,7 +244,7 @@ func TestFaults(t *testing.T) {
 // makes Send fail and ends the connection on the fake's side.
 func TestCloseMidStream(t *testing.T) {
 	srv, p := newFake(t, xaifake.Config{ChunkBytes: 160}, Config{})
-	s := open(t, p, tts.Config{SampleRate: 8000, APIKey: testKey})
+	s := providertest.OpenTTS(t, p, tts.Config{SampleRate: 8000, APIKey: testKey})
 	if err := s.Send(strings.Repeat("A long reply. ", 40)); err != nil {
 		t.Fatal(err)
 	}
@@ -299,7 +289,7 @@ func TestContextCancel(t *testing.T) {
 // twice is harmless.
 func TestSendRules(t *testing.T) {
 	srv, p := newFake(t, xaifake.Config{}, Config{})
-	s := open(t, p, tts.Config{SampleRate: 8000, APIKey: testKey})
+	s := providertest.OpenTTS(t, p, tts.Config{SampleRate: 8000, APIKey: testKey})
 	for _, text := range []string{"", "  \n", "One. "} {
 		if err := s.Send(text); err != nil {
 			t.Fatalf("Send(%q): %v", text, err)
@@ -340,7 +330,7 @@ func TestEarlyNormalClose(t *testing.T) {
 	}))
 	defer ts.Close()
 	p := NewTTS(Config{BaseURL: ts.URL})
-	s := open(t, p, tts.Config{SampleRate: 8000, APIKey: testKey})
+	s := providertest.OpenTTS(t, p, tts.Config{SampleRate: 8000, APIKey: testKey})
 	providertest.SendAll(t, s, "Hello.")
 	if _, _, err := providertest.RecvAudio(t, s); err == nil || errors.Is(err, io.EOF) || !strings.Contains(err.Error(), "before the end") {
 		t.Fatalf("Recv: %v", err)
