@@ -55,17 +55,7 @@ func startServer(t *testing.T, cfg Config) (*Server, string) {
 func startHTTPServer(t *testing.T, cfg Config) (*Server, *httptest.Server) {
 	t.Helper()
 	fake := New(cfg)
-	var wg sync.WaitGroup
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		wg.Add(1)
-		defer wg.Done()
-		fake.ServeHTTP(w, r)
-	}))
-	t.Cleanup(func() {
-		srv.Close()
-		wg.Wait()
-	})
-	return fake, srv
+	return fake, providertest.Serve(t, fake)
 }
 
 const defaultQuery = "encoding=linear16&sample_rate=8000&channels=1&vad_events=true"
