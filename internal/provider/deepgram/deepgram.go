@@ -17,6 +17,8 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/parley-voice/parley/internal/provider/redact"
+	"github.com/parley-voice/parley/internal/provider/wsurl"
 	"github.com/parley-voice/parley/internal/stt"
 )
 
@@ -166,7 +168,7 @@ func (e *UpgradeError) Error() string {
 // the server echoed.
 func dialError(resp *http.Response, err error, apiKey string) error {
 	if resp == nil || resp.StatusCode == http.StatusSwitchingProtocols {
-		return fmt.Errorf("deepgram: opening stream: %s", redact(err.Error(), apiKey))
+		return fmt.Errorf("deepgram: opening stream: %s", redact.Key(err.Error(), apiKey))
 	}
 	ue := &UpgradeError{StatusCode: resp.StatusCode}
 	var body []byte
@@ -191,17 +193,9 @@ func dialError(resp *http.Response, err error, apiKey string) error {
 	if ue.RequestID == "" {
 		ue.RequestID = resp.Header.Get("dg-request-id")
 	}
-	ue.Code = redact(ue.Code, apiKey)
-	ue.Message = redact(ue.Message, apiKey)
+	ue.Code = redact.Key(ue.Code, apiKey)
+	ue.Message = redact.Key(ue.Message, apiKey)
 	return ue
-}
-
-// redact removes key from s, in case a server echoes it back.
-func redact(s, key string) string {
-	if key == "" {
-		return s
-	}
-	return strings.ReplaceAll(s, key, "[redacted]")
 }
 
 func modelOrDefault(model string) string {
@@ -224,18 +218,8 @@ func listenURL(base string, sc stt.Config) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("parsing base URL: %w", err)
 	}
-	switch strings.ToLower(u.Scheme) {
-	case "ws", "wss":
-		u.Scheme = strings.ToLower(u.Scheme)
-	case "http":
-		u.Scheme = "ws"
-	case "https":
-		u.Scheme = "wss"
-	default:
-		return "", fmt.Errorf("base URL %q: scheme must be ws, wss, http or https", base)
-	}
-	if u.Host == "" {
-		return "", fmt.Errorf("base URL %q has no host", base)
+	if err := wsurl.Adapt(u, base); err != nil {
+		return "", err
 	}
 	u.Path = strings.TrimSuffix(u.Path, "/") + listenPath
 	u.RawPath = ""

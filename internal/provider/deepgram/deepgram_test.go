@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -20,6 +19,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/parley-voice/parley/internal/provider/deepgram/deepgramfake"
+	"github.com/parley-voice/parley/internal/provider/providertest"
 	"github.com/parley-voice/parley/internal/stt"
 )
 
@@ -33,19 +33,6 @@ const (
 	testKey = "test-key-0123456789"
 )
 
-// tone is a 300 Hz sine of amplitude 8000: "speech" to the fake.
-func tone(d time.Duration) []int16 {
-	out := make([]int16, int(int64(d)*rate/int64(time.Second)))
-	for i := range out {
-		out[i] = int16(8000 * math.Sin(2*math.Pi*300*float64(i)/rate))
-	}
-	return out
-}
-
-func silence(d time.Duration) []int16 {
-	return make([]int16, int(int64(d)*rate/int64(time.Second)))
-}
-
 func concat(parts ...[]int16) []int16 {
 	var out []int16
 	for _, p := range parts {
@@ -54,21 +41,9 @@ func concat(parts ...[]int16) []int16 {
 	return out
 }
 
-// writeFrames writes pcm in 20 ms frames, faster than real time.
-func writeFrames(t *testing.T, s stt.Stream, pcm []int16) {
-	t.Helper()
-	for len(pcm) > 0 {
-		n := min(frame, len(pcm))
-		if err := s.Write(pcm[:n]); err != nil {
-			t.Fatalf("write: %v", err)
-		}
-		pcm = pcm[n:]
-	}
-}
-
 // utterance is 0.8 s of tone followed by 0.6 s of silence.
 func utterance() []int16 {
-	return concat(tone(800*time.Millisecond), silence(600*time.Millisecond))
+	return concat(providertest.Tone(rate, 800*time.Millisecond), providertest.Silence(rate, 600*time.Millisecond))
 }
 
 // startFake serves a fake Deepgram and, at cleanup, waits for its handlers
@@ -76,22 +51,7 @@ func utterance() []int16 {
 func startFake(t *testing.T, cfg deepgramfake.Config) (*deepgramfake.Server, *httptest.Server) {
 	t.Helper()
 	fake := deepgramfake.New(cfg)
-	return fake, serve(t, fake)
-}
-
-func serve(t *testing.T, h http.Handler) *httptest.Server {
-	t.Helper()
-	var wg sync.WaitGroup
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		wg.Add(1)
-		defer wg.Done()
-		h.ServeHTTP(w, r)
-	}))
-	t.Cleanup(func() {
-		srv.Close()
-		wg.Wait()
-	})
-	return srv
+	return fake, providertest.Serve(t, fake)
 }
 
 func newClient(srv *httptest.Server, cfg Config) *Client {
@@ -121,7 +81,7 @@ func recvUntil(t *testing.T, s stt.Stream, typ stt.EventType) []stt.Event {
 	t.Helper()
 	var out []stt.Event
 	for {
-		ev, err := recvTimeout(t, s)
+		ev, err := providertest.Recv(t, s)
 		if err != nil {
 			t.Fatalf("recv after %+v: %v", out, err)
 		}
@@ -132,51 +92,17 @@ func recvUntil(t *testing.T, s stt.Stream, typ stt.EventType) []stt.Event {
 	}
 }
 
-// recvAll receives events until an error, which it returns.
-func recvAll(t *testing.T, s stt.Stream) ([]stt.Event, error) {
-	t.Helper()
-	var out []stt.Event
-	for {
-		ev, err := recvTimeout(t, s)
-		if err != nil {
-			return out, err
-		}
-		out = append(out, ev)
-	}
-}
-
-// recvTimeout is Recv with a test deadline, so a bug fails instead of hanging.
-func recvTimeout(t *testing.T, s stt.Stream) (stt.Event, error) {
-	t.Helper()
-	type result struct {
-		ev  stt.Event
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		ev, err := s.Recv()
-		ch <- result{ev, err}
-	}()
-	select {
-	case r := <-ch:
-		return r.ev, r.err
-	case <-time.After(10 * time.Second):
-		t.Fatal("Recv timed out")
-		return stt.Event{}, nil
-	}
-}
-
 func TestTwoUtterances(t *testing.T) {
 	fake, srv := startFake(t, deepgramfake.Config{APIKey: testKey, Transcripts: []string{"hello there", "second one"}})
 	s := open(t, newClient(srv, Config{}), context.Background(), stt.Config{})
 
-	writeFrames(t, s, utterance())
+	providertest.WriteFrames(t, s, rate, utterance())
 	first := recvUntil(t, s, stt.Final) // delivered live, before Close
-	writeFrames(t, s, utterance())
+	providertest.WriteFrames(t, s, rate, utterance())
 	if err := s.Close(); err != nil {
 		t.Fatalf("close: %v", err)
 	}
-	rest, err := recvAll(t, s)
+	rest, err := providertest.RecvAll(t, s)
 	if err != io.EOF {
 		t.Fatalf("recv error = %v, want io.EOF", err)
 	}
@@ -206,7 +132,7 @@ func TestTwoUtterances(t *testing.T) {
 func TestInterimBeforeFinal(t *testing.T) {
 	_, srv := startFake(t, deepgramfake.Config{Interim: true, Transcripts: []string{"one two three"}})
 	s := open(t, newClient(srv, Config{}), context.Background(), stt.Config{})
-	writeFrames(t, s, utterance())
+	providertest.WriteFrames(t, s, rate, utterance())
 	got := recvUntil(t, s, stt.Final)
 
 	var interims []string
@@ -226,7 +152,7 @@ func TestInterimBeforeFinal(t *testing.T) {
 func TestUtteranceEndEvent(t *testing.T) {
 	_, srv := startFake(t, deepgramfake.Config{Transcripts: []string{"bye"}})
 	s := open(t, newClient(srv, Config{}), context.Background(), stt.Config{UtteranceEnd: time.Second})
-	writeFrames(t, s, concat(tone(500*time.Millisecond), silence(1200*time.Millisecond)))
+	providertest.WriteFrames(t, s, rate, concat(providertest.Tone(rate, 500*time.Millisecond), providertest.Silence(rate, 1200*time.Millisecond)))
 	got := recvUntil(t, s, stt.UtteranceEnd)
 	types := make([]stt.EventType, len(got))
 	for i, ev := range got {
@@ -243,7 +169,7 @@ func TestUtteranceEndEvent(t *testing.T) {
 func TestFinalize(t *testing.T) {
 	_, srv := startFake(t, deepgramfake.Config{Transcripts: []string{"cut short"}})
 	s := open(t, newClient(srv, Config{}), context.Background(), stt.Config{})
-	writeFrames(t, s, tone(400*time.Millisecond)) // no trailing silence
+	providertest.WriteFrames(t, s, rate, providertest.Tone(rate, 400*time.Millisecond)) // no trailing silence
 	if err := s.Finalize(); err != nil {
 		t.Fatal(err)
 	}
@@ -255,7 +181,7 @@ func TestFinalize(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if rest, err := recvAll(t, s); err != io.EOF || len(rest) != 0 {
+	if rest, err := providertest.RecvAll(t, s); err != io.EOF || len(rest) != 0 {
 		t.Fatalf("after close: %+v, %v", rest, err)
 	}
 }
@@ -303,7 +229,7 @@ func TestBadKey(t *testing.T) {
 
 func TestUpgradeErrorRedactsEchoedKey(t *testing.T) {
 	const key = "echoed-key-55aa"
-	srv := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := providertest.Serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusPaymentRequired)
 		_, _ = io.WriteString(w, `{"err_code":"ASR_PAYMENT_REQUIRED","err_msg":"Project for `+r.Header.Get("Authorization")+` has no credit.","request_id":"r1"}`)
@@ -333,7 +259,7 @@ func TestServerFailure(t *testing.T) {
 	for len(audio) > 0 && s.Write(audio[:frame]) == nil {
 		audio = audio[frame:]
 	}
-	got, err := recvAll(t, s)
+	got, err := providertest.RecvAll(t, s)
 	if len(got) != 2 || got[1].Type != stt.Final || got[1].Text != "only one" {
 		t.Fatalf("events before failure = %+v", got)
 	}
@@ -344,7 +270,7 @@ func TestServerFailure(t *testing.T) {
 	if !strings.Contains(err.Error(), "fake failure") {
 		t.Fatalf("error %q does not say why", err)
 	}
-	if err := s.Write(tone(20 * time.Millisecond)); err == nil {
+	if err := s.Write(providertest.Tone(rate, 20*time.Millisecond)); err == nil {
 		t.Fatal("write on a failed stream succeeded")
 	}
 	if err := s.Close(); err != nil {
@@ -356,7 +282,7 @@ func TestIdleTimeout(t *testing.T) {
 	_, srv := startFake(t, deepgramfake.Config{IdleTimeout: 200 * time.Millisecond})
 	// A keep-alive interval longer than the server's patience.
 	s := open(t, newClient(srv, Config{KeepAlive: time.Hour}), context.Background(), stt.Config{})
-	_, err := recvAll(t, s)
+	_, err := providertest.RecvAll(t, s)
 	var ce *CloseError
 	if !errors.As(err, &ce) || ce.Code != 1011 || ce.Reason != "NET-0001" {
 		t.Fatalf("recv error = %v, want NET-0001 close", err)
@@ -373,7 +299,7 @@ func TestKeepAliveKeepsStreamOpen(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := recvAll(t, s); err != io.EOF || len(got) != 0 {
+	if got, err := providertest.RecvAll(t, s); err != io.EOF || len(got) != 0 {
 		t.Fatalf("got %+v, %v; want no events and io.EOF", got, err)
 	}
 }
@@ -433,7 +359,7 @@ func TestWriteNeverBlocks(t *testing.T) {
 
 	// 8 MB: far more than the shrunken socket buffers hold. If Write
 	// waited for the network it would never return, as nothing reads.
-	chunk := tone(2 * time.Second) // 32 KB per write
+	chunk := providertest.Tone(rate, 2*time.Second) // 32 KB per write
 	const writes = 256
 	done := make(chan error, 1)
 	go func() {
@@ -464,7 +390,7 @@ func TestWriteNeverBlocks(t *testing.T) {
 	if el := time.Since(t0); el > 5*time.Second {
 		t.Fatalf("close took %v", el)
 	}
-	if _, err := recvAll(t, s); err != io.EOF {
+	if _, err := providertest.RecvAll(t, s); err != io.EOF {
 		t.Fatalf("recv after close = %v, want io.EOF", err)
 	}
 }
@@ -473,13 +399,13 @@ func TestContextCancel(t *testing.T) {
 	_, srv := startFake(t, deepgramfake.Config{})
 	ctx, cancel := context.WithCancel(context.Background())
 	s := open(t, newClient(srv, Config{}), ctx, stt.Config{})
-	writeFrames(t, s, tone(100*time.Millisecond))
+	providertest.WriteFrames(t, s, rate, providertest.Tone(rate, 100*time.Millisecond))
 	cancel()
-	_, err := recvAll(t, s)
+	_, err := providertest.RecvAll(t, s)
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("recv error = %v, want context.Canceled", err)
 	}
-	if err := s.Write(tone(20 * time.Millisecond)); err == nil {
+	if err := s.Write(providertest.Tone(rate, 20*time.Millisecond)); err == nil {
 		t.Fatal("write after cancel succeeded")
 	}
 	if err := s.Close(); err != nil {
@@ -496,7 +422,7 @@ func TestWriteAfterClose(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatalf("second close: %v", err)
 	}
-	if err := s.Write(tone(20 * time.Millisecond)); !errors.Is(err, ErrClosed) {
+	if err := s.Write(providertest.Tone(rate, 20*time.Millisecond)); !errors.Is(err, ErrClosed) {
 		t.Fatalf("write after close = %v", err)
 	}
 	if err := s.Finalize(); !errors.Is(err, ErrClosed) {

@@ -115,18 +115,18 @@ type Stream struct {
 	cancel context.CancelFunc // cancels ctx
 
 	wake       chan struct{} // cap 1: the writer has work
-	eventReady chan struct{} // cap 1: an event was queued
 	readerDone chan struct{} // closed when the reader has exited
 	writerDone chan struct{} // closed when the writer has exited
+
+	// events carries the reader's events to Recv; the reader finishes it
+	// with what Recv returns once they are drained.
+	events stt.Queue
 
 	mu          sync.Mutex
 	queue       []outMsg
 	audioQueued int
 	dropped     int64
 	closing     bool // Close was called
-	events      []stt.Event
-	finished    bool  // the reader exited; err is final
-	err         error // what Recv returns once events are drained
 	serverError string
 	writeErr    error // why the writer stopped early, if it did
 
@@ -148,7 +148,6 @@ func newStream(ctx context.Context, conn *websocket.Conn, log *slog.Logger, cfg 
 		ctx:          sctx,
 		cancel:       cancel,
 		wake:         make(chan struct{}, 1),
-		eventReady:   make(chan struct{}, 1),
 		readerDone:   make(chan struct{}),
 		writerDone:   make(chan struct{}),
 	}
@@ -217,8 +216,8 @@ func (s *Stream) writableLocked() error {
 	if s.closing {
 		return ErrClosed
 	}
-	if s.finished {
-		return fmt.Errorf("deepgram: stream has ended: %w", s.err)
+	if s.events.Finished() {
+		return fmt.Errorf("deepgram: stream has ended: %w", s.events.Err())
 	}
 	return nil
 }
@@ -252,28 +251,7 @@ func (s *Stream) notifyWriter() {
 // Recv blocks for the next event. After Close it returns the remaining
 // events and then io.EOF; if the server or the network broke the stream it
 // returns the remaining events and then that error.
-func (s *Stream) Recv() (stt.Event, error) {
-	for {
-		s.mu.Lock()
-		if len(s.events) > 0 {
-			ev := s.events[0]
-			s.events[0] = stt.Event{}
-			s.events = s.events[1:]
-			s.mu.Unlock()
-			return ev, nil
-		}
-		if s.finished {
-			err := s.err
-			s.mu.Unlock()
-			return stt.Event{}, err
-		}
-		s.mu.Unlock()
-		select {
-		case <-s.eventReady:
-		case <-s.readerDone:
-		}
-	}
-}
+func (s *Stream) Recv() (stt.Event, error) { return s.events.Recv() }
 
 // Close flushes the queued audio, sends CloseStream and waits (at most
 // Config.CloseTimeout) for Deepgram to send its last results and close the
@@ -417,13 +395,7 @@ func (s *Stream) readLoop() {
 		}
 		switch {
 		case m.hasEvent:
-			s.mu.Lock()
-			s.events = append(s.events, m.event)
-			s.mu.Unlock()
-			select {
-			case s.eventReady <- struct{}{}:
-			default:
-			}
+			s.events.Push(m.event)
 		case m.kind == "Metadata":
 			s.log.Debug("deepgram: stream metadata", "info", m.info)
 		case m.kind == "Error":
@@ -434,10 +406,7 @@ func (s *Stream) readLoop() {
 		}
 	}
 
-	s.mu.Lock()
-	s.finished = true
-	s.err = err
-	s.mu.Unlock()
+	s.events.Finish(err)
 	if err != io.EOF {
 		s.log.Debug("deepgram stream ended", "err", err)
 	}

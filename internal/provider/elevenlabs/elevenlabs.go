@@ -29,6 +29,9 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/parley-voice/parley/internal/provider/redact"
+	"github.com/parley-voice/parley/internal/provider/wstts"
+	"github.com/parley-voice/parley/internal/provider/wsurl"
 	"github.com/parley-voice/parley/internal/tts"
 )
 
@@ -50,8 +53,6 @@ const (
 	// failureGrace is how long a failed write waits for the reader to learn
 	// why the service dropped the connection.
 	failureGrace = time.Second
-	// chunkBuffer is how many decoded chunks may wait for Recv.
-	chunkBuffer = 32
 )
 
 // DefaultChunkSchedule returns the generation_config.chunk_length_schedule
@@ -195,16 +196,10 @@ func (t *TTS) Open(ctx context.Context, cfg tts.Config) (tts.Stream, error) {
 	}
 	conn.SetReadLimit(readLimit)
 
-	sctx, cancel := context.WithCancel(ctx)
+	log := t.log.With("voice", cfg.Voice, "model", model, "format", format)
 	s := &stream{
-		conn:   conn,
-		log:    t.log.With("voice", cfg.Voice, "model", model, "format", format),
-		key:    cfg.APIKey,
-		parent: ctx,
-		ctx:    sctx,
-		cancel: cancel,
-		chunks: make(chan tts.Chunk, chunkBuffer),
-		done:   make(chan struct{}),
+		Stream: wstts.New(ctx, conn, log, cfg.APIKey, wstts.Vendor{Name: "elevenlabs", Log: "elevenlabs", ErrClosed: ErrClosed}),
+		log:    log,
 	}
 	go s.readLoop()
 
@@ -213,8 +208,8 @@ func (t *TTS) Open(ctx context.Context, cfg tts.Config) (tts.Stream, error) {
 		VoiceSettings:    settings,
 		GenerationConfig: &generationConfig{ChunkLengthSchedule: t.schedule},
 	}
-	if err := s.write(init); err != nil {
-		err = s.writeError("sending init message", err)
+	if err := s.WriteJSON(init); err != nil {
+		err = s.WriteError("sending init message", err)
 		_ = s.Close()
 		return nil, err
 	}
@@ -296,17 +291,8 @@ func streamURL(base, voice, model, format, language string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("parsing base URL: %w", err)
 	}
-	switch u.Scheme {
-	case "ws", "wss":
-	case "http":
-		u.Scheme = "ws"
-	case "https":
-		u.Scheme = "wss"
-	default:
-		return "", fmt.Errorf("base URL %q: scheme must be ws, wss, http or https", base)
-	}
-	if u.Host == "" {
-		return "", fmt.Errorf("base URL %q has no host", base)
+	if err := wsurl.Adapt(u, base); err != nil {
+		return "", err
 	}
 	rawBase := u.EscapedPath()
 	u.Path += "/v1/text-to-speech/" + voice + "/stream-input"
@@ -373,7 +359,7 @@ func (e *ServerError) Error() string {
 // the body's message, redacting the key should the server echo it.
 func dialError(err error, resp *http.Response, key string) error {
 	if resp == nil || resp.StatusCode == http.StatusSwitchingProtocols {
-		return fmt.Errorf("elevenlabs: connecting: %s", redact(err.Error(), key))
+		return fmt.Errorf("elevenlabs: connecting: %s", redact.Key(err.Error(), key))
 	}
 	var body []byte
 	if resp.Body != nil {
@@ -383,8 +369,8 @@ func dialError(err error, resp *http.Response, key string) error {
 	kind, msg := bodyMessage(body)
 	return &ServerError{
 		HTTPStatus: resp.StatusCode,
-		Kind:       redact(kind, key),
-		Message:    redact(msg, key),
+		Kind:       redact.Key(kind, key),
+		Message:    redact.Key(msg, key),
 	}
 }
 
@@ -449,12 +435,4 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "…"
-}
-
-// redact removes key from s, in case a server echoes it.
-func redact(s, key string) string {
-	if key == "" {
-		return s
-	}
-	return strings.ReplaceAll(s, key, "[redacted]")
 }

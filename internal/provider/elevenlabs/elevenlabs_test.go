@@ -16,6 +16,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/parley-voice/parley/internal/provider/elevenlabs/elevenlabsfake"
+	"github.com/parley-voice/parley/internal/provider/providertest"
 	"github.com/parley-voice/parley/internal/tts"
 )
 
@@ -37,68 +38,14 @@ func newFake(t *testing.T, cfg elevenlabsfake.Config, pcfg Config) (*elevenlabsf
 	return srv, NewTTS(pcfg)
 }
 
-// open opens a stream that the test's cleanup closes.
-func open(t *testing.T, p *TTS, cfg tts.Config) tts.Stream {
-	t.Helper()
-	// The context bounds the stream's life, not only the dial.
-	s, err := p.Open(t.Context(), cfg)
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	return s
-}
-
-// recvAll receives until an error and returns the audio and that error.
-func recvAll(t *testing.T, s tts.Stream) ([]int16, int, error) {
-	t.Helper()
-	var pcm []int16
-	chunks := 0
-	for {
-		c, err := s.Recv()
-		if err != nil {
-			return pcm, chunks, err
-		}
-		if len(c.PCM) == 0 {
-			t.Error("Recv returned an empty chunk")
-		}
-		chunks++
-		pcm = append(pcm, c.PCM...)
-	}
-}
-
-func mustSend(t *testing.T, s tts.Stream, texts ...string) {
-	t.Helper()
-	for _, text := range texts {
-		if err := s.Send(text); err != nil {
-			t.Fatalf("Send(%q): %v", text, err)
-		}
-	}
-	if err := s.Flush(); err != nil {
-		t.Fatalf("Flush: %v", err)
-	}
-}
-
-// waitFor polls cond for up to 5 s.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within 5s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func TestSpeakTwoSentences(t *testing.T) {
 	const s1, s2 = "Sure, I can help.", "What is your account number?"
 	for _, rate := range []int{8000, 24000} {
 		t.Run(strconv.Itoa(rate), func(t *testing.T) {
 			srv, p := newFake(t, elevenlabsfake.Config{APIKey: "sk_test"}, Config{})
-			s := open(t, p, tts.Config{Voice: "v1", SampleRate: rate, APIKey: "sk_test"})
-			mustSend(t, s, s1, s2)
-			pcm, chunks, err := recvAll(t, s)
+			s := providertest.OpenTTS(t, p, tts.Config{Voice: "v1", SampleRate: rate, APIKey: "sk_test"})
+			providertest.SendAll(t, s, s1, s2)
+			pcm, chunks, err := providertest.RecvAudio(t, s)
 			if !errors.Is(err, io.EOF) {
 				t.Fatalf("Recv ended with %v, want io.EOF", err)
 			}
@@ -123,7 +70,7 @@ func TestSpeakTwoSentences(t *testing.T) {
 				t.Errorf("query = %v", q)
 			}
 			_ = s.Close()
-			waitFor(t, "fake sees the connection closed", func() bool { return srv.Stats().Active == 0 })
+			providertest.WaitFor(t, "fake sees the connection closed", func() bool { return srv.Stats().Active == 0 })
 		})
 	}
 }
@@ -140,9 +87,9 @@ func TestOddByteSplit(t *testing.T) {
 		Synth:         ramp,
 		ChunkDuration: 101 * 62500 * time.Nanosecond, // 101 bytes at 8 kHz
 	}, Config{})
-	s := open(t, p, tts.Config{Voice: "v", SampleRate: 8000})
-	mustSend(t, s, "Odd.", "Again.")
-	pcm, _, err := recvAll(t, s)
+	s := providertest.OpenTTS(t, p, tts.Config{Voice: "v", SampleRate: 8000})
+	providertest.SendAll(t, s, "Odd.", "Again.")
+	pcm, _, err := providertest.RecvAudio(t, s)
 	if !errors.Is(err, io.EOF) {
 		t.Fatalf("Recv ended with %v", err)
 	}
@@ -166,7 +113,7 @@ func TestBadKey(t *testing.T) {
 		t.Log("refused after Open")
 		defer func() { _ = s.Close() }()
 		_ = s.Send("Hello.")
-		_, _, err = recvAll(t, s)
+		_, _, err = providertest.RecvAudio(t, s)
 	} else {
 		t.Log("refused in Open")
 	}
@@ -180,7 +127,7 @@ func TestBadKey(t *testing.T) {
 	if !strings.Contains(err.Error(), "Invalid API key") {
 		t.Errorf("error %q does not say why", err)
 	}
-	waitFor(t, "connection closed", func() bool { return srv.Stats().Active == 0 })
+	providertest.WaitFor(t, "connection closed", func() bool { return srv.Stats().Active == 0 })
 }
 
 func TestUpgradeRefused(t *testing.T) {
@@ -226,9 +173,9 @@ func TestUpgradeRefused(t *testing.T) {
 
 func TestFailAfter(t *testing.T) {
 	_, p := newFake(t, elevenlabsfake.Config{FailAfter: 3}, Config{})
-	s := open(t, p, tts.Config{Voice: "v", SampleRate: 8000})
-	mustSend(t, s, "This sentence makes more than three chunks of audio.")
-	_, chunks, err := recvAll(t, s)
+	s := providertest.OpenTTS(t, p, tts.Config{Voice: "v", SampleRate: 8000})
+	providertest.SendAll(t, s, "This sentence makes more than three chunks of audio.")
+	_, chunks, err := providertest.RecvAudio(t, s)
 	var se *ServerError
 	if !errors.As(err, &se) || se.CloseStatus != 1011 || se.Message != "fake failure" {
 		t.Fatalf("Recv ended with %v, want a 1011 ServerError", err)
@@ -243,7 +190,7 @@ func TestFailAfter(t *testing.T) {
 
 func TestCloseMidStream(t *testing.T) {
 	srv, p := newFake(t, elevenlabsfake.Config{RealTime: true}, Config{})
-	s := open(t, p, tts.Config{Voice: "v", SampleRate: 8000})
+	s := providertest.OpenTTS(t, p, tts.Config{Voice: "v", SampleRate: 8000})
 	if err := s.Send("A long answer that takes several seconds to speak at real-time pace."); err != nil {
 		t.Fatal(err)
 	}
@@ -252,7 +199,7 @@ func TestCloseMidStream(t *testing.T) {
 	}
 	errc := make(chan error, 1)
 	go func() {
-		_, _, err := recvAll(t, s)
+		_, _, err := providertest.RecvAudio(t, s)
 		errc <- err
 	}()
 	time.Sleep(20 * time.Millisecond) // let Recv block on the paced stream
@@ -271,7 +218,7 @@ func TestCloseMidStream(t *testing.T) {
 	if d := time.Since(start); d > 500*time.Millisecond {
 		t.Errorf("Close and Recv took %v", d)
 	}
-	waitFor(t, "fake sees the connection closed", func() bool { return srv.Stats().Active == 0 })
+	providertest.WaitFor(t, "fake sees the connection closed", func() bool { return srv.Stats().Active == 0 })
 	if err := s.Send("More."); !errors.Is(err, ErrClosed) {
 		t.Errorf("Send after Close = %v, want ErrClosed", err)
 	}
@@ -304,7 +251,7 @@ func TestContextCancel(t *testing.T) {
 	cancel()
 	done := make(chan error, 1)
 	go func() {
-		_, _, err := recvAll(t, s)
+		_, _, err := providertest.RecvAudio(t, s)
 		done <- err
 	}()
 	select {
@@ -315,7 +262,7 @@ func TestContextCancel(t *testing.T) {
 	case <-time.After(time.Second):
 		t.Fatal("Recv still blocked 1s after ctx was cancelled")
 	}
-	waitFor(t, "fake sees the connection closed", func() bool { return srv.Stats().Active == 0 })
+	providertest.WaitFor(t, "fake sees the connection closed", func() bool { return srv.Stats().Active == 0 })
 }
 
 func TestUnsupportedSampleRate(t *testing.T) {
@@ -366,9 +313,9 @@ func TestVoiceIDEscaped(t *testing.T) {
 	srv, p := newFake(t, elevenlabsfake.Config{}, Config{})
 	voices := []string{"team/voice one", "a b", "x?y#z", "100%"}
 	for _, voice := range voices {
-		s := open(t, p, tts.Config{Voice: voice, SampleRate: 16000})
-		mustSend(t, s, "Hi.")
-		if _, _, err := recvAll(t, s); !errors.Is(err, io.EOF) {
+		s := providertest.OpenTTS(t, p, tts.Config{Voice: voice, SampleRate: 16000})
+		providertest.SendAll(t, s, "Hi.")
+		if _, _, err := providertest.RecvAudio(t, s); !errors.Is(err, io.EOF) {
 			t.Fatalf("voice %q: Recv ended with %v", voice, err)
 		}
 		_ = s.Close()
@@ -420,9 +367,9 @@ func TestInitMessage(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv, p := newFake(t, elevenlabsfake.Config{}, tt.pcfg)
-			s := open(t, p, tt.cfg)
-			mustSend(t, s, "Hi.")
-			if _, _, err := recvAll(t, s); !errors.Is(err, io.EOF) {
+			s := providertest.OpenTTS(t, p, tt.cfg)
+			providertest.SendAll(t, s, "Hi.")
+			if _, _, err := providertest.RecvAudio(t, s); !errors.Is(err, io.EOF) {
 				t.Fatalf("Recv ended with %v", err)
 			}
 			sess := srv.Sessions()[0]
@@ -464,20 +411,20 @@ func mapsEqual(a, b map[string]any) bool {
 
 func TestSendRules(t *testing.T) {
 	srv, p := newFake(t, elevenlabsfake.Config{}, Config{})
-	s := open(t, p, tts.Config{Voice: "v", SampleRate: 8000})
+	s := providertest.OpenTTS(t, p, tts.Config{Voice: "v", SampleRate: 8000})
 	for _, text := range []string{"", "  ", "\n"} {
 		if err := s.Send(text); err != nil {
 			t.Errorf("Send(%q) = %v, want it ignored", text, err)
 		}
 	}
-	mustSend(t, s, "Hello.")
+	providertest.SendAll(t, s, "Hello.")
 	if err := s.Send("Too late."); err == nil {
 		t.Error("Send after Flush succeeded")
 	}
 	if err := s.Flush(); err != nil {
 		t.Errorf("second Flush = %v", err)
 	}
-	if _, _, err := recvAll(t, s); !errors.Is(err, io.EOF) {
+	if _, _, err := providertest.RecvAudio(t, s); !errors.Is(err, io.EOF) {
 		t.Fatalf("Recv ended with %v", err)
 	}
 	if got := srv.Texts()[0]; !slices.Equal(got, []string{"Hello."}) {
@@ -625,7 +572,7 @@ func TestServerEnds(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p := scripted(t, tt.script)
-			s := open(t, p, tts.Config{Voice: "v", SampleRate: 8000})
+			s := providertest.OpenTTS(t, p, tts.Config{Voice: "v", SampleRate: 8000})
 			if err := s.Send("Hello."); err != nil {
 				t.Fatal(err)
 			}
@@ -634,7 +581,7 @@ func TestServerEnds(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			pcm, _, err := recvAll(t, s)
+			pcm, _, err := providertest.RecvAudio(t, s)
 			if !slices.Equal(pcm, []int16{1, 2}) {
 				t.Errorf("audio before the end = %v, want [1 2]", pcm)
 			}

@@ -28,6 +28,8 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/parley-voice/parley/internal/audio"
+	"github.com/parley-voice/parley/internal/provider/redact"
+	"github.com/parley-voice/parley/internal/provider/wsurl"
 	"github.com/parley-voice/parley/internal/stt"
 )
 
@@ -180,18 +182,8 @@ func sttURL(base string, sc stt.Config, p sttPlan) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("parsing base URL: %w", err)
 	}
-	switch strings.ToLower(u.Scheme) {
-	case "ws", "wss":
-		u.Scheme = strings.ToLower(u.Scheme)
-	case "http":
-		u.Scheme = "ws"
-	case "https":
-		u.Scheme = "wss"
-	default:
-		return "", fmt.Errorf("base URL %q: scheme must be ws, wss, http or https", base)
-	}
-	if u.Host == "" {
-		return "", fmt.Errorf("base URL %q has no host", base)
+	if err := wsurl.Adapt(u, base); err != nil {
+		return "", err
 	}
 	u.Path += sttPath
 	u.RawPath = ""
@@ -356,9 +348,9 @@ func awaitSessionStarted(ctx context.Context, conn *websocket.Conn, key string) 
 func sttReadError(err error, key, doing string) error {
 	var ce websocket.CloseError
 	if errors.As(err, &ce) {
-		return &ServerError{CloseStatus: int(ce.Code), Message: redact(ce.Reason, key)}
+		return &ServerError{CloseStatus: int(ce.Code), Message: redact.Key(ce.Reason, key)}
 	}
-	return fmt.Errorf("elevenlabs: %s: %s", doing, redact(err.Error(), key))
+	return fmt.Errorf("elevenlabs: %s: %s", doing, redact.Key(err.Error(), key))
 }
 
 // Server message types.
@@ -435,7 +427,7 @@ func (m *sttMessage) serverError(key string) *ServerError {
 	if text == "" {
 		text = m.Message
 	}
-	return &ServerError{Kind: m.Type, Message: redact(text, key)}
+	return &ServerError{Kind: m.Type, Message: redact.Key(text, key)}
 }
 
 // span returns the words' audio span and a confidence from their log

@@ -13,6 +13,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/parley-voice/parley/internal/provider/redact"
 	"github.com/parley-voice/parley/internal/stt"
 )
 
@@ -58,9 +59,13 @@ type STTStream struct {
 	ctx    context.Context // ends every goroutine
 	cancel context.CancelFunc
 
-	wake       chan struct{} // cap 1: the writer has work
-	eventReady chan struct{} // cap 1: an event was queued
-	done       chan struct{} // closed when run has returned
+	wake chan struct{} // cap 1: the writer has work
+	done chan struct{} // closed when run has returned
+
+	// events carries the readers' events to Recv; end finishes it with
+	// what Recv returns once they are drained. Events are pushed with mu
+	// held where they go with state mu guards.
+	events stt.Queue
 
 	encMu sync.Mutex // serialises the encoder (resampler state)
 	enc   *sttEncoder
@@ -74,9 +79,6 @@ type STTStream struct {
 	closing     bool // Close was called
 	uncommitted bool // audio went out since the last commit
 	inSpeech    bool // a partial arrived since the last commit
-	events      []stt.Event
-	finished    bool  // run returned; err is final
-	err         error // what Recv returns once events are drained
 
 	closeOnce sync.Once
 	closeErr  error
@@ -117,7 +119,6 @@ func newSTTStream(ctx context.Context, ws *websocket.Conn, dial func(context.Con
 		ctx:          sctx,
 		cancel:       cancel,
 		wake:         make(chan struct{}, 1),
-		eventReady:   make(chan struct{}, 1),
 		done:         make(chan struct{}),
 		enc:          enc,
 	}
@@ -189,8 +190,8 @@ func (s *STTStream) writableLocked() error {
 	if s.closing {
 		return ErrClosed
 	}
-	if s.finished {
-		return fmt.Errorf("elevenlabs: scribe stream has ended: %w", s.err)
+	if s.events.Finished() {
+		return fmt.Errorf("elevenlabs: scribe stream has ended: %w", s.events.Err())
 	}
 	return nil
 }
@@ -215,39 +216,11 @@ func (s *STTStream) notifyWriter() {
 	}
 }
 
-func (s *STTStream) notifyReader() {
-	select {
-	case s.eventReady <- struct{}{}:
-	default:
-	}
-}
-
 // Recv blocks for the next event. After Close it returns the remaining
 // events and then io.EOF; if the stream broke for good it returns the
 // remaining events and then the error (a *ServerError when the service
 // said why).
-func (s *STTStream) Recv() (stt.Event, error) {
-	for {
-		s.mu.Lock()
-		if len(s.events) > 0 {
-			ev := s.events[0]
-			s.events[0] = stt.Event{}
-			s.events = s.events[1:]
-			s.mu.Unlock()
-			return ev, nil
-		}
-		if s.finished {
-			err := s.err
-			s.mu.Unlock()
-			return stt.Event{}, err
-		}
-		s.mu.Unlock()
-		select {
-		case <-s.eventReady:
-		case <-s.done:
-		}
-	}
-}
+func (s *STTStream) Recv() (stt.Event, error) { return s.events.Recv() }
 
 // Close sends the queued audio and a closing commit, waits (at most
 // STTCloseTimeout) for its transcript, and closes the websocket with 1000.
@@ -385,8 +358,7 @@ func (s *STTStream) dropSegment() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.inSpeech {
-		s.events = append(s.events, stt.Event{Type: stt.UtteranceEnd})
-		s.notifyReader()
+		s.events.Push(stt.Event{Type: stt.UtteranceEnd})
 	}
 	s.inSpeech = false
 	s.uncommitted = false
@@ -398,10 +370,7 @@ func (s *STTStream) end(err error) {
 	if errors.As(err, &te) {
 		err = te.err
 	}
-	s.mu.Lock()
-	s.finished = true
-	s.err = err
-	s.mu.Unlock()
+	s.events.Finish(err)
 	if !errors.Is(err, io.EOF) {
 		s.log.Debug("elevenlabs scribe stream ended", "err", err)
 	}
@@ -542,7 +511,7 @@ func (s *STTStream) writeFailed(c *sttConn, what string, err error) {
 	}
 	s.log.Debug("elevenlabs scribe: "+what+" failed", "err", err)
 	s.mu.Lock()
-	c.writeErr = fmt.Errorf("elevenlabs: scribe: %s: %s", what, redact(err.Error(), s.key))
+	c.writeErr = fmt.Errorf("elevenlabs: scribe: %s: %s", what, redact.Key(err.Error(), s.key))
 	s.mu.Unlock()
 	grace := time.NewTimer(failureGrace)
 	defer grace.Stop()
@@ -584,7 +553,7 @@ func (s *STTStream) readLoop(c *sttConn) {
 func (s *STTStream) handle(c *sttConn, m sttMessage) error {
 	switch {
 	case m.Type == msgCommitThrottled:
-		s.log.Warn("elevenlabs scribe: commit throttled", "error", redact(m.Error, s.key))
+		s.log.Warn("elevenlabs scribe: commit throttled", "error", redact.Key(m.Error, s.key))
 		s.mu.Lock()
 		s.finalArrivedLocked(c)
 		s.mu.Unlock()
@@ -611,14 +580,15 @@ func (s *STTStream) onPartial(text string) {
 	if text == "" {
 		return
 	}
+	interim := stt.Event{Type: stt.Interim, Text: text}
 	s.mu.Lock()
-	if !s.inSpeech {
+	if s.inSpeech {
+		s.events.Push(interim)
+	} else {
 		s.inSpeech = true
-		s.events = append(s.events, stt.Event{Type: stt.SpeechStarted})
+		s.events.Push(stt.Event{Type: stt.SpeechStarted}, interim)
 	}
-	s.events = append(s.events, stt.Event{Type: stt.Interim, Text: text})
 	s.mu.Unlock()
-	s.notifyReader()
 }
 
 // onCommitted reports a committed segment. A commit ends the utterance (the
@@ -634,15 +604,14 @@ func (s *STTStream) onCommitted(c *sttConn, m sttMessage) {
 	case m.Text != "":
 		ev := stt.Event{Type: stt.Final, Text: m.Text, SpeechFinal: true}
 		ev.Start, ev.End, ev.Confidence = m.span()
-		s.events = append(s.events, ev)
+		s.events.Push(ev)
 	case hadSpeech:
-		s.events = append(s.events, stt.Event{Type: stt.UtteranceEnd})
+		s.events.Push(stt.Event{Type: stt.UtteranceEnd})
 	}
 	// In the same critical section as the event: a commit answered before
 	// Close sent its own must not count as the answer to it.
 	s.finalArrivedLocked(c)
 	s.mu.Unlock()
-	s.notifyReader()
 }
 
 // finalArrivedLocked tells a waiting Close that the closing commit was
@@ -665,7 +634,7 @@ func (s *STTStream) readError(c *sttConn, err error) error {
 		if ce.Code == websocket.StatusNormalClosure && closing {
 			return io.EOF
 		}
-		se := &ServerError{CloseStatus: int(ce.Code), Message: redact(ce.Reason, s.key)}
+		se := &ServerError{CloseStatus: int(ce.Code), Message: redact.Key(ce.Reason, s.key)}
 		switch ce.Code {
 		case websocket.StatusNormalClosure, websocket.StatusGoingAway, websocket.StatusInternalError,
 			websocket.StatusServiceRestart, websocket.StatusTryAgainLater:
@@ -682,5 +651,5 @@ func (s *STTStream) readError(c *sttConn, err error) error {
 	if writeErr != nil {
 		return &transientError{writeErr}
 	}
-	return &transientError{fmt.Errorf("elevenlabs: reading scribe transcripts: %s", redact(err.Error(), s.key))}
+	return &transientError{fmt.Errorf("elevenlabs: reading scribe transcripts: %s", redact.Key(err.Error(), s.key))}
 }

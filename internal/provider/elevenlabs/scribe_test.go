@@ -16,6 +16,7 @@ import (
 
 	"github.com/parley-voice/parley/internal/audio"
 	"github.com/parley-voice/parley/internal/provider/elevenlabs/elevenlabsfake"
+	"github.com/parley-voice/parley/internal/provider/providertest"
 	"github.com/parley-voice/parley/internal/stt"
 )
 
@@ -63,34 +64,22 @@ func writeFrames(t *testing.T, s stt.Stream, rate int, pcm []int16) {
 	}
 }
 
-// recvN receives n events, failing on an error or after 5 s.
+// recvN receives n events, failing on an error or after Recv's deadline.
 func recvN(t *testing.T, s stt.Stream, n int) []stt.Event {
 	t.Helper()
-	type res struct {
-		ev  stt.Event
-		err error
-	}
 	var out []stt.Event
 	for len(out) < n {
-		ch := make(chan res, 1)
-		go func() {
-			ev, err := s.Recv()
-			ch <- res{ev, err}
-		}()
-		select {
-		case r := <-ch:
-			if r.err != nil {
-				t.Fatalf("Recv after %v: %v", out, r.err)
-			}
-			out = append(out, r.ev)
-		case <-time.After(5 * time.Second):
-			t.Fatalf("no event after %v", out)
+		ev, err := providertest.Recv(t, s)
+		if err != nil {
+			t.Fatalf("Recv after %v: %v", out, err)
 		}
+		out = append(out, ev)
 	}
 	return out
 }
 
 // recvErr receives until an error and returns the events and the error.
+// It takes no t: tests call it from goroutines of their own.
 func recvErr(s stt.Stream) ([]stt.Event, error) {
 	var evs []stt.Event
 	for {
@@ -657,8 +646,7 @@ func TestSTTMessageMapping(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := &STTStream{key: sttKey, plan: sttPlan{timestamps: tt.timestamps}, eventReady: make(chan struct{}, 1),
-				log: slog.New(slog.DiscardHandler)}
+			s := &STTStream{key: sttKey, plan: sttPlan{timestamps: tt.timestamps}, log: slog.New(slog.DiscardHandler)}
 			c := &sttConn{finalIn: make(chan struct{})}
 			var err error
 			for _, raw := range tt.msgs {
@@ -680,11 +668,20 @@ func TestSTTMessageMapping(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := brief(s.events); !slices.Equal(got, tt.want) {
+			s.events.Finish(io.EOF)
+			var events []stt.Event
+			for {
+				ev, err := s.events.Recv()
+				if err != nil {
+					break
+				}
+				events = append(events, ev)
+			}
+			if got := brief(events); !slices.Equal(got, tt.want) {
 				t.Fatalf("events %q, want %q", got, tt.want)
 			}
 			if tt.timestamps {
-				if ev := s.events[0]; ev.Start != 500*time.Millisecond || ev.End != time.Second {
+				if ev := events[0]; ev.Start != 500*time.Millisecond || ev.End != time.Second {
 					t.Errorf("span %v–%v, want the words' 0.5 s–1 s (spacing skipped)", ev.Start, ev.End)
 				}
 			}

@@ -10,13 +10,11 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/coder/websocket"
 
 	"github.com/parley-voice/parley/internal/audio"
-
-	"github.com/parley-voice/parley/internal/tts"
+	"github.com/parley-voice/parley/internal/provider/wstts"
 )
 
 // stream is one stream-input websocket.
@@ -30,27 +28,14 @@ import (
 // audio ends, the service fails or closes, ctx is cancelled or Close is
 // called; Close waits for it.
 type stream struct {
-	conn   *websocket.Conn
-	log    *slog.Logger
-	key    string          // only to redact it from server-supplied text
-	parent context.Context // Open's ctx, to report its cancellation
-	ctx    context.Context // cancelled by Close and when readLoop ends
-	cancel context.CancelFunc
+	*wstts.Stream // the websocket, Recv and Close
+
+	log *slog.Logger
 
 	sendMu  sync.Mutex
 	flushed bool // guarded by sendMu
 
 	endSent atomic.Bool // {"text":""} was (being) sent: a normal close means EOF
-	closed  atomic.Bool // Close was called
-
-	// chunks carries decoded audio to Recv; readLoop closes it after
-	// setting err.
-	chunks chan tts.Chunk
-	err    error // why the audio ended (io.EOF when it ended well)
-	// done is closed when readLoop has returned and the connection is
-	// closed.
-	done      chan struct{}
-	closeOnce sync.Once
 }
 
 // serverMessage is any message from the service. Alignment data is not
@@ -67,22 +52,22 @@ type serverMessage struct {
 // to generate it at once: {"text": text+" ", "flush": true}. Empty or blank
 // text is ignored. Sending after Flush is an error.
 func (s *stream) Send(text string) error {
-	if isBlank(text) {
+	if wstts.Blank(text) {
 		return nil
 	}
 	s.sendMu.Lock()
 	defer s.sendMu.Unlock()
-	if s.closed.Load() {
+	if s.Closed() {
 		return ErrClosed
 	}
 	if s.flushed {
 		return errors.New("elevenlabs: Send after Flush")
 	}
-	if err := s.ended(); err != nil {
+	if err := s.Ended(); err != nil {
 		return err
 	}
-	if err := s.write(textMessage{Text: text + " ", Flush: true}); err != nil {
-		return s.writeError("sending text", err)
+	if err := s.WriteJSON(textMessage{Text: text + " ", Flush: true}); err != nil {
+		return s.WriteError("sending text", err)
 	}
 	return nil
 }
@@ -93,66 +78,35 @@ func (s *stream) Send(text string) error {
 func (s *stream) Flush() error {
 	s.sendMu.Lock()
 	defer s.sendMu.Unlock()
-	if s.closed.Load() {
+	if s.Closed() {
 		return ErrClosed
 	}
 	if s.flushed {
 		return nil
 	}
 	s.flushed = true
-	if err := s.ended(); err != nil {
+	if err := s.Ended(); err != nil {
 		return err
 	}
 	// Set before writing: the service may close as soon as it reads it.
 	s.endSent.Store(true)
-	if err := s.write(textMessage{Text: ""}); err != nil {
-		return s.writeError("sending end of input", err)
+	if err := s.WriteJSON(textMessage{Text: ""}); err != nil {
+		return s.WriteError("sending end of input", err)
 	}
-	return nil
-}
-
-// Recv returns the next chunk of audio, io.EOF after the last one, ErrClosed
-// after Close, or what went wrong (a *ServerError when the service said so).
-func (s *stream) Recv() (tts.Chunk, error) {
-	if s.closed.Load() {
-		return tts.Chunk{}, ErrClosed
-	}
-	c, ok := <-s.chunks
-	if !ok {
-		return tts.Chunk{}, s.err
-	}
-	return c, nil
-}
-
-// Close drops the websocket at once, without a close handshake (barge-in,
-// hang-up), unblocks Recv and waits for the reader goroutine. Call it also
-// after io.EOF to release the connection without waiting for the service's
-// close frame.
-func (s *stream) Close() error {
-	s.closeOnce.Do(func() {
-		s.closed.Store(true)
-		s.cancel()
-		_ = s.conn.CloseNow()
-		<-s.done
-		s.log.Debug("elevenlabs stream closed")
-	})
 	return nil
 }
 
 // readLoop delivers the service's audio to Recv until the stream ends.
+// Recv then returns io.EOF, ErrClosed after Close, or what went wrong (a
+// *ServerError when the service said so). Close, also after io.EOF, drops
+// the connection without waiting for the service's close frame.
 func (s *stream) readLoop() {
-	defer close(s.done)
+	defer s.ReaderExited()
 	final, err := s.read()
-	s.err = err
-	close(s.chunks)
-	if !errors.Is(err, io.EOF) && !errors.Is(err, ErrClosed) {
-		s.log.Debug("elevenlabs stream failed", "err", err)
-	}
+	s.Finish(err)
 	if final {
 		s.drain()
 	}
-	s.cancel()
-	_ = s.conn.CloseNow()
 }
 
 // read reads messages until the end of the audio or a failure. final
@@ -160,9 +114,9 @@ func (s *stream) readLoop() {
 func (s *stream) read() (final bool, err error) {
 	var dec pcmDecoder
 	for {
-		typ, data, err := s.conn.Read(s.ctx)
+		typ, data, err := s.Conn().Read(s.Context())
 		if err != nil {
-			return false, s.readError(err)
+			return false, s.ReadError(err, s.closeError)
 		}
 		if typ != websocket.MessageText {
 			continue
@@ -173,9 +127,9 @@ func (s *stream) read() (final bool, err error) {
 		}
 		if m.isError() {
 			return false, &ServerError{
-				Kind:    redact(rawText(m.Error), s.key),
+				Kind:    s.Redact(rawText(m.Error)),
 				Code:    rawInt(m.Code),
-				Message: redact(m.Message, s.key),
+				Message: s.Redact(m.Message),
 			}
 		}
 		if m.Audio != "" {
@@ -183,12 +137,8 @@ func (s *stream) read() (final bool, err error) {
 			if err != nil {
 				return false, fmt.Errorf("elevenlabs: decoding audio: %w", err)
 			}
-			if len(pcm) > 0 {
-				select {
-				case s.chunks <- tts.Chunk{PCM: pcm}:
-				case <-s.ctx.Done():
-					return false, s.ctxError()
-				}
+			if err := s.Deliver(pcm); err != nil {
+				return false, err
 			}
 		}
 		if m.IsFinal != nil && *m.IsFinal {
@@ -209,92 +159,28 @@ func (m *serverMessage) isError() bool {
 	return m.Message != "" && m.Audio == ""
 }
 
-// readError explains why reading failed.
-func (s *stream) readError(err error) error {
-	if s.ctx.Err() != nil {
-		return s.ctxError()
-	}
-	var ce websocket.CloseError
-	if errors.As(err, &ce) {
-		if ce.Code == websocket.StatusNormalClosure {
-			if s.endSent.Load() {
-				return io.EOF
-			}
-			return errors.New("elevenlabs: the service closed the stream before the end of input")
+// closeError explains a close frame: the end of the audio after the end of
+// input, a failure otherwise.
+func (s *stream) closeError(ce websocket.CloseError) error {
+	if ce.Code == websocket.StatusNormalClosure {
+		if s.endSent.Load() {
+			return io.EOF
 		}
-		return &ServerError{CloseStatus: int(ce.Code), Message: redact(ce.Reason, s.key)}
+		return errors.New("elevenlabs: the service closed the stream before the end of input")
 	}
-	return fmt.Errorf("elevenlabs: reading audio: %s", redact(err.Error(), s.key))
-}
-
-// ctxError explains a cancelled stream context: Close or Open's ctx.
-func (s *stream) ctxError() error {
-	if s.closed.Load() {
-		return ErrClosed
-	}
-	if err := s.parent.Err(); err != nil {
-		return fmt.Errorf("elevenlabs: stream abandoned: %w", err)
-	}
-	return ErrClosed
+	return &ServerError{CloseStatus: int(ce.Code), Message: s.Redact(ce.Reason)}
 }
 
 // drain waits, boundedly, for the service's close frame after isFinal so
 // the websocket closes cleanly.
 func (s *stream) drain() {
-	ctx, cancel := context.WithTimeout(s.ctx, drainTimeout)
+	ctx, cancel := context.WithTimeout(s.Context(), drainTimeout)
 	defer cancel()
 	for {
-		if _, _, err := s.conn.Read(ctx); err != nil {
+		if _, _, err := s.Conn().Read(ctx); err != nil {
 			return
 		}
 	}
-}
-
-// ended returns the reader's error when the stream has already failed,
-// ErrClosed when it was closed, else nil.
-func (s *stream) ended() error {
-	select {
-	case <-s.done:
-		if errors.Is(s.err, io.EOF) {
-			return errors.New("elevenlabs: the stream has ended")
-		}
-		return s.err
-	default:
-		return nil
-	}
-}
-
-// write sends one JSON message.
-func (s *stream) write(v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(s.ctx, writeTimeout)
-	defer cancel()
-	return s.conn.Write(ctx, websocket.MessageText, b)
-}
-
-// writeError explains a failed write. A write fails because the connection
-// is gone; the reader normally learns why (a close frame with a reason)
-// within moments, and that reason is the better error.
-func (s *stream) writeError(doing string, err error) error {
-	if s.closed.Load() {
-		return ErrClosed
-	}
-	t := time.NewTimer(failureGrace)
-	defer t.Stop()
-	select {
-	case <-s.done:
-		if !errors.Is(s.err, io.EOF) {
-			return s.err
-		}
-	case <-t.C:
-	}
-	if s.parent.Err() != nil {
-		return fmt.Errorf("elevenlabs: %s: %w", doing, s.parent.Err())
-	}
-	return fmt.Errorf("elevenlabs: %s: %s", doing, redact(err.Error(), s.key))
 }
 
 // pcmDecoder turns base64 PCM16 little-endian pieces into samples. The
@@ -317,15 +203,4 @@ func (d *pcmDecoder) decode(piece string) ([]int16, error) {
 		return nil, err
 	}
 	return d.split.Decode(d.buf[:n]), nil
-}
-
-func isBlank(s string) bool {
-	for _, r := range s {
-		switch r {
-		case ' ', '\t', '\n', '\r':
-		default:
-			return false
-		}
-	}
-	return true
 }

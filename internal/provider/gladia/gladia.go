@@ -22,6 +22,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/parley-voice/parley/internal/provider/redact"
 	"github.com/parley-voice/parley/internal/stt"
 )
 
@@ -153,7 +154,7 @@ func (c *Client) initSession(ctx context.Context, sc stt.Config, enc *encoder) (
 	req.Header.Set("X-Gladia-Key", sc.APIKey)
 	resp, err := c.cfg.HTTPClient.Do(req)
 	if err != nil {
-		return initResponse{}, fmt.Errorf("gladia: starting live session: %s", redact(err.Error(), sc.APIKey))
+		return initResponse{}, fmt.Errorf("gladia: starting live session: %s", redact.Key(err.Error(), sc.APIKey))
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusCreated {
@@ -234,7 +235,7 @@ func httpError(op string, resp *http.Response, apiKey string) *HTTPError {
 	} else {
 		e.Message = truncate(strings.TrimSpace(string(body)), 200)
 	}
-	e.Message = redact(e.Message, apiKey)
+	e.Message = redact.Key(e.Message, apiKey)
 	return e
 }
 
@@ -257,14 +258,6 @@ func truncate(s string, n int) string {
 		return s[:n] + "…"
 	}
 	return s
-}
-
-// redact removes key from s, in case a server echoes it back.
-func redact(s, key string) string {
-	if key == "" {
-		return s
-	}
-	return strings.ReplaceAll(s, key, "[redacted]")
 }
 
 // initURL builds the session request URL on base.

@@ -4,13 +4,11 @@ import (
 	"context"
 	"errors"
 	"io"
-	"math"
 	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +17,7 @@ import (
 
 	"github.com/parley-voice/parley/internal/audio"
 	"github.com/parley-voice/parley/internal/provider/gladia/gladiafake"
+	"github.com/parley-voice/parley/internal/provider/providertest"
 	"github.com/parley-voice/parley/internal/stt"
 )
 
@@ -28,35 +27,9 @@ func TestMain(m *testing.M) {
 
 const testKey = "gl-test-key-0123456789"
 
-// tone is a 300 Hz sine of amplitude 8000 at rate: "speech" to the fake.
-func tone(rate int, d time.Duration) []int16 {
-	out := make([]int16, int(int64(d)*int64(rate)/int64(time.Second)))
-	for i := range out {
-		out[i] = int16(8000 * math.Sin(2*math.Pi*300*float64(i)/float64(rate)))
-	}
-	return out
-}
-
-func silence(rate int, d time.Duration) []int16 {
-	return make([]int16, int(int64(d)*int64(rate)/int64(time.Second)))
-}
-
 // utterance is 0.8 s of tone followed by 0.6 s of silence.
 func utterance(rate int) []int16 {
-	return slices.Concat(tone(rate, 800*time.Millisecond), silence(rate, 600*time.Millisecond))
-}
-
-// writeFrames writes pcm in 20 ms frames, faster than real time.
-func writeFrames(t *testing.T, s stt.Stream, rate int, pcm []int16) {
-	t.Helper()
-	frame := rate / 50
-	for len(pcm) > 0 {
-		n := min(frame, len(pcm))
-		if err := s.Write(pcm[:n]); err != nil {
-			t.Fatalf("write: %v", err)
-		}
-		pcm = pcm[n:]
-	}
+	return slices.Concat(providertest.Tone(rate, 800*time.Millisecond), providertest.Silence(rate, 600*time.Millisecond))
 }
 
 // writeUntilError writes 8 kHz pcm in 20 ms frames until Write fails, for
@@ -69,29 +42,12 @@ func writeUntilError(s stt.Stream, pcm []int16) {
 	}
 }
 
-// serve runs h and, at cleanup, waits for its handlers (websocket sessions
-// included) to return.
-func serve(t *testing.T, h http.Handler) *httptest.Server {
-	t.Helper()
-	var wg sync.WaitGroup
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		wg.Add(1)
-		defer wg.Done()
-		h.ServeHTTP(w, r)
-	}))
-	t.Cleanup(func() {
-		srv.Close()
-		wg.Wait()
-	})
-	return srv
-}
-
 func startFake(t *testing.T, cfg gladiafake.Config) (*gladiafake.Server, *Client) {
 	t.Helper()
 	fake := gladiafake.New(cfg)
 	mux := http.NewServeMux()
 	mux.Handle(gladiafake.LivePath, fake)
-	srv := serve(t, mux)
+	srv := providertest.Serve(t, mux)
 	return fake, New(Config{BaseURL: srv.URL, HTTPClient: srv.Client(), CloseTimeout: 3 * time.Second})
 }
 
@@ -109,40 +65,6 @@ func open(t *testing.T, ctx context.Context, c *Client, sc stt.Config) *Stream {
 	}
 	t.Cleanup(func() { _ = s.Close() })
 	return s.(*Stream)
-}
-
-// recvAll receives events until an error, which it returns.
-func recvAll(t *testing.T, s stt.Stream) ([]stt.Event, error) {
-	t.Helper()
-	var out []stt.Event
-	for {
-		ev, err := recvTimeout(t, s)
-		if err != nil {
-			return out, err
-		}
-		out = append(out, ev)
-	}
-}
-
-// recvTimeout is Recv with a test deadline, so a bug fails instead of hanging.
-func recvTimeout(t *testing.T, s stt.Stream) (stt.Event, error) {
-	t.Helper()
-	type result struct {
-		ev  stt.Event
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		ev, err := s.Recv()
-		ch <- result{ev, err}
-	}()
-	select {
-	case r := <-ch:
-		return r.ev, r.err
-	case <-time.After(10 * time.Second):
-		t.Fatal("Recv timed out")
-		return stt.Event{}, nil
-	}
 }
 
 // kinds lists the events' types, with the text of transcripts.
@@ -176,11 +98,11 @@ func TestTelephonyTwoUtterances(t *testing.T) {
 	s := open(t, context.Background(), c, stt.Config{})
 
 	pcm := slices.Concat(utterance(8000), utterance(8000))
-	writeFrames(t, s, 8000, pcm)
+	providertest.WriteFrames(t, s, 8000, pcm)
 	if err := s.Close(); err != nil {
 		t.Fatalf("close: %v", err)
 	}
-	evs, err := recvAll(t, s)
+	evs, err := providertest.RecvAll(t, s)
 	if err != io.EOF {
 		t.Fatalf("Recv ended with %v, want io.EOF (events %v)", err, kinds(evs))
 	}
@@ -228,11 +150,11 @@ func TestTelephonyTwoUtterances(t *testing.T) {
 func TestCloseDeliversLastFinal(t *testing.T) {
 	_, c := startFake(t, gladiafake.Config{APIKey: testKey, Transcripts: []string{"cut short"}})
 	s := open(t, context.Background(), c, stt.Config{})
-	writeFrames(t, s, 8000, tone(8000, 500*time.Millisecond))
+	providertest.WriteFrames(t, s, 8000, providertest.Tone(8000, 500*time.Millisecond))
 	if err := s.Close(); err != nil {
 		t.Fatalf("close: %v", err)
 	}
-	evs, err := recvAll(t, s)
+	evs, err := providertest.RecvAll(t, s)
 	if err != io.EOF {
 		t.Fatalf("Recv ended with %v, want io.EOF", err)
 	}
@@ -257,11 +179,11 @@ func TestPCMRates(t *testing.T) {
 			fake, c := startFake(t, gladiafake.Config{APIKey: testKey, Transcripts: []string{"pcm works"}})
 			s := open(t, context.Background(), c, stt.Config{SampleRate: tc.rate})
 			pcm := utterance(tc.rate)
-			writeFrames(t, s, tc.rate, pcm)
+			providertest.WriteFrames(t, s, tc.rate, pcm)
 			if err := s.Close(); err != nil {
 				t.Fatalf("close: %v", err)
 			}
-			evs, err := recvAll(t, s)
+			evs, err := providertest.RecvAll(t, s)
 			if err != io.EOF || !slices.Contains(kinds(evs), "final:pcm works") {
 				t.Fatalf("events %q, end %v; want the final then io.EOF", kinds(evs), err)
 			}
@@ -369,11 +291,11 @@ func TestMalformedMessage(t *testing.T) {
 	_, c := startFake(t, gladiafake.Config{APIKey: testKey, Malformed: true})
 	s := open(t, context.Background(), c, stt.Config{})
 	writeUntilError(s, utterance(8000))
-	evs, err := recvAll(t, s)
+	evs, err := providertest.RecvAll(t, s)
 	if err == nil || err == io.EOF || !strings.Contains(err.Error(), "malformed") {
 		t.Fatalf("Recv ended with %v after %q, want a malformed-message error", err, kinds(evs))
 	}
-	if werr := s.Write(tone(8000, 20*time.Millisecond)); werr == nil {
+	if werr := s.Write(providertest.Tone(8000, 20*time.Millisecond)); werr == nil {
 		t.Fatal("Write after the stream broke succeeded")
 	}
 }
@@ -385,7 +307,7 @@ func TestDisconnectMidStream(t *testing.T) {
 	s := open(t, context.Background(), c, stt.Config{})
 	// The second utterance races the disconnect: Write may already fail.
 	writeUntilError(s, slices.Concat(utterance(8000), utterance(8000)))
-	evs, err := recvAll(t, s)
+	evs, err := providertest.RecvAll(t, s)
 	if err == nil || err == io.EOF {
 		t.Fatalf("Recv ended with %v, want an error", err)
 	}
@@ -403,7 +325,7 @@ func TestServerFailure(t *testing.T) {
 	_, c := startFake(t, gladiafake.Config{APIKey: testKey, FailAfter: 1})
 	s := open(t, context.Background(), c, stt.Config{})
 	writeUntilError(s, slices.Concat(utterance(8000), utterance(8000)))
-	evs, err := recvAll(t, s)
+	evs, err := providertest.RecvAll(t, s)
 	var ce *CloseError
 	if !errors.As(err, &ce) || ce.Code != int(websocket.StatusInternalError) || ce.Detail != gladiafake.FailMessage {
 		t.Fatalf("Recv ended with %v after %q, want a 1011 CloseError with the fake's message", err, kinds(evs))
@@ -419,9 +341,9 @@ func TestContextCancel(t *testing.T) {
 	_, c := startFake(t, gladiafake.Config{APIKey: testKey})
 	ctx, cancel := context.WithCancel(context.Background())
 	s := open(t, ctx, c, stt.Config{})
-	writeFrames(t, s, 8000, tone(8000, 200*time.Millisecond))
+	providertest.WriteFrames(t, s, 8000, providertest.Tone(8000, 200*time.Millisecond))
 	cancel()
-	_, err := recvAll(t, s)
+	_, err := providertest.RecvAll(t, s)
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("Recv ended with %v, want context.Canceled", err)
 	}
@@ -439,13 +361,13 @@ func TestWriteAfterClose(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatalf("close: %v", err)
 	}
-	if err := s.Write(tone(8000, 20*time.Millisecond)); !errors.Is(err, ErrClosed) {
+	if err := s.Write(providertest.Tone(8000, 20*time.Millisecond)); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Write after Close = %v, want ErrClosed", err)
 	}
 	if err := s.Close(); err != nil {
 		t.Fatalf("second close: %v", err)
 	}
-	if _, err := recvTimeout(t, s); err != io.EOF {
+	if _, err := providertest.Recv(t, s); err != io.EOF {
 		t.Fatalf("Recv after Close = %v, want io.EOF", err)
 	}
 }
@@ -470,7 +392,7 @@ func TestCloseTimeout(t *testing.T) {
 			}
 		}
 	})
-	srv = serve(t, mux)
+	srv = providertest.Serve(t, mux)
 	c := New(Config{BaseURL: srv.URL, HTTPClient: srv.Client(), CloseTimeout: 200 * time.Millisecond})
 	s := open(t, context.Background(), c, stt.Config{})
 	start := time.Now()
@@ -481,14 +403,14 @@ func TestCloseTimeout(t *testing.T) {
 	if d := time.Since(start); d > 2*time.Second {
 		t.Fatalf("Close took %v", d)
 	}
-	if _, err := recvTimeout(t, s); err != io.EOF {
+	if _, err := providertest.Recv(t, s); err != io.EOF {
 		t.Fatalf("Recv after Close = %v, want io.EOF", err)
 	}
 }
 
 // TestBadWebsocketURL: a session response without a ws(s) URL is refused.
 func TestBadWebsocketURL(t *testing.T) {
-	srv := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := providertest.Serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusCreated)
 		_, _ = io.WriteString(w, `{"id":"s1","url":"https://example.invalid/v2/live?token=secret"}`)
 	}))
@@ -511,7 +433,7 @@ func TestWebsocketRefused(t *testing.T) {
 		_, _ = io.WriteString(w, `{"id":"s1","url":"`+strings.Replace(srv.URL, "http", "ws", 1)+`/v2/live?token=bogus-token"}`)
 	})
 	mux.Handle("GET /v2/live", fake)
-	srv = serve(t, mux)
+	srv = providertest.Serve(t, mux)
 	c := New(Config{BaseURL: srv.URL, HTTPClient: srv.Client()})
 	_, err := c.Open(context.Background(), stt.Config{SampleRate: 8000, APIKey: testKey})
 	var he *HTTPError
@@ -529,7 +451,7 @@ func TestDialFailureHidesToken(t *testing.T) {
 	dead := httptest.NewServer(http.NotFoundHandler())
 	deadURL := strings.Replace(dead.URL, "http", "ws", 1)
 	dead.Close()
-	srv := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := providertest.Serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, `{"id":"s1","url":"`+deadURL+`/v2/live?token=secret-token"}`)
 	}))
 	c := New(Config{BaseURL: srv.URL, HTTPClient: srv.Client()})

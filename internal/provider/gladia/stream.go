@@ -59,9 +59,12 @@ type Stream struct {
 	cancel context.CancelFunc // cancels ctx
 
 	wake       chan struct{} // cap 1: the writer has work
-	eventReady chan struct{} // cap 1: an event was queued
 	readerDone chan struct{} // closed when the reader has exited
 	writerDone chan struct{} // closed when the writer has exited
+
+	// events carries the reader's events to Recv; the reader finishes it
+	// with what Recv returns once they are drained.
+	events stt.Queue
 
 	mu          sync.Mutex
 	enc         *encoder
@@ -69,9 +72,6 @@ type Stream struct {
 	queue       [][]byte // chunks waiting for the writer
 	dropped     int64    // chunks dropped because the queue was full
 	closing     bool     // Close was called; the queue ends with stop_recording
-	events      []stt.Event
-	finished    bool  // the reader exited; err is final
-	err         error // what Recv returns once events are drained
 	serverError string
 	writeErr    error
 
@@ -92,7 +92,6 @@ func newStream(ctx context.Context, conn *websocket.Conn, log *slog.Logger, enc 
 		ctx:          sctx,
 		cancel:       cancel,
 		wake:         make(chan struct{}, 1),
-		eventReady:   make(chan struct{}, 1),
 		readerDone:   make(chan struct{}),
 		writerDone:   make(chan struct{}),
 		enc:          enc,
@@ -162,8 +161,8 @@ func (s *Stream) writableLocked() error {
 	if s.closing {
 		return ErrClosed
 	}
-	if s.finished {
-		return fmt.Errorf("gladia: stream has ended: %w", s.err)
+	if s.events.Finished() {
+		return fmt.Errorf("gladia: stream has ended: %w", s.events.Err())
 	}
 	return nil
 }
@@ -178,28 +177,7 @@ func (s *Stream) notifyWriter() {
 // Recv blocks for the next event. After Close it returns the remaining
 // events and then io.EOF; if the server or the network broke the stream it
 // returns the remaining events and then that error.
-func (s *Stream) Recv() (stt.Event, error) {
-	for {
-		s.mu.Lock()
-		if len(s.events) > 0 {
-			ev := s.events[0]
-			s.events[0] = stt.Event{}
-			s.events = s.events[1:]
-			s.mu.Unlock()
-			return ev, nil
-		}
-		if s.finished {
-			err := s.err
-			s.mu.Unlock()
-			return stt.Event{}, err
-		}
-		s.mu.Unlock()
-		select {
-		case <-s.eventReady:
-		case <-s.readerDone:
-		}
-	}
-}
+func (s *Stream) Recv() (stt.Event, error) { return s.events.Recv() }
 
 // Close sends the audio still buffered, then stop_recording, and waits (at
 // most Config.CloseTimeout) for Gladia to send its last results and close
@@ -213,7 +191,7 @@ func (s *Stream) Close() error {
 
 func (s *Stream) close() error {
 	s.mu.Lock()
-	if !s.closing && !s.finished {
+	if !s.closing && !s.events.Finished() {
 		s.pending = s.enc.flush(s.pending)
 		s.queueChunksLocked(0)
 	}
@@ -316,10 +294,7 @@ func (s *Stream) readLoop() {
 		}
 	}
 
-	s.mu.Lock()
-	s.finished = true
-	s.err = err
-	s.mu.Unlock()
+	s.events.Finish(err)
 	if err != io.EOF {
 		s.log.Debug("gladia stream ended", "err", err)
 	}
@@ -342,13 +317,7 @@ func (s *Stream) handle(data []byte) error {
 		s.mu.Unlock()
 	}
 	if m.hasEvent {
-		s.mu.Lock()
-		s.events = append(s.events, m.event)
-		s.mu.Unlock()
-		select {
-		case s.eventReady <- struct{}{}:
-		default:
-		}
+		s.events.Push(m.event)
 	}
 	return nil
 }

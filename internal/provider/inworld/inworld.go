@@ -37,10 +37,11 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/coder/websocket"
 
+	"github.com/parley-voice/parley/internal/provider/redact"
+	"github.com/parley-voice/parley/internal/provider/wsurl"
 	"github.com/parley-voice/parley/internal/tts"
 )
 
@@ -57,13 +58,6 @@ const (
 
 	// readLimit bounds one server message (LiveKit needed a large buffer).
 	readLimit = 10 << 20
-	// writeTimeout bounds one client message.
-	writeTimeout = 10 * time.Second
-	// failureGrace is how long a failed write waits for the reader to learn
-	// why the service dropped the connection.
-	failureGrace = time.Second
-	// chunkBuffer is how many decoded chunks may wait for Recv.
-	chunkBuffer = 32
 	// errorBodyLimit bounds the error body read from a refused upgrade.
 	errorBodyLimit = 1024
 )
@@ -164,8 +158,8 @@ func (t *TTS) Open(ctx context.Context, cfg tts.Config) (tts.Stream, error) {
 		contextID: contextID,
 		conv:      conv,
 	})
-	if err := s.write(clientMessage{ContextID: contextID, Create: create}); err != nil {
-		err = s.writeError("creating the synthesis context", err)
+	if err := s.WriteJSON(clientMessage{ContextID: contextID, Create: create}); err != nil {
+		err = s.WriteError("creating the synthesis context", err)
 		_ = s.Close()
 		return nil, err
 	}
@@ -319,17 +313,8 @@ func streamURL(base string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("parsing base URL: %w", err)
 	}
-	switch u.Scheme {
-	case "ws", "wss":
-	case "http":
-		u.Scheme = "ws"
-	case "https":
-		u.Scheme = "wss"
-	default:
-		return "", fmt.Errorf("base URL %q: scheme must be ws, wss, http or https", base)
-	}
-	if u.Host == "" {
-		return "", fmt.Errorf("base URL %q has no host", base)
+	if err := wsurl.Adapt(u, base); err != nil {
+		return "", err
 	}
 	u.Path += StreamPath
 	u.RawPath = ""
@@ -342,14 +327,14 @@ func streamURL(base string) (string, error) {
 // the body's message, redacting the key should the server echo it.
 func dialError(err error, resp *http.Response, key string) error {
 	if resp == nil || resp.StatusCode == http.StatusSwitchingProtocols {
-		return fmt.Errorf("inworld: connecting: %s", redact(err.Error(), key))
+		return fmt.Errorf("inworld: connecting: %s", redact.Key(err.Error(), key))
 	}
 	var body []byte
 	if resp.Body != nil {
 		body, _ = io.ReadAll(io.LimitReader(resp.Body, errorBodyLimit))
 	}
 	code, msg := bodyMessage(body)
-	return &ServerError{HTTPStatus: resp.StatusCode, Code: code, Message: redact(msg, key)}
+	return &ServerError{HTTPStatus: resp.StatusCode, Code: code, Message: redact.Key(msg, key)}
 }
 
 // bodyMessage extracts the code and explanation from an error body:
@@ -376,12 +361,4 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "…"
-}
-
-// redact removes key from s, in case a server echoes it.
-func redact(s, key string) string {
-	if key == "" {
-		return s
-	}
-	return strings.ReplaceAll(s, key, "[redacted]")
 }

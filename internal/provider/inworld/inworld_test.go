@@ -16,6 +16,7 @@ import (
 
 	"github.com/parley-voice/parley/internal/audio"
 	"github.com/parley-voice/parley/internal/provider/inworld/inworldfake"
+	"github.com/parley-voice/parley/internal/provider/providertest"
 	"github.com/parley-voice/parley/internal/tts"
 )
 
@@ -42,57 +43,6 @@ func newFake(t *testing.T, cfg inworldfake.Config, pcfg Config) (*inworldfake.Se
 	return srv, NewTTS(pcfg)
 }
 
-// open opens a stream that the test's cleanup closes.
-func open(t *testing.T, p *TTS, cfg tts.Config) tts.Stream {
-	t.Helper()
-	s, err := p.Open(t.Context(), cfg)
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	return s
-}
-
-// recvAll receives until an error and returns the audio and that error.
-func recvAll(t *testing.T, s tts.Stream) ([]int16, error) {
-	t.Helper()
-	var pcm []int16
-	for {
-		c, err := s.Recv()
-		if err != nil {
-			return pcm, err
-		}
-		if len(c.PCM) == 0 {
-			t.Error("Recv returned an empty chunk")
-		}
-		pcm = append(pcm, c.PCM...)
-	}
-}
-
-func mustSend(t *testing.T, s tts.Stream, texts ...string) {
-	t.Helper()
-	for _, text := range texts {
-		if err := s.Send(text); err != nil {
-			t.Fatalf("Send(%q): %v", text, err)
-		}
-	}
-	if err := s.Flush(); err != nil {
-		t.Fatalf("Flush: %v", err)
-	}
-}
-
-// waitFor polls cond for up to 5 s.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within 5s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // onlyCreate returns the single create body of a session.
 func onlyCreate(t *testing.T, sess inworldfake.Session) map[string]any {
 	t.Helper()
@@ -110,9 +60,9 @@ func TestSpeakTwoSentences(t *testing.T) {
 	for _, rate := range []int{8000, 24000} {
 		t.Run(strconv.Itoa(rate), func(t *testing.T) {
 			srv, p := newFake(t, inworldfake.Config{APIKey: testKey}, Config{})
-			s := open(t, p, tts.Config{Voice: "Ashley", SampleRate: rate, APIKey: testKey})
-			mustSend(t, s, s1, s2)
-			pcm, err := recvAll(t, s)
+			s := providertest.OpenTTS(t, p, tts.Config{Voice: "Ashley", SampleRate: rate, APIKey: testKey})
+			providertest.SendAll(t, s, s1, s2)
+			pcm, _, err := providertest.RecvAudio(t, s)
 			if !errors.Is(err, io.EOF) {
 				t.Fatalf("Recv ended with %v, want io.EOF", err)
 			}
@@ -141,19 +91,19 @@ func TestSpeakTwoSentences(t *testing.T) {
 				t.Errorf("create = %v", c)
 			}
 			_ = s.Close()
-			waitFor(t, "fake sees the connection closed", func() bool { return srv.Stats().Active == 0 })
+			providertest.WaitFor(t, "fake sees the connection closed", func() bool { return srv.Stats().Active == 0 })
 		})
 	}
 }
 
 func TestCreateOptions(t *testing.T) {
 	srv, p := newFake(t, inworldfake.Config{}, Config{})
-	s := open(t, p, tts.Config{
+	s := providertest.OpenTTS(t, p, tts.Config{
 		Voice: "Dennis", Model: "inworld-tts-1.5-max", Language: "nl-NL", SampleRate: 16000, Speed: 1.25,
 		Options: map[string]any{"temperature": 0.8, "delivery_mode": "creative", "apply_text_normalization": "on", "stability": 0.5},
 	})
-	mustSend(t, s, "Hallo.")
-	if _, err := recvAll(t, s); !errors.Is(err, io.EOF) {
+	providertest.SendAll(t, s, "Hallo.")
+	if _, _, err := providertest.RecvAudio(t, s); !errors.Is(err, io.EOF) {
 		t.Fatalf("Recv ended with %v", err)
 	}
 	c := onlyCreate(t, srv.Sessions()[0])
@@ -189,9 +139,9 @@ func TestResampledRates(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv, p := newFake(t, inworldfake.Config{}, Config{ServiceRate: tt.forced})
-			s := open(t, p, tts.Config{Voice: "v", SampleRate: tt.pipeline})
-			mustSend(t, s, text)
-			pcm, err := recvAll(t, s)
+			s := providertest.OpenTTS(t, p, tts.Config{Voice: "v", SampleRate: tt.pipeline})
+			providertest.SendAll(t, s, text)
+			pcm, _, err := providertest.RecvAudio(t, s)
 			if !errors.Is(err, io.EOF) {
 				t.Fatalf("Recv ended with %v", err)
 			}
@@ -228,9 +178,9 @@ func TestWAVHeaderAndSplitSamples(t *testing.T) {
 				WAVHeader:     header,
 				ChunkDuration: 101 * 62500 * time.Nanosecond, // 101 bytes at 8 kHz
 			}, Config{})
-			s := open(t, p, tts.Config{Voice: "v", SampleRate: 8000})
-			mustSend(t, s, "Odd.", "Again.")
-			pcm, err := recvAll(t, s)
+			s := providertest.OpenTTS(t, p, tts.Config{Voice: "v", SampleRate: 8000})
+			providertest.SendAll(t, s, "Odd.", "Again.")
+			pcm, _, err := providertest.RecvAudio(t, s)
 			if !errors.Is(err, io.EOF) {
 				t.Fatalf("Recv ended with %v", err)
 			}
@@ -325,9 +275,9 @@ func TestFaultsMidStream(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv, p := newFake(t, inworldfake.Config{FailAfter: 2, FailMode: tt.mode}, Config{})
-			s := open(t, p, tts.Config{Voice: "v", SampleRate: 8000})
-			mustSend(t, s, "A sentence long enough to need several audio messages.")
-			pcm, err := recvAll(t, s)
+			s := providertest.OpenTTS(t, p, tts.Config{Voice: "v", SampleRate: 8000})
+			providertest.SendAll(t, s, "A sentence long enough to need several audio messages.")
+			pcm, _, err := providertest.RecvAudio(t, s)
 			if err == nil || errors.Is(err, io.EOF) {
 				t.Fatalf("Recv ended with %v, want an error", err)
 			}
@@ -341,7 +291,7 @@ func TestFaultsMidStream(t *testing.T) {
 				t.Error("Send after a failure succeeded")
 			}
 			_ = s.Close()
-			waitFor(t, "fake sees the connection closed", func() bool { return srv.Stats().Active == 0 })
+			providertest.WaitFor(t, "fake sees the connection closed", func() bool { return srv.Stats().Active == 0 })
 		})
 	}
 }
@@ -358,9 +308,9 @@ func TestRefusedCreate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := open(t, p, tt.cfg)
+			s := providertest.OpenTTS(t, p, tt.cfg)
 			_ = s.Send("Hello.")
-			_, err := recvAll(t, s)
+			_, _, err := providertest.RecvAudio(t, s)
 			var se *ServerError
 			if !errors.As(err, &se) || se.Code != 3 || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("Recv = %v, want INVALID_ARGUMENT naming %s", err, tt.want)
@@ -371,7 +321,7 @@ func TestRefusedCreate(t *testing.T) {
 
 func TestCloseMidStream(t *testing.T) {
 	srv, p := newFake(t, inworldfake.Config{RealTime: true}, Config{})
-	s := open(t, p, tts.Config{Voice: "v", SampleRate: 8000})
+	s := providertest.OpenTTS(t, p, tts.Config{Voice: "v", SampleRate: 8000})
 	if err := s.Send("A long answer that takes several seconds to speak at real-time pace."); err != nil {
 		t.Fatal(err)
 	}
@@ -403,7 +353,7 @@ func TestCloseMidStream(t *testing.T) {
 	if d := time.Since(start); d > 500*time.Millisecond {
 		t.Errorf("Close and Recv took %v", d)
 	}
-	waitFor(t, "fake sees the connection closed", func() bool { return srv.Stats().Active == 0 })
+	providertest.WaitFor(t, "fake sees the connection closed", func() bool { return srv.Stats().Active == 0 })
 	if err := s.Send("More."); !errors.Is(err, ErrClosed) {
 		t.Errorf("Send after Close = %v, want ErrClosed", err)
 	}
@@ -448,7 +398,7 @@ func TestContextCancel(t *testing.T) {
 	case <-time.After(time.Second):
 		t.Fatal("Recv still blocked 1s after ctx was cancelled")
 	}
-	waitFor(t, "fake sees the connection closed", func() bool { return srv.Stats().Active == 0 })
+	providertest.WaitFor(t, "fake sees the connection closed", func() bool { return srv.Stats().Active == 0 })
 }
 
 func TestOpenErrors(t *testing.T) {
@@ -485,18 +435,18 @@ func TestOpenErrors(t *testing.T) {
 
 func TestSendRules(t *testing.T) {
 	srv, p := newFake(t, inworldfake.Config{}, Config{})
-	s := open(t, p, tts.Config{Voice: "v", SampleRate: 8000})
+	s := providertest.OpenTTS(t, p, tts.Config{Voice: "v", SampleRate: 8000})
 	if err := s.Send("  \n"); err != nil {
 		t.Errorf("blank Send = %v", err)
 	}
-	mustSend(t, s, "Only this.")
+	providertest.SendAll(t, s, "Only this.")
 	if err := s.Flush(); err != nil {
 		t.Errorf("second Flush = %v", err)
 	}
 	if err := s.Send("Too late."); err == nil || !strings.Contains(err.Error(), "after Flush") {
 		t.Errorf("Send after Flush = %v", err)
 	}
-	if _, err := recvAll(t, s); !errors.Is(err, io.EOF) {
+	if _, _, err := providertest.RecvAudio(t, s); !errors.Is(err, io.EOF) {
 		t.Fatalf("Recv ended with %v", err)
 	}
 	sess := srv.Sessions()[0]
@@ -507,11 +457,11 @@ func TestSendRules(t *testing.T) {
 
 func TestFlushWithoutText(t *testing.T) {
 	srv, p := newFake(t, inworldfake.Config{}, Config{})
-	s := open(t, p, tts.Config{Voice: "v", SampleRate: 8000})
+	s := providertest.OpenTTS(t, p, tts.Config{Voice: "v", SampleRate: 8000})
 	if err := s.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	pcm, err := recvAll(t, s)
+	pcm, _, err := providertest.RecvAudio(t, s)
 	if !errors.Is(err, io.EOF) || len(pcm) != 0 {
 		t.Fatalf("Recv = %d samples, %v; want io.EOF and no audio", len(pcm), err)
 	}

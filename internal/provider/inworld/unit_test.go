@@ -154,15 +154,6 @@ func TestServerErrorText(t *testing.T) {
 	}
 }
 
-func TestRedact(t *testing.T) {
-	if got := redact("key abc leaked abc", "abc"); got != "key [redacted] leaked [redacted]" {
-		t.Errorf("redact = %q", got)
-	}
-	if got := redact("nothing", ""); got != "nothing" {
-		t.Errorf("redact with no key = %q", got)
-	}
-}
-
 // b64 encodes PCM16 LE samples, optionally behind a WAV header at rate.
 func b64(pcm []int16, headerRate int) string {
 	var buf bytes.Buffer

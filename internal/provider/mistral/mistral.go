@@ -21,6 +21,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/parley-voice/parley/internal/provider/redact"
 	"github.com/parley-voice/parley/internal/stt"
 )
 
@@ -284,13 +285,13 @@ func statusHint(code int) string {
 // dialError describes a failed handshake with the key scrubbed out.
 func dialError(resp *http.Response, err error, apiKey string) error {
 	if resp == nil || resp.StatusCode == http.StatusSwitchingProtocols {
-		return fmt.Errorf("mistral: opening realtime transcription: %s", redact(err.Error(), apiKey))
+		return fmt.Errorf("mistral: opening realtime transcription: %s", redact.Key(err.Error(), apiKey))
 	}
 	var body []byte
 	if resp.Body != nil {
 		body, _ = io.ReadAll(io.LimitReader(resp.Body, errorBodyLimit))
 	}
-	return &HTTPError{StatusCode: resp.StatusCode, Message: redact(bodyMessage(body), apiKey)}
+	return &HTTPError{StatusCode: resp.StatusCode, Message: redact.Key(bodyMessage(body), apiKey)}
 }
 
 // bodyMessage reads Mistral's {"message"} or {"detail"} error body, or
@@ -308,13 +309,6 @@ func bodyMessage(body []byte) string {
 		}
 	}
 	return truncate(strings.TrimSpace(string(body)), 200)
-}
-
-func redact(s, key string) string {
-	if key == "" {
-		return s
-	}
-	return strings.ReplaceAll(s, key, "[redacted]")
 }
 
 // optionInt reads a whole number decoded from JSON, a Go int or a string.

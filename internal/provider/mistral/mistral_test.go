@@ -4,13 +4,10 @@ import (
 	"context"
 	"errors"
 	"io"
-	"math"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +15,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/parley-voice/parley/internal/provider/mistral/mistralfake"
+	"github.com/parley-voice/parley/internal/provider/providertest"
 	"github.com/parley-voice/parley/internal/stt"
 )
 
@@ -27,37 +25,10 @@ func TestMain(m *testing.M) {
 
 const testKey = "mi-test-key-0123456789"
 
-// tone is a 300 Hz sine of amplitude 8000 at rate: "speech" to the fake
-// and to the VAD.
-func tone(rate int, d time.Duration) []int16 {
-	out := make([]int16, int(int64(d)*int64(rate)/int64(time.Second)))
-	for i := range out {
-		out[i] = int16(8000 * math.Sin(2*math.Pi*300*float64(i)/float64(rate)))
-	}
-	return out
-}
-
-func silence(rate int, d time.Duration) []int16 {
-	return make([]int16, int(int64(d)*int64(rate)/int64(time.Second)))
-}
-
 // utterance is 1 s of tone followed by 600 ms of silence (more than the
 // 400 ms default endpointing).
 func utterance(rate int) []int16 {
-	return slices.Concat(silence(rate, 200*time.Millisecond), tone(rate, time.Second), silence(rate, 600*time.Millisecond))
-}
-
-// writeFrames writes pcm in 20 ms frames, faster than real time.
-func writeFrames(t *testing.T, s stt.Stream, rate int, pcm []int16) {
-	t.Helper()
-	frame := rate / 50
-	for len(pcm) > 0 {
-		n := min(frame, len(pcm))
-		if err := s.Write(pcm[:n]); err != nil {
-			t.Fatalf("write: %v", err)
-		}
-		pcm = pcm[n:]
-	}
+	return slices.Concat(providertest.Silence(rate, 200*time.Millisecond), providertest.Tone(rate, time.Second), providertest.Silence(rate, 600*time.Millisecond))
 }
 
 // writeUntilError writes pcm in 20 ms frames until Write fails.
@@ -70,22 +41,6 @@ func writeUntilError(s stt.Stream, rate int, pcm []int16) {
 	}
 }
 
-// serve runs h and, at cleanup, waits for its handlers to return.
-func serve(t *testing.T, h http.Handler) *httptest.Server {
-	t.Helper()
-	var wg sync.WaitGroup
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		wg.Add(1)
-		defer wg.Done()
-		h.ServeHTTP(w, r)
-	}))
-	t.Cleanup(func() {
-		srv.Close()
-		wg.Wait()
-	})
-	return srv
-}
-
 func startFake(t *testing.T, fcfg mistralfake.Config, cfg Config) (*mistralfake.Server, *STT) {
 	t.Helper()
 	if fcfg.APIKey == "" {
@@ -94,7 +49,7 @@ func startFake(t *testing.T, fcfg mistralfake.Config, cfg Config) (*mistralfake.
 	fake := mistralfake.New(fcfg)
 	mux := http.NewServeMux()
 	mux.Handle(mistralfake.RealtimePath, fake)
-	srv := serve(t, mux)
+	srv := providertest.Serve(t, mux)
 	cfg.BaseURL = srv.URL + "/v1"
 	cfg.HTTPClient = srv.Client()
 	return fake, NewSTT(cfg)
@@ -116,47 +71,12 @@ func open(t *testing.T, ctx context.Context, c *STT, sc stt.Config) *Stream {
 	return s.(*Stream)
 }
 
-// recvAll receives events until an error, which it returns.
-func recvAll(t *testing.T, s stt.Stream) ([]stt.Event, error) {
-	t.Helper()
-	var out []stt.Event
-	for {
-		ev, err := recvTimeout(t, s)
-		if err != nil {
-			return out, err
-		}
-		out = append(out, ev)
-	}
-}
-
-// recvTimeout is Recv with a test deadline, so a bug fails instead of
-// hanging.
-func recvTimeout(t *testing.T, s stt.Stream) (stt.Event, error) {
-	t.Helper()
-	type result struct {
-		ev  stt.Event
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		ev, err := s.Recv()
-		ch <- result{ev, err}
-	}()
-	select {
-	case r := <-ch:
-		return r.ev, r.err
-	case <-time.After(5 * time.Second):
-		t.Fatal("Recv did not return within 5 s")
-		return stt.Event{}, nil
-	}
-}
-
 // recvUntil receives events until one of type typ, returning all of them.
 func recvUntil(t *testing.T, s stt.Stream, typ stt.EventType) []stt.Event {
 	t.Helper()
 	var out []stt.Event
 	for {
-		ev, err := recvTimeout(t, s)
+		ev, err := providertest.Recv(t, s)
 		if err != nil {
 			t.Fatalf("recv: %v (after %v)", err, out)
 		}
@@ -185,14 +105,14 @@ func TestTelephonyTwoUtterances(t *testing.T) {
 	s := open(t, context.Background(), c, stt.Config{Language: "de"})
 
 	pcm := slices.Concat(utterance(8000), utterance(8000))
-	writeFrames(t, s, 8000, pcm[:len(pcm)/2])
+	providertest.WriteFrames(t, s, 8000, pcm[:len(pcm)/2])
 	first := recvUntil(t, s, stt.Final)
-	writeFrames(t, s, 8000, pcm[len(pcm)/2:])
+	providertest.WriteFrames(t, s, 8000, pcm[len(pcm)/2:])
 	second := recvUntil(t, s, stt.Final)
 	if err := s.Close(); err != nil {
 		t.Fatalf("close: %v", err)
 	}
-	rest, err := recvAll(t, s)
+	rest, err := providertest.RecvAll(t, s)
 	if err != io.EOF || len(rest) != 0 {
 		t.Fatalf("after close: events %v, err %v; want none and io.EOF", rest, err)
 	}
@@ -240,12 +160,12 @@ func TestTelephonyTwoUtterances(t *testing.T) {
 func TestEndpointingDecidesFlush(t *testing.T) {
 	fake, c := startFake(t, mistralfake.Config{Transcripts: []string{"one two three"}}, Config{})
 	s := open(t, context.Background(), c, stt.Config{Endpointing: 800 * time.Millisecond})
-	pcm := slices.Concat(tone(8000, 500*time.Millisecond), silence(8000, 600*time.Millisecond), tone(8000, 500*time.Millisecond), silence(8000, 5*time.Millisecond))
-	writeFrames(t, s, 8000, pcm)
+	pcm := slices.Concat(providertest.Tone(8000, 500*time.Millisecond), providertest.Silence(8000, 600*time.Millisecond), providertest.Tone(8000, 500*time.Millisecond), providertest.Silence(8000, 5*time.Millisecond))
+	providertest.WriteFrames(t, s, 8000, pcm)
 	if err := s.Close(); err != nil {
 		t.Fatalf("close: %v", err)
 	}
-	evs, err := recvAll(t, s)
+	evs, err := providertest.RecvAll(t, s)
 	if err != io.EOF {
 		t.Fatalf("recv: %v", err)
 	}
@@ -266,7 +186,7 @@ func TestLinearPCMRates(t *testing.T) {
 			fake, c := startFake(t, mistralfake.Config{Transcripts: []string{"wideband"}}, Config{})
 			s := open(t, context.Background(), c, stt.Config{SampleRate: rate})
 			pcm := utterance(rate)
-			writeFrames(t, s, rate, pcm)
+			providertest.WriteFrames(t, s, rate, pcm)
 			final := recvUntil(t, s, stt.Final)
 			if got := final[len(final)-1].Text; got != "wideband" {
 				t.Errorf("final %q, want wideband", got)
@@ -341,7 +261,7 @@ func TestMalformedMessage(t *testing.T) {
 	_, c := startFake(t, mistralfake.Config{MalformedAfter: 3}, Config{})
 	s := open(t, context.Background(), c, stt.Config{})
 	writeUntilError(s, 8000, utterance(8000))
-	_, err := recvAll(t, s)
+	_, err := providertest.RecvAll(t, s)
 	if err == nil || err == io.EOF || !strings.Contains(err.Error(), "malformed") {
 		t.Fatalf("recv error %v, want a malformed-message error", err)
 	}
@@ -352,12 +272,12 @@ func TestErrorEvent(t *testing.T) {
 	_, c := startFake(t, mistralfake.Config{ErrorAfter: 3}, Config{})
 	s := open(t, context.Background(), c, stt.Config{})
 	writeUntilError(s, 8000, utterance(8000))
-	_, err := recvAll(t, s)
+	_, err := providertest.RecvAll(t, s)
 	var ce *CloseError
 	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "injected error") {
 		t.Fatalf("recv error %v, want a CloseError with the server's message", err)
 	}
-	if s.Write(tone(8000, 20*time.Millisecond)) == nil {
+	if s.Write(providertest.Tone(8000, 20*time.Millisecond)) == nil {
 		t.Error("Write after the stream broke succeeded")
 	}
 }
@@ -367,7 +287,7 @@ func TestDisconnectMidStream(t *testing.T) {
 	_, c := startFake(t, mistralfake.Config{DisconnectAfter: 5}, Config{})
 	s := open(t, context.Background(), c, stt.Config{})
 	writeUntilError(s, 8000, utterance(8000))
-	_, err := recvAll(t, s)
+	_, err := providertest.RecvAll(t, s)
 	if err == nil || err == io.EOF {
 		t.Fatalf("recv error %v, want a broken-stream error", err)
 	}
@@ -378,7 +298,7 @@ func TestDisconnectMidStream(t *testing.T) {
 func TestFinalWithoutDone(t *testing.T) {
 	_, c := startFake(t, mistralfake.Config{Transcripts: []string{"no done here"}, NoDoneOnFlush: true}, Config{FinalTimeout: 200 * time.Millisecond})
 	s := open(t, context.Background(), c, stt.Config{})
-	writeFrames(t, s, 8000, utterance(8000))
+	providertest.WriteFrames(t, s, 8000, utterance(8000))
 	evs := recvUntil(t, s, stt.Final)
 	if final := evs[len(evs)-1]; final.Text != "no done here" || !final.SpeechFinal {
 		t.Fatalf("final %+v, want the deltas with SpeechFinal", final)
@@ -386,7 +306,7 @@ func TestFinalWithoutDone(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatalf("close: %v", err)
 	}
-	if rest, err := recvAll(t, s); err != io.EOF || len(ofType(rest, stt.Final)) != 0 {
+	if rest, err := providertest.RecvAll(t, s); err != io.EOF || len(ofType(rest, stt.Final)) != 0 {
 		t.Fatalf("after close: %v, %v; want no second Final and io.EOF", rest, err)
 	}
 }
@@ -396,11 +316,11 @@ func TestFinalWithoutDone(t *testing.T) {
 func TestCumulativeDone(t *testing.T) {
 	_, c := startFake(t, mistralfake.Config{Transcripts: []string{"first part", "second part"}, CumulativeDone: true}, Config{})
 	s := open(t, context.Background(), c, stt.Config{})
-	writeFrames(t, s, 8000, slices.Concat(utterance(8000), utterance(8000)))
+	providertest.WriteFrames(t, s, 8000, slices.Concat(utterance(8000), utterance(8000)))
 	if err := s.Close(); err != nil {
 		t.Fatalf("close: %v", err)
 	}
-	evs, err := recvAll(t, s)
+	evs, err := providertest.RecvAll(t, s)
 	finals := ofType(evs, stt.Final)
 	if err != io.EOF || len(finals) != 2 || finals[0].Text != "first part" || finals[1].Text != "second part" {
 		t.Fatalf("finals %v, err %v; want first part, second part, io.EOF", finals, err)
@@ -413,9 +333,9 @@ func TestContextCancel(t *testing.T) {
 	_, c := startFake(t, mistralfake.Config{}, Config{})
 	ctx, cancel := context.WithCancel(context.Background())
 	s := open(t, ctx, c, stt.Config{})
-	writeFrames(t, s, 8000, tone(8000, 200*time.Millisecond))
+	providertest.WriteFrames(t, s, 8000, providertest.Tone(8000, 200*time.Millisecond))
 	cancel()
-	_, err := recvAll(t, s)
+	_, err := providertest.RecvAll(t, s)
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("recv error %v, want context.Canceled", err)
 	}
@@ -428,7 +348,7 @@ func TestWriteAfterClose(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatalf("close: %v", err)
 	}
-	if err := s.Write(tone(8000, 20*time.Millisecond)); !errors.Is(err, errClosed) {
+	if err := s.Write(providertest.Tone(8000, 20*time.Millisecond)); !errors.Is(err, errClosed) {
 		t.Fatalf("write after close: %v, want errClosed", err)
 	}
 	if err := s.Close(); err != nil {
@@ -439,7 +359,7 @@ func TestWriteAfterClose(t *testing.T) {
 // TestCloseTimeout: a server that never answers input_audio.end cannot
 // hold Close beyond CloseTimeout.
 func TestCloseTimeout(t *testing.T) {
-	srv := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := providertest.Serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		conn, err := websocket.Accept(w, r, nil)
 		if err != nil {
 			return
@@ -459,7 +379,7 @@ func TestCloseTimeout(t *testing.T) {
 	if err == nil || time.Since(start) > 2*time.Second {
 		t.Fatalf("close: %v after %s, want a timeout error after about 200 ms", err, time.Since(start))
 	}
-	if _, err := recvAll(t, s); err != io.EOF {
+	if _, err := providertest.RecvAll(t, s); err != io.EOF {
 		t.Fatalf("recv after close: %v, want io.EOF", err)
 	}
 }
@@ -467,7 +387,7 @@ func TestCloseTimeout(t *testing.T) {
 // TestSessionRefusedInBand: an error event instead of session.created
 // fails Open.
 func TestSessionRefusedInBand(t *testing.T) {
-	srv := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := providertest.Serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		conn, err := websocket.Accept(w, r, nil)
 		if err != nil {
 			return

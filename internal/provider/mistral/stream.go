@@ -64,9 +64,12 @@ type Stream struct {
 	cancel context.CancelFunc
 
 	wake       chan struct{}
-	eventReady chan struct{}
 	readerDone chan struct{}
 	writerDone chan struct{}
+
+	// events carries the VAD's and the reader's events to Recv; the reader
+	// finishes it with what Recv returns once they are drained.
+	events stt.Queue
 
 	// Write's state, serialised by writeMu.
 	writeMu  sync.Mutex
@@ -81,9 +84,6 @@ type Stream struct {
 	dropped     int64
 	closing     bool
 	endSent     bool
-	events      []stt.Event
-	finished    bool
-	err         error
 	writeErr    error
 	utterance   string    // deltas since the last Final
 	finalized   string    // the text already reported in Finals, normalized
@@ -110,7 +110,6 @@ func newStream(ctx context.Context, conn *websocket.Conn, log *slog.Logger, cfg 
 		ctx:          sctx,
 		cancel:       cancel,
 		wake:         make(chan struct{}, 1),
-		eventReady:   make(chan struct{}, 1),
 		readerDone:   make(chan struct{}),
 		writerDone:   make(chan struct{}),
 		enc:          enc,
@@ -158,7 +157,7 @@ func (s *Stream) sendFrame(frame []int16) {
 	s.queueAudio(s.enc.encode(frame))
 	switch s.vad.Process(frame).Event {
 	case audio.SpeechStart:
-		s.pushEvents(stt.Event{Type: stt.SpeechStarted})
+		s.events.Push(stt.Event{Type: stt.SpeechStarted})
 	case audio.SpeechEnd:
 		s.queueControl(typeFlush)
 	}
@@ -170,8 +169,8 @@ func (s *Stream) writable() error {
 	if s.closing {
 		return errClosed
 	}
-	if s.finished {
-		return fmt.Errorf("mistral: stream has ended: %w", s.err)
+	if s.events.Finished() {
+		return fmt.Errorf("mistral: stream has ended: %w", s.events.Err())
 	}
 	return nil
 }
@@ -229,40 +228,10 @@ func (s *Stream) notify(ch chan struct{}) {
 	}
 }
 
-func (s *Stream) pushEvents(evs ...stt.Event) {
-	if len(evs) == 0 {
-		return
-	}
-	s.mu.Lock()
-	s.events = append(s.events, evs...)
-	s.mu.Unlock()
-	s.notify(s.eventReady)
-}
-
 // Recv blocks for the next event. After Close it returns the remaining
 // events and then io.EOF; if the stream broke it returns the remaining
 // events and then why.
-func (s *Stream) Recv() (stt.Event, error) {
-	for {
-		s.mu.Lock()
-		if len(s.events) > 0 {
-			ev := s.events[0]
-			s.events = s.events[1:]
-			s.mu.Unlock()
-			return ev, nil
-		}
-		if s.finished {
-			err := s.err
-			s.mu.Unlock()
-			return stt.Event{}, err
-		}
-		s.mu.Unlock()
-		select {
-		case <-s.eventReady:
-		case <-s.readerDone:
-		}
-	}
-}
+func (s *Stream) Recv() (stt.Event, error) { return s.events.Recv() }
 
 // Close sends the audio written so far and input_audio.end, waits (at most
 // Config.CloseTimeout) for the last transcription.done, and closes the
@@ -393,7 +362,7 @@ func (s *Stream) finalTimedOut() {
 	s.mu.Unlock()
 	if ok {
 		s.log.Debug("mistral: no transcription.done after flush, reporting the deltas")
-		s.pushEvents(ev)
+		s.events.Push(ev)
 	}
 }
 
@@ -431,10 +400,7 @@ func (s *Stream) readLoop() {
 			err = s.handle(data)
 		}
 	}
-	s.mu.Lock()
-	s.finished = true
-	s.err = err
-	s.mu.Unlock()
+	s.events.Finish(err)
 	if err != io.EOF {
 		s.log.Debug("mistral stream ended", "err", err)
 	}
@@ -501,7 +467,7 @@ func (s *Stream) onDelta(text string) {
 	ev := stt.Event{Type: stt.Interim, Text: strings.TrimSpace(s.utterance)}
 	s.mu.Unlock()
 	if ev.Text != "" {
-		s.pushEvents(ev)
+		s.events.Push(ev)
 	}
 }
 
@@ -529,7 +495,7 @@ func (s *Stream) onDone(text string) (over bool) {
 	ev, ok := s.finalLocked(t)
 	s.mu.Unlock()
 	if ok {
-		s.pushEvents(ev)
+		s.events.Push(ev)
 	}
 	return over
 }

@@ -2,6 +2,7 @@ package mistral
 
 import (
 	"encoding/json"
+	"io"
 	"log/slog"
 	"testing"
 	"time"
@@ -113,21 +114,35 @@ func TestOnDone(t *testing.T) {
 		{name: "flush answered after end", endSent: true, awaiting: 1, utterance: "late", want: "late"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := &Stream{log: slog.New(slog.DiscardHandler), eventReady: make(chan struct{}, 1),
+			s := &Stream{log: slog.New(slog.DiscardHandler),
 				utterance: tc.utterance, finalized: tc.finalized, timedOut: tc.timedOut, awaiting: tc.awaiting, endSent: tc.endSent}
 			over := s.onDone(tc.done)
+			events := drain(&s.events)
 			var got string
-			if len(s.events) == 1 {
-				if ev := s.events[0]; ev.Type == stt.Final && ev.SpeechFinal {
+			if len(events) == 1 {
+				if ev := events[0]; ev.Type == stt.Final && ev.SpeechFinal {
 					got = ev.Text
 				}
 			}
-			if got != tc.want || over != tc.over || len(s.events) > 1 {
-				t.Errorf("final %q over %v (events %v), want %q over %v", got, over, s.events, tc.want, tc.over)
+			if got != tc.want || over != tc.over || len(events) > 1 {
+				t.Errorf("final %q over %v (events %v), want %q over %v", got, over, events, tc.want, tc.over)
 			}
 			if tc.endSent && tc.awaiting > 0 && !s.lingering {
 				t.Error("a flush's done after input_audio.end should leave the stream lingering for the end's")
 			}
 		})
+	}
+}
+
+// drain finishes q and returns the events queued in it.
+func drain(q *stt.Queue) []stt.Event {
+	q.Finish(io.EOF)
+	var evs []stt.Event
+	for {
+		ev, err := q.Recv()
+		if err != nil {
+			return evs
+		}
+		evs = append(evs, ev)
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/parley-voice/parley/internal/llm"
+	"github.com/parley-voice/parley/internal/provider/redact"
 )
 
 // DefaultBaseURL is the API root used when Config.BaseURL is empty.
@@ -180,7 +181,7 @@ func notAStream(resp *http.Response, key string) error {
 		return fmt.Errorf("openai: read non-streaming response: %w", err)
 	}
 	if e := parseErrorBody(resp.StatusCode, body); e.fromJSON {
-		e.Message = redact(e.Message, key)
+		e.Message = redact.Key(e.Message, key)
 		return e
 	}
 	return fmt.Errorf("openai: server answered %d with application/json instead of an event stream (does it support stream=true?)", resp.StatusCode)

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/parley-voice/parley/internal/provider/redact"
 )
 
 // ErrClosed is returned by Recv on a stream that was closed.
@@ -100,7 +102,7 @@ func readAPIError(resp *http.Response, key string) *APIError {
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody)) // a partial body still explains something
 	e := parseErrorBody(resp.StatusCode, body)
 	e.RetryAfter = parseRetryAfter(resp.Header, time.Now())
-	e.Message = redact(e.Message, key)
+	e.Message = redact.Key(e.Message, key)
 	return e
 }
 
@@ -213,14 +215,6 @@ func clip(s string) string {
 		s = strings.ToValidUTF8(s[:maxErrorMessage], "") + "…"
 	}
 	return s
-}
-
-// redact removes key from s.
-func redact(s, key string) string {
-	if key == "" || !strings.Contains(s, key) {
-		return s
-	}
-	return strings.ReplaceAll(s, key, "[redacted]")
 }
 
 // parseRetryAfter reads how long the server asked to wait: OpenAI's

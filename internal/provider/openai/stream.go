@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/parley-voice/parley/internal/llm"
+	"github.com/parley-voice/parley/internal/provider/redact"
 )
 
 // maxLine is the longest SSE line accepted (a whole tool call can arrive in
@@ -301,7 +302,7 @@ func (s *stream) decode(data []byte) (llm.Delta, bool, error) {
 		if !fillErrorValue(e, c.Error) {
 			e.Message = "unreadable error event"
 		}
-		e.Message = redact(e.Message, s.key)
+		e.Message = redact.Key(e.Message, s.key)
 		return llm.Delta{}, false, e
 	}
 	var d llm.Delta

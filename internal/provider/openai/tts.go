@@ -15,6 +15,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/parley-voice/parley/internal/audio"
+	"github.com/parley-voice/parley/internal/provider/redact"
 	"github.com/parley-voice/parley/internal/tts"
 )
 
@@ -484,7 +485,7 @@ func (s *speechStream) post(input string) (*http.Response, error) {
 		if s.ctx.Err() != nil {
 			return nil, s.ctxError()
 		}
-		return nil, fmt.Errorf("openai: send speech request: %s", redact(err.Error(), s.key))
+		return nil, fmt.Errorf("openai: send speech request: %s", redact.Key(err.Error(), s.key))
 	}
 	s.log.LogAttrs(s.ctx, slog.LevelDebug, "openai: speech response",
 		slog.Int("status", resp.StatusCode), slog.Duration("ttfb", time.Since(start)))

@@ -8,6 +8,8 @@ import (
 	"io"
 	"mime"
 	"net/http"
+
+	"github.com/parley-voice/parley/internal/provider/redact"
 )
 
 // readAudio delivers the audio of a successful speech response as it
@@ -46,7 +48,7 @@ func notAudio(resp *http.Response, key string) error {
 		return fmt.Errorf("openai: read speech response: %w", err)
 	}
 	if e := parseErrorBody(resp.StatusCode, body); e.fromJSON {
-		e.Message = redact(e.Message, key)
+		e.Message = redact.Key(e.Message, key)
 		return fmt.Errorf("openai: text-to-speech failed: %w", e)
 	}
 	return fmt.Errorf("openai: the speech response is application/json instead of audio")
@@ -138,7 +140,7 @@ func (s *speechStream) eventError(raw json.RawMessage, data []byte) error {
 		e = parseErrorBody(0, data) // {"type":"error","message":…}
 		e.StatusCode = 0
 	}
-	e.Message = redact(e.Message, s.key)
+	e.Message = redact.Key(e.Message, s.key)
 	return fmt.Errorf("openai: text-to-speech failed: %w", e)
 }
 
@@ -147,7 +149,7 @@ func (s *speechStream) bodyError(err error) error {
 	if s.ctx.Err() != nil {
 		return s.ctxError()
 	}
-	msg := redact(err.Error(), s.key)
+	msg := redact.Key(err.Error(), s.key)
 	if errors.Is(err, io.ErrUnexpectedEOF) {
 		return fmt.Errorf("openai: read speech audio: %w", io.ErrUnexpectedEOF)
 	}

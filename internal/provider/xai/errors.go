@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/http"
 	"strings"
+
+	"github.com/parley-voice/parley/internal/provider/redact"
 )
 
 // maxErrorBody bounds how much of a refused upgrade's body is read (the
@@ -72,14 +74,14 @@ func (e *APIError) Retryable() bool {
 // answer.
 func dialError(err error, resp *http.Response, key string) error {
 	if resp == nil || resp.StatusCode == http.StatusSwitchingProtocols {
-		return fmt.Errorf("xai: connecting: %s", redact(err.Error(), key))
+		return fmt.Errorf("xai: connecting: %s", redact.Key(err.Error(), key))
 	}
 	var body []byte
 	if resp.Body != nil {
 		body, _ = io.ReadAll(io.LimitReader(resp.Body, maxErrorBody)) // a partial body still explains
 	}
 	code, msg := bodyMessage(body)
-	return &APIError{StatusCode: resp.StatusCode, Code: redact(code, key), Message: redact(msg, key)}
+	return &APIError{StatusCode: resp.StatusCode, Code: redact.Key(code, key), Message: redact.Key(msg, key)}
 }
 
 // bodyMessage extracts the explanation from an error body: xAI's
@@ -129,12 +131,4 @@ func clip(s string) string {
 		s = strings.ToValidUTF8(s[:maxErrorMessage], "") + "…"
 	}
 	return s
-}
-
-// redact removes key from s, in case a server echoes it.
-func redact(s, key string) string {
-	if key == "" {
-		return s
-	}
-	return strings.ReplaceAll(s, key, "[redacted]")
 }

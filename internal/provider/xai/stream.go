@@ -17,22 +17,15 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/parley-voice/parley/internal/audio"
-	"github.com/parley-voice/parley/internal/tts"
+	"github.com/parley-voice/parley/internal/provider/wstts"
 )
 
 const (
 	// readLimit bounds one server message; audio deltas are a few tens of
 	// kilobytes of base64.
 	readLimit = 4 << 20
-	// writeTimeout bounds one client message.
-	writeTimeout = 10 * time.Second
 	// closeTimeout bounds the close handshake after audio.done.
 	closeTimeout = 2 * time.Second
-	// failureGrace is how long a failed write waits for the reader to learn
-	// why the service dropped the connection.
-	failureGrace = time.Second
-	// chunkBuffer is how many decoded chunks may wait for Recv.
-	chunkBuffer = 32
 )
 
 // Client messages.
@@ -58,44 +51,24 @@ type serverMessage struct {
 // when the audio ends, the service fails or closes, ctx is cancelled or
 // Close is called; Close waits for it.
 type stream struct {
-	conn   *websocket.Conn
-	log    *slog.Logger
-	key    string          // only to redact it from server-supplied text
-	dec    *decoder        // used by readLoop only
-	parent context.Context // Open's ctx, to report its cancellation
-	ctx    context.Context // cancelled by Close and when readLoop ends
-	cancel context.CancelFunc
+	*wstts.Stream // the websocket, Recv and Close
+
+	log *slog.Logger
+	dec *decoder // used by readLoop only
 
 	sendMu   sync.Mutex
 	flushed  bool // guarded by sendMu
 	lastRune rune // last rune sent, guarded by sendMu; 0 before any text
 
 	doneSent atomic.Bool // text.done was (being) sent: audio.done ends the audio
-	closed   atomic.Bool // Close was called
-
-	// chunks carries decoded audio to Recv; readLoop closes it after
-	// setting err.
-	chunks chan tts.Chunk
-	err    error // why the audio ended (io.EOF when it ended well)
-	// done is closed when readLoop has returned and the connection is
-	// closed.
-	done      chan struct{}
-	closeOnce sync.Once
 }
 
 func newStream(ctx context.Context, conn *websocket.Conn, log *slog.Logger, key string, dec *decoder) *stream {
 	conn.SetReadLimit(readLimit)
-	sctx, cancel := context.WithCancel(ctx)
 	s := &stream{
-		conn:   conn,
+		Stream: wstts.New(ctx, conn, log, key, wstts.Vendor{Name: "xai", Log: "xai tts", ErrClosed: ErrClosed}),
 		log:    log,
-		key:    key,
 		dec:    dec,
-		parent: ctx,
-		ctx:    sctx,
-		cancel: cancel,
-		chunks: make(chan tts.Chunk, chunkBuffer),
-		done:   make(chan struct{}),
 	}
 	go s.readLoop()
 	return s
@@ -110,7 +83,7 @@ func (s *stream) Send(text string) error {
 	}
 	s.sendMu.Lock()
 	defer s.sendMu.Unlock()
-	if err := s.sendable(); err != nil {
+	if err := s.Usable(); err != nil {
 		return err
 	}
 	if s.flushed {
@@ -120,8 +93,8 @@ func (s *stream) Send(text string) error {
 	if s.lastRune != 0 && !unicode.IsSpace(s.lastRune) && !unicode.IsSpace(first) {
 		text = " " + text
 	}
-	if err := s.write(textDelta{Type: "text.delta", Delta: text}); err != nil {
-		return s.writeError("sending text", err)
+	if err := s.WriteJSON(textDelta{Type: "text.delta", Delta: text}); err != nil {
+		return s.WriteError("sending text", err)
 	}
 	s.lastRune, _ = utf8.DecodeLastRuneInString(text)
 	return nil
@@ -132,7 +105,7 @@ func (s *stream) Send(text string) error {
 func (s *stream) Flush() error {
 	s.sendMu.Lock()
 	defer s.sendMu.Unlock()
-	if err := s.sendable(); err != nil {
+	if err := s.Usable(); err != nil {
 		return err
 	}
 	if s.flushed {
@@ -141,72 +114,44 @@ func (s *stream) Flush() error {
 	s.flushed = true
 	// Set before writing: audio.done may be read as soon as it is written.
 	s.doneSent.Store(true)
-	if err := s.write(textDone{Type: "text.done"}); err != nil {
-		return s.writeError("sending end of text", err)
+	if err := s.WriteJSON(textDone{Type: "text.done"}); err != nil {
+		return s.WriteError("sending end of text", err)
 	}
-	return nil
-}
-
-// Recv returns the next chunk of audio, io.EOF after the last one, ErrClosed
-// after Close, or what went wrong (an *APIError when the service said so).
-func (s *stream) Recv() (tts.Chunk, error) {
-	if s.closed.Load() {
-		return tts.Chunk{}, ErrClosed
-	}
-	c, ok := <-s.chunks
-	if !ok {
-		return tts.Chunk{}, s.err
-	}
-	return c, nil
-}
-
-// Close drops the websocket at once (barge-in, hang-up), unblocks Recv and
-// waits for the reader goroutine. Call it also after io.EOF.
-func (s *stream) Close() error {
-	s.closeOnce.Do(func() {
-		s.closed.Store(true)
-		s.cancel()
-		_ = s.conn.CloseNow()
-		<-s.done
-		s.log.Debug("xai tts stream closed")
-	})
 	return nil
 }
 
 // readLoop delivers the service's audio to Recv until the stream ends, then
 // closes the websocket: with a close handshake after audio.done (the
 // service keeps the connection open otherwise), at once after a failure.
+// Recv then returns io.EOF, ErrClosed after Close, or what went wrong (an
+// *APIError when the service said so).
 func (s *stream) readLoop() {
-	defer close(s.done)
+	defer s.ReaderExited()
 	err := s.read()
-	s.err = err
-	close(s.chunks)
+	s.Finish(err)
 	if errors.Is(err, io.EOF) {
 		s.closeGracefully()
-	} else if !errors.Is(err, ErrClosed) {
-		s.log.Debug("xai tts stream failed", "err", err)
 	}
-	s.cancel()
-	_ = s.conn.CloseNow()
 }
 
 // closeGracefully sends a normal close frame and waits, boundedly, for the
 // service's answer.
 func (s *stream) closeGracefully() {
-	stop := context.AfterFunc(s.ctx, func() { _ = s.conn.CloseNow() })
+	conn := s.Conn()
+	stop := context.AfterFunc(s.Context(), func() { _ = conn.CloseNow() })
 	defer stop()
-	t := time.AfterFunc(closeTimeout, func() { _ = s.conn.CloseNow() })
+	t := time.AfterFunc(closeTimeout, func() { _ = conn.CloseNow() })
 	defer t.Stop()
-	_ = s.conn.Close(websocket.StatusNormalClosure, "")
+	_ = conn.Close(websocket.StatusNormalClosure, "")
 }
 
 // read reads messages until audio.done after text.done (io.EOF) or a
 // failure.
 func (s *stream) read() error {
 	for {
-		typ, data, err := s.conn.Read(s.ctx)
+		typ, data, err := s.Conn().Read(s.Context())
 		if err != nil {
-			return s.readError(err)
+			return s.ReadError(err, s.closeError)
 		}
 		if typ != websocket.MessageText {
 			continue
@@ -229,7 +174,7 @@ func (s *stream) read() error {
 			}
 			return io.EOF
 		case "error":
-			return &APIError{Message: redact(clip(m.Message), s.key)}
+			return &APIError{Message: s.Redact(clip(m.Message))}
 		default:
 			s.log.Debug("xai tts: ignoring server message", "type", m.Type)
 		}
@@ -245,7 +190,7 @@ func (s *stream) deliver(delta string) error {
 	if err != nil {
 		return fmt.Errorf("xai: decoding audio: %w", err)
 	}
-	return s.emit(s.dec.decode(raw))
+	return s.Deliver(s.dec.decode(raw))
 }
 
 // deliverTail hands Recv the resampler's last samples.
@@ -253,95 +198,15 @@ func (s *stream) deliverTail() error {
 	if s.dec.pcm.Pending() {
 		s.log.Warn("xai audio ended with half a sample; dropped it")
 	}
-	return s.emit(s.dec.flush())
+	return s.Deliver(s.dec.flush())
 }
 
-func (s *stream) emit(pcm []int16) error {
-	if len(pcm) == 0 {
-		return nil
+// closeError explains a close frame that came before the end of the audio.
+func (s *stream) closeError(ce websocket.CloseError) error {
+	if ce.Code == websocket.StatusNormalClosure {
+		return errors.New("xai: the service closed the stream before the end of the audio")
 	}
-	select {
-	case s.chunks <- tts.Chunk{PCM: pcm}:
-		return nil
-	case <-s.ctx.Done():
-		return s.ctxError()
-	}
-}
-
-// readError explains why reading failed.
-func (s *stream) readError(err error) error {
-	if s.ctx.Err() != nil {
-		return s.ctxError()
-	}
-	var ce websocket.CloseError
-	if errors.As(err, &ce) {
-		if ce.Code == websocket.StatusNormalClosure {
-			return errors.New("xai: the service closed the stream before the end of the audio")
-		}
-		return &APIError{CloseStatus: int(ce.Code), Message: redact(clip(ce.Reason), s.key)}
-	}
-	return fmt.Errorf("xai: reading audio: %s", redact(err.Error(), s.key))
-}
-
-// ctxError explains a cancelled stream context: Close or Open's ctx.
-func (s *stream) ctxError() error {
-	if s.closed.Load() {
-		return ErrClosed
-	}
-	if err := s.parent.Err(); err != nil {
-		return fmt.Errorf("xai: stream abandoned: %w", err)
-	}
-	return ErrClosed
-}
-
-// sendable returns ErrClosed after Close, the reader's error when the
-// stream has already failed or ended, else nil.
-func (s *stream) sendable() error {
-	if s.closed.Load() {
-		return ErrClosed
-	}
-	select {
-	case <-s.done:
-		if errors.Is(s.err, io.EOF) {
-			return errors.New("xai: the stream has ended")
-		}
-		return s.err
-	default:
-		return nil
-	}
-}
-
-// write sends one JSON message.
-func (s *stream) write(v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(s.ctx, writeTimeout)
-	defer cancel()
-	return s.conn.Write(ctx, websocket.MessageText, b)
-}
-
-// writeError explains a failed write. A write fails because the connection
-// is gone; the reader normally learns why (an error message or a close
-// frame) within moments, and that is the better error.
-func (s *stream) writeError(doing string, err error) error {
-	if s.closed.Load() {
-		return ErrClosed
-	}
-	t := time.NewTimer(failureGrace)
-	defer t.Stop()
-	select {
-	case <-s.done:
-		if !errors.Is(s.err, io.EOF) {
-			return s.err
-		}
-	case <-t.C:
-	}
-	if s.parent.Err() != nil {
-		return fmt.Errorf("xai: %s: %w", doing, s.parent.Err())
-	}
-	return fmt.Errorf("xai: %s: %s", doing, redact(err.Error(), s.key))
+	return &APIError{CloseStatus: int(ce.Code), Message: s.Redact(clip(ce.Reason))}
 }
 
 // decoder turns the wire audio into PCM at the pipeline's rate. The

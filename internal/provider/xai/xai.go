@@ -43,6 +43,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/parley-voice/parley/internal/audio"
+	"github.com/parley-voice/parley/internal/provider/wsurl"
 	"github.com/parley-voice/parley/internal/tts"
 )
 
@@ -229,17 +230,8 @@ func streamURL(base string, p params, f wireFormat) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("parsing base URL: %w", err)
 	}
-	switch u.Scheme {
-	case "ws", "wss":
-	case "http":
-		u.Scheme = "ws"
-	case "https":
-		u.Scheme = "wss"
-	default:
-		return "", fmt.Errorf("base URL %q: scheme must be ws, wss, http or https", base)
-	}
-	if u.Host == "" {
-		return "", fmt.Errorf("base URL %q has no host", base)
+	if err := wsurl.Adapt(u, base); err != nil {
+		return "", err
 	}
 	u.Path += ttsPath
 	u.RawPath = ""

@@ -16,6 +16,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/parley-voice/parley/internal/audio"
+	"github.com/parley-voice/parley/internal/provider/providertest"
 	"github.com/parley-voice/parley/internal/provider/xai/xaifake"
 	"github.com/parley-voice/parley/internal/tts"
 )
@@ -41,55 +42,6 @@ func newFake(t *testing.T, cfg xaifake.Config, pcfg Config) (*xaifake.Server, *T
 	})
 	pcfg.BaseURL = ts.URL
 	return srv, NewTTS(pcfg)
-}
-
-func open(t *testing.T, p *TTS, cfg tts.Config) tts.Stream {
-	t.Helper()
-	s, err := p.Open(t.Context(), cfg)
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	return s
-}
-
-// recvAll receives until an error and returns the audio and that error.
-func recvAll(t *testing.T, s tts.Stream) ([]int16, error) {
-	t.Helper()
-	var pcm []int16
-	for {
-		c, err := s.Recv()
-		if err != nil {
-			return pcm, err
-		}
-		if len(c.PCM) == 0 {
-			t.Error("Recv returned an empty chunk")
-		}
-		pcm = append(pcm, c.PCM...)
-	}
-}
-
-func mustSend(t *testing.T, s tts.Stream, texts ...string) {
-	t.Helper()
-	for _, text := range texts {
-		if err := s.Send(text); err != nil {
-			t.Fatalf("Send(%q): %v", text, err)
-		}
-	}
-	if err := s.Flush(); err != nil {
-		t.Fatalf("Flush: %v", err)
-	}
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within 5s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 // TestSpeak speaks two sentences at each kind of rate and codec and checks
@@ -118,9 +70,9 @@ func TestSpeak(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			srv, p := newFake(t, xaifake.Config{}, Config{Codec: tc.codec})
-			s := open(t, p, tts.Config{Voice: "Ara", Language: "en", SampleRate: tc.rate, APIKey: testKey, Speed: 1.2})
-			mustSend(t, s, s1, s2)
-			got, err := recvAll(t, s)
+			s := providertest.OpenTTS(t, p, tts.Config{Voice: "Ara", Language: "en", SampleRate: tc.rate, APIKey: testKey, Speed: 1.2})
+			providertest.SendAll(t, s, s1, s2)
+			got, _, err := providertest.RecvAudio(t, s)
 			if !errors.Is(err, io.EOF) {
 				t.Fatalf("Recv: %v, want io.EOF", err)
 			}
@@ -162,7 +114,7 @@ func TestSpeak(t *testing.T) {
 			}
 			// The service keeps the socket open after audio.done: the client
 			// must close it by itself.
-			waitFor(t, "client closes the websocket after audio.done", func() bool { return srv.Sessions()[0].Closed })
+			providertest.WaitFor(t, "client closes the websocket after audio.done", func() bool { return srv.Sessions()[0].Closed })
 		})
 	}
 }
@@ -171,9 +123,9 @@ func TestSpeak(t *testing.T) {
 // samples must come out whole and exact.
 func TestOddByteSplit(t *testing.T) {
 	_, p := newFake(t, xaifake.Config{ChunkBytes: 101}, Config{})
-	s := open(t, p, tts.Config{SampleRate: 8000, APIKey: testKey})
-	mustSend(t, s, "Split samples.")
-	got, err := recvAll(t, s)
+	s := providertest.OpenTTS(t, p, tts.Config{SampleRate: 8000, APIKey: testKey})
+	providertest.SendAll(t, s, "Split samples.")
+	got, _, err := providertest.RecvAudio(t, s)
 	if !errors.Is(err, io.EOF) {
 		t.Fatalf("Recv: %v", err)
 	}
@@ -185,9 +137,9 @@ func TestOddByteSplit(t *testing.T) {
 // TestDefaults: no voice and no language give ara and auto.
 func TestDefaults(t *testing.T) {
 	srv, p := newFake(t, xaifake.Config{}, Config{})
-	s := open(t, p, tts.Config{SampleRate: 8000, APIKey: testKey})
-	mustSend(t, s, "Hi.")
-	if _, err := recvAll(t, s); !errors.Is(err, io.EOF) {
+	s := providertest.OpenTTS(t, p, tts.Config{SampleRate: 8000, APIKey: testKey})
+	providertest.SendAll(t, s, "Hi.")
+	if _, _, err := providertest.RecvAudio(t, s); !errors.Is(err, io.EOF) {
 		t.Fatalf("Recv: %v", err)
 	}
 	q := srv.Sessions()[0].Query
@@ -263,13 +215,13 @@ func TestFaults(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			_, p := newFake(t, xaifake.Config{Fault: tc.fault, FaultAfter: 2}, Config{})
-			s := open(t, p, tts.Config{SampleRate: 8000, APIKey: testKey})
+			s := providertest.OpenTTS(t, p, tts.Config{SampleRate: 8000, APIKey: testKey})
 			if err := s.Send("A sentence long enough for several audio messages."); err != nil {
 				t.Fatal(err)
 			}
 			// The fault may strike before Flush; Flush then reports it.
 			flushErr := s.Flush()
-			got, err := recvAll(t, s)
+			got, _, err := providertest.RecvAudio(t, s)
 			if flushErr != nil && flushErr.Error() != err.Error() {
 				t.Errorf("Flush: %v, want nil or Recv's error %v", flushErr, err)
 			}
@@ -292,7 +244,7 @@ func TestFaults(t *testing.T) {
 // makes Send fail and ends the connection on the fake's side.
 func TestCloseMidStream(t *testing.T) {
 	srv, p := newFake(t, xaifake.Config{ChunkBytes: 160}, Config{})
-	s := open(t, p, tts.Config{SampleRate: 8000, APIKey: testKey})
+	s := providertest.OpenTTS(t, p, tts.Config{SampleRate: 8000, APIKey: testKey})
 	if err := s.Send(strings.Repeat("A long reply. ", 40)); err != nil {
 		t.Fatal(err)
 	}
@@ -301,7 +253,7 @@ func TestCloseMidStream(t *testing.T) {
 	}
 	errc := make(chan error, 1)
 	go func() {
-		_, err := recvAll(t, s)
+		_, _, err := providertest.RecvAudio(t, s)
 		errc <- err
 	}()
 	if err := s.Close(); err != nil {
@@ -313,7 +265,7 @@ func TestCloseMidStream(t *testing.T) {
 	if err := s.Send("x"); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Send after Close: %v, want ErrClosed", err)
 	}
-	waitFor(t, "fake sees the connection end", func() bool { return srv.Sessions()[0].Closed })
+	providertest.WaitFor(t, "fake sees the connection end", func() bool { return srv.Sessions()[0].Closed })
 }
 
 // TestContextCancel: cancelling Open's context ends the stream with an
@@ -326,7 +278,7 @@ func TestContextCancel(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	mustSend(t, s, "Never spoken.")
+	providertest.SendAll(t, s, "Never spoken.")
 	time.AfterFunc(20*time.Millisecond, cancel)
 	if _, err := s.Recv(); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Recv after cancel: %v, want context.Canceled", err)
@@ -337,7 +289,7 @@ func TestContextCancel(t *testing.T) {
 // twice is harmless.
 func TestSendRules(t *testing.T) {
 	srv, p := newFake(t, xaifake.Config{}, Config{})
-	s := open(t, p, tts.Config{SampleRate: 8000, APIKey: testKey})
+	s := providertest.OpenTTS(t, p, tts.Config{SampleRate: 8000, APIKey: testKey})
 	for _, text := range []string{"", "  \n", "One. "} {
 		if err := s.Send(text); err != nil {
 			t.Fatalf("Send(%q): %v", text, err)
@@ -355,7 +307,7 @@ func TestSendRules(t *testing.T) {
 	if err := s.Send("Three."); err == nil {
 		t.Fatal("Send after Flush succeeded")
 	}
-	if _, err := recvAll(t, s); !errors.Is(err, io.EOF) {
+	if _, _, err := providertest.RecvAudio(t, s); !errors.Is(err, io.EOF) {
 		t.Fatalf("Recv: %v", err)
 	}
 	// "One. " ends with a space, so no space is added before "Two.".
@@ -378,9 +330,9 @@ func TestEarlyNormalClose(t *testing.T) {
 	}))
 	defer ts.Close()
 	p := NewTTS(Config{BaseURL: ts.URL})
-	s := open(t, p, tts.Config{SampleRate: 8000, APIKey: testKey})
-	mustSend(t, s, "Hello.")
-	if _, err := recvAll(t, s); err == nil || errors.Is(err, io.EOF) || !strings.Contains(err.Error(), "before the end") {
+	s := providertest.OpenTTS(t, p, tts.Config{SampleRate: 8000, APIKey: testKey})
+	providertest.SendAll(t, s, "Hello.")
+	if _, _, err := providertest.RecvAudio(t, s); err == nil || errors.Is(err, io.EOF) || !strings.Contains(err.Error(), "before the end") {
 		t.Fatalf("Recv: %v", err)
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"math"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -18,6 +17,8 @@ import (
 
 	"github.com/coder/websocket"
 	"go.uber.org/goleak"
+
+	"github.com/parley-voice/parley/internal/provider/providertest"
 )
 
 func TestMain(m *testing.M) {
@@ -25,20 +26,6 @@ func TestMain(m *testing.M) {
 }
 
 const rate = 8000
-
-// tone is a 300 Hz sine of amplitude 8000 (RMS ≈ 5657).
-func tone(d time.Duration) []int16 {
-	n := int(int64(d) * rate / int64(time.Second))
-	out := make([]int16, n)
-	for i := range out {
-		out[i] = int16(8000 * math.Sin(2*math.Pi*300*float64(i)/rate))
-	}
-	return out
-}
-
-func silence(d time.Duration) []int16 {
-	return make([]int16, int(int64(d)*rate/int64(time.Second)))
-}
 
 func concat(parts ...[]int16) []int16 {
 	var out []int16
@@ -68,17 +55,7 @@ func startServer(t *testing.T, cfg Config) (*Server, string) {
 func startHTTPServer(t *testing.T, cfg Config) (*Server, *httptest.Server) {
 	t.Helper()
 	fake := New(cfg)
-	var wg sync.WaitGroup
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		wg.Add(1)
-		defer wg.Done()
-		fake.ServeHTTP(w, r)
-	}))
-	t.Cleanup(func() {
-		srv.Close()
-		wg.Wait()
-	})
-	return fake, srv
+	return fake, providertest.Serve(t, fake)
 }
 
 const defaultQuery = "encoding=linear16&sample_rate=8000&channels=1&vad_events=true"
@@ -367,9 +344,9 @@ func TestDetector(t *testing.T) {
 			d := newDetector(rate, DefaultThreshold, tt.endpointing, tt.utteranceEnd, tt.interim)
 			var got []detEvent
 			for _, s := range tt.segs {
-				pcm := silence(s.d)
+				pcm := providertest.Silence(rate, s.d)
 				if s.loud {
-					pcm = tone(s.d)
+					pcm = providertest.Tone(rate, s.d)
 				}
 				// Odd chunk sizes check that windows span feeds.
 				for len(pcm) > 0 {
@@ -456,8 +433,8 @@ func TestUtterancesAndCloseStream(t *testing.T) {
 		},
 	})
 	conn := dial(t, base, defaultQuery, "k")
-	audio := concat(tone(800*time.Millisecond), silence(600*time.Millisecond),
-		tone(800*time.Millisecond), silence(600*time.Millisecond))
+	audio := concat(providertest.Tone(rate, 800*time.Millisecond), providertest.Silence(rate, 600*time.Millisecond),
+		providertest.Tone(rate, 800*time.Millisecond), providertest.Silence(rate, 600*time.Millisecond))
 	sendPCM(t, conn, audio)
 	sendControl(t, conn, "CloseStream")
 	got, err := readAll(t, conn)
@@ -507,7 +484,7 @@ func TestUtterancesAndCloseStream(t *testing.T) {
 
 func TestTranscriptsCyclePerConnection(t *testing.T) {
 	_, base := startServer(t, Config{Transcripts: []string{"a", "b"}})
-	utterance := concat(tone(200*time.Millisecond), silence(400*time.Millisecond))
+	utterance := concat(providertest.Tone(rate, 200*time.Millisecond), providertest.Silence(rate, 400*time.Millisecond))
 	for conns := range 2 {
 		conn := dial(t, base, "encoding=linear16&sample_rate=8000", "")
 		sendPCM(t, conn, concat(utterance, utterance, utterance))
@@ -529,7 +506,7 @@ func TestTranscriptsCyclePerConnection(t *testing.T) {
 func TestFinalize(t *testing.T) {
 	_, base := startServer(t, Config{Transcripts: []string{"cut short"}})
 	conn := dial(t, base, defaultQuery, "")
-	sendPCM(t, conn, tone(400*time.Millisecond))
+	sendPCM(t, conn, providertest.Tone(rate, 400*time.Millisecond))
 	sendControl(t, conn, "Finalize")
 	sendControl(t, conn, "CloseStream")
 	got, err := readAll(t, conn)
@@ -546,7 +523,7 @@ func TestFinalize(t *testing.T) {
 func TestInterimRevealsWords(t *testing.T) {
 	_, base := startServer(t, Config{Interim: true, Transcripts: []string{"one two three"}})
 	conn := dial(t, base, defaultQuery+"&interim_results=true", "")
-	sendPCM(t, conn, concat(tone(800*time.Millisecond), silence(400*time.Millisecond)))
+	sendPCM(t, conn, concat(providertest.Tone(rate, 800*time.Millisecond), providertest.Silence(rate, 400*time.Millisecond)))
 	sendControl(t, conn, "CloseStream")
 	got, err := readAll(t, conn)
 	wantClose(t, err, websocket.StatusNormalClosure, "")
@@ -576,7 +553,7 @@ func TestInterimRevealsWords(t *testing.T) {
 func TestInterimOnlyWhenRequested(t *testing.T) {
 	_, base := startServer(t, Config{Interim: true})
 	conn := dial(t, base, defaultQuery, "")
-	sendPCM(t, conn, concat(tone(800*time.Millisecond), silence(400*time.Millisecond)))
+	sendPCM(t, conn, concat(providertest.Tone(rate, 800*time.Millisecond), providertest.Silence(rate, 400*time.Millisecond)))
 	sendControl(t, conn, "CloseStream")
 	got, err := readAll(t, conn)
 	wantClose(t, err, websocket.StatusNormalClosure, "")
@@ -588,7 +565,7 @@ func TestInterimOnlyWhenRequested(t *testing.T) {
 func TestUtteranceEndMessage(t *testing.T) {
 	_, base := startServer(t, Config{})
 	conn := dial(t, base, "encoding=linear16&sample_rate=8000&interim_results=true&utterance_end_ms=1000", "")
-	sendPCM(t, conn, concat(tone(500*time.Millisecond), silence(1200*time.Millisecond)))
+	sendPCM(t, conn, concat(providertest.Tone(rate, 500*time.Millisecond), providertest.Silence(rate, 1200*time.Millisecond)))
 	sendControl(t, conn, "CloseStream")
 	got, err := readAll(t, conn)
 	wantClose(t, err, websocket.StatusNormalClosure, "")
@@ -670,7 +647,7 @@ func TestKeepAliveDefersIdleTimeout(t *testing.T) {
 func TestFailAfter(t *testing.T) {
 	fake, base := startServer(t, Config{FailAfter: 1})
 	conn := dial(t, base, defaultQuery, "")
-	utterance := concat(tone(300*time.Millisecond), silence(400*time.Millisecond))
+	utterance := concat(providertest.Tone(rate, 300*time.Millisecond), providertest.Silence(rate, 400*time.Millisecond))
 	sendPCM(t, conn, utterance)
 	got, err := readAll(t, conn)
 	wantClose(t, err, websocket.StatusInternalError, FailReason)

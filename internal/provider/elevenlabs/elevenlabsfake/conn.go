@@ -74,11 +74,11 @@ type conn struct {
 
 // serveStream handles one stream-input websocket.
 func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
-	if !s.enter() {
+	if !s.conns.Enter() {
 		http.Error(w, "fake ElevenLabs server closed", http.StatusServiceUnavailable)
 		return
 	}
-	defer s.wg.Done()
+	defer s.conns.Leave()
 	ws, err := websocket.Accept(w, r, nil)
 	if err != nil {
 		s.log.Debug("elevenlabsfake: upgrade failed", "err", err)
@@ -87,10 +87,8 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 	rec := s.open(r)
 	defer s.ended(rec)
 
-	ctx, cancel := context.WithCancel(r.Context())
-	defer cancel()
-	stop := context.AfterFunc(s.ctx, cancel)
-	defer stop()
+	ctx, release := s.conns.Bind(r.Context())
+	defer release()
 	defer func() { _ = ws.CloseNow() }()
 
 	c := &conn{
@@ -105,7 +103,7 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.log.Debug("elevenlabsfake: connection open", "format", c.format.name)
-	err = c.serve(ctx, cancel)
+	err = c.serve(ctx, release)
 	c.log.Debug("elevenlabsfake: connection done", "err", err)
 }
 

@@ -23,7 +23,6 @@
 package elevenlabsfake
 
 import (
-	"context"
 	"log/slog"
 	"maps"
 	"net/http"
@@ -31,6 +30,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/parley-voice/parley/internal/provider/fakeconns"
 )
 
 // Path is the text-to-speech route the Server serves, as an http.ServeMux
@@ -117,15 +118,12 @@ func (s Session) clone() Session {
 // handler goroutine alone. Close ends every connection and waits
 // for them.
 type Server struct {
-	cfg  Config
-	log  *slog.Logger
-	mux  *http.ServeMux
-	ctx  context.Context // cancelled by Close; parent of every connection
-	stop context.CancelFunc
-	wg   sync.WaitGroup // live connections
+	cfg   Config
+	log   *slog.Logger
+	mux   *http.ServeMux
+	conns *fakeconns.Set // live requests; Close ends them
 
 	mu       sync.Mutex
-	closed   bool
 	stats    Stats
 	sessions []*Session // the most recent MaxRecorded
 
@@ -154,8 +152,7 @@ func New(cfg Config) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	ctx, stop := context.WithCancel(context.Background())
-	s := &Server{cfg: cfg, log: log, mux: http.NewServeMux(), ctx: ctx, stop: stop}
+	s := &Server{cfg: cfg, log: log, mux: http.NewServeMux(), conns: fakeconns.New()}
 	s.mux.HandleFunc(Path, s.serveStream)
 	s.mux.HandleFunc(STTPath, s.serveSTT)
 	return s
@@ -170,11 +167,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // Close ends every open connection at once and waits for their goroutines.
 // Requests after Close are refused with 503. It always returns nil.
 func (s *Server) Close() error {
-	s.mu.Lock()
-	s.closed = true
-	s.mu.Unlock()
-	s.stop()
-	s.wg.Wait()
+	s.conns.Close()
 	return nil
 }
 
@@ -205,17 +198,6 @@ func (s *Server) Sessions() []Session {
 		out[i] = rec.clone()
 	}
 	return out
-}
-
-// enter registers a connection unless the Server is closed.
-func (s *Server) enter() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return false
-	}
-	s.wg.Add(1)
-	return true
 }
 
 // open counts an accepted connection and starts its record.

@@ -200,11 +200,11 @@ func (s *Server) parseSTTQuery(q url.Values) (sttParams, error) {
 
 // serveSTT handles one realtime speech-to-text websocket.
 func (s *Server) serveSTT(w http.ResponseWriter, r *http.Request) {
-	if !s.enter() {
+	if !s.conns.Enter() {
 		http.Error(w, "fake ElevenLabs server closed", http.StatusServiceUnavailable)
 		return
 	}
-	defer s.wg.Done()
+	defer s.conns.Leave()
 	cfg := s.cfg.STT
 	if cfg.RejectStatus != 0 {
 		writeDetail(w, cfg.RejectStatus, "fake_rejection", "The fake was told to refuse this request")
@@ -227,10 +227,8 @@ func (s *Server) serveSTT(w http.ResponseWriter, r *http.Request) {
 	}
 	defer func() { _ = ws.CloseNow() }()
 	ws.SetReadLimit(1 << 20)
-	ctx, cancel := context.WithCancel(r.Context())
-	defer cancel()
-	stop := context.AfterFunc(s.ctx, cancel)
-	defer stop()
+	ctx, release := s.conns.Bind(r.Context())
+	defer release()
 
 	rec := s.openSTT(r)
 	c := &sttConn{srv: s, ws: ws, rec: rec, cfg: cfg, p: params, det: newSTTDetector(params.format.rate, cfg)}

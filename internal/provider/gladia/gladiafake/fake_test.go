@@ -13,13 +13,13 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/coder/websocket"
 	"go.uber.org/goleak"
 
 	"github.com/parley-voice/parley/internal/provider/gladia/gladiafake"
+	"github.com/parley-voice/parley/internal/provider/providertest"
 )
 
 func TestMain(m *testing.M) {
@@ -36,17 +36,7 @@ func start(t *testing.T, cfg gladiafake.Config) (*gladiafake.Server, *httptest.S
 	fake := gladiafake.New(cfg)
 	mux := http.NewServeMux()
 	mux.Handle(gladiafake.LivePath, fake)
-	var wg sync.WaitGroup
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		wg.Add(1)
-		defer wg.Done()
-		mux.ServeHTTP(w, r)
-	}))
-	t.Cleanup(func() {
-		srv.Close()
-		wg.Wait()
-	})
-	return fake, srv
+	return fake, providertest.Serve(t, mux)
 }
 
 // post sends a session request and returns the status and decoded body.

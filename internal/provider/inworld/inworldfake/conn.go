@@ -76,11 +76,11 @@ type conn struct {
 
 // serveStream handles one bidirectional websocket.
 func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
-	if !s.enter() {
+	if !s.conns.Enter() {
 		writeStatus(w, http.StatusServiceUnavailable, codeUnavailable, "fake Inworld server closed")
 		return
 	}
-	defer s.wg.Done()
+	defer s.conns.Leave()
 	if s.cfg.RejectStatus != 0 {
 		writeStatus(w, s.cfg.RejectStatus, codeForStatus(s.cfg.RejectStatus), fmt.Sprintf("fake rejection with HTTP %d", s.cfg.RejectStatus))
 		return
@@ -99,10 +99,8 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 	defer s.ended(rec)
 	defer func() { _ = ws.CloseNow() }()
 
-	ctx, cancel := context.WithCancel(r.Context())
-	defer cancel()
-	stop := context.AfterFunc(s.ctx, cancel)
-	defer stop()
+	ctx, release := s.conns.Bind(r.Context())
+	defer release()
 
 	ws.SetReadLimit(readLimit)
 	c := &conn{srv: s, ws: ws, rec: rec, log: s.log.With("conn", rec.ID), contexts: map[string]*synthContext{}}

@@ -23,7 +23,6 @@
 package inworldfake
 
 import (
-	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"log/slog"
@@ -32,6 +31,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/parley-voice/parley/internal/provider/fakeconns"
 )
 
 // Path is the route the Server serves, as an http.ServeMux pattern.
@@ -136,15 +137,12 @@ func (s Session) clone() Session {
 // Goroutines: each connection runs on its net/http handler goroutine only.
 // Close ends every connection and waits for them.
 type Server struct {
-	cfg  Config
-	log  *slog.Logger
-	mux  *http.ServeMux
-	ctx  context.Context // cancelled by Close; parent of every connection
-	stop context.CancelFunc
-	wg   sync.WaitGroup // live connections
+	cfg   Config
+	log   *slog.Logger
+	mux   *http.ServeMux
+	conns *fakeconns.Set // live requests; Close ends them
 
 	mu       sync.Mutex
-	closed   bool
 	stats    Stats
 	sessions []*Session
 }
@@ -167,8 +165,7 @@ func New(cfg Config) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	ctx, stop := context.WithCancel(context.Background())
-	s := &Server{cfg: cfg, log: log, mux: http.NewServeMux(), ctx: ctx, stop: stop}
+	s := &Server{cfg: cfg, log: log, mux: http.NewServeMux(), conns: fakeconns.New()}
 	s.mux.HandleFunc(Path, s.serveStream)
 	return s
 }
@@ -181,11 +178,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // Close ends every open connection at once and waits for their goroutines.
 // Requests after Close are refused with 503. It always returns nil.
 func (s *Server) Close() error {
-	s.mu.Lock()
-	s.closed = true
-	s.mu.Unlock()
-	s.stop()
-	s.wg.Wait()
+	s.conns.Close()
 	return nil
 }
 
@@ -214,17 +207,6 @@ func (s *Server) authorized(r *http.Request) bool {
 	}
 	got := r.Header.Get("Authorization")
 	return subtle.ConstantTimeCompare([]byte(got), []byte("Basic "+s.cfg.APIKey)) == 1
-}
-
-// enter registers a connection unless the Server is closed.
-func (s *Server) enter() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return false
-	}
-	s.wg.Add(1)
-	return true
 }
 
 // open records a new accepted connection.

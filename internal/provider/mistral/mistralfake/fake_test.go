@@ -5,9 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +13,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/parley-voice/parley/internal/audio"
+	"github.com/parley-voice/parley/internal/provider/providertest"
 )
 
 func TestMain(m *testing.M) {
@@ -29,13 +28,7 @@ func start(t *testing.T, cfg Config) (*Server, string) {
 	fake := New(cfg)
 	mux := http.NewServeMux()
 	mux.Handle(RealtimePath, fake)
-	var wg sync.WaitGroup
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		wg.Add(1)
-		defer wg.Done()
-		mux.ServeHTTP(w, r)
-	}))
-	t.Cleanup(func() { srv.Close(); wg.Wait() })
+	srv := providertest.Serve(t, mux)
 	return fake, "ws" + strings.TrimPrefix(srv.URL, "http") + RealtimePath
 }
 

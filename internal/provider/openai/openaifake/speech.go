@@ -7,12 +7,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"net/http"
 	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/parley-voice/parley/internal/provider/fakespeech"
 )
 
 // SpeechRate is the sample rate of response_format "pcm".
@@ -79,20 +80,7 @@ func (s *Server) SpeechRequests() []SpeechRequest {
 // DefaultSynth is the audio the fake speaks when Config.Synth is nil: a
 // 330 Hz tone of amplitude 6000 lasting 60 ms per character (at least
 // 200 ms), faded in and out over 20 ms.
-func DefaultSynth(text string, rate int) []int16 {
-	if rate <= 0 {
-		return nil
-	}
-	dur := max(time.Duration(utf8.RuneCountInString(text))*60*time.Millisecond, 200*time.Millisecond)
-	n := int(int64(rate) * int64(dur) / int64(time.Second))
-	fade := rate * 20 / 1000
-	out := make([]int16, n)
-	for i := range out {
-		gain := min(1, float64(i)/float64(fade), float64(n-1-i)/float64(fade))
-		out[i] = int16(math.Round(6000 * gain * math.Sin(2*math.Pi*330*float64(i)/float64(rate))))
-	}
-	return out
-}
+func DefaultSynth(text string, rate int) []int16 { return fakespeech.Tone(text, rate, 330) }
 
 // serveSpeech answers one POST /v1/audio/speech.
 func (s *Server) serveSpeech(w http.ResponseWriter, r *http.Request) {

@@ -26,11 +26,11 @@ func knownVoice(voice string) bool {
 
 // serveTTS checks the key and the query, upgrades and runs the connection.
 func (s *Server) serveTTS(w http.ResponseWriter, r *http.Request) {
-	if !s.enter() {
+	if !s.conns.Enter() {
 		writeError(w, http.StatusServiceUnavailable, "Unavailable", "the fake is closed")
 		return
 	}
-	defer s.wg.Done()
+	defer s.conns.Leave()
 	if !s.authorized(r.Header.Get("Authorization")) {
 		writeError(w, http.StatusUnauthorized, "Unauthorized",
 			"Incorrect API key provided. You can obtain an API key from https://console.x.ai.")
@@ -119,7 +119,7 @@ type clientMessage struct {
 // ends the connection.
 func (c *conn) run() {
 	defer func() { _ = c.ws.CloseNow() }()
-	ctx := c.srv.ctx
+	ctx := c.srv.conns.Context()
 	for {
 		typ, data, err := c.ws.Read(ctx)
 		if err != nil {

@@ -18,7 +18,6 @@
 package xaifake
 
 import (
-	"context"
 	"encoding/json"
 	"log/slog"
 	"maps"
@@ -27,6 +26,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/parley-voice/parley/internal/provider/fakeconns"
 )
 
 // Path is the route the Server serves, as an http.ServeMux pattern.
@@ -94,15 +95,12 @@ func (s Session) clone() Session {
 // Goroutines: each connection runs on its net/http handler goroutine only.
 // Close ends every connection and waits for them.
 type Server struct {
-	cfg  Config
-	log  *slog.Logger
-	mux  *http.ServeMux
-	ctx  context.Context // cancelled by Close; bounds every connection
-	stop context.CancelFunc
-	wg   sync.WaitGroup // live connections
+	cfg   Config
+	log   *slog.Logger
+	mux   *http.ServeMux
+	conns *fakeconns.Set // live requests; Close ends them
 
 	mu       sync.Mutex
-	closed   bool
 	sessions []*Session
 }
 
@@ -115,8 +113,7 @@ func New(cfg Config) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	ctx, stop := context.WithCancel(context.Background())
-	s := &Server{cfg: cfg, log: log, mux: http.NewServeMux(), ctx: ctx, stop: stop}
+	s := &Server{cfg: cfg, log: log, mux: http.NewServeMux(), conns: fakeconns.New()}
 	s.mux.HandleFunc(Path, s.serveTTS)
 	return s
 }
@@ -127,11 +124,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.Serve
 // Close ends every open connection at once and waits for them. Requests
 // after Close get 503. It always returns nil.
 func (s *Server) Close() error {
-	s.mu.Lock()
-	s.closed = true
-	s.mu.Unlock()
-	s.stop()
-	s.wg.Wait()
+	s.conns.Close()
 	return nil
 }
 
@@ -144,17 +137,6 @@ func (s *Server) Sessions() []Session {
 		out[i] = rec.clone()
 	}
 	return out
-}
-
-// enter registers a request unless the Server is closed.
-func (s *Server) enter() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return false
-	}
-	s.wg.Add(1)
-	return true
 }
 
 // open starts the record of an accepted connection.
