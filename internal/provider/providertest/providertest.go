@@ -126,6 +126,18 @@ func SendAll(t testing.TB, s tts.Stream, texts ...string) {
 	}
 }
 
+// SendUntilFault sends texts and flushes on a stream that a fault breaks:
+// the fault may strike before Send or Flush, which then report it. It
+// returns the first such error; the test judges the fault by Recv's.
+func SendUntilFault(s tts.Stream, texts ...string) error {
+	for _, text := range texts {
+		if err := s.Send(text); err != nil {
+			return err
+		}
+	}
+	return s.Flush()
+}
+
 // RecvAudio receives until an error and returns the audio, how many chunks
 // carried it and the error. An empty chunk is reported as a test error.
 func RecvAudio(t testing.TB, s tts.Stream) (pcm []int16, chunks int, err error) {
