@@ -92,9 +92,16 @@ var _ realtime.Provider = (*Realtime)(nil)
 func NewRealtime(cfg RealtimeConfig) *Realtime { return newRealtime(cfg, nil) }
 
 // Realtime is Gemini Live sharing c's access tokens (and token endpoint),
-// so a service account is exchanged once for chat, speech and Live.
+// so a service account is exchanged once for chat, speech and Live. An
+// unset Location or HTTPClient is the Chat's.
 func (c *Chat) Realtime(cfg RealtimeConfig) *Realtime {
 	cfg.TokenURL = c.cfg.TokenURL
+	if cfg.Location == "" {
+		cfg.Location = c.cfg.Location
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = c.cfg.HTTPClient
+	}
 	return newRealtime(cfg, c.tokens)
 }
 

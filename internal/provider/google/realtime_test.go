@@ -631,3 +631,28 @@ func TestLiveAudioQueueDropsOldest(t *testing.T) {
 		t.Errorf("the queue ends with %d, want the newest samples", v)
 	}
 }
+
+// Chat.Realtime shares the Chat's access tokens: one grant for chat and
+// two Live sessions.
+func TestLiveSharesTokensWithChat(t *testing.T) {
+	acct := account(t)
+	c, fake := fixture(t, acct, time.Hour)
+	if _, err := reply(t, c, acct.JSON, "gemini-2.5-flash"); err != nil {
+		t.Fatal(err)
+	}
+	live := googlefake.NewLive(googlefake.LiveConfig{Server: fake})
+	liveSrv := httptest.NewServer(live)
+	defer liveSrv.Close()
+	defer live.Close()
+	p := c.Realtime(RealtimeConfig{VertexURL: "ws" + strings.TrimPrefix(liveSrv.URL, "http"), HTTPClient: c.cfg.HTTPClient})
+	for range 2 {
+		s, err := p.Connect(context.Background(), realtime.Config{Model: LiveModelVertex, APIKey: acct.JSON})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+	}
+	if g := fake.Grants(); g != 1 {
+		t.Errorf("%d token grants, want 1", g)
+	}
+}
