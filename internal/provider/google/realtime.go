@@ -176,28 +176,16 @@ func (p *Realtime) Connect(ctx context.Context, cfg realtime.Config) (realtime.S
 		log = cfg.Logger
 	}
 
-	hdr := http.Header{}
-	var u, secret string
+	location := cfg.Location
+	if location == "" {
+		location = p.cfg.Location
+	}
 	if key.IsServiceAccount() {
-		location := cfg.Location
-		if location == "" {
-			location = p.cfg.Location
-		}
-		token, err := p.tokens.token(ctx, key.account)
-		if err != nil {
-			return nil, err
-		}
-		secret = token
-		hdr.Set("Authorization", "Bearer "+token)
-		u = strings.TrimRight(p.liveVertexOrigin(location), "/") + LiveVertexPath
 		if !strings.Contains(model, "/") {
 			model = fmt.Sprintf("projects/%s/locations/%s/publishers/google/models/%s", key.Project(), location, model)
 		}
 		log = log.With("service", "vertex", "location", location)
 	} else {
-		secret = key.apiKey
-		hdr.Set("x-goog-api-key", key.apiKey)
-		u = strings.TrimRight(p.cfg.StudioURL, "/") + LiveStudioPath
 		if !strings.Contains(model, "/") {
 			model = "models/" + model
 		}
@@ -214,19 +202,49 @@ func (p *Realtime) Connect(ctx context.Context, cfg realtime.Config) (realtime.S
 	if err != nil {
 		return nil, err
 	}
-
-	conn, resp, err := websocket.Dial(ctx, u, &websocket.DialOptions{HTTPClient: p.cfg.HTTPClient, HTTPHeader: hdr})
-	if err != nil {
-		return nil, liveDialError(err, resp, secret)
+	setup := setupMessage(model, cfg)
+	open := func(ctx context.Context, handle string) (*websocket.Conn, string, error) {
+		setup.Setup.SessionResumption = &liveResumption{Handle: handle}
+		return p.open(ctx, key, location, setup)
 	}
-	conn.SetReadLimit(liveReadLimit)
-	if err := p.setup(ctx, conn, setupMessage(model, cfg), secret); err != nil {
-		_ = conn.CloseNow()
+	conn, secret, err := open(ctx, "")
+	if err != nil {
 		return nil, err
 	}
-	s := newLiveSession(ctx, conn, log, secret, up, down, int(p.cfg.AudioQueue*liveInRate/time.Second))
+	s := newLiveSession(ctx, conn, log, secret, up, down, int(p.cfg.AudioQueue*liveInRate/time.Second), open)
 	log.Debug("gemini live session opened")
 	return s, nil
+}
+
+// open dials the key's service and sends the setup; it returns the
+// connection once the service answered setupComplete, and the secret to
+// keep out of errors (the API key or the access token).
+func (p *Realtime) open(ctx context.Context, key Key, location string, setup liveClientMessage) (*websocket.Conn, string, error) {
+	hdr := http.Header{}
+	var u, secret string
+	if key.IsServiceAccount() {
+		token, err := p.tokens.token(ctx, key.account)
+		if err != nil {
+			return nil, "", err
+		}
+		secret = token
+		hdr.Set("Authorization", "Bearer "+token)
+		u = strings.TrimRight(p.liveVertexOrigin(location), "/") + LiveVertexPath
+	} else {
+		secret = key.apiKey
+		hdr.Set("x-goog-api-key", key.apiKey)
+		u = strings.TrimRight(p.cfg.StudioURL, "/") + LiveStudioPath
+	}
+	conn, resp, err := websocket.Dial(ctx, u, &websocket.DialOptions{HTTPClient: p.cfg.HTTPClient, HTTPHeader: hdr})
+	if err != nil {
+		return nil, "", liveDialError(err, resp, secret)
+	}
+	conn.SetReadLimit(liveReadLimit)
+	if err := p.setup(ctx, conn, setup, secret); err != nil {
+		_ = conn.CloseNow()
+		return nil, "", err
+	}
+	return conn, secret, nil
 }
 
 // ignored logs the settings Gemini Live has no place for.

@@ -52,10 +52,20 @@ var ErrLiveClosed = errors.New("google: Gemini Live session closed")
 // caller's audio to realtimeInput messages), both started by
 // newLiveSession. They exit when Close is called, ctx ends, or the
 // connection fails; Close waits for both.
+//
+// After a goAway, read moves the session to a new connection with the
+// last resumption handle, at the first moment the model is not answering
+// (resuming mid-generation loses it); writers take the connection current
+// when they write.
 type liveSession struct {
+	connMu sync.RWMutex
 	conn   *websocket.Conn
+	secret string // the key or access token, only to redact it
+
+	// reopen dials a new connection resuming the session with handle.
+	reopen func(ctx context.Context, handle string) (*websocket.Conn, string, error)
+
 	log    *slog.Logger
-	secret string          // the key or access token, only to redact it
 	parent context.Context // Connect's ctx, to report its end
 	ctx    context.Context // cancelled by Close and when read ends
 	cancel context.CancelFunc
@@ -85,19 +95,25 @@ type liveSession struct {
 	callSeq int
 
 	// read's own state.
-	down   *audio.Resampler
-	pcm    audio.PCM16Splitter
-	turn   int
-	inTurn bool
-	itemID string
-	said   strings.Builder // outputTranscription of the turn
-	heard  strings.Builder // inputTranscription not yet reported
+	down         *audio.Resampler
+	pcm          audio.PCM16Splitter
+	turn         int
+	inTurn       bool
+	itemID       string
+	said         strings.Builder // outputTranscription of the turn
+	heard        strings.Builder // inputTranscription not yet reported
+	resumeHandle string          // the latest resumption handle
+	moving       bool            // a goAway came: move at the next quiet moment
+	// stale is set when a turn ended after the latest handle: a resumption
+	// from it would replay the turn.
+	stale bool
 }
 
-func newLiveSession(ctx context.Context, conn *websocket.Conn, log *slog.Logger, secret string, up, down *audio.Resampler, maxQueued int) *liveSession {
+func newLiveSession(ctx context.Context, conn *websocket.Conn, log *slog.Logger, secret string, up, down *audio.Resampler, maxQueued int,
+	reopen func(context.Context, string) (*websocket.Conn, string, error)) *liveSession {
 	sctx, cancel := context.WithCancel(ctx)
 	s := &liveSession{
-		conn: conn, log: log, secret: secret, parent: ctx, ctx: sctx, cancel: cancel,
+		conn: conn, log: log, secret: secret, reopen: reopen, parent: ctx, ctx: sctx, cancel: cancel,
 		up: up, maxQueued: max(maxQueued, liveBatch), wake: make(chan struct{}, 1),
 		events: make(chan realtime.Event, liveEvents), done: make(chan struct{}), wrote: make(chan struct{}),
 		noID: map[string]bool{}, down: down,
@@ -160,7 +176,8 @@ func (s *liveSession) write() {
 				MimeType: "audio/pcm;rate=16000", Data: base64.StdEncoding.EncodeToString(buf)}}}
 			if err := s.send(msg); err != nil {
 				if s.ctx.Err() == nil {
-					s.log.Debug("gemini live: sending audio failed", "err", redactText(err.Error(), s.secret))
+					_, secret := s.current()
+					s.log.Debug("gemini live: sending audio failed", "err", redactText(err.Error(), secret))
 					s.failWrite()
 				}
 				return
@@ -176,8 +193,16 @@ func (s *liveSession) failWrite() {
 	select {
 	case <-s.done:
 	case <-t.C:
-		_ = s.conn.CloseNow()
+		conn, _ := s.current()
+		_ = conn.CloseNow()
 	}
+}
+
+// current is the connection in use and its secret.
+func (s *liveSession) current() (*websocket.Conn, string) {
+	s.connMu.RLock()
+	defer s.connMu.RUnlock()
+	return s.conn, s.secret
 }
 
 // send writes one message, bounded by liveWriteTimeout and the session.
@@ -188,6 +213,9 @@ func (s *liveSession) send(msg liveClientMessage) error {
 	}
 	ctx, cancel := context.WithTimeout(s.ctx, liveWriteTimeout)
 	defer cancel()
+	// The read lock keeps a move from closing the connection mid-write.
+	s.connMu.RLock()
+	defer s.connMu.RUnlock()
 	return s.conn.Write(ctx, websocket.MessageText, b)
 }
 
@@ -217,7 +245,8 @@ func (s *liveSession) writeError(doing string, err error) error {
 		return s.err
 	case <-t.C:
 	}
-	return fmt.Errorf("google: Gemini Live %s: %s", doing, redactText(err.Error(), s.secret))
+	_, secret := s.current()
+	return fmt.Errorf("google: Gemini Live %s: %s", doing, redactText(err.Error(), secret))
 }
 
 // sendable is ErrLiveClosed after Close, the reader's error once the
@@ -314,11 +343,12 @@ func (s *liveSession) Recv() (realtime.Event, error) {
 func (s *liveSession) Close() error {
 	s.closeOnce.Do(func() {
 		s.closed.Store(true)
-		t := time.AfterFunc(liveCloseTimeout, func() { _ = s.conn.CloseNow() })
-		_ = s.conn.Close(websocket.StatusNormalClosure, "")
+		conn, _ := s.current() // a move after this point is dropped
+		t := time.AfterFunc(liveCloseTimeout, func() { _ = conn.CloseNow() })
+		_ = conn.Close(websocket.StatusNormalClosure, "")
 		t.Stop()
 		s.cancel()
-		_ = s.conn.CloseNow()
+		_ = conn.CloseNow()
 		<-s.done
 		<-s.wrote
 		s.audioMu.Lock()
@@ -341,7 +371,8 @@ func (s *liveSession) read() {
 	}
 	s.err = err
 	s.cancel()
-	_ = s.conn.CloseNow()
+	conn, _ := s.current()
+	_ = conn.CloseNow()
 	if !errors.Is(err, io.EOF) {
 		s.log.Debug("gemini live session failed", "err", err)
 	}
@@ -351,12 +382,19 @@ func (s *liveSession) read() {
 
 func (s *liveSession) readLoop() error {
 	for {
-		_, data, err := s.conn.Read(s.ctx)
+		conn, secret := s.current()
+		_, data, err := conn.Read(s.ctx)
 		if err != nil {
 			if s.closed.Load() {
 				return io.EOF
 			}
-			return liveReadError(s.ctx, err, s.secret, false, "reading")
+			if s.moving && s.ctx.Err() == nil {
+				// The old connection ended before a quiet moment.
+				if merr := s.move(); merr == nil {
+					continue
+				}
+			}
+			return liveReadError(s.ctx, err, secret, false, "reading")
 		}
 		m, err := decodeServerMessage(data)
 		if err != nil {
@@ -390,14 +428,64 @@ func (s *liveSession) handle(m *liveServerMessage) error {
 			Text: "google: Gemini Live cancelled tool calls " + strings.Join(m.ToolCallCancellation.IDs, ", ") + " (the caller interrupted); their results are no longer wanted"})
 	case m.GoAway != nil:
 		left := parseTimeLeft(m.GoAway.TimeLeft)
-		return s.emit(realtime.Event{Type: realtime.Warning,
-			Text: fmt.Sprintf("google: Gemini Live will end this connection in %v (goAway); the session is not resumed", left)})
+		if s.resumeHandle == "" {
+			return s.emit(realtime.Event{Type: realtime.Warning,
+				Text: fmt.Sprintf("google: Gemini Live will end this connection in %v (goAway) and gave no resumption handle; the session ends then", left)})
+		}
+		s.log.Debug("gemini live: goAway; the session moves to a new connection", "time_left", left)
+		s.moving = true
+		return s.moveWhenQuiet()
+	case m.SessionResumptionUpdate != nil:
+		if u := m.SessionResumptionUpdate; u.Resumable && u.NewHandle != "" {
+			s.resumeHandle, s.stale = u.NewHandle, false
+			return s.moveWhenQuiet()
+		}
+		return nil
 	case m.Error != nil:
-		return fmt.Errorf("google: Gemini Live error %d %s: %s", m.Error.Code, m.Error.Status, redactText(clipText(m.Error.Message), s.secret))
-	case m.SetupComplete != nil, m.SessionResumptionUpdate != nil, m.UsageMetadata != nil:
+		_, secret := s.current()
+		return fmt.Errorf("google: Gemini Live error %d %s: %s", m.Error.Code, m.Error.Status, redactText(clipText(m.Error.Message), secret))
+	case m.SetupComplete != nil, m.UsageMetadata != nil:
 		return nil
 	}
 	s.log.Debug("gemini live: ignoring an unknown message")
+	return nil
+}
+
+// moveWhenQuiet moves the session after a goAway once the model is not
+// answering (nor waiting for tool results) and the latest handle covers
+// every turn: at once when the goAway finds it so, else at the handle the
+// service sends after the turn (or, when none comes, when the old
+// connection ends). A failed move is a warning and
+// the old connection serves until it ends.
+func (s *liveSession) moveWhenQuiet() error {
+	if !s.moving || s.inTurn || s.stale {
+		return nil
+	}
+	if err := s.move(); err != nil {
+		return s.emit(realtime.Event{Type: realtime.Warning,
+			Text: "google: Gemini Live asked to reconnect (goAway) and resuming the session failed: " + err.Error() + "; the session ends with this connection"})
+	}
+	return s.emit(realtime.Event{Type: realtime.Warning, Text: "google: Gemini Live asked to reconnect (goAway); the session resumed on a new connection"})
+}
+
+// move resumes the session on a new connection and drops the old one.
+func (s *liveSession) move() error {
+	s.moving = false
+	conn, secret, err := s.reopen(s.ctx, s.resumeHandle)
+	if err != nil {
+		return err
+	}
+	s.connMu.Lock()
+	if s.closed.Load() {
+		s.connMu.Unlock()
+		_ = conn.CloseNow()
+		return ErrLiveClosed
+	}
+	old := s.conn
+	s.conn, s.secret = conn, secret
+	s.connMu.Unlock()
+	_ = old.CloseNow()
+	s.log.Debug("gemini live session resumed on a new connection")
 	return nil
 }
 
@@ -457,6 +545,7 @@ func (s *liveSession) content(c *liveServerContent) error {
 				return err
 			}
 			s.turn++
+			s.stale = s.resumeHandle != ""
 			return s.emit(realtime.Event{Type: realtime.ResponseDone, ItemID: fmt.Sprintf("turn-%d", s.turn)})
 		default:
 			return s.flushHeard()
@@ -514,7 +603,7 @@ func (s *liveSession) startTurn() error {
 // endTurn reports the end of the model's turn.
 func (s *liveSession) endTurn(cancelled bool) error {
 	ev := realtime.Event{Type: realtime.ResponseDone, ItemID: s.itemID, Text: strings.TrimSpace(s.said.String()), Cancelled: cancelled}
-	s.inTurn = false
+	s.inTurn, s.stale = false, s.resumeHandle != ""
 	s.said.Reset()
 	return s.emit(ev)
 }

@@ -34,12 +34,16 @@ type liveEnv struct {
 	shutdown func()
 }
 
-func liveFixture(t *testing.T, script realtimefake.Script) *liveEnv {
+func liveFixture(t *testing.T, script realtimefake.Script, opts ...func(*googlefake.LiveConfig)) *liveEnv {
 	t.Helper()
 	acct := account(t)
 	tokenFake := googlefake.New(googlefake.Config{Account: acct, StudioKey: studioKey})
 	tokenSrv := httptest.NewServer(tokenFake)
-	live := googlefake.NewLive(googlefake.LiveConfig{Server: tokenFake, StudioKey: studioKey, Script: script})
+	cfg := googlefake.LiveConfig{Server: tokenFake, StudioKey: studioKey, Script: script}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	live := googlefake.NewLive(cfg)
 	liveSrv := httptest.NewServer(live)
 	shutdown := sync.OnceFunc(func() {
 		live.Close()
@@ -549,7 +553,8 @@ func TestLiveFailures(t *testing.T) {
 			s.Close()
 		})
 	}
-	t.Run("go away", func(t *testing.T) {
+	t.Run("go away without a handle", func(t *testing.T) {
+		e := liveFixture(t, realtimefake.Script{}, func(c *googlefake.LiveConfig) { c.NoResumption = true })
 		s := e.connect(t, realtime.Config{Model: LiveModelStudio31, APIKey: studioKey})
 		evs := collect(s)
 		e.live.GoAway(10 * time.Second)
@@ -654,5 +659,56 @@ func TestLiveSharesTokensWithChat(t *testing.T) {
 	}
 	if g := fake.Grants(); g != 1 {
 		t.Errorf("%d token grants, want 1", g)
+	}
+}
+
+// After a goAway the session resumes on a new connection with the last
+// handle: at once when the model is quiet, after its turn when it speaks.
+// The conversation goes on where it was.
+func TestLiveGoAwayResumes(t *testing.T) {
+	e := liveFixture(t, realtimefake.Script{Transcripts: []string{"first", "second", "third"}})
+	for _, k := range e.keys() {
+		t.Run(k.name, func(t *testing.T) {
+			n := len(e.live.Sessions())
+			s := e.connect(t, realtime.Config{Model: k.model, APIKey: k.key, Turn: realtime.TurnDetection{Silence: 300 * time.Millisecond}})
+			evs := collect(s)
+			l := dial(t, s)
+			l.say("first")
+			if done := last(evs.until(t, realtime.ResponseDone)); done.Text != "You said: first." {
+				t.Fatalf("ResponseDone %+v", done)
+			}
+			e.live.GoAway(10 * time.Second)
+			if w := last(evs.until(t, realtime.Warning)); !strings.Contains(w.Text, "resumed on a new connection") {
+				t.Fatalf("warning %q", w.Text)
+			}
+			l.say("second")
+			evs.until(t, realtime.Audio)
+			e.live.GoAway(5 * time.Second) // mid-turn: the move waits for its end
+			got := evs.until(t, realtime.ResponseDone)
+			if done := last(got); done.Text != "You said: second." || done.Cancelled || done.ItemID != "turn-2" {
+				t.Errorf("ResponseDone %+v; got %s", done, summary(got))
+			}
+			if w := last(evs.until(t, realtime.Warning)); !strings.Contains(w.Text, "resumed on a new connection") {
+				t.Fatalf("warning %q", w.Text)
+			}
+			l.say("third")
+			got = evs.until(t, realtime.ResponseDone)
+			if got[0].Type != realtime.UserTranscript || got[0].Text != "third" || last(got).Text != "You said: third." {
+				t.Errorf("after the second move: %s", summary(got))
+			}
+			recs := e.live.Sessions()[n:]
+			if len(recs) != 3 {
+				t.Fatalf("%d connections, want 3", len(recs))
+			}
+			for i := 1; i < 3; i++ {
+				prev := recs[i-1].Handles
+				if len(prev) == 0 || recs[i].ResumedFrom != prev[len(prev)-1] || !recs[i].Setup.Resumption || recs[i].Audio == 0 {
+					t.Errorf("connection %d resumed from %q (handles before %v), heard %v", i, recs[i].ResumedFrom, prev, recs[i].Audio)
+				}
+			}
+			if recs[0].Service != k.service || recs[2].Service != k.service || recs[2].Setup.Model != recs[0].Setup.Model {
+				t.Errorf("the resumed setups differ: %+v", recs[2].Setup)
+			}
+		})
 	}
 }

@@ -35,6 +35,18 @@ type liveSetup struct {
 	// Empty objects switch the transcriptions on.
 	InputAudioTranscription  *struct{} `json:"inputAudioTranscription,omitempty"`
 	OutputAudioTranscription *struct{} `json:"outputAudioTranscription,omitempty"`
+	// SessionResumption asks for resumption handles; with a handle it
+	// resumes that session.
+	SessionResumption *liveResumption `json:"sessionResumption,omitempty"`
+}
+
+type liveResumption struct {
+	Handle string `json:"handle,omitempty"`
+}
+
+type liveResumptionUpdate struct {
+	NewHandle string `json:"newHandle"`
+	Resumable bool   `json:"resumable"`
 }
 
 type liveGenerationConfig struct {
@@ -112,14 +124,14 @@ type liveFunctionResponse struct {
 }
 
 type liveServerMessage struct {
-	SetupComplete           *json.RawMessage     `json:"setupComplete"`
-	ServerContent           *liveServerContent   `json:"serverContent"`
-	ToolCall                *liveToolCall        `json:"toolCall"`
-	ToolCallCancellation    *liveToolCancel      `json:"toolCallCancellation"`
-	GoAway                  *liveGoAway          `json:"goAway"`
-	SessionResumptionUpdate *json.RawMessage     `json:"sessionResumptionUpdate"`
-	UsageMetadata           *json.RawMessage     `json:"usageMetadata"`
-	Error                   *liveServerErrorBody `json:"error"`
+	SetupComplete           *json.RawMessage      `json:"setupComplete"`
+	ServerContent           *liveServerContent    `json:"serverContent"`
+	ToolCall                *liveToolCall         `json:"toolCall"`
+	ToolCallCancellation    *liveToolCancel       `json:"toolCallCancellation"`
+	GoAway                  *liveGoAway           `json:"goAway"`
+	SessionResumptionUpdate *liveResumptionUpdate `json:"sessionResumptionUpdate"`
+	UsageMetadata           *json.RawMessage      `json:"usageMetadata"`
+	Error                   *liveServerErrorBody  `json:"error"`
 }
 
 type liveServerErrorBody struct {

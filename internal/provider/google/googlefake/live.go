@@ -44,6 +44,8 @@ type LiveConfig struct {
 	// Script is the conversation: what the caller said, how the model
 	// answers.
 	Script realtimefake.Script
+	// NoResumption ignores setup.sessionResumption: no handles are sent.
+	NoResumption bool
 }
 
 // Live is Gemini Live's BidiGenerateContent websocket for both services,
@@ -66,12 +68,18 @@ type LiveConfig struct {
 // a toolCall; the toolResponse makes the model say Script.AfterTool.
 // clientContent with turnComplete makes it say Script.Instructed(text).
 // Server messages go in binary frames, as the service sends them.
+//
+// A setup asking for sessionResumption gets a sessionResumptionUpdate with
+// a new handle after setupComplete and after every turn; a setup with one
+// of those handles resumes that conversation (the Script goes on where it
+// was), an unknown handle is closed with 1007.
 type Live struct {
 	cfg LiveConfig
 
 	mu       sync.Mutex
 	sessions []*LiveSession
 	conns    map[*liveConn]struct{}
+	handles  map[string]int // resumption handle → utterances heard
 	wg       sync.WaitGroup
 }
 
@@ -91,6 +99,10 @@ type LiveSession struct {
 	// turns cut off by the caller.
 	Spoken      []string
 	Interrupted int
+	// ResumedFrom is the resumption handle the setup carried; Handles are
+	// the handles sent.
+	ResumedFrom string
+	Handles     []string
 }
 
 // LiveSetup is the part of the setup the fake reads.
@@ -104,6 +116,8 @@ type LiveSetup struct {
 	PrefixPaddingMs, SilenceDurationMs int
 	InputTranscription                 bool
 	OutputTranscription                bool
+	// Resumption is set when the setup asked for resumption handles.
+	Resumption bool
 }
 
 // LiveFunction is a declared function.
@@ -127,7 +141,7 @@ type LiveFunctionResponse struct{ ID, Name, Output string }
 
 // NewLive returns a Live fake.
 func NewLive(cfg LiveConfig) *Live {
-	return &Live{cfg: cfg, conns: map[*liveConn]struct{}{}}
+	return &Live{cfg: cfg, conns: map[*liveConn]struct{}{}, handles: map[string]int{}}
 }
 
 // Sessions lists the sessions so far, in the order they connected.
@@ -140,6 +154,7 @@ func (l *Live) Sessions() []LiveSession {
 		out[i].ClientContent = slices.Clone(s.ClientContent)
 		out[i].ToolResponses = slices.Clone(s.ToolResponses)
 		out[i].Spoken = slices.Clone(s.Spoken)
+		out[i].Handles = slices.Clone(s.Handles)
 	}
 	return out
 }
@@ -210,6 +225,7 @@ func (l *Live) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec := &LiveSession{Service: service, Path: r.URL.Path}
 	c := &liveConn{l: l, ws: ws, rec: rec, keyOK: keyOK, script: l.cfg.Script}
 	l.mu.Lock()
+	c.index = len(l.sessions)
 	l.sessions = append(l.sessions, rec)
 	l.conns[c] = struct{}{}
 	l.wg.Add(1)
@@ -249,6 +265,9 @@ type liveConn struct {
 	pcm        audio.PCM16Splitter
 	utterances int
 	calls      int
+	index      int  // of the session in Live.sessions
+	resumable  bool // the setup asked for handles
+	handles    int
 
 	speaking bool              // a model turn awaits its turnComplete
 	turnEnd  time.Duration     // ear position at which it completes
@@ -322,6 +341,9 @@ type setupMessage struct {
 	} `json:"realtimeInputConfig"`
 	InputAudioTranscription  *json.RawMessage `json:"inputAudioTranscription"`
 	OutputAudioTranscription *json.RawMessage `json:"outputAudioTranscription"`
+	SessionResumption        *struct {
+		Handle string `json:"handle"`
+	} `json:"sessionResumption"`
 }
 
 func (c *liveConn) run(ctx context.Context) {
@@ -392,7 +414,7 @@ func (c *liveConn) setup(ctx context.Context) bool {
 	setup := LiveSetup{Model: s.Model, Voice: s.GenerationConfig.SpeechConfig.VoiceConfig.PrebuiltVoiceConfig.VoiceName,
 		Modalities: s.GenerationConfig.ResponseModalities, Temperature: s.GenerationConfig.Temperature,
 		MaxOutputTokens: s.GenerationConfig.MaxOutputTokens, InputTranscription: s.InputAudioTranscription != nil,
-		OutputTranscription: s.OutputAudioTranscription != nil}
+		OutputTranscription: s.OutputAudioTranscription != nil, Resumption: s.SessionResumption != nil}
 	if s.SystemInstruction != nil {
 		for _, p := range s.SystemInstruction.Parts {
 			setup.SystemInstruction += p.Text
@@ -426,9 +448,36 @@ func (c *liveConn) setup(ctx context.Context) bool {
 		c.close(websocket.StatusInvalidFramePayloadData, fmt.Sprintf("Request contains an invalid argument: voice %q is not supported", setup.Voice))
 		return false
 	}
+	if r := s.SessionResumption; r != nil && r.Handle != "" {
+		c.l.mu.Lock()
+		n, ok := c.l.handles[r.Handle]
+		c.rec.ResumedFrom = r.Handle
+		c.l.mu.Unlock()
+		if !ok {
+			c.close(websocket.StatusInvalidFramePayloadData, "Request contains an invalid argument: invalid session resumption handle")
+			return false
+		}
+		c.utterances = n
+	}
+	c.resumable = s.SessionResumption != nil && !c.l.cfg.NoResumption
 	c.ear = realtimefake.NewEar(LiveInRate, 0, time.Duration(setup.SilenceDurationMs)*time.Millisecond)
 	c.pending = map[string]string{}
-	return c.write(map[string]any{"setupComplete": map[string]any{}})
+	return c.write(map[string]any{"setupComplete": map[string]any{}}) && c.newHandle()
+}
+
+// newHandle sends a resumption handle for the conversation so far, when
+// the setup asked for them.
+func (c *liveConn) newHandle() bool {
+	if !c.resumable {
+		return true
+	}
+	c.handles++
+	h := fmt.Sprintf("handle-%d-%d", c.index, c.handles)
+	c.l.mu.Lock()
+	c.l.handles[h] = c.utterances
+	c.rec.Handles = append(c.rec.Handles, h)
+	c.l.mu.Unlock()
+	return c.write(map[string]any{"sessionResumptionUpdate": map[string]any{"newHandle": h, "resumable": true}})
 }
 
 // checkModel returns why the model is refused ("" when it is served).
@@ -494,7 +543,7 @@ func (c *liveConn) realtimeInput(a *struct {
 		pcm = pcm[n:]
 		if c.speaking && c.ear.Position() >= c.turnEnd {
 			c.speaking = false
-			if !c.write(content(map[string]any{"turnComplete": true})) {
+			if !c.write(content(map[string]any{"turnComplete": true})) || !c.newHandle() {
 				return false
 			}
 		}
@@ -519,7 +568,7 @@ func (c *liveConn) heard(h realtimefake.Heard) bool {
 		if c.speaking {
 			c.speaking = false
 			c.record(func(r *LiveSession) { r.Interrupted++ })
-			return c.write(content(map[string]any{"interrupted": true}))
+			return c.write(content(map[string]any{"interrupted": true})) && c.newHandle()
 		}
 		return true
 	}

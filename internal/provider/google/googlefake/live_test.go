@@ -184,6 +184,7 @@ func TestLiveRefuses(t *testing.T) {
 		{"text modality", studioHeader("k"), []any{with("generationConfig", map[string]any{"responseModalities": []string{"TEXT"}})}, websocket.StatusInvalidFramePayloadData, "modalities"},
 		{"unknown voice", studioHeader("k"), []any{with("generationConfig", map[string]any{"responseModalities": []string{"AUDIO"},
 			"speechConfig": map[string]any{"voiceConfig": map[string]any{"prebuiltVoiceConfig": map[string]string{"voiceName": "Robot"}}}})}, websocket.StatusInvalidFramePayloadData, "Robot"},
+		{"unknown resumption handle", studioHeader("k"), []any{with("sessionResumption", map[string]string{"handle": "nope"})}, websocket.StatusInvalidFramePayloadData, "invalid session resumption handle"},
 		{"media chunks", studioHeader("k"), []any{map[string]any{"setup": good}, audio}, websocket.StatusInvalidFramePayloadData, "media_chunks is deprecated"},
 		{"studio model on vertex", http.Header{"Authorization": {"Bearer t"}}, []any{with("model", "projects/p1/locations/europe-west4/publishers/google/models/gemini-3.1-flash-live-preview")}, websocket.StatusPolicyViolation, "was not found"},
 		{"other project", http.Header{"Authorization": {"Bearer t"}}, []any{with("model", "projects/p2/locations/europe-west4/publishers/google/models/gemini-live-2.5-flash-native-audio")}, websocket.StatusPolicyViolation, "Permission denied on project p2"},
