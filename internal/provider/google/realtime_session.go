@@ -174,27 +174,39 @@ func (s *liveSession) write() {
 			}
 			msg := liveClientMessage{RealtimeInput: &liveRealtimeInput{Audio: &liveBlob{
 				MimeType: "audio/pcm;rate=16000", Data: base64.StdEncoding.EncodeToString(buf)}}}
-			if err := s.send(msg); err != nil {
-				if s.ctx.Err() == nil {
-					_, secret := s.current()
-					s.log.Debug("gemini live: sending audio failed", "err", redactText(err.Error(), secret))
-					s.failWrite()
+			if conn, err := s.sendOn(msg); err != nil {
+				if s.ctx.Err() != nil {
+					return
 				}
-				return
+				_, secret := s.current()
+				s.log.Debug("gemini live: sending audio failed; dropped a batch", "err", redactText(err.Error(), secret))
+				s.failWrite(conn)
+				break
 			}
 		}
 	}
 }
 
-// failWrite lets the reader learn why the connection broke, then drops it.
-func (s *liveSession) failWrite() {
-	t := time.NewTimer(liveFailureGrace)
-	defer t.Stop()
-	select {
-	case <-s.done:
-	case <-t.C:
-		conn, _ := s.current()
-		_ = conn.CloseNow()
+// failWrite waits for the reader to learn why conn broke: the session
+// ends, or moves to a new connection. When neither happens in time, it
+// drops conn, which makes the reader fail (or move).
+func (s *liveSession) failWrite(conn *websocket.Conn) {
+	deadline := time.NewTimer(liveFailureGrace)
+	defer deadline.Stop()
+	poll := time.NewTicker(20 * time.Millisecond)
+	defer poll.Stop()
+	for {
+		select {
+		case <-s.done:
+			return
+		case <-deadline.C:
+			_ = conn.CloseNow()
+			return
+		case <-poll.C:
+			if cur, _ := s.current(); cur != conn {
+				return
+			}
+		}
 	}
 }
 
@@ -207,16 +219,22 @@ func (s *liveSession) current() (*websocket.Conn, string) {
 
 // send writes one message, bounded by liveWriteTimeout and the session.
 func (s *liveSession) send(msg liveClientMessage) error {
+	_, err := s.sendOn(msg)
+	return err
+}
+
+// sendOn is send, returning the connection written to.
+func (s *liveSession) sendOn(msg liveClientMessage) (*websocket.Conn, error) {
 	b, err := marshal(msg)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(s.ctx, liveWriteTimeout)
 	defer cancel()
 	// The read lock keeps a move from closing the connection mid-write.
 	s.connMu.RLock()
 	defer s.connMu.RUnlock()
-	return s.conn.Write(ctx, websocket.MessageText, b)
+	return s.conn, s.conn.Write(ctx, websocket.MessageText, b)
 }
 
 // control sends a message on behalf of a caller of the Session.
@@ -389,8 +407,19 @@ func (s *liveSession) readLoop() error {
 				return io.EOF
 			}
 			if s.moving && s.ctx.Err() == nil {
-				// The old connection ended before a quiet moment.
+				// The old connection ended before a quiet moment: the
+				// answer in progress is lost.
+				if s.inTurn {
+					s.down.Reset()
+					s.pcm.Reset()
+					if err := s.endTurn(true); err != nil {
+						return err
+					}
+				}
 				if merr := s.move(); merr == nil {
+					if err := s.emit(realtime.Event{Type: realtime.Warning, Text: resumedWarning + " (the connection ended first; an answer in progress was lost)"}); err != nil {
+						return err
+					}
 					continue
 				}
 			}
@@ -455,8 +484,8 @@ func (s *liveSession) handle(m *liveServerMessage) error {
 // answering (nor waiting for tool results) and the latest handle covers
 // every turn: at once when the goAway finds it so, else at the handle the
 // service sends after the turn (or, when none comes, when the old
-// connection ends). A failed move is a warning and
-// the old connection serves until it ends.
+// connection ends). A failed move is a warning and the old connection
+// serves until it ends.
 func (s *liveSession) moveWhenQuiet() error {
 	if !s.moving || s.inTurn || s.stale {
 		return nil
@@ -465,8 +494,10 @@ func (s *liveSession) moveWhenQuiet() error {
 		return s.emit(realtime.Event{Type: realtime.Warning,
 			Text: "google: Gemini Live asked to reconnect (goAway) and resuming the session failed: " + err.Error() + "; the session ends with this connection"})
 	}
-	return s.emit(realtime.Event{Type: realtime.Warning, Text: "google: Gemini Live asked to reconnect (goAway); the session resumed on a new connection"})
+	return s.emit(realtime.Event{Type: realtime.Warning, Text: resumedWarning})
 }
+
+const resumedWarning = "google: Gemini Live asked to reconnect (goAway); the session resumed on a new connection"
 
 // move resumes the session on a new connection and drops the old one.
 func (s *liveSession) move() error {

@@ -712,3 +712,34 @@ func TestLiveGoAwayResumes(t *testing.T) {
 		})
 	}
 }
+
+// A connection that ends after a goAway, before the answer finished: the
+// answer ends cancelled and the session resumes all the same.
+func TestLiveGoAwayThenDrop(t *testing.T) {
+	long := strings.Repeat("This answer goes on. ", 4)
+	e := liveFixture(t, realtimefake.Script{Transcripts: []string{"tell me", "again"}, Replies: map[string]string{"tell": long}})
+	s := e.connect(t, realtime.Config{Model: LiveModelStudio31, APIKey: studioKey, Turn: realtime.TurnDetection{Silence: 300 * time.Millisecond}})
+	evs := collect(s)
+	l := dial(t, s)
+	l.say("tell me")
+	evs.until(t, realtime.Audio)
+	e.live.GoAway(time.Second)
+	time.Sleep(100 * time.Millisecond) // the goAway is read before the drop
+	e.live.Disconnect()
+	got := evs.until(t, realtime.Warning)
+	if len(got) < 2 || got[len(got)-2].Type != realtime.ResponseDone || !got[len(got)-2].Cancelled {
+		t.Fatalf("want a cancelled ResponseDone, then the warning; got %s", summary(got))
+	}
+	if w := last(got); !strings.Contains(w.Text, "resumed on a new connection") || !strings.Contains(w.Text, "lost") {
+		t.Errorf("warning %q", w.Text)
+	}
+	// The handle predates the lost answer, so the fake's Script replays
+	// from the first utterance: the session works, the turn count goes on.
+	l.say("again")
+	if got := evs.until(t, realtime.ResponseDone); got[0].Type != realtime.UserTranscript || last(got).ItemID != "turn-2" || last(got).Cancelled {
+		t.Errorf("after resuming: %s", summary(got))
+	}
+	if n := len(e.live.Sessions()); n != 2 {
+		t.Errorf("%d connections, want 2", n)
+	}
+}
