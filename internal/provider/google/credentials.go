@@ -9,8 +9,10 @@
 //     §6a) and Chirp 3 HD voices (Cloud Text-to-Speech REST, §6b).
 //   - STT (Chat.SpeechToText), an stt.Provider: Speech-to-Text v2
 //     StreamingRecognize over gRPC with chirp_3 (§4).
+//   - Realtime (Chat.Realtime), a realtime.Provider: Gemini Live,
+//     BidiGenerateContent over a websocket (§9).
 //
-// The three made from one Chat share its access tokens.
+// The ones made from one Chat share its access tokens.
 package google
 
 import (

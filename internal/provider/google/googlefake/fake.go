@@ -6,7 +6,8 @@
 // (streamGenerateContent on both services' paths), Cloud Text-to-Speech's
 // text:synthesize, and, over gRPC, Speech-to-Text v2's StreamingRecognize
 // (Server.Speech). Chat completions themselves are answered by an
-// openaifake.Server.
+// openaifake.Server. Live (NewLive) is Gemini Live's BidiGenerateContent
+// websocket, trusting the access tokens a Server issued.
 package googlefake
 
 import (
