@@ -125,6 +125,12 @@ type config struct {
 	GoogleTokenURL       string
 	GoogleCloudTTSURL    string
 	GoogleSpeechAddr     string
+	// OpenAIRealtimeURL, XAIRealtimeURL and GoogleLiveURL are the realtime
+	// (speech-to-speech) websocket endpoints; empty ones are derived from
+	// the vendor's base URL (realtimeURLs).
+	OpenAIRealtimeURL string
+	XAIRealtimeURL    string
+	GoogleLiveURL     string
 	// VAD is the callers' voice-activity detector: "energy" or "silero";
 	// SileroDir holds ONNX Runtime and the model (scripts/silero-setup.sh);
 	// SileroThreshold is the model's speech probability threshold.
@@ -619,6 +625,12 @@ func accountingSettings() []setting {
 				c.GoogleSpeechAddr = v
 				return nil
 			}},
+		{env: "PARLEY_OPENAI_REALTIME_URL", flag: "openai-realtime-url", def: "", help: "OpenAI Realtime websocket for llm_config provider openai_live (default: PARLEY_OPENAI_BASE_URL as ws(s) + /realtime, wss://api.openai.com/v1/realtime)",
+			set: func(c *config, v string) error { c.OpenAIRealtimeURL = v; return optionalURL(v) }},
+		{env: "PARLEY_XAI_REALTIME_URL", flag: "xai-realtime-url", def: "", help: "xAI voice agent websocket for llm_config provider xai_realtime (default: PARLEY_XAI_BASE_URL as ws(s) + /realtime, wss://api.x.ai/v1/realtime)",
+			set: func(c *config, v string) error { c.XAIRealtimeURL = v; return optionalURL(v) }},
+		{env: "PARLEY_GOOGLE_LIVE_URL", flag: "google-live-url", def: "", help: "Gemini Live websocket origin for AI Studio keys, llm_config provider google_realtime (default: the origin of PARLEY_GOOGLE_BASE_URL, wss://generativelanguage.googleapis.com); Vertex AI keys use PARLEY_GOOGLE_VERTEX_URL's origin",
+			set: func(c *config, v string) error { c.GoogleLiveURL = v; return optionalURL(v) }},
 		{env: "PARLEY_GOOGLE_TTS_URL", flag: "google-tts-url", def: "https://eu-texttospeech.googleapis.com", help: "Cloud Text-to-Speech origin, for Chirp 3 HD voices (the EU endpoint by default)",
 			set: func(c *config, v string) error { c.GoogleCloudTTSURL = v; return checkURL(v) }},
 		{env: "PARLEY_VAD", flag: "vad", def: "energy", help: "how callers' speech is told from silence and noise for turn-taking: energy (built in) or silero (a neural model run by ONNX Runtime; install it with scripts/silero-setup.sh)",
@@ -747,6 +759,14 @@ func checkURL(v string) error {
 		return nil
 	}
 	return errors.New("scheme must be http, https, ws or wss")
+}
+
+// optionalURL is checkURL for settings whose empty value means "derived".
+func optionalURL(v string) error {
+	if v == "" {
+		return nil
+	}
+	return checkURL(v)
 }
 
 func boolean(v string, dst *bool) error {

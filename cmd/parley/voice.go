@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"encoding/hex"
@@ -11,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"time"
@@ -38,6 +40,7 @@ import (
 	"github.com/parley-voice/parley/internal/provider/mistral"
 	"github.com/parley-voice/parley/internal/provider/openai"
 	"github.com/parley-voice/parley/internal/provider/xai"
+	"github.com/parley-voice/parley/internal/realtime"
 	"github.com/parley-voice/parley/internal/recording"
 	"github.com/parley-voice/parley/internal/secret"
 	"github.com/parley-voice/parley/internal/silero"
@@ -109,10 +112,49 @@ func providers(c *config, cat *catalog.Catalog, log *slog.Logger) (voice.Provide
 	p.STT["google"] = gstt
 	p.STT["local"] = local.NewSTT(local.STTConfig{Logger: pl("local")})
 	p.TTS["local"] = local.NewTTS(local.TTSConfig{Logger: pl("local")})
+	p.Realtime = realtimeProviders(c, gemini, pl)
 	// Realtime calls apologise and ask for recording consent in the
 	// server's own voice (espeak-ng), their model being unable to.
 	p.Fallback = voice.FallbackVoice{TTS: p.TTS["local"]}
 	return p, gstt.Close, nil
+}
+
+// realtimeProviders builds the speech-to-speech clients: each endpoint
+// is its setting, or derived from the vendor's base URL.
+func realtimeProviders(c *config, gemini *google.Chat, pl func(string) *slog.Logger) map[string]realtime.Provider {
+	gl := google.RealtimeConfig{StudioURL: cmp.Or(c.GoogleLiveURL, websocketURL(originOf(c.Providers["google"].BaseURL), "")),
+		Logger: pl("google")}
+	if c.GoogleVertexURL != "" {
+		gl.VertexURL = websocketURL(originOf(c.GoogleVertexURL), "")
+	}
+	return map[string]realtime.Provider{
+		"google_realtime": gemini.Realtime(gl),
+	}
+}
+
+// websocketURL is base with path appended and http(s) turned into ws(s).
+func websocketURL(base, path string) string {
+	u, err := url.Parse(base)
+	if err != nil || base == "" {
+		return ""
+	}
+	switch u.Scheme {
+	case "http":
+		u.Scheme = "ws"
+	case "https":
+		u.Scheme = "wss"
+	}
+	u.Path = strings.TrimRight(u.Path, "/") + path
+	return u.String()
+}
+
+// originOf is the scheme and host of a URL.
+func originOf(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
 }
 
 // loopbackAddr reports whether host:port names a loopback address.

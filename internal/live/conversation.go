@@ -352,7 +352,7 @@ func (c *Conversation) onAudio(ev realtime.Event, at time.Time) {
 	r := c.cur
 	if r == nil {
 		r = c.start(kindAnswer)
-		r.t0 = c.turnEnd
+		r.t0, c.turnEnd = c.turnEnd, time.Time{} // a turn is answered once
 	}
 	r.open = true
 	if len(r.items) == 0 || r.items[len(r.items)-1].id != ev.ItemID {

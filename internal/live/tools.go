@@ -3,6 +3,7 @@ package live
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/parley-voice/parley/internal/call"
 	"github.com/parley-voice/parley/internal/llm"
@@ -21,7 +22,7 @@ func (c *Conversation) onToolCalls(ctx context.Context, ev realtime.Event) {
 	r := c.cur
 	if r == nil {
 		r = c.start(kindAnswer)
-		r.t0 = c.turnEnd
+		r.t0, c.turnEnd = c.turnEnd, time.Time{} // a turn is answered once
 	}
 	addText(&r.text, ev.Text)
 	r.open = false
