@@ -27,6 +27,7 @@ import (
 	"github.com/parley-voice/parley/internal/provider/mistral/mistralfake"
 	"github.com/parley-voice/parley/internal/provider/openai/openaifake"
 	"github.com/parley-voice/parley/internal/provider/xai/xaifake"
+	"github.com/parley-voice/parley/internal/realtime/realtimefake"
 	"github.com/parley-voice/parley/internal/tts"
 )
 
@@ -108,10 +109,11 @@ func simulateProviders(ctx context.Context, args []string, stdout, stderr io.Wri
 			return err
 		}
 		defer stop()
-		googleHelp = fmt.Sprintf(`  Google (llm, stt and tts provider google; store the key in %s as BYOK google_vertex):
+		googleHelp = fmt.Sprintf(`  Google (llm, stt and tts provider google, and realtime google_realtime; store the key in %s as BYOK google_vertex):
   PARLEY_GOOGLE_VERTEX_URL=http://%s PARLEY_GOOGLE_TOKEN_URL=http://%s/token \
-  PARLEY_GOOGLE_TTS_URL=http://%s PARLEY_GOOGLE_SPEECH_ADDR=%s
-`, *googleKey, a, a, a, gaddr)
+  PARLEY_GOOGLE_TTS_URL=http://%s PARLEY_GOOGLE_SPEECH_ADDR=%s \
+  PARLEY_GOOGLE_LIVE_URL=ws://%s PARLEY_GOOGLE_API_KEY=simulated   (Gemini Live models for AI Studio keys)
+`, *googleKey, a, a, a, gaddr, a)
 	}
 	fmt.Fprintf(stdout, `Simulated providers on %s. Start the server with:
 
@@ -163,6 +165,8 @@ func simulateGoogle(mux *http.ServeMux, keyFile string, transcripts []string, ch
 	for _, path := range []string{googlefake.TokenPath, googlefake.VertexPrefix, "/v1beta/", googlefake.SynthesizePath} {
 		mux.Handle(path, fake)
 	}
+	// Gemini Live (llm_config provider google_realtime), for both kinds of key.
+	mux.Handle("/ws/", googlefake.NewLive(googlefake.LiveConfig{Server: fake, Script: realtimefake.Script{Transcripts: transcripts}}))
 	gl, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", nil, fmt.Errorf("listen for the Speech-to-Text fake: %w", err)
