@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -513,4 +514,53 @@ func (websocketCloser) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_ = c.Close(4001, "no session for you")
+}
+
+func TestRealtimeSetupTimeout(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		for {
+			if _, _, err := c.Read(r.Context()); err != nil {
+				return // never answers session.update
+			}
+		}
+	}))
+	defer srv.Close()
+	start := time.Now()
+	_, err := NewRealtime(RealtimeConfig{URL: srv.URL, DialTimeout: 200 * time.Millisecond}).Connect(context.Background(), realtime.Config{APIKey: rtKey})
+	if err == nil || !strings.Contains(err.Error(), "waiting for session.updated: timed out") {
+		t.Errorf("Connect = %v", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("took %v", d)
+	}
+}
+
+func TestRealtimeAudioQueueDropsOldest(t *testing.T) {
+	s := &rtSession{d: &RealtimeDialect{Name: "openai"}, log: slog.New(slog.DiscardHandler), wake: make(chan struct{}, 1), over: make(chan struct{})}
+	pcm := make([]int16, rtQueueSamples+500)
+	for i := range pcm {
+		pcm[i] = int16(i % 30000)
+	}
+	if err := s.SendAudio(pcm[:1000]); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SendAudio(pcm[1000:]); err != nil {
+		t.Fatal(err)
+	}
+	if s.queued() != rtQueueSamples || s.dropped != 500 {
+		t.Fatalf("queued %d, dropped %d", s.queued(), s.dropped)
+	}
+	got := s.take(rtMaxAppend)
+	if len(got) != rtMaxAppend || got[0] != pcm[500] {
+		t.Errorf("took %d samples starting with %d, want %d", len(got), got[0], pcm[500])
+	}
+	s.closed.Store(true)
+	if err := s.SendAudio(pcm[:10]); err == nil {
+		t.Error("SendAudio after close succeeded")
+	}
 }
