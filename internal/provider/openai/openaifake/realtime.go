@@ -129,7 +129,7 @@ type RealtimeTruncate struct {
 }
 
 func (r RealtimeSession) clone() RealtimeSession {
-	r.Query = maps(r.Query)
+	r.Query = cloneValues(r.Query)
 	r.Session = slices.Clone(r.Session)
 	r.Messages = slices.Clone(r.Messages)
 	r.ToolOutputs = slices.Clone(r.ToolOutputs)
@@ -138,7 +138,7 @@ func (r RealtimeSession) clone() RealtimeSession {
 	return r
 }
 
-func maps(q url.Values) url.Values {
+func cloneValues(q url.Values) url.Values {
 	out := url.Values{}
 	for k, v := range q {
 		out[k] = slices.Clone(v)
@@ -626,7 +626,8 @@ func (c *rtConn) stopResponse(reason string) bool {
 	return true
 }
 
-func (c *rtConn) names2(beta string, ga string) string {
+// eventName picks the beta or the GA name of an event.
+func (c *rtConn) eventName(beta, ga string) string {
 	if c.srv.cfg.BetaNames {
 		return beta
 	}
@@ -668,12 +669,12 @@ func (c *rtConn) respond(r *rtResponse, a realtimefake.Answer) {
 	c.mu.Unlock()
 	c.send(map[string]any{"type": "response.output_item.added", "response_id": r.id, "output_index": 0,
 		"item": map[string]any{"id": item, "type": "message", "role": "assistant"}})
-	trDelta := c.names2("response.audio_transcript.delta", "response.output_audio_transcript.delta")
+	trDelta := c.eventName("response.audio_transcript.delta", "response.output_audio_transcript.delta")
 	for _, w := range strings.SplitAfter(a.Text, " ") {
 		c.send(map[string]any{"type": trDelta, "response_id": r.id, "item_id": item, "content_index": 0, "delta": w})
 	}
 	ulaw := audio.EncodeUlaw(nil, realtimefake.Synth(a.Text, 8000))
-	audioDelta := c.names2("response.audio.delta", "response.output_audio.delta")
+	audioDelta := c.eventName("response.audio.delta", "response.output_audio.delta")
 	for sent := 0; len(ulaw) > 0; sent++ {
 		select {
 		case reason := <-r.stop:
@@ -704,8 +705,8 @@ func (c *rtConn) respond(r *rtResponse, a realtimefake.Answer) {
 			}
 		}
 	}
-	c.send(map[string]any{"type": c.names2("response.audio.done", "response.output_audio.done"), "response_id": r.id, "item_id": item})
-	c.send(map[string]any{"type": c.names2("response.audio_transcript.done", "response.output_audio_transcript.done"), "response_id": r.id, "item_id": item, "transcript": a.Text})
+	c.send(map[string]any{"type": c.eventName("response.audio.done", "response.output_audio.done"), "response_id": r.id, "item_id": item})
+	c.send(map[string]any{"type": c.eventName("response.audio_transcript.done", "response.output_audio_transcript.done"), "response_id": r.id, "item_id": item, "transcript": a.Text})
 	c.send(map[string]any{"type": "response.output_item.done", "response_id": r.id, "item": map[string]any{"id": item, "type": "message", "role": "assistant", "status": "completed"}})
 	c.finish(map[string]any{"id": r.id, "status": "completed"})
 }
