@@ -15,6 +15,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/parley-voice/parley/internal/provider/redact"
 	"github.com/parley-voice/parley/internal/realtime"
 )
 
@@ -182,7 +183,7 @@ func (p *Realtime) configure(ctx context.Context, conn *websocket.Conn, update [
 		}
 		var ev rtServerEvent
 		if err := json.Unmarshal(data, &ev); err != nil {
-			return fmt.Errorf("%s realtime: malformed server event during set-up: %s", d.Name, redact(clip(err.Error()), key))
+			return fmt.Errorf("%s realtime: malformed server event during set-up: %s", d.Name, redact.Key(clip(err.Error()), key))
 		}
 		switch ev.Type {
 		case "session.updated":
@@ -199,12 +200,12 @@ func (p *Realtime) setupError(ctx context.Context, conn *websocket.Conn, doing s
 	d := &p.dialect
 	var ce websocket.CloseError
 	if errors.As(err, &ce) {
-		return &RealtimeError{Provider: d.Name, During: "configuring the session", CloseCode: int(ce.Code), Message: redact(clip(ce.Reason), key)}
+		return &RealtimeError{Provider: d.Name, During: "configuring the session", CloseCode: int(ce.Code), Message: redact.Key(clip(ce.Reason), key)}
 	}
 	if ctx.Err() != nil {
 		return fmt.Errorf("%s realtime: %s: timed out after %v", d.Name, doing, p.cfg.DialTimeout)
 	}
-	return fmt.Errorf("%s realtime: %s: %s", d.Name, doing, redact(err.Error(), key))
+	return fmt.Errorf("%s realtime: %s: %s", d.Name, doing, redact.Key(err.Error(), key))
 }
 
 // dialError explains a failed upgrade.
@@ -217,7 +218,7 @@ func (p *Realtime) dialError(setup, parent context.Context, err error, resp *htt
 		}
 		a := parseErrorBody(resp.StatusCode, body)
 		return &RealtimeError{Provider: d.Name, Service: d.Service, StatusCode: resp.StatusCode,
-			Type: a.Type, Code: redact(a.Code, key), Message: redact(a.Message, key)}
+			Type: a.Type, Code: redact.Key(a.Code, key), Message: redact.Key(a.Message, key)}
 	}
 	switch {
 	case parent.Err() != nil:
@@ -225,7 +226,7 @@ func (p *Realtime) dialError(setup, parent context.Context, err error, resp *htt
 	case setup.Err() != nil:
 		return fmt.Errorf("%s realtime: connecting: timed out after %v", d.Name, p.cfg.DialTimeout)
 	}
-	return fmt.Errorf("%s realtime: connecting: %s", d.Name, redact(err.Error(), key))
+	return fmt.Errorf("%s realtime: connecting: %s", d.Name, redact.Key(err.Error(), key))
 }
 
 // realtimeURL adds ?model= to base.
@@ -321,8 +322,8 @@ func eventError(d *RealtimeDialect, ev *rtServerEvent, key string) *RealtimeErro
 	} else {
 		e.Code, e.Message = scalarText(ev.Code), ev.Message
 	}
-	e.Type, e.Code, e.Param = redact(clip(e.Type), key), redact(clip(e.Code), key), redact(clip(e.Param), key)
-	e.Message = redact(clip(e.Message), key)
+	e.Type, e.Code, e.Param = redact.Key(clip(e.Type), key), redact.Key(clip(e.Code), key), redact.Key(clip(e.Param), key)
+	e.Message = redact.Key(clip(e.Message), key)
 	return e
 }
 

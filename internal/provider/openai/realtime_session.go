@@ -17,6 +17,7 @@ import (
 
 	"github.com/parley-voice/parley/internal/audio"
 	"github.com/parley-voice/parley/internal/llm"
+	"github.com/parley-voice/parley/internal/provider/redact"
 	"github.com/parley-voice/parley/internal/realtime"
 )
 
@@ -149,7 +150,7 @@ func (s *rtSession) writeLoop() {
 			err := s.write(s.ctx, rtAppend{Type: "input_audio_buffer.append", Audio: base64.StdEncoding.EncodeToString(buf)})
 			if err != nil {
 				if s.ctx.Err() == nil {
-					s.log.Debug("realtime: sending audio failed", "err", redact(err.Error(), s.key))
+					s.log.Debug("realtime: sending audio failed", "err", redact.Key(err.Error(), s.key))
 				}
 				return // the reader learns why the connection ended
 			}
@@ -291,7 +292,7 @@ func (s *rtSession) send(ctx context.Context, doing string, v any) error {
 		if ctx.Err() != nil {
 			return fmt.Errorf("%s realtime: %s: %w", s.d.Name, doing, ctx.Err())
 		}
-		return fmt.Errorf("%s realtime: %s: %s", s.d.Name, doing, redact(err.Error(), s.key))
+		return fmt.Errorf("%s realtime: %s: %s", s.d.Name, doing, redact.Key(err.Error(), s.key))
 	}
 	return nil
 }
@@ -334,7 +335,7 @@ func (s *rtSession) read() error {
 		}
 		var ev rtServerEvent
 		if err := json.Unmarshal(data, &ev); err != nil {
-			return fmt.Errorf("%s realtime: malformed server event: %s", s.d.Name, redact(clip(err.Error()), s.key))
+			return fmt.Errorf("%s realtime: malformed server event: %s", s.d.Name, redact.Key(clip(err.Error()), s.key))
 		}
 		if err := s.handle(&ev); err != nil {
 			return err
@@ -354,9 +355,9 @@ func (s *rtSession) readError(err error) error {
 	}
 	var ce websocket.CloseError
 	if errors.As(err, &ce) {
-		return &RealtimeError{Provider: s.d.Name, Service: s.d.Service, CloseCode: int(ce.Code), Message: redact(clip(ce.Reason), s.key)}
+		return &RealtimeError{Provider: s.d.Name, Service: s.d.Service, CloseCode: int(ce.Code), Message: redact.Key(clip(ce.Reason), s.key)}
 	}
-	return fmt.Errorf("%s realtime: connection lost: %s", s.d.Name, redact(err.Error(), s.key))
+	return fmt.Errorf("%s realtime: connection lost: %s", s.d.Name, redact.Key(err.Error(), s.key))
 }
 
 // handle maps one server event.
@@ -474,7 +475,7 @@ func (s *rtSession) responseDone(ev *rtServerEvent) error {
 	if status == "failed" {
 		msg := fmt.Sprintf("%s realtime: response failed", s.d.Name)
 		if details != "" {
-			msg += ": " + redact(clip(details), s.key)
+			msg += ": " + redact.Key(clip(details), s.key)
 		}
 		if err := s.emit(realtime.Event{Type: realtime.Warning, Text: msg}); err != nil {
 			return err
@@ -482,9 +483,9 @@ func (s *rtSession) responseDone(ev *rtServerEvent) error {
 	}
 	cancelled := status == "cancelled"
 	if len(calls) > 0 && !cancelled && status != "failed" {
-		if err := s.emit(realtime.Event{Type: realtime.ToolCalls, Calls: calls}); err != nil {
-			return err
-		}
+		// The calls end the response (realtime.ToolCalls): the model goes
+		// on in the response that ToolResults asks for.
+		return s.emit(realtime.Event{Type: realtime.ToolCalls, Calls: calls, Text: strings.Join(parts, " ")})
 	}
 	return s.emit(realtime.Event{Type: realtime.ResponseDone, Text: strings.Join(parts, " "), Cancelled: cancelled})
 }

@@ -54,7 +54,9 @@ func NewRealtime(cfg RealtimeConfig) realtime.Provider {
 		DefaultURL:   DefaultRealtimeURL,
 		DefaultModel: DefaultRealtimeModel,
 		Session:      realtimeSession,
-		NoTruncate:   true,
+		// Truncation is sent as on OpenAI: integrators' notes say xAI
+		// lacks it, its API claims Realtime compatibility. Refused, it
+		// comes back as an error event, a Warning, and the call goes on.
 	})
 }
 

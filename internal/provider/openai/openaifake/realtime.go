@@ -394,10 +394,6 @@ func (c *rtConn) handle(typ string, m map[string]json.RawMessage) bool {
 		}
 		c.startResponse(realtimefake.Answer{Text: text})
 	case "conversation.item.truncate":
-		if c.srv.cfg.Mode == RealtimeXAI {
-			c.sendError("invalid_request_error", "unsupported_event", "type", "conversation.item.truncate is not supported")
-			return true
-		}
 		var t struct {
 			ItemID       string `json:"item_id"`
 			ContentIndex int    `json:"content_index"`

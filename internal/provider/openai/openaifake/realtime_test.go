@@ -137,8 +137,8 @@ func TestRealtimeFakeXAIMode(t *testing.T) {
 	rtSend(t, c, `{"type":"session.update","session":{"voice":"Ara","turn_detection":{"type":"server_vad","silence_duration_ms":300}}}`)
 	rtNext(t, c, "session.updated")
 	rtSend(t, c, `{"type":"conversation.item.truncate","item_id":"x","content_index":0,"audio_end_ms":5}`)
-	if ev := rtNext(t, c, "error"); ev.Error.Code != "unsupported_event" {
-		t.Errorf("truncate: %+v", ev.Error)
+	if ev := rtNext(t, c, "error"); ev.Error.Code != "item_not_found" {
+		t.Errorf("truncate of an unknown item: %+v", ev.Error)
 	}
 }
 
