@@ -58,6 +58,7 @@ func TestE2EProvidersSimulated(t *testing.T) {
 		"PARLEY_MISTRAL_BASE_URL=http://" + sim + "/v1", "PARLEY_MISTRAL_API_KEY=simulated",
 		"PARLEY_GOOGLE_VERTEX_URL=http://" + sim, "PARLEY_GOOGLE_TOKEN_URL=http://" + sim + "/token",
 		"PARLEY_GOOGLE_TTS_URL=http://" + sim, "PARLEY_GOOGLE_SPEECH_ADDR=" + speechAddr[1],
+		"PARLEY_XAI_REALTIME_URL=ws://" + sim + "/xai/v1/realtime",
 		"PARLEY_MAX_WRITE_LATENCY=-1ms", "PARLEY_MAX_SCHED_LATENCY=-1ms",
 	}, "serve")
 	base := "http://" + httpAddr
@@ -89,6 +90,9 @@ func TestE2EProvidersSimulated(t *testing.T) {
 		"google stt, llm and tts (Chirp 3 HD)":        {"+15550206", `{"provider":"google","model":"chirp_3","language":"en"}`, `{"provider":"google","model":"chirp-3-hd","voice_id":"Kore","language":"en"}`, `{"provider":"google","model":"gemini-2.5-flash"}`},
 		"stt gladia, llm and tts google (Gemini TTS)": {"+15550207", `{"provider":"gladia","language":"en"}`, `{"provider":"google","model":"gemini-2.5-flash-preview-tts","voice_id":"Puck"}`, `{"provider":"google","model":"gemini-2.5-flash"}`},
 		"stt elevenlabs (Scribe), tts openai":         {"+15550204", `{"provider":"elevenlabs","model":"scribe_v2_realtime","language":"en"}`, `{"provider":"openai","model":"tts-1","voice_id":"nova"}`, ""},
+		"realtime openai_live":                        {"+15550208", "null", "null", `{"provider":"openai_live","model":"gpt-live-1"}`},
+		"realtime xai_realtime":                       {"+15550209", "null", "null", `{"provider":"xai_realtime","model":"grok-voice-think-fast-2.0"}`},
+		"realtime google_realtime (Vertex AI)":        {"+15550210", "null", "null", `{"provider":"google_realtime","model":"gemini-live-2.5-flash-native-audio"}`},
 	}
 	procs := map[string]*proc{}
 	for name, c := range cases {

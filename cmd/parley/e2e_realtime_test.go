@@ -60,9 +60,40 @@ func TestE2ERealtime(t *testing.T) {
 		}
 	}
 	bin := parleyBinary(t)
-	for _, rc := range []realtimeCase{geminiCase(false), geminiCase(true)} {
+	for _, rc := range []realtimeCase{openAICase(openaifake.RealtimeOpenAI), openAICase(openaifake.RealtimeXAI), geminiCase(false), geminiCase(true)} {
 		t.Run(rc.name, func(t *testing.T) { realtimeCall(t, bin, rc) })
 	}
+}
+
+// openAICase is the Realtime protocol: OpenAI (openai_live) or xAI
+// (xai_realtime), with the server's key.
+func openAICase(mode openaifake.RealtimeMode) realtimeCase {
+	var fake *openaifake.RealtimeServer
+	rc := realtimeCase{name: "openai", llm: `{"provider":"openai_live","model":"gpt-live-1"}`}
+	setting, key := "PARLEY_OPENAI_REALTIME_URL", "fake"
+	if mode == openaifake.RealtimeXAI {
+		rc.name, rc.llm = "xai", `{"provider":"xai_realtime","model":"grok-voice-think-fast-2.0","turn_detection":{"silence_duration_ms":500}}`
+		setting, key = "PARLEY_XAI_REALTIME_URL", "xai-realtime-test"
+	}
+	rc.start = func(t *testing.T) ([]string, string, string) {
+		fake = openaifake.NewRealtime(openaifake.RealtimeConfig{APIKey: key, Mode: mode, Script: realtimeScript()})
+		srv := httptest.NewServer(fake)
+		t.Cleanup(func() { fake.Close(); srv.Close() })
+		env := []string{setting + "=" + strings.Replace(srv.URL, "http://", "ws://", 1) + "/v1/realtime"}
+		if mode == openaifake.RealtimeXAI {
+			env = append(env, "PARLEY_XAI_API_KEY="+key)
+		}
+		return env, "", ""
+	}
+	rc.cutShort = func() (string, bool) {
+		for _, s := range fake.Sessions() {
+			if len(s.Truncates) > 0 {
+				return fmt.Sprintf("item %s truncated at %d ms", s.Truncates[0].ItemID, s.Truncates[0].AudioEndMs), true
+			}
+		}
+		return "", false
+	}
+	return rc
 }
 
 // geminiCase is Gemini Live with an AI Studio key (the server's) or a

@@ -7,13 +7,18 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/parley-voice/parley/internal/catalog"
 	"github.com/parley-voice/parley/internal/provider/openai/openaifake"
+	"github.com/parley-voice/parley/internal/realtime"
+	"github.com/parley-voice/parley/internal/stt"
+	"github.com/parley-voice/parley/internal/voice"
 )
 
-// TestServedChoices: a running server refuses, where the choice is made and
-// with a 400 naming the field, a provider it does not run (today the
-// realtime ones), and leaves those out of GET /voices and its OpenAPI
-// document.
+// TestServedChoices: a running server serves every provider of the
+// catalog, the realtime ones included, so every choice is accepted, GET
+// /voices offers every voice set, and its OpenAPI document leaves nothing
+// out; what it does not run would be refused where it is chosen
+// (TestServedBy, and assistant.TestServedRefusals for the 400).
 func TestServedChoices(t *testing.T) {
 	s := startE2EWith(t, openaifake.Config{})
 	post := func(path, body string) (int, string) {
@@ -28,13 +33,13 @@ func TestServedChoices(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}
-	for _, tc := range []struct{ body, field, why string }{
-		{`{"name":"rt","llm_config":{"provider":"xai_realtime"}}`, "llm_config.provider", "realtime"},
-		{`{"name":"g","llm_config":{"provider":"google_realtime"}}`, "llm_config.provider", "realtime"},
+	for _, body := range []string{
+		`{"name":"rt","llm_config":{"provider":"xai_realtime"}}`,
+		`{"name":"g","llm_config":{"provider":"google_realtime"}}`,
+		`{"name":"o","llm_config":{"provider":"openai_live"}}`,
 	} {
-		status, body := post("/assistants", tc.body)
-		if status != 400 || !strings.Contains(body, tc.field) || !strings.Contains(body, "not available on this server") || !strings.Contains(body, tc.why) {
-			t.Errorf("POST /assistants %s = %d %s; want 400 naming %s and why (%s)", tc.body, status, body, tc.field, tc.why)
+		if status, got := post("/assistants", body); status != 201 && status != 200 {
+			t.Errorf("POST /assistants %s = %d %s; want it accepted", body, status, got)
 		}
 	}
 	// A google_vertex key is a service-account JSON key, checked as one.
@@ -43,11 +48,6 @@ func TestServedChoices(t *testing.T) {
 		if status != 400 || !strings.Contains(body, "api_key") || !strings.Contains(body, "service-account JSON key") {
 			t.Errorf("POST /byok google_vertex %s = %d %s; want 400 naming api_key", key, status, body)
 		}
-	}
-	// A transient assistant of an outbound call is checked the same way.
-	status, body := post("/calls/outbound", `{"destination":"+15550100","assistant":{"llm_config":{"provider":"openai_live"}}}`)
-	if status != 400 || !strings.Contains(body, "llm_config.provider") {
-		t.Errorf("POST /calls/outbound with openai_live = %d %s; want 400 naming assistant llm_config.provider", status, body)
 	}
 	// What the server runs is accepted.
 	if status, body := post("/assistants", `{"name":"ok","stt_config":{"provider":"gladia"},"tts_config":{"provider":"xai","voice_id":"ara"}}`); status != 201 && status != 200 {
@@ -62,8 +62,8 @@ func TestServedChoices(t *testing.T) {
 	for _, v := range voices.Voices {
 		seen[v.Provider] = true
 	}
-	if seen["openai_live"] || !seen["xai"] {
-		t.Errorf("GET /voices offers voice sets %v; want xai (xAI TTS runs here) and not openai_live (realtime does not)", seen)
+	if !seen["openai_live"] || !seen["xai"] {
+		t.Errorf("GET /voices offers voice sets %v; want xai and openai_live among them", seen)
 	}
 
 	resp, err := http.Get(s.base + "/api/openapi.json")
@@ -83,13 +83,34 @@ func TestServedChoices(t *testing.T) {
 		t.Fatal(err)
 	}
 	llm := doc.Components.Schemas["LLMConfig"]
-	if _, ok := llm.Discriminator.Mapping["xai_realtime"]; ok || llm.Discriminator.Mapping["google"] == "" || !strings.Contains(llm.Description, "xai_realtime (") {
-		t.Errorf("OpenAPI LLMConfig mapping %v, description %q: want google offered and xai_realtime named as not run", llm.Discriminator.Mapping, llm.Description)
+	for _, id := range []string{"google", "xai_realtime", "openai_live", "google_realtime"} {
+		if llm.Discriminator.Mapping[id] == "" {
+			t.Errorf("OpenAPI LLMConfig mapping %v leaves out %s", llm.Discriminator.Mapping, id)
+		}
 	}
-	// Every pipeline provider of the catalog runs here.
-	for _, union := range []string{"STTConfig", "TTSConfig"} {
+	// Every provider of the catalog runs here.
+	for _, union := range []string{"STTConfig", "LLMConfig", "TTSConfig"} {
 		if d := doc.Components.Schemas[union].Description; strings.Contains(d, "not run by this server") {
 			t.Errorf("%s names providers this server does not run: %s", union, d)
+		}
+	}
+}
+
+// TestServedBy: what the server has no client for is refused, with why.
+func TestServedBy(t *testing.T) {
+	served := servedBy(voice.Providers{STT: map[string]stt.Provider{"deepgram": nil}, Realtime: map[string]realtime.Provider{"xai_realtime": nil}})
+	if err := served(catalog.STT, "deepgram", "nova-3"); err != nil {
+		t.Errorf("deepgram: %v", err)
+	}
+	if err := served(catalog.LLM, "xai_realtime", ""); err != nil {
+		t.Errorf("xai_realtime: %v", err)
+	}
+	for _, c := range []struct {
+		s  catalog.Section
+		id string
+	}{{catalog.STT, "gladia"}, {catalog.LLM, "openai_live"}, {catalog.TTS, "inworld"}} {
+		if err := served(c.s, c.id, ""); err == nil || !strings.Contains(err.Error(), "no client") {
+			t.Errorf("%s %s: %v, want a refusal saying why", c.s, c.id, err)
 		}
 	}
 }

@@ -95,6 +95,11 @@ func simulateProviders(ctx context.Context, args []string, stdout, stderr io.Wri
 	iw := inworldfake.New(inworldfake.Config{Synth: synth, Logger: log})
 	defer iw.Close()
 	mux.Handle(inworldfake.Path, iw)
+	// Realtime (speech-to-speech) assistants: the OpenAI Realtime protocol
+	// at the OpenAI URL's /realtime, xAI's dialect under /xai.
+	script := realtimefake.Script{Transcripts: transcripts}
+	mux.Handle("/v1/realtime", openaifake.NewRealtime(openaifake.RealtimeConfig{Script: script, Logger: log}))
+	mux.Handle("/xai/v1/realtime", xaifake.NewRealtime(openaifake.RealtimeConfig{Script: script, Logger: log}))
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
@@ -129,9 +134,11 @@ Also simulated, for assistants that choose them (stt_config / tts_config provide
   PARLEY_XAI_BASE_URL=http://%s/v1 PARLEY_XAI_API_KEY=simulated               (TTS xai)
   PARLEY_INWORLD_BASE_URL=ws://%s PARLEY_INWORLD_API_KEY=simulated            (TTS inworld)
   OpenAI text-to-speech (TTS openai) on the OpenAI URL above.
+  OpenAI Realtime (llm_config provider openai_live) on the OpenAI URL above.
+  PARLEY_XAI_REALTIME_URL=ws://%s/xai/v1/realtime                 (llm_config provider xai_realtime)
 %s
 The fake speech-to-text hears, in turn: %s
-`, a, a, a, a, a, a, a, a, googleHelp, strings.Join(transcripts, " / "))
+`, a, a, a, a, a, a, a, a, a, googleHelp, strings.Join(transcripts, " / "))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

@@ -128,6 +128,10 @@ func realtimeProviders(c *config, gemini *google.Chat, pl func(string) *slog.Log
 		gl.VertexURL = websocketURL(originOf(c.GoogleVertexURL), "")
 	}
 	return map[string]realtime.Provider{
+		"openai_live": openai.NewRealtime(openai.RealtimeConfig{
+			URL: cmp.Or(c.OpenAIRealtimeURL, websocketURL(c.Providers["openai"].BaseURL, "/realtime")), Logger: pl("openai")}),
+		"xai_realtime": xai.NewRealtime(xai.RealtimeConfig{
+			URL: cmp.Or(c.XAIRealtimeURL, websocketURL(c.Providers["xai"].BaseURL, "/realtime")), Logger: pl("xai")}),
 		"google_realtime": gemini.Realtime(gl),
 	}
 }
