@@ -11,6 +11,12 @@
 // -background gives the assistant background audio (the clip at volume
 // 0.3), to compare the CPU per call-second with and without it.
 //
+// -realtime openai_live|xai_realtime|google_realtime answers the calls with
+// a realtime (speech-to-speech) assistant instead, against that service's
+// protocol fake (openaifake.NewRealtime, xaifake, googlefake.Live). The
+// platform latency is then the server's figure from the first audio delta
+// received from the service to the first RTP packet of the reply.
+//
 // It reports calls completed and failed, the server's CPU and resident
 // memory per call (read from /proc), the interval between RTP packets the
 // server sent (p50/p99, as received), packet loss, and the platform-added
@@ -46,7 +52,10 @@ import (
 	"github.com/parley-voice/parley/internal/audio"
 	"github.com/parley-voice/parley/internal/provider/deepgram/deepgramfake"
 	"github.com/parley-voice/parley/internal/provider/elevenlabs/elevenlabsfake"
+	"github.com/parley-voice/parley/internal/provider/google/googlefake"
 	"github.com/parley-voice/parley/internal/provider/openai/openaifake"
+	"github.com/parley-voice/parley/internal/provider/xai/xaifake"
+	"github.com/parley-voice/parley/internal/realtime/realtimefake"
 )
 
 const apiKey = "callload-bootstrap-key-0123456789"
@@ -66,6 +75,8 @@ type options struct {
 	record bool
 	// background is speech_config.background_audio.clip ("": none).
 	background string
+	// realtime is the realtime llm_config provider ("": a pipeline).
+	realtime string
 }
 
 func run() error {
@@ -76,6 +87,7 @@ func run() error {
 	flag.IntVar(&o.turns, "turns", 2, "caller turns per call")
 	flag.BoolVar(&o.record, "record", false, "record every call (assistant recording_enabled): two-channel WAVs, uploaded to the recordings directory after each call")
 	flag.StringVar(&o.background, "background", "", "background audio clip for the assistant (office, city, forest, crowded_room; empty: none), at volume 0.3")
+	flag.StringVar(&o.realtime, "realtime", "", "answer with a realtime assistant of this provider: openai_live, xai_realtime or google_realtime (empty: the STT → LLM → TTS pipeline)")
 	flag.Parse()
 	if o.parley == "" {
 		return errors.New("-parley is required")
@@ -84,10 +96,15 @@ func run() error {
 
 	// Fake providers, in this process.
 	mux := http.NewServeMux()
-	mux.Handle("/v1/listen", deepgramfake.New(deepgramfake.Config{Transcripts: []string{"I would like an appointment", "Tomorrow at nine"}}))
-	mux.Handle("/v1/chat/completions", openaifake.New(openaifake.Config{Replies: []openaifake.Reply{{Text: "Sure, noted."}}}))
+	transcripts, reply := []string{"I would like an appointment", "Tomorrow at nine"}, "Sure, noted."
+	mux.Handle("/v1/listen", deepgramfake.New(deepgramfake.Config{Transcripts: transcripts}))
+	mux.Handle("/v1/chat/completions", openaifake.New(openaifake.Config{Replies: []openaifake.Reply{{Text: reply}}}))
 	el := elevenlabsfake.New(elevenlabsfake.Config{})
 	mux.Handle(elevenlabsfake.Path, el)
+	script := realtimefake.Script{Transcripts: transcripts, Replies: map[string]string{"appointment": reply, "nine": reply}}
+	mux.Handle("/v1/realtime", openaifake.NewRealtime(openaifake.RealtimeConfig{Script: script}))
+	mux.Handle("/xai/v1/realtime", xaifake.NewRealtime(openaifake.RealtimeConfig{Script: script}))
+	mux.Handle("/ws/", googlefake.NewLive(googlefake.LiveConfig{Script: script}))
 	fakes := httptest.NewServer(mux)
 	defer fakes.Close()
 	defer el.Close()
@@ -97,7 +114,7 @@ func run() error {
 		return err
 	}
 	defer srv.stop()
-	if err := srv.configure(o.record, o.background); err != nil {
+	if err := srv.configure(o.record, o.background, o.realtime); err != nil {
 		return err
 	}
 	time.Sleep(time.Second)
@@ -172,6 +189,8 @@ func startServer(ctx context.Context, o options, fakes string) (*server, error) 
 		"PARLEY_DEEPGRAM_BASE_URL="+fakes, "PARLEY_DEEPGRAM_API_KEY=fake",
 		"PARLEY_OPENAI_BASE_URL="+fakes+"/v1", "PARLEY_OPENAI_API_KEY=fake",
 		"PARLEY_ELEVENLABS_BASE_URL="+fakes, "PARLEY_ELEVENLABS_API_KEY=fake",
+		"PARLEY_XAI_REALTIME_URL="+strings.Replace(fakes, "http://", "ws://", 1)+"/xai/v1/realtime", "PARLEY_XAI_API_KEY=fake",
+		"PARLEY_GOOGLE_LIVE_URL="+strings.Replace(fakes, "http://", "ws://", 1), "PARLEY_GOOGLE_API_KEY=fake",
 	)
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	if err := s.cmd.Start(); err != nil {
@@ -216,7 +235,14 @@ func (s *server) api(method, path, body string, out any) error {
 	return nil
 }
 
-func (s *server) configure(record bool, background string) error {
+// realtimeLLM is the llm_config of each realtime provider callload runs.
+var realtimeLLM = map[string]string{
+	"openai_live":     `{"provider":"openai_live","model":"gpt-live-1"}`,
+	"xai_realtime":    `{"provider":"xai_realtime","model":"grok-voice-think-fast-2.0","turn_detection":{"silence_duration_ms":300}}`,
+	"google_realtime": `{"provider":"google_realtime","model":"gemini-3.1-flash-live-preview"}`,
+}
+
+func (s *server) configure(record bool, background, rt string) error {
 	var a struct{ Assistant struct{ ID string } }
 	rec := ""
 	if record {
@@ -226,11 +252,20 @@ func (s *server) configure(record bool, background string) error {
 	if background != "" {
 		bg = `,"background_audio":{"enabled":true,"clip":` + strconv.Quote(background) + `,"volume":0.3}`
 	}
-	err := s.api("POST", "/assistants", `{"name":"Load","first_message":"Hello.",`+rec+`
+	body := `{"name":"Load","first_message":"Hello.",` + rec + `
 		"llm_config":{"provider":"openai","model":"gpt-4.1","messages":[{"role":"system","content":"Be brief."}]},
 		"stt_config":{"provider":"deepgram","model":"nova-3","language":"en","endpointing":300},
 		"tts_config":{"provider":"elevenlabs","voice_id":"loadvoice"},
-		"speech_config":{"turn_taking":{"endpointing_min_delay":0.1}`+bg+`}}`, &a)
+		"speech_config":{"turn_taking":{"endpointing_min_delay":0.1}` + bg + `}}`
+	if rt != "" {
+		llm, ok := realtimeLLM[rt]
+		if !ok {
+			return fmt.Errorf("-realtime %q: want openai_live, xai_realtime or google_realtime", rt)
+		}
+		body = `{"name":"Load realtime","first_message":"Hello.",` + rec + `"llm_config":` + llm + `,"tts_config":null` +
+			`,"speech_config":{"turn_taking":{"endpointing_min_delay":0.1}` + bg + `}}`
+	}
+	err := s.api("POST", "/assistants", body, &a)
 	if err != nil {
 		return err
 	}
@@ -485,7 +520,11 @@ func report(o options, srv *server, results []*callResult, idle, peak, busy usag
 	fmt.Printf("server RSS: idle %.1f MB, peak %.1f MB → %.0f KB per call\n", mb(idle.rss), mb(peak.rss), float64(peak.rss-idle.rss)/1024/float64(o.calls))
 	fmt.Printf("RTP from server: %d packets, %d lost (%.3f%%); send interval p50 %s p99 %s p99.9 %s max %s\n",
 		received, lost, 100*float64(lost)/float64(max(received+lost, 1)), pct(intervals, 50), pct(intervals, 99), pct(intervals, 99.9), pct(intervals, 100))
-	fmt.Printf("platform-added latency (STT final → first reply RTP packet), %d turns: p50 %s p95 %s p99 %s\n", len(platform), pct(platform, 50), pct(platform, 95), pct(platform, 99))
+	from := "STT final"
+	if o.realtime != "" {
+		from = "service's first audio delta"
+	}
+	fmt.Printf("platform-added latency (%s → first reply RTP packet), %d turns: p50 %s p95 %s p99 %s\n", from, len(platform), pct(platform, 50), pct(platform, 95), pct(platform, 99))
 	fmt.Printf("turn end → first reply packet: p50 %s p95 %s\n", pct(firstPkt, 50), pct(firstPkt, 95))
 	if len(failed) > 0 {
 		return fmt.Errorf("%d calls failed", len(failed))
