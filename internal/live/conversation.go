@@ -220,7 +220,9 @@ func (c *Conversation) run(ctx context.Context) (call.EndReason, error) {
 			return "", nil
 		}
 		c.log.Warn("realtime session could not start", "error", err)
-		c.fail(ctx, fmt.Errorf("connect realtime session: %w", err))
+		if reason, done := c.fail(ctx, fmt.Errorf("connect realtime session: %w", err)); done {
+			return reason, c.failErr
+		}
 	} else {
 		c.session = s
 		c.out = newOutbox(ctx, s, c.log)
@@ -462,6 +464,11 @@ func (c *Conversation) interrupt() {
 	}
 	c.log.Debug("caller interrupted", "reply", r.id, "played_ms", played*1000/SampleRate)
 	if r.open && !r.tools {
+		if old := c.cut; old != nil {
+			// Still waiting for an earlier cut response's end: record it
+			// with what is known.
+			c.record(old, pipeline.SpokenPrefix(old.text.String(), old.heard), true)
+		}
 		c.cut = r // its transcript is complete at the response's end
 		return
 	}

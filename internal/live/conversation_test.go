@@ -272,3 +272,12 @@ func TestMaxDuration(t *testing.T) {
 		t.Error("the caller's audio never reached the session")
 	}
 }
+
+func TestConnectFailureWithoutAVoice(t *testing.T) {
+	p := &fakeProvider{err: errors.New("realtime: 401 invalid key")}
+	r := newRig(t, Config{}, Deps{Provider: p})
+	end, err := r.wait()
+	if end.Reason != call.EndLLMError || err == nil {
+		t.Fatalf("ending %+v, %v: want llm_error at once", end, err)
+	}
+}

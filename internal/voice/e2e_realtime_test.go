@@ -2,12 +2,19 @@ package voice
 
 import (
 	"context"
+	"fmt"
+	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/parley-voice/parley/internal/call"
+	"github.com/parley-voice/parley/internal/pipeline"
+	"github.com/parley-voice/parley/internal/provider/openai/openaifake"
+	"github.com/parley-voice/parley/internal/provider/xai"
+	"github.com/parley-voice/parley/internal/provider/xai/xaifake"
 	"github.com/parley-voice/parley/internal/realtime"
 	"github.com/parley-voice/parley/internal/realtime/realtimefake"
 )
@@ -136,5 +143,83 @@ func waitSilence(t *testing.T, c *rawCaller, what string) time.Time {
 	case <-time.After(15 * time.Second):
 		t.Fatalf("audio did not stop for %s within 15 s", what)
 		return time.Time{}
+	}
+}
+
+// xaiOverTheWire is the xAI realtime adapter talking to the protocol fake.
+func xaiOverTheWire(t *testing.T, cfg openaifake.RealtimeConfig) (*openaifake.RealtimeServer, realtime.Provider) {
+	t.Helper()
+	fake := xaifake.NewRealtime(cfg)
+	srv := httptest.NewServer(fake)
+	t.Cleanup(func() { fake.Close(); srv.Close() })
+	return fake, xai.NewRealtime(xai.RealtimeConfig{URL: "ws" + strings.TrimPrefix(srv.URL, "http") + "/v1/realtime"})
+}
+
+// TestE2ERealtimeSayLatency measures, on one call answered by the xAI
+// adapter over its protocol fake, the time from each say command to the
+// first RTP packet of its audio at the caller's socket.
+func TestE2ERealtimeSayLatency(t *testing.T) {
+	_, p := xaiOverTheWire(t, openaifake.RealtimeConfig{})
+	e := newE2E(t, e2eOptions{realtime: p})
+	ctx := context.Background()
+	aid, _ := e.assistant(t, realtimeAssistant(""))
+	num := e.number(t, "+31201239002", &aid, nil)
+	c := dialRaw(t, e.srv, num.PhoneNumber)
+	id := e.waitLive(t, 10*time.Second)
+	time.Sleep(300 * time.Millisecond)
+	c.drain()
+	const n = 20
+	var lat []time.Duration
+	for i := range n {
+		start := time.Now()
+		if err := e.engine.Control(ctx, e.org.ID, id, call.Command{Type: call.CmdSay, Content: fmt.Sprintf("Code %d.", i)}); err != nil {
+			t.Fatalf("say %d: %v", i, err)
+		}
+		lat = append(lat, waitAudio(t, c, 3*time.Second).Sub(start))
+		waitSilence(t, c, fmt.Sprintf("say %d to end", i))
+		time.Sleep(40 * time.Millisecond)
+		c.drain()
+	}
+	c.hangup(t)
+	row := e.waitFinal(t, id, 10*time.Second)
+	if got := countEntries(transcript(t, row), "assistant"); got != n {
+		t.Fatalf("%d assistant entries in the transcript, want %d", got, n)
+	}
+	sorted := slices.Clone(lat)
+	slices.Sort(sorted)
+	p50, p95 := percentile(sorted, 50), percentile(sorted, 95)
+	t.Logf("realtime say→first audio p50=%v p95=%v n=%d", p50, p95, len(lat))
+	if p95 > time.Second {
+		t.Fatalf("say→first audio p95 %v is over a second: %v", p95, lat)
+	}
+}
+
+// TestE2ERealtimeServiceDrops: the realtime service drops the connection
+// in the middle of an answer. The caller hears the apology in the server's
+// fallback voice, and the call ends with llm_error and the reason.
+func TestE2ERealtimeServiceDrops(t *testing.T) {
+	fake, p := xaiOverTheWire(t, openaifake.RealtimeConfig{Fault: openaifake.FaultDisconnect, FaultAfter: 1,
+		Script: realtimefake.Script{Replies: map[string]string{"hello": "Let me tell you a long story about our opening hours."}}})
+	e := newE2E(t, e2eOptions{realtime: p})
+	aid, _ := e.assistant(t, realtimeAssistant("Hi."))
+	num := e.number(t, "+31201239003", &aid, nil)
+	c := dialRaw(t, e.srv, num.PhoneNumber)
+	id := e.waitLive(t, 10*time.Second)
+	waitAudio(t, c, 5*time.Second)
+	waitSilence(t, c, "the greeting")
+	c.speak(700 * time.Millisecond)
+	row := e.waitFinal(t, id, 20*time.Second)
+	if row.Status != call.StatusEndedWithError || deref(row.EndReason) != string(call.EndLLMError) {
+		t.Fatalf("call ended as %s / %s, want ended-with-error / llm_error", row.Status, deref(row.EndReason))
+	}
+	if !e.ttsSaid(pipeline.DefaultApology) {
+		t.Errorf("the apology was never spoken: %v", e.ttsTexts())
+	}
+	if len(fake.Sessions()) != 1 {
+		t.Errorf("%d sessions, want 1", len(fake.Sessions()))
+	}
+	msgs := transcript(t, row)
+	if last := msgs[len(msgs)-1]; last.Role != "assistant" || last.Content != pipeline.DefaultApology {
+		t.Errorf("transcript ends %+v, want the apology", last)
 	}
 }

@@ -126,6 +126,9 @@ func (h *handler) ServeCall(ctx context.Context, c *telephony.Call) {
 	}
 	tools := &toolRunner{e: h.e, hooks: h.hooks, routes: h.plan.routes}
 	if h.plan.rt != nil {
+		if cfg.Voicemail != nil {
+			h.log.Info("voicemail detection does not apply to realtime assistants; the call goes on without it")
+		}
 		fb := h.e.cfg.Providers.Fallback
 		lc := h.plan.liveConfig(fb)
 		lc.FirstMessage = cfg.FirstMessage
