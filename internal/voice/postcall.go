@@ -31,13 +31,17 @@ var textProvider = map[string]string{
 }
 
 // PostcallModel returns the model that summarises and analyses calls of an
-// assistant (spec §8.2): the catalog's post-call model of its llm_config
-// provider (or the server's override for it), on that provider's client,
+// assistant (spec §8.2): its llm_config.analysis_model when it names one,
+// else the catalog's post-call model of its llm_config provider (or the
+// server's override for it), on that provider's client,
 // with the organization's BYOK key or the server's, as for the call itself.
 func (e *Engine) PostcallModel(ctx context.Context, orgID string, doc json.RawMessage) (analysis.Model, error) {
 	var a struct {
 		LLM struct {
 			Provider string `json:"provider"`
+			// AnalysisModel is google_realtime's own choice of post-call
+			// model (spec §8.2), which wins over the defaults.
+			AnalysisModel string `json:"analysis_model"`
 		} `json:"llm_config"`
 	}
 	if err := json.Unmarshal(doc, &a); err != nil {
@@ -73,6 +77,9 @@ func (e *Engine) PostcallModel(ctx context.Context, orgID string, doc json.RawMe
 		text = t
 	}
 	if m := e.cfg.PostcallModels[text]; m != "" {
+		model = m
+	}
+	if m := a.LLM.AnalysisModel; m != "" {
 		model = m
 	}
 	client, ok := e.cfg.Providers.LLM[text]

@@ -169,6 +169,12 @@ func TestPostcallModel(t *testing.T) {
 	if err != nil || m.Name != "llama-3.3-70b" || m.APIKey != "org-openai-key" {
 		t.Fatalf("openai_live with BYOK and an override: %+v, %v", m, err)
 	}
+	f.engine.cfg.Providers.LLM["google"] = nopLLMNamed("google")
+	f.engine.cfg.Providers.ServerKeys["google"] = "server-google"
+	live := json.RawMessage(`{"llm_config":{"provider":"google_realtime","model":"gemini-3.1-flash-live-preview","analysis_model":"gemini-2.5-flash"}}`)
+	if m, err := f.engine.PostcallModel(ctx, f.org.ID, live); err != nil || m.Name != "gemini-2.5-flash" || m.APIKey != "server-google" {
+		t.Fatalf("google_realtime with its analysis_model: %+v, %v", m, err)
+	}
 	if _, err := f.engine.PostcallModel(ctx, f.org.ID, doc("mistral", "mistral-small-latest")); err == nil || !strings.Contains(err.Error(), "not available") {
 		t.Fatalf("a provider the server lacks: %v", err)
 	}
