@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -44,7 +45,9 @@ func TestE2ERealtimeCall(t *testing.T) {
 	}}
 	e := newE2E(t, e2eOptions{realtime: p})
 	ctx := context.Background()
-	aid, _ := e.assistant(t, realtimeAssistant("Hello from Grok."))
+	doc := realtimeAssistant("Hello from Grok.")
+	doc["recording_enabled"] = true
+	aid, _ := e.assistant(t, doc)
 	num := e.number(t, "+31201239001", &aid, nil)
 	c := dialRaw(t, e.srv, num.PhoneNumber)
 	id := e.waitLive(t, 10*time.Second)
@@ -132,6 +135,26 @@ func TestE2ERealtimeCall(t *testing.T) {
 	if cut := msgs[2].Content; cut == long || !strings.HasPrefix(long, cut) || cut == "" {
 		t.Errorf("the interrupted answer is recorded as %q: want the part heard, a prefix of the answer", cut)
 	}
+	// The recording holds both sides, as on any call.
+	waitFor(t, 5*time.Second, "the recording", func() bool {
+		_, err := os.Stat(doneFile(e.spool, id))
+		return err == nil
+	})
+	left, right := e.recordingOf(t, id)
+	if loud(left) < time.Second || loud(right) < 2*time.Second {
+		t.Errorf("recording: %v of sound on the left, %v on the right; want the caller's turns and the model's speech", loud(left), loud(right))
+	}
+}
+
+// loud is how much of 8 kHz pcm is louder than -40 dBFS.
+func loud(pcm []int16) time.Duration {
+	n := 0
+	for _, v := range pcm {
+		if v > 300 || v < -300 {
+			n++
+		}
+	}
+	return time.Duration(n) * time.Second / 8000
 }
 
 // waitSilence waits for the caller's audio to stop.
