@@ -29,6 +29,9 @@ type Config struct {
 	Session realtime.Config
 	// FirstMessage is spoken on answer; empty waits for the caller.
 	FirstMessage string
+	// FirstMessageEnds makes the first message a goodbye: the call ends
+	// once it has played (a refusal the caller is told of).
+	FirstMessageEnds bool
 	// EndCallMessage is spoken before the assistant hangs up by itself.
 	EndCallMessage string
 	// EndCallTool offers the model the end_call tool.

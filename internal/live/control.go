@@ -41,7 +41,7 @@ func (c *Conversation) Control(ctx context.Context, cmd call.Command) error {
 
 // command runs on Run's goroutine; a non-empty reason ends the call now.
 func (c *Conversation) command(cmd call.Command) (call.EndReason, error) {
-	if c.closing || c.out == nil {
+	if c.closing {
 		return "", pipeline.ErrEnding
 	}
 	switch cmd.Type {
@@ -95,7 +95,7 @@ func (c *Conversation) preempt() {
 // onKey collects keypad digits; # or a pause ends the entry. A key press
 // interrupts the assistant like speech does.
 func (c *Conversation) onKey(d rune) {
-	if c.closing || c.out == nil {
+	if c.closing {
 		return
 	}
 	c.silenceHeard()

@@ -21,7 +21,8 @@ import (
 type eventKind uint8
 
 const (
-	evSession       eventKind = iota + 1 // ev from the session
+	evConnected     eventKind = iota + 1 // Connect returned: session or err
+	evSession                            // ev from the session
 	evSessionFailed                      // the session ended by itself
 	evToolsDone                          // a tool round finished
 	evApology                            // the apology's audio is all queued, or failed
@@ -32,6 +33,7 @@ const (
 type event struct {
 	kind    eventKind
 	at      time.Time
+	session realtime.Session
 	ev      realtime.Event
 	err     error
 	reply   int
@@ -73,8 +75,12 @@ type reply struct {
 	// heard is set when the caller interrupted it: the fraction of its
 	// audio they heard, applied to the transcript once it is complete.
 	heard float64
-	m     pipeline.TurnMetrics
-	t0    time.Time // the caller's turn ended (speech stopped)
+	// played and cutAt: the samples heard and when, for a reply cut while
+	// its response was open (Conversation.cut).
+	played int
+	cutAt  time.Time
+	m      pipeline.TurnMetrics
+	t0     time.Time // the caller's turn ended (speech stopped)
 	// audioAt is when its first audio arrived from the service.
 	audioAt  time.Time
 	firstPkt bool
@@ -199,10 +205,9 @@ func (c *Conversation) run(ctx context.Context) (call.EndReason, error) {
 		if ref := c.sess.Swap(nil); ref != nil {
 			ref.s.Close()
 		}
-		if c.out != nil {
-			c.out.stop()
-		}
+		c.out.stop()
 		c.wg.Wait()
+		c.closeUnclaimed()
 		c.settleAll()
 		c.closeT.Stop()
 		c.keysT.Stop()
@@ -214,24 +219,16 @@ func (c *Conversation) run(ctx context.Context) (call.EndReason, error) {
 		defer t.Stop()
 		maxDur = t.C
 	}
-	s, err := c.deps.Provider.Connect(ctx, c.cfg.Session)
-	if err != nil {
-		if ctx.Err() != nil {
-			return "", nil
-		}
-		c.log.Warn("realtime session could not start", "error", err)
-		if reason, done := c.fail(ctx, fmt.Errorf("connect realtime session: %w", err)); done {
-			return reason, c.failErr
-		}
-	} else {
-		c.session = s
-		c.out = newOutbox(ctx, s, c.log)
-		c.sess.Store(&sessionRef{s})
-		c.wg.Add(1)
-		go c.read(ctx, s)
-		if c.cfg.FirstMessage != "" {
-			c.say(kindFirst, c.cfg.FirstMessage)
-		}
+	// The session connects while the loop runs, so commands and the first
+	// message are taken at once; the outbox holds them until it is up.
+	c.out = newOutbox(ctx, c.log)
+	c.wg.Add(1)
+	go c.connect(ctx)
+	switch {
+	case c.cfg.FirstMessage != "" && c.cfg.FirstMessageEnds:
+		c.closeWith(c.cfg.FirstMessage, call.EndAssistantHangup)
+	case c.cfg.FirstMessage != "":
+		c.say(kindFirst, c.cfg.FirstMessage)
 	}
 	for {
 		c.silenceSync()
@@ -265,6 +262,52 @@ func stopped() *time.Timer {
 	return t
 }
 
+// connect opens the session and hands it to Run's goroutine.
+func (c *Conversation) connect(ctx context.Context) {
+	defer c.wg.Done()
+	s, err := c.deps.Provider.Connect(ctx, c.cfg.Session)
+	select {
+	case c.events <- event{kind: evConnected, session: s, err: err}:
+	case <-ctx.Done():
+		if s != nil {
+			s.Close()
+		}
+	}
+}
+
+// closeUnclaimed closes a session that connected as Run ended.
+func (c *Conversation) closeUnclaimed() {
+	for {
+		select {
+		case ev := <-c.events:
+			if ev.kind == evConnected && ev.session != nil {
+				ev.session.Close()
+			}
+		default:
+			return
+		}
+	}
+}
+
+// onConnected starts the session, or fails the call when it could not
+// connect.
+func (c *Conversation) onConnected(ctx context.Context, s realtime.Session, err error) (call.EndReason, bool) {
+	if err != nil {
+		c.out.start(nil)
+		if ctx.Err() != nil {
+			return "", false
+		}
+		c.log.Warn("realtime session could not start", "error", err)
+		return c.fail(ctx, fmt.Errorf("connect realtime session: %w", err))
+	}
+	c.session = s
+	c.sess.Store(&sessionRef{s})
+	c.out.start(s)
+	c.wg.Add(1)
+	go c.read(ctx, s)
+	return "", false
+}
+
 // read moves the session's events to Run's goroutine.
 func (c *Conversation) read(ctx context.Context, s realtime.Session) {
 	defer c.wg.Done()
@@ -283,6 +326,8 @@ func (c *Conversation) read(ctx context.Context, s realtime.Session) {
 // handle applies one event; done reports that the call must end.
 func (c *Conversation) handle(ctx context.Context, ev event) (call.EndReason, bool) {
 	switch ev.kind {
+	case evConnected:
+		return c.onConnected(ctx, ev.session, ev.err)
 	case evSession:
 		c.onSession(ctx, ev.ev, ev.at)
 	case evSessionFailed:
@@ -348,35 +393,53 @@ func (c *Conversation) onSession(ctx context.Context, ev realtime.Event, at time
 // onAudio queues a piece of the model's speech, starting a reply when the
 // service started answering by itself.
 func (c *Conversation) onAudio(ev realtime.Event, at time.Time) {
-	if c.cut != nil && c.cut.hasItem(ev.ItemID) {
-		return // the rest of what the caller interrupted
+	if r := c.cut; r != nil {
+		if time.Since(r.cutAt) < cutWait {
+			// The rest of what the caller interrupted: the services run one
+			// response at a time, and its end has not come yet.
+			r.addAudio(ev.ItemID, len(ev.Audio))
+			return
+		}
+		c.log.Warn("the interrupted response never ended; recorded as heard so far", "reply", r.id)
+		c.cut = nil
+		c.record(r, pipeline.SpokenPrefix(r.text.String(), r.heard), true)
 	}
 	r := c.cur
+	if r != nil && c.closing && r.finished && !r.hasItem(ev.ItemID) {
+		return // the call is closing: a new answer of the service is not played
+	}
 	if r == nil {
 		r = c.start(kindAnswer)
 		r.t0, c.turnEnd = c.turnEnd, time.Time{} // a turn is answered once
 	}
 	r.open = true
-	if len(r.items) == 0 || r.items[len(r.items)-1].id != ev.ItemID {
-		r.items = append(r.items, item{id: ev.ItemID, start: r.samples})
-	}
 	if r.audioAt.IsZero() && len(ev.Audio) > 0 {
 		r.audioAt = at
 		if !r.t0.IsZero() {
 			r.m.LLMFirstToken = at.Sub(r.t0)
 		}
 	}
-	r.samples += len(ev.Audio)
+	r.addAudio(ev.ItemID, len(ev.Audio))
 	c.play.Push(r.id, ev.Audio)
 }
+
+// addAudio counts n samples of item into the reply.
+func (r *reply) addAudio(itemID string, n int) {
+	if len(r.items) == 0 || r.items[len(r.items)-1].id != itemID {
+		r.items = append(r.items, item{id: itemID, start: r.samples})
+	}
+	r.samples += n
+}
+
+// cutWait bounds the wait for the end of a response the caller
+// interrupted; audio after it is taken for a new response's.
+const cutWait = 3 * time.Second
 
 // onResponseDone ends a response: the reply is complete unless a tool
 // round continues it.
 func (c *Conversation) onResponseDone(ev realtime.Event) {
 	if r := c.cut; r != nil {
-		c.cut = nil
-		addText(&r.text, ev.Text)
-		c.record(r, pipeline.SpokenPrefix(r.text.String(), r.heard), true)
+		c.endCut(ev.Text)
 		return
 	}
 	r := c.cur
@@ -389,6 +452,18 @@ func (c *Conversation) onResponseDone(ev realtime.Event) {
 		r.finished = true
 		c.play.Finish(r.id)
 	}
+}
+
+// endCut records the interrupted reply once its response has ended: the
+// share of its audio the caller heard, of its whole transcript.
+func (c *Conversation) endCut(text string) {
+	r := c.cut
+	c.cut = nil
+	addText(&r.text, text)
+	if r.samples > 0 {
+		r.heard = min(1, float64(r.played)/float64(r.samples))
+	}
+	c.record(r, pipeline.SpokenPrefix(r.text.String(), r.heard), true)
 }
 
 // start begins a new reply and makes it current.
@@ -469,6 +544,7 @@ func (c *Conversation) interrupt() {
 			// with what is known.
 			c.record(old, pipeline.SpokenPrefix(old.text.String(), old.heard), true)
 		}
+		r.played, r.cutAt = played, time.Now()
 		c.cut = r // its transcript is complete at the response's end
 		return
 	}

@@ -44,8 +44,8 @@ func TestFirstMessageAndTurn(t *testing.T) {
 	if m.Turn != 1 || m.LLMFirstToken < 25*time.Millisecond || m.FirstPacket < m.LLMFirstToken || m.FinalToFirstPacket <= 0 || m.FinalToFirstPacket > 200*time.Millisecond {
 		t.Errorf("turn metrics %+v: want provider latency ≥ 25ms, first packet after it, platform latency > 0", m)
 	}
-	if len(r.p.gotCfg.Tools) != 0 {
-		t.Errorf("tools offered %+v, want none", r.p.gotCfg.Tools)
+	if len(r.p.config().Tools) != 0 {
+		t.Errorf("tools offered %+v, want none", r.p.config().Tools)
 	}
 }
 
@@ -114,7 +114,7 @@ func TestToolRoundTrip(t *testing.T) {
 		t.Errorf("assistant message %q: want both responses as one reply", m.Content)
 	}
 	names := []string{}
-	for _, s := range r.p.gotCfg.Tools {
+	for _, s := range r.p.config().Tools {
 		names = append(names, s.Name)
 	}
 	if strings.Join(names, ",") != "book,end_call" {
@@ -279,5 +279,104 @@ func TestConnectFailureWithoutAVoice(t *testing.T) {
 	end, err := r.wait()
 	if end.Reason != call.EndLLMError || err == nil {
 		t.Fatalf("ending %+v, %v: want llm_error at once", end, err)
+	}
+}
+
+func TestInterruptedBeforeItsFirstAudio(t *testing.T) {
+	r := newRig(t, Config{FirstMessage: "Welcome to the longest greeting."}, Deps{})
+	r.s.waitRequest(t, "respond:")
+	r.s.emit(realtime.Event{Type: realtime.SpeechStarted}) // the caller talks first
+	r.s.waitRequest(t, "cancel")
+	// The cancelled response's audio still arrives, then its end.
+	r.s.speak("g", 500*time.Millisecond, "Welcome to the")
+	time.Sleep(150 * time.Millisecond)
+	if n := r.frames(); n != 0 {
+		t.Fatalf("%d frames of the cancelled greeting were played", n)
+	}
+	// The answer to the caller plays as usual.
+	r.s.emit(realtime.Event{Type: realtime.SpeechStopped})
+	r.s.speak("a", 300*time.Millisecond, "Yes?")
+	r.rec.waitMessage(t, llm.Assistant, "Yes?")
+	if n := r.frames(); n < 14 {
+		t.Errorf("the answer played %d frames, want its 300 ms", n)
+	}
+	for _, m := range r.rec.messages() {
+		if strings.Contains(m.Content, "Welcome") {
+			t.Errorf("the unheard greeting is in the transcript: %+v", m)
+		}
+	}
+}
+
+func TestInterruptedResponseEndingInToolCalls(t *testing.T) {
+	run := &runner{}
+	book := pipeline.Tool{Spec: llm.ToolSpec{Name: "book"}}
+	r := newRig(t, Config{Tools: []pipeline.Tool{book}}, Deps{Tools: run})
+	for range 10 {
+		r.s.emit(realtime.Event{Type: realtime.Audio, ItemID: "x", Audio: make([]int16, 800)})
+	}
+	r.waitFrames(5)
+	r.s.emit(realtime.Event{Type: realtime.SpeechStarted})
+	r.s.emit(realtime.Event{Type: realtime.ToolCalls, Text: "Checking your booking now.", Calls: []llm.ToolCall{{ID: "c", Name: "book"}}})
+	m := r.rec.waitMessage(t, llm.Assistant, "Checking")
+	if !m.Interrupted {
+		t.Errorf("%+v: want the interrupted reply", m)
+	}
+	r.s.emit(realtime.Event{Type: realtime.SpeechStopped})
+	r.s.speak("n", 200*time.Millisecond, "Next answer.")
+	if got := r.rec.waitMessage(t, llm.Assistant, "Next answer."); got.Content != "Next answer." || got.Interrupted {
+		t.Errorf("next answer recorded as %+v", got)
+	}
+	time.Sleep(50 * time.Millisecond)
+	run.mu.Lock()
+	defer run.mu.Unlock()
+	if len(run.calls) != 0 {
+		t.Errorf("the interrupted response's tool calls ran: %+v", run.calls)
+	}
+}
+
+func TestClosingPlaysNoNewAnswer(t *testing.T) {
+	r := newRig(t, Config{EndCallTool: true}, Deps{})
+	r.s.emit(realtime.Event{Type: realtime.Audio, ItemID: "bye", Audio: make([]int16, 4000)})
+	r.s.emit(realtime.Event{Type: realtime.ToolCalls, Text: "Goodbye!", Calls: []llm.ToolCall{{ID: "c", Name: "end_call"}}})
+	r.s.emit(realtime.Event{Type: realtime.SpeechStarted}) // "thanks", over the goodbye
+	r.s.emit(realtime.Event{Type: realtime.SpeechStopped})
+	r.s.speak("answer", 2*time.Second, "You're welcome, anything else?")
+	end, _ := r.wait()
+	if end.Reason != call.EndAssistantHangup {
+		t.Fatalf("ending %+v", end)
+	}
+	if n := r.frames(); n > 30 {
+		t.Errorf("%d frames played, want the 500 ms goodbye only", n)
+	}
+}
+
+func TestCommandsWhileConnecting(t *testing.T) {
+	s := newFakeSession()
+	p := &fakeProvider{s: s, delay: 1500 * time.Millisecond}
+	r := newRig(t, Config{FirstMessage: "Hello."}, Deps{Provider: p})
+	// Within the connect: a command is taken, not timed out.
+	if err := r.conv.Control(context.Background(), call.Command{Type: call.CmdInjectContext, Content: "note"}); err != nil {
+		t.Fatalf("control while connecting: %v", err)
+	}
+	s.waitRequest(t, "add:system:note")
+	if reqs := s.all(); len(reqs) != 2 || reqs[0] != "respond:"+realtime.Verbatim("Hello.") || reqs[1] != "add:system:note" {
+		t.Errorf("requests %q: want the first message, then the command, in order", reqs)
+	}
+}
+
+func TestFirstMessageEnds(t *testing.T) {
+	r := newRig(t, Config{FirstMessage: "We are closed today.", FirstMessageEnds: true}, Deps{})
+	if got := r.s.waitRequest(t, "respond:"); got != "respond:"+realtime.Verbatim("We are closed today.") {
+		t.Fatalf("first request %q", got)
+	}
+	if err := r.conv.Control(context.Background(), call.Command{Type: call.CmdSay, Content: "x"}); !errors.Is(err, pipeline.ErrEnding) {
+		t.Errorf("a command during the refusal: %v, want ErrEnding", err)
+	}
+	r.s.speak("c", 200*time.Millisecond, "We are closed today.")
+	if end, _ := r.wait(); end.Reason != call.EndAssistantHangup {
+		t.Fatalf("ending %+v, want the call ended after the first message", end)
+	}
+	if r.frames() < 9 {
+		t.Errorf("%d frames played, want the whole message", r.frames())
 	}
 }

@@ -24,11 +24,26 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 type fakeProvider struct {
 	s      *fakeSession
 	err    error
+	delay  time.Duration // Connect takes this long
+	mu     sync.Mutex
 	gotCfg realtime.Config
 }
 
+func (p *fakeProvider) config() realtime.Config {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.gotCfg
+}
+
 func (p *fakeProvider) Connect(ctx context.Context, cfg realtime.Config) (realtime.Session, error) {
+	select {
+	case <-time.After(p.delay):
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	p.mu.Lock()
 	p.gotCfg = cfg
+	p.mu.Unlock()
 	if p.err != nil {
 		return nil, p.err
 	}

@@ -13,11 +13,15 @@ const requestTimeout = 5 * time.Second
 
 // outbox runs the conversation's requests to the session one at a time,
 // in order, on a goroutine of its own, so Run's goroutine never waits on
-// the network. A failed request is logged: when the session itself has
-// failed, Recv reports it.
+// the network. Requests made while the session is still connecting wait
+// for it (a first message, a command in the call's first second); when it
+// cannot connect they are dropped. A failed request is logged: when the
+// session itself has failed, Recv reports it.
 type outbox struct {
-	ops  chan op
-	done chan struct{}
+	ops   chan op
+	ready chan realtime.Session // one value: the session, or nil
+	done  chan struct{}
+	log   *slog.Logger
 }
 
 type op struct {
@@ -25,13 +29,18 @@ type op struct {
 	fn   func(context.Context, realtime.Session) error
 }
 
-func newOutbox(ctx context.Context, s realtime.Session, log *slog.Logger) *outbox {
-	o := &outbox{ops: make(chan op, 64), done: make(chan struct{})}
+func newOutbox(ctx context.Context, log *slog.Logger) *outbox {
+	o := &outbox{ops: make(chan op, 64), ready: make(chan realtime.Session, 1), done: make(chan struct{}), log: log}
 	go func() {
 		defer close(o.done)
+		var s realtime.Session
+		select {
+		case s = <-o.ready:
+		case <-ctx.Done():
+		}
 		for r := range o.ops {
-			if ctx.Err() != nil {
-				continue // drain: the call is over
+			if s == nil || ctx.Err() != nil {
+				continue // drain: no session, or the call is over
 			}
 			rctx, cancel := context.WithTimeout(ctx, requestTimeout)
 			if err := r.fn(rctx, s); err != nil && ctx.Err() == nil {
@@ -43,11 +52,15 @@ func newOutbox(ctx context.Context, s realtime.Session, log *slog.Logger) *outbo
 	return o
 }
 
+// start hands the outbox its session (nil: it could not connect).
+func (o *outbox) start(s realtime.Session) { o.ready <- s }
+
 // do queues a request; when the queue is full it is dropped and logged.
 func (o *outbox) do(name string, fn func(context.Context, realtime.Session) error) {
 	select {
 	case o.ops <- op{name, fn}:
 	default:
+		o.log.Warn("realtime request dropped: too many waiting", "request", name)
 	}
 }
 

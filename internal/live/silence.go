@@ -62,7 +62,7 @@ func (c *Conversation) silenceSync() {
 // which the call ends with silence_timed_out. Texts from speech_config are
 // said word for word; otherwise the model words them.
 func (c *Conversation) onSilence() {
-	if c.sil == nil || c.cur != nil || c.closing || c.out == nil {
+	if c.sil == nil || c.cur != nil || c.closing {
 		return
 	}
 	a, ok := c.sil.m.Tick(time.Now())

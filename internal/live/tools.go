@@ -19,6 +19,13 @@ const asyncStarted = `{"status":"started","note":"the tool runs in the backgroun
 // (synchronous ones concurrently, up to pipeline.ToolTimeout) and their
 // results let the model go on with the same reply.
 func (c *Conversation) onToolCalls(ctx context.Context, ev realtime.Event) {
+	if c.cut != nil {
+		// The response the caller interrupted ended in tool calls: the
+		// caller has moved on, so the calls are not run.
+		c.log.Info("tool calls of an interrupted response not run", "calls", len(ev.Calls))
+		c.endCut(ev.Text)
+		return
+	}
 	r := c.cur
 	if r == nil {
 		r = c.start(kindAnswer)

@@ -132,6 +132,11 @@ func (h *handler) ServeCall(ctx context.Context, c *telephony.Call) {
 		fb := h.e.cfg.Providers.Fallback
 		lc := h.plan.liveConfig(fb)
 		lc.FirstMessage = cfg.FirstMessage
+		if h.speakOnly != "" {
+			// The refusal is the model's first words, then the call ends:
+			// the session may take a while to connect.
+			lc.FirstMessage, lc.FirstMessageEnds = h.speakOnly, true
+		}
 		conv = live.New(lc, live.Deps{Provider: h.plan.rt.provider, Apology: fb.TTS, Recorder: tr,
 			Tools: tools, Keypad: keypad{c}, Logger: h.log})
 	} else {
@@ -150,11 +155,10 @@ func (h *handler) ServeCall(ctx context.Context, c *telephony.Call) {
 	c.Media.SetDTMFSink(conv)
 	h.log.Info("call answered", "codec", c.Media.Codec().Name, "direction", h.row.Direction.String(), "recording", audio != nil)
 
-	live := &liveCall{orgID: h.row.OrgID, conv: conv}
-	h.e.track(h.row.ID, live)
+	h.e.track(h.row.ID, &liveCall{orgID: h.row.OrgID, conv: conv})
 	var end pipeline.Ending
 	var err error
-	if h.speakOnly != "" {
+	if h.speakOnly != "" && h.plan.rt == nil {
 		end, err = h.sayAndHangUp(ctx, conv)
 	} else {
 		end, err = conv.Run(ctx)

@@ -89,6 +89,13 @@ type liveSession struct {
 	// expecting is set by Respond and ToolResults: a turnComplete ends a
 	// response even when the model said nothing.
 	expecting atomic.Bool
+	// ownContent is when clientContent was last sent (unix ns): the
+	// interruption it causes in a turn being generated is ours, not the
+	// caller's.
+	ownContent atomic.Int64
+	// awaitingTools: the model called tools and waits for their results;
+	// the session does not move to a new connection meanwhile.
+	awaitingTools atomic.Bool
 
 	callMu  sync.Mutex
 	noID    map[string]bool // call IDs made up for calls the service sent without one
@@ -292,6 +299,7 @@ func (s *liveSession) AddMessage(ctx context.Context, role llm.Role, text string
 	default:
 		return fmt.Errorf("google: Gemini Live takes user or system messages, not %q", role)
 	}
+	s.ownContent.Store(time.Now().UnixNano())
 	return s.control(ctx, "adding a message", liveClientMessage{ClientContent: &liveClientContent{
 		Turns: []liveContent{{Role: "user", Parts: []livePart{{Text: text}}}}}})
 }
@@ -303,6 +311,7 @@ func (s *liveSession) Respond(ctx context.Context, instructions string) error {
 		instructions = respondPrompt
 	}
 	s.expecting.Store(true)
+	s.ownContent.Store(time.Now().UnixNano())
 	return s.control(ctx, "asking for a response", liveClientMessage{ClientContent: &liveClientContent{
 		Turns: []liveContent{{Role: "user", Parts: []livePart{{Text: instructions}}}}, TurnComplete: true}})
 }
@@ -330,6 +339,7 @@ func (s *liveSession) ToolResults(ctx context.Context, results []realtime.ToolRe
 	}
 	s.callMu.Unlock()
 	s.expecting.Store(true)
+	s.awaitingTools.Store(false)
 	return s.control(ctx, "sending tool results", liveClientMessage{ToolResponse: resp})
 }
 
@@ -487,7 +497,9 @@ func (s *liveSession) handle(m *liveServerMessage) error {
 // connection ends). A failed move is a warning and the old connection
 // serves until it ends.
 func (s *liveSession) moveWhenQuiet() error {
-	if !s.moving || s.inTurn || s.stale {
+	// Not while an answer is due: asked for and not begun, or after tool
+	// results still to come.
+	if !s.moving || s.inTurn || s.stale || s.expecting.Load() || s.awaitingTools.Load() {
 		return nil
 	}
 	if err := s.move(); err != nil {
@@ -527,13 +539,25 @@ func (s *liveSession) content(c *liveServerContent) error {
 		s.heard.WriteString(c.InputTranscription.Text)
 	}
 	if c.Interrupted {
-		if err := s.emit(realtime.Event{Type: realtime.SpeechStarted}); err != nil {
-			return err
+		// Our own clientContent (a say, a context note) interrupts a turn
+		// being generated too; only the caller's speech is a barge-in.
+		own := time.Since(time.Unix(0, s.ownContent.Load())) < ownInterruptWindow
+		if !own {
+			if err := s.emit(realtime.Event{Type: realtime.SpeechStarted}); err != nil {
+				return err
+			}
 		}
-		if s.inTurn {
+		switch {
+		case s.inTurn:
 			s.down.Reset()
 			s.pcm.Reset()
 			if err := s.endTurn(true); err != nil {
+				return err
+			}
+		case !own && s.expecting.Swap(false):
+			// An answer asked for and cut off before its first word.
+			s.turn++
+			if err := s.emit(realtime.Event{Type: realtime.ResponseDone, ItemID: fmt.Sprintf("turn-%d", s.turn), Cancelled: true}); err != nil {
 				return err
 			}
 		}
@@ -549,10 +573,16 @@ func (s *liveSession) content(c *liveServerContent) error {
 		}
 	}
 	if c.OutputTranscription != nil && c.OutputTranscription.Text != "" {
-		if err := s.startTurn(); err != nil {
-			return err
+		switch {
+		case s.inTurn || s.expecting.Load():
+			if err := s.startTurn(); err != nil {
+				return err
+			}
+			s.said.WriteString(c.OutputTranscription.Text)
+		default:
+			// Transcription of a turn already ended (it lags the audio).
+			s.log.Debug("gemini live: output transcription after its turn; dropped", "text_len", len(c.OutputTranscription.Text))
 		}
-		s.said.WriteString(c.OutputTranscription.Text)
 	}
 	if c.TurnComplete {
 		switch {
@@ -673,5 +703,22 @@ func (s *liveSession) toolCall(tc *liveToolCall) error {
 		calls = append(calls, llm.ToolCall{ID: id, Name: fc.Name, Arguments: args})
 	}
 	s.callMu.Unlock()
-	return s.emit(realtime.Event{Type: realtime.ToolCalls, ItemID: s.itemID, Calls: calls})
+	// The calls end this response (realtime.ToolCalls): what the model
+	// said before them goes with them, and it goes on in a new turn after
+	// the results.
+	if tail := s.down.Flush(nil); len(tail) > 0 {
+		if err := s.emit(realtime.Event{Type: realtime.Audio, ItemID: s.itemID, Audio: tail}); err != nil {
+			return err
+		}
+	}
+	s.pcm.Reset()
+	ev := realtime.Event{Type: realtime.ToolCalls, ItemID: s.itemID, Calls: calls, Text: strings.TrimSpace(s.said.String())}
+	s.inTurn, s.stale = false, s.resumeHandle != ""
+	s.said.Reset()
+	s.awaitingTools.Store(true)
+	return s.emit(ev)
 }
+
+// ownInterruptWindow is how long after our own clientContent an
+// interruption is taken for its effect rather than the caller's speech.
+const ownInterruptWindow = time.Second

@@ -208,10 +208,12 @@ func (s *rtSession) Respond(ctx context.Context, instructions string) error {
 	if instructions != "" {
 		ev.Response = &rtResponse{Instructions: instructions}
 	}
+	// Set first: the response may be done before send returns.
+	s.responding.Store(true)
 	if err := s.send(ctx, "asking for a response", ev); err != nil {
+		s.responding.Store(false)
 		return err
 	}
-	s.responding.Store(true)
 	return nil
 }
 
