@@ -98,7 +98,7 @@ func (c *Conversation) onKey(d rune) {
 	if c.closing {
 		return
 	}
-	c.silenceHeard()
+	c.sil.Heard()
 	if c.interruptible() {
 		c.interrupt()
 	}

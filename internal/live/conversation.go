@@ -16,6 +16,7 @@ import (
 	"github.com/parley-voice/parley/internal/pipeline"
 	"github.com/parley-voice/parley/internal/playout"
 	"github.com/parley-voice/parley/internal/realtime"
+	"github.com/parley-voice/parley/internal/silence"
 )
 
 type eventKind uint8
@@ -123,7 +124,7 @@ type Conversation struct {
 	trigger    bool // answer once the current reply has played
 	keys       strings.Builder
 	keysT      *time.Timer
-	sil        *silenceWatch
+	sil        *silence.Watch // nil: silence handling off
 	failErr    error
 }
 
@@ -199,7 +200,7 @@ func (c *Conversation) Run(ctx context.Context) (pipeline.Ending, error) {
 func (c *Conversation) run(ctx context.Context) (call.EndReason, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	c.closeT, c.keysT = stopped(), stopped()
-	c.sil = newSilenceWatch(c.cfg.Silence)
+	c.sil = silence.NewWatch(c.cfg.Silence)
 	defer func() {
 		cancel()
 		if ref := c.sess.Swap(nil); ref != nil {
@@ -211,7 +212,7 @@ func (c *Conversation) run(ctx context.Context) (call.EndReason, error) {
 		c.settleAll()
 		c.closeT.Stop()
 		c.keysT.Stop()
-		c.silenceStop()
+		c.sil.Stop()
 	}()
 	var maxDur <-chan time.Time
 	if c.cfg.MaxDuration > 0 {
@@ -237,7 +238,7 @@ func (c *Conversation) run(ctx context.Context) (call.EndReason, error) {
 			return "", nil
 		case <-maxDur:
 			return call.EndMaxDuration, nil
-		case <-c.silenceC():
+		case <-c.sil.C():
 			c.onSilence()
 		case <-c.keysT.C:
 			c.commitKeys()
@@ -364,7 +365,7 @@ func (c *Conversation) onSession(ctx context.Context, ev realtime.Event, at time
 	switch ev.Type {
 	case realtime.SpeechStarted:
 		c.speaking = true
-		c.silenceHeard()
+		c.sil.Heard()
 		if c.interruptible() {
 			c.interrupt()
 		}
@@ -372,7 +373,7 @@ func (c *Conversation) onSession(ctx context.Context, ev realtime.Event, at time
 		c.speaking, c.turnEnd = false, at
 	case realtime.UserTranscript:
 		if t := strings.TrimSpace(ev.Text); t != "" {
-			c.silenceHeard()
+			c.sil.Heard()
 			when := c.turnEnd
 			if when.IsZero() {
 				when = at

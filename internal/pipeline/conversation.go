@@ -15,6 +15,7 @@ import (
 	"github.com/parley-voice/parley/internal/call"
 	"github.com/parley-voice/parley/internal/llm"
 	"github.com/parley-voice/parley/internal/playout"
+	"github.com/parley-voice/parley/internal/silence"
 	"github.com/parley-voice/parley/internal/stt"
 )
 
@@ -118,8 +119,8 @@ type Conversation struct {
 	trigger bool
 	keys    strings.Builder // keypad digits not yet committed
 	keysT   *time.Timer
-	sil     *silenceWatch // nil: silence handling off (silence.go)
-	vm      *vmWatch      // nil: voicemail detection off (voicemail.go)
+	sil     *silence.Watch // nil: silence handling off (silence.go)
+	vm      *vmWatch       // nil: voicemail detection off (voicemail.go)
 
 	// voicedEnough: the caller's speech has had interruption_min_duration
 	// of voiced frames.
@@ -231,8 +232,8 @@ func (c *Conversation) run(ctx context.Context) (call.EndReason, error) {
 		}
 	}()
 	c.endpoint, c.falseT, c.keysT = stopped(), stopped(), stopped()
-	c.sil = newSilenceWatch(c.cfg.Silence)
-	defer c.silenceStop()
+	c.sil = silence.NewWatch(c.cfg.Silence)
+	defer c.sil.Stop()
 
 	var maxDur <-chan time.Time
 	if c.cfg.MaxDuration > 0 {
@@ -259,7 +260,7 @@ func (c *Conversation) run(ctx context.Context) (call.EndReason, error) {
 		select {
 		case <-ctx.Done():
 			return "", nil
-		case <-c.silenceC():
+		case <-c.sil.C():
 			c.onSilence(ctx)
 		case <-maxDur:
 			return call.EndMaxDuration, nil

@@ -20,49 +20,15 @@ const (
 		"conversation; the call ends after it. Do not call any tool."
 )
 
-// silenceWatch is the conversation's side of package silence: it feeds the
-// machine what happens on the line and arms a timer for its next attempt.
-// Run's goroutine only.
-type silenceWatch struct {
-	m *silence.Machine
-	t *time.Timer
-}
-
-// newSilenceWatch returns nil when silence handling is off.
-func newSilenceWatch(cfg *silence.Config) *silenceWatch {
-	if cfg == nil {
-		return nil
-	}
-	return &silenceWatch{m: silence.New(*cfg, time.Now()), t: stopped()}
-}
-
-// silenceC is the timer channel of the next attempt (nil when off: never ready).
-func (c *Conversation) silenceC() <-chan time.Time {
-	if c.sil == nil {
-		return nil
-	}
-	return c.sil.t.C
-}
-
-// silenceStop releases the timer when Run ends.
-func (c *Conversation) silenceStop() {
-	if c.sil != nil {
-		c.sil.t.Stop()
-	}
-}
-
 // silenceObserve notes caller activity in an event before it is handled:
 // speech (the detector's start, or words from STT) and keys reset the count.
 func (c *Conversation) silenceObserve(ev event) {
-	if c.sil == nil {
-		return
-	}
 	switch ev.kind {
 	case evSpeechStart, evDTMF:
-		c.sil.m.Heard(time.Now())
+		c.sil.Heard()
 	case evSTT:
 		if (ev.stt.Type == stt.Interim || ev.stt.Type == stt.Final) && ev.stt.Text != "" {
-			c.sil.m.Heard(time.Now())
+			c.sil.Heard()
 		}
 	}
 }
@@ -72,26 +38,17 @@ func (c *Conversation) silenceObserve(ev event) {
 // tool calls included), the caller speaking or a turn or keypad entry not
 // yet answered, or the call closing.
 func (c *Conversation) silenceSync() {
-	if c.sil == nil {
-		return
-	}
-	busy := c.cur != nil || c.speaking || c.closing || c.trigger || c.turn.Len() > 0 || c.keys.Len() > 0 || c.voicemailHolds()
-	now := time.Now()
-	c.sil.m.Busy(now, busy)
-	c.sil.t.Stop()
-	if due, ok := c.sil.m.Due(); ok {
-		c.sil.t.Reset(max(0, due.Sub(now)))
-	}
+	c.sil.Sync(c.cur != nil || c.speaking || c.closing || c.trigger || c.turn.Len() > 0 || c.keys.Len() > 0 || c.voicemailHolds())
 }
 
 // onSilence makes the attempt that fell due: a check (interruptible, like
 // any reply) or the final goodbye, after which the call ends with
 // silence_timed_out.
 func (c *Conversation) onSilence(ctx context.Context) {
-	if c.sil == nil || c.cur != nil || c.closing {
+	if c.cur != nil || c.closing {
 		return
 	}
-	a, ok := c.sil.m.Tick(time.Now())
+	a, ok := c.sil.Tick()
 	if !ok {
 		return
 	}
