@@ -161,10 +161,17 @@ func (s *sttStream) open() (speechpb.Speech_StreamingRecognizeClient, error) {
 	if err := rpc.Send(first); err != nil {
 		return nil, speechError("send the config", err)
 	}
+	s.mu.Lock()
+	s.current = rpc // the one before, if any, is superseded
+	s.mu.Unlock()
 	s.receivers.Add(1)
 	go s.receive(rpc)
 	return rpc, nil
 }
+
+// sttCloseWait bounds how long the service may take to end the stream
+// after Close.
+const sttCloseWait = 10 * time.Second
 
 // sttStream is one recognition stream: a sender goroutine feeding the
 // current RPC, and a receiver per RPC (two while one hands over).
@@ -185,6 +192,12 @@ type sttStream struct {
 	closed  bool
 	err     error
 	dropped int
+	// current is the RPC audio goes to; a receiver of another one (the
+	// stream handed over) ends quietly.
+	current speechpb.Speech_StreamingRecognizeClient
+	// closeTimer cancels the stream when the service does not end it in
+	// time after Close.
+	closeTimer *time.Timer
 }
 
 // Write queues audio; it never blocks (a full queue drops the frame).
@@ -218,6 +231,11 @@ func (s *sttStream) send(rpc speechpb.Speech_StreamingRecognizeClient) {
 		s.receivers.Wait()
 		close(s.events)
 		s.cancel()
+		s.mu.Lock()
+		if s.closeTimer != nil {
+			s.closeTimer.Stop()
+		}
+		s.mu.Unlock()
 	}()
 	rotate := time.NewTicker(s.p.cfg.MaxStream)
 	defer rotate.Stop()
@@ -231,19 +249,18 @@ func (s *sttStream) send(rpc speechpb.Speech_StreamingRecognizeClient) {
 				return
 			}
 			if err := sendAudio(rpc, b); err != nil {
-				// The receiver reports why the stream broke; Close ends
-				// the audio.
-				for range s.audio {
-				}
+				// The stream broke: the receiver usually knows why, and
+				// this is the reason when it does not. Write never
+				// blocks, so nothing needs draining.
+				s.fail(speechError("send audio", err))
+				s.cancel()
 				return
 			}
 		case <-rotate.C:
 			next, err := s.open()
 			if err != nil {
-				s.fail(err)
-				rpc.CloseSend()
-				for range s.audio {
-				}
+				s.fail(fmt.Errorf("google: speech-to-text: the stream could not be handed over: %w", err))
+				s.cancel()
 				return
 			}
 			rpc.CloseSend() // the old stream delivers its last results, then ends
@@ -269,7 +286,22 @@ func (s *sttStream) receive(rpc speechpb.Speech_StreamingRecognizeClient) {
 	for {
 		resp, err := rpc.Recv()
 		if err != nil {
-			if !errors.Is(err, io.EOF) {
+			s.mu.Lock()
+			current, closed := s.current == rpc, s.closed
+			s.mu.Unlock()
+			switch {
+			case s.ctx.Err() != nil:
+			case !current:
+				// A handed-over stream ending, well or not, is not the
+				// call's concern.
+				if !errors.Is(err, io.EOF) {
+					s.log.Warn("speech-to-text: the previous stream ended with an error", "error", speechError("receive", err))
+				}
+			case errors.Is(err, io.EOF) && closed:
+			case errors.Is(err, io.EOF):
+				s.fail(errors.New("google: speech-to-text: the service ended the stream"))
+				s.cancel()
+			default:
 				s.fail(speechError("receive", err))
 				s.cancel() // the whole stream ends: the sender stops, Recv reports it
 			}
@@ -337,6 +369,7 @@ func (s *sttStream) Close() error {
 	if s.dropped > 0 {
 		s.log.Warn("speech-to-text queue full: audio dropped", "frames", s.dropped)
 	}
+	s.closeTimer = time.AfterFunc(sttCloseWait, s.cancel)
 	s.mu.Unlock()
 	close(s.audio)
 	return nil

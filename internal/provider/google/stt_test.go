@@ -14,6 +14,7 @@ import (
 	"cloud.google.com/go/speech/apiv2/speechpb"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/parley-voice/parley/internal/provider/google/googlefake"
 	"github.com/parley-voice/parley/internal/stt"
@@ -189,5 +190,86 @@ func TestSpeechToTextRotates(t *testing.T) {
 	}
 	if len(finals) != 3 {
 		t.Errorf("finals %q, want one per utterance", finals)
+	}
+}
+
+// endingSpeech is a Speech-to-Text service that ends every stream after 20
+// audio messages, with status code.
+type endingSpeech struct {
+	speechpb.UnimplementedSpeechServer
+	code codes.Code
+}
+
+func (e *endingSpeech) StreamingRecognize(st speechpb.Speech_StreamingRecognizeServer) error {
+	for range 21 {
+		if _, err := st.Recv(); err != nil {
+			return err
+		}
+	}
+	if e.code == codes.OK {
+		return nil
+	}
+	return status.Error(e.code, "the fake service ended the stream")
+}
+
+// TestSpeechToTextServiceEndsStream: the service ends a stream the caller
+// is still talking into, well or with an error. Recv reports it at once;
+// it does not wait for Close while the call goes deaf.
+func TestSpeechToTextServiceEndsStream(t *testing.T) {
+	for _, code := range []codes.Code{codes.OK, codes.OutOfRange} {
+		t.Run(code.String(), func(t *testing.T) {
+			acct := account(t)
+			base, _ := sttFixture(t, acct) // its token endpoint
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			g := grpc.NewServer()
+			speechpb.RegisterSpeechServer(g, &endingSpeech{code: code})
+			go g.Serve(ln)
+			t.Cleanup(g.Stop)
+			p, err := NewSTT(STTConfig{Addr: ln.Addr().String(), Insecure: true, TokenURL: base.cfg.TokenURL})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { p.Close() })
+			s, err := p.Open(context.Background(), stt.Config{APIKey: acct.JSON, SampleRate: 8000})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			stop := make(chan struct{})
+			defer close(stop)
+			go func() {
+				frame := make([]int16, 160)
+				for {
+					select {
+					case <-stop:
+						return
+					case <-time.After(2 * time.Millisecond):
+						if s.Write(frame) != nil {
+							return
+						}
+					}
+				}
+			}()
+			got := make(chan error, 1)
+			go func() {
+				for {
+					if _, err := s.Recv(); err != nil {
+						got <- err
+						return
+					}
+				}
+			}()
+			select {
+			case err := <-got:
+				if errors.Is(err, io.EOF) || !strings.Contains(err.Error(), "google: speech-to-text") {
+					t.Errorf("Recv: %v, want an error saying the stream ended", err)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("Recv still blocked 5 s after the service ended the stream")
+			}
+		})
 	}
 }
