@@ -287,11 +287,12 @@ func initURL(base, region string) (string, error) {
 
 // checkWebsocketURL accepts only a ws:// or wss:// URL with a host.
 func checkWebsocketURL(raw string) error {
+	// The URL carries the session token, so it is never quoted in errors
+	// (url.Parse's errors quote their input).
 	u, err := url.Parse(raw)
 	if err != nil {
-		return fmt.Errorf("websocket URL: %w", err)
+		return errors.New("the websocket URL Gladia answered does not parse")
 	}
-	// The URL carries the session token, so it is never quoted in errors.
 	if s := strings.ToLower(u.Scheme); s != "ws" && s != "wss" {
 		return fmt.Errorf("websocket URL has scheme %q, want ws or wss", truncate(u.Scheme, 20))
 	}

@@ -176,3 +176,12 @@ func TestQueueDropsOldest(t *testing.T) {
 		t.Fatalf("after flush: dropped %d, queue %v, pending %v", s.dropped, s.queue, s.pending)
 	}
 }
+
+// A websocket URL that does not parse is refused without quoting it: it
+// carries the session token.
+func TestCheckWebsocketURLHidesTheToken(t *testing.T) {
+	err := checkWebsocketURL("wss://[api.gladia.io/v2/live?token=secret-session-token")
+	if err == nil || strings.Contains(err.Error(), "secret-session-token") {
+		t.Fatalf("checkWebsocketURL: %v, want an error without the token", err)
+	}
+}

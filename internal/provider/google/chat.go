@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 
@@ -130,7 +131,7 @@ func (c *Chat) vertexChat(project string) *openai.Chat {
 	if len(c.vertex) >= maxAccounts {
 		clear(c.vertex)
 	}
-	base := fmt.Sprintf("%s/v1/projects/%s/locations/%s/endpoints/openapi", strings.TrimRight(c.cfg.VertexURL, "/"), project, c.cfg.Location)
+	base := fmt.Sprintf("%s/v1/projects/%s/locations/%s/endpoints/openapi", strings.TrimRight(c.cfg.VertexURL, "/"), url.PathEscape(project), url.PathEscape(c.cfg.Location))
 	ch := openai.NewChat(c.openaiConfig(base))
 	c.vertex[project] = ch
 	return ch

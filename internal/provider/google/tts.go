@@ -104,6 +104,8 @@ func (s *ttsStream) Send(text string) error {
 	switch {
 	case s.err != nil:
 		return s.err
+	case s.ctx.Err() != nil:
+		return fmt.Errorf("google: text-to-speech stream closed: %w", context.Cause(s.ctx))
 	case s.flushed:
 		return errors.New("google: text-to-speech Send after Flush")
 	}
@@ -174,6 +176,13 @@ func (s *ttsStream) run() {
 		select {
 		case <-s.wake:
 		case <-s.ctx.Done():
+			// Abandoned before the text was all spoken: Recv says so
+			// rather than io.EOF, which would mean the reply was said.
+			s.mu.Lock()
+			if s.err == nil {
+				s.err = fmt.Errorf("google: text-to-speech stream closed: %w", context.Cause(s.ctx))
+			}
+			s.mu.Unlock()
 			return
 		}
 	}

@@ -174,3 +174,27 @@ func TestGeminiTTSBrokenStream(t *testing.T) {
 		})
 	}
 }
+
+// A stream abandoned before Flush ends Recv with an error, not io.EOF
+// (which would tell the pipeline the reply was said), and refuses Send.
+func TestGeminiTTSAbandoned(t *testing.T) {
+	p, _ := ttsFixture(t, account(t), 0)
+	s, err := p.Open(context.Background(), tts.Config{APIKey: "AIza-studio", Model: "gemini-2.5-flash-preview-tts", SampleRate: 8000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	for {
+		_, err := s.Recv()
+		if err == nil {
+			continue
+		}
+		if errors.Is(err, io.EOF) || !strings.Contains(err.Error(), "closed") {
+			t.Errorf("Recv after Close: %v, want an error saying the stream was closed", err)
+		}
+		break
+	}
+	if err := s.Send("More."); err == nil {
+		t.Error("Send after Close succeeded")
+	}
+}
