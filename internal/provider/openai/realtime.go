@@ -183,7 +183,7 @@ func (p *Realtime) configure(ctx context.Context, conn *websocket.Conn, update [
 		}
 		var ev rtServerEvent
 		if err := json.Unmarshal(data, &ev); err != nil {
-			return fmt.Errorf("%s realtime: malformed server event during set-up: %s", d.Name, redact.Key(clip(err.Error()), key))
+			return fmt.Errorf("%s realtime: malformed server event during set-up: %s", d.Name, clip(redact.Key(err.Error(), key)))
 		}
 		switch ev.Type {
 		case "session.updated":
@@ -200,7 +200,7 @@ func (p *Realtime) setupError(ctx context.Context, conn *websocket.Conn, doing s
 	d := &p.dialect
 	var ce websocket.CloseError
 	if errors.As(err, &ce) {
-		return &RealtimeError{Provider: d.Name, During: "configuring the session", CloseCode: int(ce.Code), Message: redact.Key(clip(ce.Reason), key)}
+		return &RealtimeError{Provider: d.Name, During: "configuring the session", CloseCode: int(ce.Code), Message: clip(redact.Key(ce.Reason, key))}
 	}
 	if ctx.Err() != nil {
 		return fmt.Errorf("%s realtime: %s: timed out after %v", d.Name, doing, p.cfg.DialTimeout)
@@ -322,8 +322,8 @@ func eventError(d *RealtimeDialect, ev *rtServerEvent, key string) *RealtimeErro
 	} else {
 		e.Code, e.Message = scalarText(ev.Code), ev.Message
 	}
-	e.Type, e.Code, e.Param = redact.Key(clip(e.Type), key), redact.Key(clip(e.Code), key), redact.Key(clip(e.Param), key)
-	e.Message = redact.Key(clip(e.Message), key)
+	e.Type, e.Code, e.Param = clip(redact.Key(e.Type, key)), clip(redact.Key(e.Code, key)), clip(redact.Key(e.Param, key))
+	e.Message = clip(redact.Key(e.Message, key))
 	return e
 }
 

@@ -337,7 +337,7 @@ func (s *rtSession) read() error {
 		}
 		var ev rtServerEvent
 		if err := json.Unmarshal(data, &ev); err != nil {
-			return fmt.Errorf("%s realtime: malformed server event: %s", s.d.Name, redact.Key(clip(err.Error()), s.key))
+			return fmt.Errorf("%s realtime: malformed server event: %s", s.d.Name, clip(redact.Key(err.Error(), s.key)))
 		}
 		if err := s.handle(&ev); err != nil {
 			return err
@@ -357,7 +357,7 @@ func (s *rtSession) readError(err error) error {
 	}
 	var ce websocket.CloseError
 	if errors.As(err, &ce) {
-		return &RealtimeError{Provider: s.d.Name, Service: s.d.Service, CloseCode: int(ce.Code), Message: redact.Key(clip(ce.Reason), s.key)}
+		return &RealtimeError{Provider: s.d.Name, Service: s.d.Service, CloseCode: int(ce.Code), Message: clip(redact.Key(ce.Reason, s.key))}
 	}
 	return fmt.Errorf("%s realtime: connection lost: %s", s.d.Name, redact.Key(err.Error(), s.key))
 }
@@ -477,7 +477,7 @@ func (s *rtSession) responseDone(ev *rtServerEvent) error {
 	if status == "failed" {
 		msg := fmt.Sprintf("%s realtime: response failed", s.d.Name)
 		if details != "" {
-			msg += ": " + redact.Key(clip(details), s.key)
+			msg += ": " + clip(redact.Key(details, s.key))
 		}
 		if err := s.emit(realtime.Event{Type: realtime.Warning, Text: msg}); err != nil {
 			return err

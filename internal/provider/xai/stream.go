@@ -174,7 +174,7 @@ func (s *stream) read() error {
 			}
 			return io.EOF
 		case "error":
-			return &APIError{Message: s.Redact(clip(m.Message))}
+			return &APIError{Message: clip(s.Redact(m.Message))}
 		default:
 			s.log.Debug("xai tts: ignoring server message", "type", m.Type)
 		}
@@ -206,7 +206,7 @@ func (s *stream) closeError(ce websocket.CloseError) error {
 	if ce.Code == websocket.StatusNormalClosure {
 		return errors.New("xai: the service closed the stream before the end of the audio")
 	}
-	return &APIError{CloseStatus: int(ce.Code), Message: s.Redact(clip(ce.Reason))}
+	return &APIError{CloseStatus: int(ce.Code), Message: clip(s.Redact(ce.Reason))}
 }
 
 // decoder turns the wire audio into PCM at the pipeline's rate. The
