@@ -49,13 +49,15 @@ func speak(t *testing.T, p *TTS, cfg tts.Config, texts ...string) ([]int16, int,
 		t.Fatalf("Open: %v", err)
 	}
 	defer st.Close()
+	// A failing request may fail before Send or Flush returns: they then
+	// report it, as Recv would.
 	for _, text := range texts {
 		if err := st.Send(text); err != nil {
-			t.Fatalf("Send: %v", err)
+			return nil, 0, err
 		}
 	}
 	if err := st.Flush(); err != nil {
-		t.Fatalf("Flush: %v", err)
+		return nil, 0, err
 	}
 	return recvAllAudio(st)
 }
