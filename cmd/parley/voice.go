@@ -39,6 +39,7 @@ import (
 	"github.com/parley-voice/parley/internal/provider/local"
 	"github.com/parley-voice/parley/internal/provider/mistral"
 	"github.com/parley-voice/parley/internal/provider/openai"
+	"github.com/parley-voice/parley/internal/provider/wsurl"
 	"github.com/parley-voice/parley/internal/provider/xai"
 	"github.com/parley-voice/parley/internal/realtime"
 	"github.com/parley-voice/parley/internal/recording"
@@ -137,16 +138,11 @@ func realtimeProviders(c *config, gemini *google.Chat, pl func(string) *slog.Log
 }
 
 // websocketURL is base with path appended and http(s) turned into ws(s).
+// A base URL that is not one gives "", the adapter's default.
 func websocketURL(base, path string) string {
 	u, err := url.Parse(base)
-	if err != nil || base == "" {
+	if err != nil || wsurl.Adapt(u, base) != nil {
 		return ""
-	}
-	switch u.Scheme {
-	case "http":
-		u.Scheme = "ws"
-	case "https":
-		u.Scheme = "wss"
 	}
 	u.Path = strings.TrimRight(u.Path, "/") + path
 	return u.String()

@@ -482,23 +482,23 @@ func (c *Conversation) start(kind replyKind) *reply {
 
 // say has the model speak text word for word as a new reply.
 func (c *Conversation) say(kind replyKind, text string) *reply {
-	r := c.start(kind)
-	r.open = true
-	c.out.do("respond", func(ctx context.Context, s realtime.Session) error {
-		return s.Respond(ctx, realtime.Verbatim(text))
-	})
-	return r
+	return c.respond(kind, realtime.Verbatim(text))
 }
 
 // respond asks the model for a reply of its own, steered by instructions
 // when set.
 func (c *Conversation) respond(kind replyKind, instructions string) *reply {
 	r := c.start(kind)
+	c.ask(r, instructions)
+	return r
+}
+
+// ask requests a response that continues reply r.
+func (c *Conversation) ask(r *reply, instructions string) {
 	r.open = true
 	c.out.do("respond", func(ctx context.Context, s realtime.Session) error {
 		return s.Respond(ctx, instructions)
 	})
-	return r
 }
 
 // interruptible reports whether caller speech may cut the current reply.

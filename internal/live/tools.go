@@ -59,10 +59,7 @@ func (c *Conversation) onToolCalls(ctx context.Context, ev realtime.Event) {
 			}
 		}
 		if goodbye != "" {
-			r.open = true
-			c.out.do("respond", func(ctx context.Context, s realtime.Session) error {
-				return s.Respond(ctx, realtime.Verbatim(goodbye))
-			})
+			c.ask(r, realtime.Verbatim(goodbye))
 			c.closeT.Reset(c.cfg.CloseWait)
 			return
 		}

@@ -14,6 +14,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/parley-voice/parley/internal/provider/fakespeech"
 	"github.com/parley-voice/parley/internal/realtime"
 )
 
@@ -194,20 +195,9 @@ func (s *Script) greeting() string {
 	return "How can I help?"
 }
 
-// Synth is the fake's voice: a 440 Hz tone of amplitude 6000 lasting 60 ms
-// per character of text (at least 200 ms), faded in and out over 20 ms, at
-// rate samples per second.
-func Synth(text string, rate int) []int16 {
-	dur := max(time.Duration(utf8.RuneCountInString(text))*60*time.Millisecond, 200*time.Millisecond)
-	n := int(int64(rate) * int64(dur) / int64(time.Second))
-	fade := max(rate/50, 1)
-	out := make([]int16, n)
-	for i := range out {
-		gain := min(1, float64(i)/float64(fade), float64(n-1-i)/float64(fade))
-		out[i] = int16(math.Round(6000 * gain * math.Sin(2*math.Pi*440*float64(i)/float64(rate))))
-	}
-	return out
-}
+// Synth is the fake's voice, the tone every speech fake speaks with
+// (fakespeech.Tone at 440 Hz: 60 ms per character, at least 200 ms).
+func Synth(text string, rate int) []int16 { return fakespeech.Tone(text, rate, 440) }
 
 // SynthDuration is how long Synth speaks text.
 func SynthDuration(text string) time.Duration {
